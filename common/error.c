@@ -1,0 +1,68 @@
+#include "error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int error_vset(cri_error_t *err, int status, int with_errno, const char *fmt, va_list ap)
+{
+    if (status == 0)
+        status = EIO;
+    err->status = status;
+    int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    if (with_errno && n >= 0 && (size_t)n < sizeof(err->msg))
+        snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", strerror(status));
+    return -1;
+}
+
+int cri_error_make(cri_error_t *err, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_vset(err, status, 1, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int cri_error_set(cri_error_t *err, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_vset(err, status, 0, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int cri_error_wrap(cri_error_t *err, const char *fmt, ...)
+{
+    char ctx[CRI_ERROR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    int n = vsnprintf(ctx, sizeof(ctx) - 2, fmt, ap);
+    va_end(ap);
+    size_t clen = n < 0 ? 0 : strnlen(ctx, sizeof(ctx) - 3);
+    memcpy(ctx + clen, ": ", 3);
+    clen += 2;
+
+    /* shift the old message right, keeping it NUL-terminated if cut */
+    size_t cap = sizeof(err->msg);
+    size_t olen = strnlen(err->msg, cap - 1);
+    if (clen >= cap)
+        clen = cap - 1;
+    if (clen + olen >= cap)
+        olen = cap - 1 - clen;
+    memmove(err->msg + clen, err->msg, olen);
+    memcpy(err->msg, ctx, clen);
+    err->msg[clen + olen] = '\0';
+    if (err->status == 0)
+        err->status = EIO;
+    return -1;
+}
+
+void cri_error_clear(cri_error_t *err)
+{
+    err->status = 0;
+    err->msg[0] = '\0';
+}

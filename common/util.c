@@ -1,0 +1,243 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+static void oom(void)
+{
+    static const char msg[] = "cricket: out of memory\n";
+    ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)r;
+    abort();
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom();
+    return q;
+}
+
+char *xstrdup(const char *s)
+{
+    char *p = strdup(s ? s : "");
+    if (!p)
+        oom();
+    return p;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+    char *p = strndup(s, n);
+    if (!p)
+        oom();
+    return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *p = NULL;
+    va_start(ap, fmt);
+    int r = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        oom();
+    return p;
+}
+
+int mkdir_p(const char *path, mode_t mode, cri_error_t *err)
+{
+    if (!path || !*path)
+        return cri_error_set(err, EINVAL, "mkdir: empty path");
+    cleanup_free char *p = xstrdup(path);
+    size_t len = strlen(p);
+    while (len > 1 && p[len - 1] == '/')
+        p[--len] = '\0';
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return cri_error_make(err, errno, "mkdir `%s`", p);
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return cri_error_make(err, errno, "mkdir `%s`", p);
+    struct stat st;
+    if (stat(p, &st) < 0)
+        return cri_error_make(err, errno, "stat `%s`", p);
+    if (!S_ISDIR(st.st_mode))
+        return cri_error_set(err, ENOTDIR, "mkdir `%s`: exists and is not a directory", p);
+    return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, cri_error_t *err)
+{
+    cleanup_free char *tmp = xasprintf("%s.tmp.XXXXXX", path);
+    cleanup_close int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return cri_error_make(err, errno, "create temp file for `%s`", path);
+    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return cri_error_make(err, e, "write `%s`", tmp);
+    }
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return cri_error_make(err, e, "rename `%s` to `%s`", tmp, path);
+    }
+    return 0;
+}
+
+int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, cri_error_t *err)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cri_error_make(err, errno, "open `%s`", path);
+    /* read up to max + 1 bytes: one byte over the limit proves the file is too big */
+    size_t cap = max < 4096 ? max + 1 : 4096, len = 0;
+    cleanup_free char *buf = xmalloc(cap + 1);
+    for (;;) {
+        if (len == cap) {
+            if (cap > max)
+                return cri_error_set(err, EFBIG, "read `%s`: larger than %zu bytes", path, max);
+            cap = cap * 2 > max ? max + 1 : cap * 2;
+            buf = xrealloc(buf, cap + 1);
+        }
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return cri_error_make(err, errno, "read `%s`", path);
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    if (ret_len)
+        *ret_len = len;
+    *ret_data = TAKE_PTR(buf);
+    return 0;
+}
+
+/* nftw() has no user pointer: the walk state lives in thread-local storage. */
+static _Thread_local uint64_t usage_bytes, usage_inodes;
+static _Thread_local ino_t *seen;
+static _Thread_local size_t seen_len, seen_cap;
+
+static int seen_hardlink(ino_t ino)
+{
+    for (size_t i = 0; i < seen_len; i++)
+        if (seen[i] == ino)
+            return 1;
+    if (seen_len == seen_cap) {
+        seen_cap = seen_cap ? seen_cap * 2 : 64;
+        seen = xrealloc(seen, seen_cap * sizeof(*seen));
+    }
+    seen[seen_len++] = ino;
+    return 0;
+}
+
+static int usage_visit(const char *fpath, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)fpath;
+    (void)ftw;
+    if (type == FTW_NS)
+        return 0;
+    if (st->st_nlink > 1 && !S_ISDIR(st->st_mode) && seen_hardlink(st->st_ino))
+        return 0;
+    usage_bytes += (uint64_t)st->st_blocks * 512;
+    usage_inodes++;
+    return 0;
+}
+
+int dir_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes, cri_error_t *err)
+{
+    usage_bytes = 0;
+    usage_inodes = 0;
+    seen_len = 0;
+    int r = nftw(path, usage_visit, 32, FTW_PHYS | FTW_MOUNT);
+    free(seen);
+    seen = NULL;
+    seen_cap = 0;
+    if (r < 0 && errno != ENOENT)
+        return cri_error_make(err, errno, "walk `%s`", path);
+    *ret_bytes = r < 0 ? 0 : usage_bytes;
+    *ret_inodes = r < 0 ? 0 : usage_inodes;
+    return 0;
+}
+
+static int rm_visit(const char *fpath, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (type == FTW_DP)
+        return rmdir(fpath) < 0 && errno != ENOENT ? -1 : 0;
+    return unlink(fpath) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int rm_rf(const char *path, cri_error_t *err)
+{
+    if (nftw(path, rm_visit, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
+        return cri_error_make(err, errno, "remove `%s`", path);
+    return 0;
+}
+
+int64_t now_unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+bool str_has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}

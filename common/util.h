@@ -1,0 +1,46 @@
+/* Small helpers every binary shares: allocation that aborts on OOM, files,
+ * paths and time. Functions that can fail follow the cri_error_t rules. */
+#ifndef CRICKET_COMMON_UTIL_H
+#define CRICKET_COMMON_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* Allocators: never return NULL; abort with a message on OOM. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Creates `path` and its missing parents with `mode`. EEXIST is success. */
+int mkdir_p(const char *path, mode_t mode, cri_error_t *err);
+
+/* Writes data to `path` atomically: a temp file beside it, fsync, rename.
+ * The file gets `mode`. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                      cri_error_t *err);
+
+/* Reads a whole file (at most max bytes, else EFBIG) into a NUL-terminated
+ * buffer the caller frees; *ret_len (may be NULL) gets its length. */
+int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, cri_error_t *err);
+
+/* Disk usage of a tree (st_blocks * 512 summed once per inode) and its inode
+ * count, without crossing into other file systems. A missing root counts 0. */
+int dir_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes, cri_error_t *err);
+
+/* Removes a tree (like rm -rf) without crossing mount points. Missing is OK. */
+int rm_rf(const char *path, cri_error_t *err);
+
+/* Wall clock in Unix nanoseconds. */
+int64_t now_unix_ns(void);
+
+/* True when s starts with prefix. */
+bool str_has_prefix(const char *s, const char *prefix);
+
+#endif

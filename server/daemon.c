@@ -1,0 +1,144 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "conf/conf.h"
+#include "server/store.h"
+
+/* Takes an exclusive flock on `path`, writing our pid into it. EBUSY with
+ * the holder's pid when another daemon has it. */
+static int lock_file(const char *path, const char *what, int *ret_fd, cri_error_t *err)
+{
+    cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cri_error_make(err, errno, "open lock file `%s`", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK)
+            return cri_error_make(err, errno, "lock `%s`", path);
+        char buf[32] = {0};
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+        if (n > 0)
+            buf[strcspn(buf, "\n")] = '\0';
+        return cri_error_set(err, EBUSY, "another cricketd (pid %s) is using %s (lock `%s`)",
+                             n > 0 && buf[0] ? buf : "unknown", what, path);
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        return cri_error_make(err, errno, "write lock file `%s`", path);
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+static const char *socket_path(const char *listen)
+{
+    if (str_has_prefix(listen, "unix://"))
+        return listen + strlen("unix://");
+    if (str_has_prefix(listen, "unix:"))
+        return listen + strlen("unix:");
+    return listen;
+}
+
+static int prepare_dirs(conf_t *conf, cri_error_t *err)
+{
+    const char *sock = socket_path(conf->listen);
+    cleanup_free char *sock_dir = xstrdup(sock);
+    char *slash = strrchr(sock_dir, '/');
+    if (slash && slash != sock_dir)
+        *slash = '\0';
+    const char *dirs[] = {conf->root, conf->runroot, sock_dir};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        if (mkdir_p(dirs[i], 0711, err) < 0)
+            return -1;
+    return 0;
+}
+
+static void daemon_release(daemon_t *d)
+{
+    for (int i = 0; i < 2; i++) {
+        if (d->lock_fds[i] >= 0)
+            close(d->lock_fds[i]);
+        d->lock_fds[i] = -1;
+    }
+    store_close(d->store);
+    d->store = NULL;
+}
+
+/* Directories, locks and the store: everything daemon_open can fail on. */
+static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
+{
+    d->config_yaml = conf_to_yaml(conf, err);
+    if (!d->config_yaml)
+        return -1;
+    if (prepare_dirs(conf, err) < 0)
+        return -1;
+
+    const char *sock = socket_path(conf->listen);
+    cleanup_free char *sock_lock = xasprintf("%s.lock", sock);
+    cleanup_free char *sock_what = xasprintf("socket `%s`", sock);
+    if (lock_file(sock_lock, sock_what, &d->lock_fds[0], err) < 0)
+        return -1;
+    cleanup_free char *root_lock = xasprintf("%s/cricketd.lock", conf->root);
+    cleanup_free char *root_what = xasprintf("root `%s`", conf->root);
+    if (lock_file(root_lock, root_what, &d->lock_fds[1], err) < 0)
+        return -1;
+
+    cleanup_free char *meta = xasprintf("%s/meta", conf->root);
+    return store_open(meta, &d->store, err);
+}
+
+int daemon_open(daemon_t *d, conf_t *conf, cri_error_t *err)
+{
+    memset(d, 0, sizeof(*d));
+    d->lock_fds[0] = d->lock_fds[1] = -1;
+    d->conf = conf;
+    d->root = conf->root;
+    d->runroot = conf->runroot;
+    d->cni_conf_dir = conf->network.conf_dir;
+    d->cni_network = conf->network.default_network;
+    d->cgroup_systemd = strcmp(conf->runtime.cgroup_manager, "systemd") == 0;
+    d->started_ns = now_unix_ns();
+    d->pod_cidr = xstrdup("");
+    pthread_mutex_init(&d->lock, NULL);
+
+    if (daemon_acquire(d, conf, err) == 0)
+        return 0;
+    d->conf = NULL; /* the caller still owns conf on failure */
+    daemon_close(d);
+    return -1;
+}
+
+void daemon_close(daemon_t *d)
+{
+    daemon_release(d);
+    conf_free(d->conf);
+    free(d->config_yaml);
+    free(d->pod_cidr);
+    pthread_mutex_destroy(&d->lock);
+    memset(d, 0, sizeof(*d));
+}
+
+char *daemon_pod_cidr(daemon_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    char *s = xstrdup(d->pod_cidr);
+    pthread_mutex_unlock(&d->lock);
+    return s;
+}
+
+void daemon_set_pod_cidr(daemon_t *d, const char *cidr)
+{
+    char *copy = xstrdup(cidr);
+    pthread_mutex_lock(&d->lock);
+    free(d->pod_cidr);
+    d->pod_cidr = copy;
+    pthread_mutex_unlock(&d->lock);
+}

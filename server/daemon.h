@@ -1,0 +1,51 @@
+/* The daemon state every handler works on.
+ *
+ * Settings are copied from the config at startup and never change while
+ * serving, so handlers read them without a lock. The few mutable fields
+ * sit behind `lock` and are reached through the functions below. */
+#ifndef CRICKET_SERVER_DAEMON_H
+#define CRICKET_SERVER_DAEMON_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct conf;
+struct store;
+
+typedef struct daemon {
+    /* fixed at startup */
+    struct conf *conf;
+    struct store *store;
+    const char *root;         /* conf root, e.g. /var/lib/cricket */
+    const char *runroot;      /* conf runroot, e.g. /run/cricket */
+    const char *cni_conf_dir; /* network.conf_dir */
+    const char *cni_network;  /* network.default_network ("" = first) */
+    bool cgroup_systemd;      /* runtime.cgroup_manager == systemd */
+    char *config_yaml;        /* effective config, for Status verbose */
+    int64_t started_ns;
+    int lock_fds[2]; /* flocks on the socket and on root */
+
+    /* mutable, behind lock */
+    pthread_mutex_t lock;
+    char *pod_cidr;
+} daemon_t;
+
+/* On success takes ownership of conf (on failure the caller keeps it); prepares the directories
+ * under root and runroot, takes the daemon locks (a second daemon on the same socket or root gets
+ * EBUSY naming the holder's pid) and opens the state store. On failure nothing is left held. */
+int daemon_open(daemon_t *d, struct conf *conf, cri_error_t *err);
+
+/* Releases locks, closes the store and frees the config. */
+void daemon_close(daemon_t *d);
+
+/* The pod CIDR from the last UpdateRuntimeConfig: a malloc'd copy the
+ * caller frees, "" when none was given. */
+char *daemon_pod_cidr(daemon_t *d);
+
+/* Stores the pod CIDR (kubelet sends it when the node's PodCIDR changes). */
+void daemon_set_pod_cidr(daemon_t *d, const char *cidr);
+
+#endif

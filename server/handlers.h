@@ -1,0 +1,23 @@
+/* Every RPC handler, one per file under server/ and its subfolders. The
+ * method table in rpc.c is the only caller. */
+#ifndef CRICKET_SERVER_HANDLERS_H
+#define CRICKET_SERVER_HANDLERS_H
+
+#include "server/rpc.h"
+
+#define RPC_HANDLER(name)                                                              \
+    int name(rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage **ret_resp, \
+             cri_error_t *err)
+
+/* server/version.c */
+RPC_HANDLER(handle_version);
+/* server/status.c */
+RPC_HANDLER(handle_status);
+/* server/runtime_config.c */
+RPC_HANDLER(handle_runtime_config);
+/* server/update_runtime_config.c */
+RPC_HANDLER(handle_update_runtime_config);
+/* server/image/fs_info.c */
+RPC_HANDLER(handle_image_fs_info);
+
+#endif

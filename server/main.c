@@ -1,0 +1,239 @@
+/* cricketd: the Kubernetes CRI runtime daemon.
+ *
+ * Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the daemon
+ * cannot start (socket or root held by another daemon, bind failure), 2
+ * for a bad command line or configuration. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "conf/conf.h"
+#include "server/daemon.h"
+#include "server/rpc.h"
+
+#define SHUTDOWN_GRACE_MS 5000
+
+struct options {
+    const char *config;
+    const char *config_dir;
+    const char *listen;
+    const char *root;
+    const char *runroot;
+    const char *log_level;
+    bool print_config;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: cricketd [OPTIONS] [config]\n"
+            "\n"
+            "Serves the Kubernetes CRI (runtime.v1) on a unix socket.\n"
+            "\n"
+            "  -c, --config FILE      config file (default " CONF_DEFAULT_PATH ";\n"
+            "                         a missing default file means built-in defaults)\n"
+            "      --config-dir DIR   drop-in dir, *.yaml in lexical order (default\n"
+            "                         " CONF_DEFAULT_DROPIN_DIR ", or cricket.d beside --config)\n"
+            "  -l, --listen ADDR      CRI socket, unix:///path (default "
+            "unix:///run/cricket/cricket.sock)\n"
+            "      --root DIR         persistent state (default /var/lib/cricket)\n"
+            "      --runroot DIR      volatile state (default /run/cricket)\n"
+            "      --log-level L      error|warn|info|debug|trace (default info)\n"
+            "  -v, --version          print the version and exit\n"
+            "  -h, --help             print this help and exit\n"
+            "\n"
+            "Commands:\n"
+            "  config                 print the effective config as YAML and exit\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    enum { OPT_ROOT = 256, OPT_RUNROOT, OPT_LOG_LEVEL, OPT_CONFIG_DIR };
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"config-dir", required_argument, NULL, OPT_CONFIG_DIR},
+        {"listen", required_argument, NULL, 'l'},
+        {"root", required_argument, NULL, OPT_ROOT},
+        {"runroot", required_argument, NULL, OPT_RUNROOT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "c:l:vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case OPT_CONFIG_DIR:
+            o->config_dir = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case OPT_ROOT:
+            o->root = optarg;
+            break;
+        case OPT_RUNROOT:
+            o->runroot = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            o->log_level = optarg;
+            break;
+        case 'v':
+            printf("cricketd version %s (CRI runtime.v1)\n", CRICKET_VERSION);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        if (strcmp(argv[optind], "config") != 0 || optind + 1 != argc) {
+            fprintf(stderr, "cricketd: unknown command `%s`\n", argv[optind]);
+            usage(stderr);
+            return -1;
+        }
+        o->print_config = true;
+    }
+    return 0;
+}
+
+/* Directory of the running binary, so a build tree finds its helpers. */
+static char *exe_dir(void)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    return xstrdup(dirname(buf));
+}
+
+static void replace(char **field, const char *value)
+{
+    free(*field);
+    *field = xstrdup(value);
+}
+
+static conf_t *load_config(const struct options *o, cri_error_t *err)
+{
+    cleanup_free char *dir = exe_dir();
+    cleanup_conf conf_t *conf = conf_new_defaults(dir);
+    const char *main_path = o->config ? o->config : CONF_DEFAULT_PATH;
+    cleanup_free char *dropins = NULL;
+    if (o->config_dir) {
+        dropins = xstrdup(o->config_dir);
+    } else if (o->config) {
+        cleanup_free char *copy = xstrdup(o->config);
+        dropins = xasprintf("%s/cricket.d", dirname(copy));
+    } else {
+        dropins = xstrdup(CONF_DEFAULT_DROPIN_DIR);
+    }
+    if (conf_load(conf, main_path, dropins, o->config != NULL, err) < 0)
+        return NULL;
+
+    /* command-line flags override every file */
+    if (o->listen) {
+        if (o->listen[0] == '/')
+            conf->listen = (free(conf->listen), xasprintf("unix://%s", o->listen));
+        else
+            replace(&conf->listen, o->listen);
+    }
+    if (o->root)
+        replace(&conf->root, o->root);
+    if (o->runroot)
+        replace(&conf->runroot, o->runroot);
+    if (o->log_level)
+        replace(&conf->log_level, o->log_level);
+    if (conf_validate(conf, err) < 0)
+        return NULL;
+    return TAKE_PTR(conf);
+}
+
+static int serve(conf_t *conf)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    daemon_t d;
+
+    /* gRPC's threads inherit this mask: signals reach only sigwait below. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (daemon_open(&d, conf, &err) < 0) {
+        log_error("start: %s", err.msg);
+        conf_free(conf);
+        return 1;
+    }
+    rpc_server_t *srv = NULL;
+    if (rpc_server_start(&d, d.conf->listen, &srv, &err) < 0) {
+        log_error("start: %s", err.msg);
+        daemon_close(&d);
+        return 1;
+    }
+    log_info("cricketd %s serving CRI on %s (root %s, runroot %s)", CRICKET_VERSION, d.conf->listen,
+             d.root, d.runroot);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGUSR1) {
+            log_info("state: listen=%s root=%s runroot=%s uptime_s=%lld", d.conf->listen, d.root,
+                     d.runroot, (long long)((now_unix_ns() - d.started_ns) / 1000000000));
+            log_info("config:\n%s", d.config_yaml);
+            continue;
+        }
+        log_info("received %s, shutting down", strsignal(sig));
+        break;
+    }
+    rpc_server_stop(srv, SHUTDOWN_GRACE_MS);
+    daemon_close(&d);
+    log_info("stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    if (parse_args(argc, argv, &o) < 0)
+        return 2;
+
+    cri_error_t err = CRI_ERROR_INIT;
+    conf_t *conf = load_config(&o, &err);
+    if (!conf) {
+        fprintf(stderr, "cricketd: %s\n", err.msg);
+        return 2;
+    }
+    if (o.print_config) {
+        char *yaml = conf_to_yaml(conf, &err);
+        conf_free(conf);
+        if (!yaml) {
+            fprintf(stderr, "cricketd: %s\n", err.msg);
+            return 2;
+        }
+        fputs(yaml, stdout);
+        free(yaml);
+        return 0;
+    }
+    log_set_level((log_level_t)log_level_parse(conf->log_level));
+    return serve(conf);
+}

@@ -1,0 +1,670 @@
+/* gRPC plumbing for cricketd: the method table, the completion queue, its
+ * poller threads and the dispatch to handlers. This is the only file that
+ * includes <grpc/grpc.h>; gRPC's C core makes no compatibility promise, so
+ * everything it touches stays here.
+ *
+ * Threads: a few pollers wait on one completion queue and only dispatch.
+ * FAST methods answer inline on the poller; SLOW ones go to the worker pool
+ * and finish their own call. A slow call therefore never stalls a fast one. */
+#include "rpc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/alloc.h>
+
+#include "api/cri/v1/api.pb-c.h"
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "server/arena.h"
+#include "server/handlers.h"
+#include "server/pool.h"
+
+#define RPC_MAX_MESSAGE (16 * 1024 * 1024) /* kubelet's limit, both ways */
+#define RPC_POLLERS 2
+#define RPC_SLOTS_PER_METHOD 2 /* request_call slots kept posted per method */
+#define RPC_POOL_MAX 64
+#define RPC_POOL_IDLE_MS 30000
+
+/* clang-format off */
+static const rpc_method_t methods[] = {
+    {"/runtime.v1.RuntimeService/Version", "Version", &runtime__v1__version_request__descriptor, handle_version, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/RunPodSandbox", "RunPodSandbox", &runtime__v1__run_pod_sandbox_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/StopPodSandbox", "StopPodSandbox", &runtime__v1__stop_pod_sandbox_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/RemovePodSandbox", "RemovePodSandbox", &runtime__v1__remove_pod_sandbox_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/PodSandboxStatus", "PodSandboxStatus", &runtime__v1__pod_sandbox_status_request__descriptor, NULL, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/ListPodSandbox", "ListPodSandbox", &runtime__v1__list_pod_sandbox_request__descriptor, NULL, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/StreamPodSandboxes", "StreamPodSandboxes", &runtime__v1__stream_pod_sandboxes_request__descriptor, NULL, RPC_SLOW, true},
+    {"/runtime.v1.RuntimeService/CreateContainer", "CreateContainer", &runtime__v1__create_container_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/StartContainer", "StartContainer", &runtime__v1__start_container_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/StopContainer", "StopContainer", &runtime__v1__stop_container_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/RemoveContainer", "RemoveContainer", &runtime__v1__remove_container_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/ListContainers", "ListContainers", &runtime__v1__list_containers_request__descriptor, NULL, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/StreamContainers", "StreamContainers", &runtime__v1__stream_containers_request__descriptor, NULL, RPC_SLOW, true},
+    {"/runtime.v1.RuntimeService/ContainerStatus", "ContainerStatus", &runtime__v1__container_status_request__descriptor, NULL, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/UpdateContainerResources", "UpdateContainerResources", &runtime__v1__update_container_resources_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/ReopenContainerLog", "ReopenContainerLog", &runtime__v1__reopen_container_log_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/ExecSync", "ExecSync", &runtime__v1__exec_sync_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/Exec", "Exec", &runtime__v1__exec_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/Attach", "Attach", &runtime__v1__attach_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/PortForward", "PortForward", &runtime__v1__port_forward_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/ContainerStats", "ContainerStats", &runtime__v1__container_stats_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/ListContainerStats", "ListContainerStats", &runtime__v1__list_container_stats_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/StreamContainerStats", "StreamContainerStats", &runtime__v1__stream_container_stats_request__descriptor, NULL, RPC_SLOW, true},
+    {"/runtime.v1.RuntimeService/PodSandboxStats", "PodSandboxStats", &runtime__v1__pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/ListPodSandboxStats", "ListPodSandboxStats", &runtime__v1__list_pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/StreamPodSandboxStats", "StreamPodSandboxStats", &runtime__v1__stream_pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, true},
+    {"/runtime.v1.RuntimeService/UpdateRuntimeConfig", "UpdateRuntimeConfig", &runtime__v1__update_runtime_config_request__descriptor, handle_update_runtime_config, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/Status", "Status", &runtime__v1__status_request__descriptor, handle_status, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/CheckpointContainer", "CheckpointContainer", &runtime__v1__checkpoint_container_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/CheckpointPod", "CheckpointPod", &runtime__v1__checkpoint_pod_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/RestorePod", "RestorePod", &runtime__v1__restore_pod_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/GetContainerEvents", "GetContainerEvents", &runtime__v1__get_events_request__descriptor, NULL, RPC_SLOW, true},
+    {"/runtime.v1.RuntimeService/ListMetricDescriptors", "ListMetricDescriptors", &runtime__v1__list_metric_descriptors_request__descriptor, NULL, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/ListPodSandboxMetrics", "ListPodSandboxMetrics", &runtime__v1__list_pod_sandbox_metrics_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/StreamPodSandboxMetrics", "StreamPodSandboxMetrics", &runtime__v1__stream_pod_sandbox_metrics_request__descriptor, NULL, RPC_SLOW, true},
+    {"/runtime.v1.RuntimeService/RuntimeConfig", "RuntimeConfig", &runtime__v1__runtime_config_request__descriptor, handle_runtime_config, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/UpdatePodSandboxResources", "UpdatePodSandboxResources", &runtime__v1__update_pod_sandbox_resources_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.ImageService/ListImages", "ListImages", &runtime__v1__list_images_request__descriptor, NULL, RPC_FAST, false},
+    {"/runtime.v1.ImageService/StreamImages", "StreamImages", &runtime__v1__stream_images_request__descriptor, NULL, RPC_SLOW, true},
+    {"/runtime.v1.ImageService/ImageStatus", "ImageStatus", &runtime__v1__image_status_request__descriptor, NULL, RPC_FAST, false},
+    {"/runtime.v1.ImageService/PullImage", "PullImage", &runtime__v1__pull_image_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.ImageService/RemoveImage", "RemoveImage", &runtime__v1__remove_image_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.ImageService/ImageFsInfo", "ImageFsInfo", &runtime__v1__image_fs_info_request__descriptor, handle_image_fs_info, RPC_SLOW, false},
+};
+/* clang-format on */
+
+#define N_METHODS (sizeof(methods) / sizeof(methods[0]))
+
+const rpc_method_t *rpc_methods(size_t *ret_count)
+{
+    *ret_count = N_METHODS;
+    return methods;
+}
+
+int rpc_code_from_errno(int status)
+{
+    switch (status) {
+    case 0:
+        return RPC_OK;
+    case ENOENT:
+        return RPC_NOT_FOUND;
+    case EEXIST:
+        return RPC_ALREADY_EXISTS;
+    case EINVAL:
+        return RPC_INVALID_ARGUMENT;
+    case ETIMEDOUT:
+        return RPC_DEADLINE_EXCEEDED;
+    case ENOSYS:
+        return RPC_UNIMPLEMENTED;
+    case ECANCELED:
+        return RPC_CANCELLED;
+    default:
+        return RPC_UNKNOWN;
+    }
+}
+
+/* Every completion-queue tag starts with this: the poller calls done(). */
+typedef struct tag {
+    void (*done)(struct tag *tag, bool ok);
+} tag_t;
+
+struct rpc_server {
+    daemon_t *daemon;
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    void *registered[N_METHODS];
+    pthread_t pollers[RPC_POLLERS];
+    size_t n_pollers;
+    pool_t *pool;
+    char *socket_path;
+
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* inflight dropped, or shutdown notified */
+    size_t inflight;        /* calls accepted and not yet finished */
+    bool shutdown_notified;
+    atomic_bool stopping;
+    tag_t shutdown_tag;
+
+    /* test-only hook (CRICKET_TEST_HOOK_SLOW=Method:gatefile) */
+    char *hook_method;
+    char *hook_gate;
+};
+
+struct rpc_ctx {
+    rpc_server_t *srv;
+    const rpc_method_t *method;
+    arena_t *arena;
+};
+
+/* A posted slot waiting for a call to a registered method. */
+struct slot {
+    tag_t tag;
+    rpc_server_t *srv;
+    size_t method;
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array md;
+    grpc_byte_buffer *payload;
+};
+
+/* A posted slot for calls to methods nobody registered. */
+struct generic_slot {
+    tag_t tag;
+    rpc_server_t *srv;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array md;
+};
+
+/* One call being served, from dispatch to the end of its final batch. */
+struct call {
+    tag_t tag;
+    rpc_server_t *srv;
+    grpc_call *call;
+    const rpc_method_t *method; /* NULL for unknown methods */
+    grpc_byte_buffer *payload;
+    grpc_byte_buffer *response;
+    grpc_slice details;
+    int cancelled;
+    int64_t start_ns;
+};
+
+void *rpc_alloc(rpc_ctx_t *ctx, size_t size)
+{
+    return arena_alloc(ctx->arena, size);
+}
+
+char *rpc_strdup(rpc_ctx_t *ctx, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = arena_alloc(ctx->arena, n);
+    memcpy(p, s, n);
+    return p;
+}
+
+char *rpc_printf(rpc_ctx_t *ctx, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *p = arena_alloc(ctx->arena, (size_t)(n < 0 ? 0 : n) + 1);
+    if (n > 0)
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return p;
+}
+
+daemon_t *rpc_daemon(rpc_ctx_t *ctx)
+{
+    return ctx->srv->daemon;
+}
+
+const rpc_method_t *rpc_method(rpc_ctx_t *ctx)
+{
+    return ctx->method;
+}
+
+static void post_slot(rpc_server_t *srv, size_t method);
+static void post_generic_slot(rpc_server_t *srv);
+
+/* ---- finishing a call ---- */
+
+static void call_free(struct call *c)
+{
+    if (c->payload)
+        grpc_byte_buffer_destroy(c->payload);
+    if (c->response)
+        grpc_byte_buffer_destroy(c->response);
+    grpc_slice_unref(c->details);
+    if (c->call)
+        grpc_call_unref(c->call);
+    rpc_server_t *srv = c->srv;
+    free(c);
+
+    pthread_mutex_lock(&srv->lock);
+    srv->inflight--;
+    pthread_cond_broadcast(&srv->changed);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void call_done(tag_t *tag, bool ok)
+{
+    call_free((struct call *)tag);
+}
+
+/* Sends the reply (response may be NULL when code != OK) and ends the call. */
+static void call_finish(struct call *c, int code, const char *message)
+{
+    grpc_op ops[4];
+    memset(ops, 0, sizeof(ops));
+    size_t n = 0;
+
+    c->details = grpc_slice_from_copied_string(message ? message : "");
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].data.send_initial_metadata.count = 0;
+    n++;
+    if (code == RPC_OK && c->response) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = c->response;
+        n++;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.trailing_metadata_count = 0;
+    ops[n].data.send_status_from_server.status = (grpc_status_code)code;
+    ops[n].data.send_status_from_server.status_details = &c->details;
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
+    n++;
+
+    c->tag.done = call_done;
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->tag, NULL);
+    if (e != GRPC_CALL_OK) {
+        log_error("start reply batch: grpc error %d, dropping call", (int)e);
+        call_free(c);
+    }
+}
+
+/* ---- serving a registered method ---- */
+
+/* Unpacks the request into the arena; NULL when the bytes do not parse. */
+static ProtobufCMessage *unpack_request(struct call *c, arena_t *arena)
+{
+    grpc_byte_buffer_reader reader;
+    if (!c->payload || !grpc_byte_buffer_reader_init(&reader, c->payload))
+        return NULL;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+
+    ProtobufCAllocator alloc;
+    arena_protobuf_allocator(arena, &alloc);
+    ProtobufCMessage *msg = protobuf_c_message_unpack(
+        c->method->request, &alloc, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+    return msg;
+}
+
+static grpc_byte_buffer *pack_response(const ProtobufCMessage *resp)
+{
+    size_t len = protobuf_c_message_get_packed_size(resp);
+    grpc_slice slice = grpc_slice_malloc(len);
+    protobuf_c_message_pack(resp, GRPC_SLICE_START_PTR(slice));
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    return bb;
+}
+
+/* Test-only: hold the call while the gate file exists (bounded: 2 min, or
+ * until the server stops), to prove slow calls don't stall fast ones. */
+static void run_test_hook(struct call *c)
+{
+    rpc_server_t *srv = c->srv;
+    if (!srv->hook_method || strcmp(srv->hook_method, c->method->name) != 0)
+        return;
+    for (int i = 0; i < 12000 && !atomic_load(&srv->stopping); i++) {
+        if (access(srv->hook_gate, F_OK) < 0)
+            break;
+        usleep(10000);
+    }
+}
+
+static bool method_logs_at_debug(const rpc_method_t *m)
+{
+    return m->klass == RPC_FAST || strcmp(m->name, "ImageFsInfo") == 0;
+}
+
+static void call_run(void *data)
+{
+    struct call *c = data;
+    const rpc_method_t *m = c->method;
+    cri_error_t err = CRI_ERROR_INIT;
+    ProtobufCMessage *resp = NULL;
+    int code = RPC_OK;
+    rpc_ctx_t ctx = {.srv = c->srv, .method = m, .arena = arena_new()};
+
+    log_write(method_logs_at_debug(m) ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, NULL, "rpc %s", m->name);
+    run_test_hook(c);
+
+    ProtobufCMessage *req = unpack_request(c, ctx.arena);
+    if (!req) {
+        cri_error_set(&err, EINVAL, "malformed %s request", m->name);
+    } else if (m->server_streaming || !m->handler) {
+        cri_error_set(&err, ENOSYS, "method %s is not implemented", m->path);
+    } else if (m->handler(&ctx, req, &resp, &err) == 0 && !resp) {
+        cri_error_set(&err, EIO, "%s returned no response", m->name);
+    }
+    if (err.status) {
+        code = rpc_code_from_errno(err.status);
+        char kv[256];
+        snprintf(kv, sizeof(kv), "rpc=%s code=%d", m->name, code);
+        log_level_t lvl =
+            code == RPC_UNIMPLEMENTED || code == RPC_NOT_FOUND ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR;
+        log_write(lvl, kv, "%s", err.msg);
+    } else {
+        c->response = pack_response(resp);
+        if (log_get_level() >= LOG_LEVEL_TRACE) {
+            char kv[128];
+            snprintf(kv, sizeof(kv), "rpc=%s took_us=%lld", m->name,
+                     (long long)((now_unix_ns() - c->start_ns) / 1000));
+            log_write(LOG_LEVEL_TRACE, kv, "rpc done");
+        }
+    }
+    arena_free(ctx.arena);
+    call_finish(c, code, err.status ? err.msg : NULL);
+}
+
+static struct call *call_new(rpc_server_t *srv, grpc_call *gc, const rpc_method_t *m)
+{
+    struct call *c = xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    c->call = gc;
+    c->method = m;
+    c->details = grpc_empty_slice();
+    c->start_ns = now_unix_ns();
+    pthread_mutex_lock(&srv->lock);
+    srv->inflight++;
+    pthread_mutex_unlock(&srv->lock);
+    return c;
+}
+
+static void slot_done(tag_t *tag, bool ok)
+{
+    struct slot *s = (struct slot *)tag;
+    rpc_server_t *srv = s->srv;
+
+    if (ok && !atomic_load(&srv->stopping))
+        post_slot(srv, s->method);
+    if (!ok || !s->call) {
+        /* the server is shutting down: the slot is returned unused */
+        if (s->payload)
+            grpc_byte_buffer_destroy(s->payload);
+        grpc_metadata_array_destroy(&s->md);
+        free(s);
+        return;
+    }
+
+    const rpc_method_t *m = &methods[s->method];
+    struct call *c = call_new(srv, s->call, m);
+    c->payload = s->payload;
+    grpc_metadata_array_destroy(&s->md);
+    free(s);
+
+    bool hooked = srv->hook_method && strcmp(srv->hook_method, m->name) == 0;
+    if (m->klass == RPC_FAST && !hooked)
+        call_run(c);
+    else
+        pool_submit(srv->pool, call_run, c);
+}
+
+static void post_slot(rpc_server_t *srv, size_t method)
+{
+    struct slot *s = xcalloc(1, sizeof(*s));
+    s->tag.done = slot_done;
+    s->srv = srv;
+    s->method = method;
+    grpc_metadata_array_init(&s->md);
+    grpc_call_error e = grpc_server_request_registered_call(srv->server, srv->registered[method],
+                                                            &s->call, &s->deadline, &s->md,
+                                                            &s->payload, srv->cq, srv->cq, &s->tag);
+    if (e != GRPC_CALL_OK) {
+        log_warn("post request slot for %s: grpc error %d, ignoring", methods[method].name, (int)e);
+        grpc_metadata_array_destroy(&s->md);
+        free(s);
+    }
+}
+
+/* ---- unknown methods: UNIMPLEMENTED at once ---- */
+
+static void generic_done(tag_t *tag, bool ok)
+{
+    struct generic_slot *s = (struct generic_slot *)tag;
+    rpc_server_t *srv = s->srv;
+
+    if (ok && !atomic_load(&srv->stopping))
+        post_generic_slot(srv);
+    if (ok && s->call) {
+        char *method = grpc_slice_to_c_string(s->details.method);
+        char msg[512];
+        snprintf(msg, sizeof(msg), "unknown method %s", method);
+        gpr_free(method);
+        log_write(LOG_LEVEL_INFO, "code=12", "%s", msg);
+        struct call *c = call_new(srv, s->call, NULL);
+        call_finish(c, RPC_UNIMPLEMENTED, msg);
+    }
+    grpc_call_details_destroy(&s->details);
+    grpc_metadata_array_destroy(&s->md);
+    free(s);
+}
+
+static void post_generic_slot(rpc_server_t *srv)
+{
+    struct generic_slot *s = xcalloc(1, sizeof(*s));
+    s->tag.done = generic_done;
+    s->srv = srv;
+    grpc_call_details_init(&s->details);
+    grpc_metadata_array_init(&s->md);
+    grpc_call_error e = grpc_server_request_call(srv->server, &s->call, &s->details, &s->md,
+                                                 srv->cq, srv->cq, &s->tag);
+    if (e != GRPC_CALL_OK) {
+        log_warn("post generic request slot: grpc error %d, ignoring", (int)e);
+        grpc_call_details_destroy(&s->details);
+        grpc_metadata_array_destroy(&s->md);
+        free(s);
+    }
+}
+
+/* ---- server life ---- */
+
+static void shutdown_done(tag_t *tag, bool ok)
+{
+    rpc_server_t *srv = (rpc_server_t *)((char *)tag - offsetof(rpc_server_t, shutdown_tag));
+    pthread_mutex_lock(&srv->lock);
+    srv->shutdown_notified = true;
+    pthread_cond_broadcast(&srv->changed);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void *poller_main(void *data)
+{
+    rpc_server_t *srv = data;
+    for (;;) {
+        grpc_event ev =
+            grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE && ev.tag)
+            ((tag_t *)ev.tag)->done(ev.tag, ev.success != 0);
+    }
+    return NULL;
+}
+
+/* "unix:///run/x.sock", "unix:/run/x.sock" or "/run/x.sock" -> "/run/x.sock" */
+static const char *listen_path(const char *listen)
+{
+    if (str_has_prefix(listen, "unix://"))
+        return listen + strlen("unix://");
+    if (str_has_prefix(listen, "unix:"))
+        return listen + strlen("unix:");
+    return listen;
+}
+
+static void parse_test_hook(rpc_server_t *srv)
+{
+    const char *hook = getenv("CRICKET_TEST_HOOK_SLOW");
+    const char *colon = hook ? strchr(hook, ':') : NULL;
+    if (!colon || colon == hook || !colon[1])
+        return;
+    srv->hook_method = xstrndup(hook, (size_t)(colon - hook));
+    srv->hook_gate = xstrdup(colon + 1);
+    log_warn("test hook active: %s waits while %s exists", srv->hook_method, srv->hook_gate);
+}
+
+static void server_free(rpc_server_t *srv)
+{
+    if (srv->server)
+        grpc_server_destroy(srv->server);
+    if (srv->cq)
+        grpc_completion_queue_destroy(srv->cq);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->changed);
+    free(srv->socket_path);
+    free(srv->hook_method);
+    free(srv->hook_gate);
+    free(srv);
+    grpc_shutdown();
+}
+
+int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, cri_error_t *err)
+{
+    const char *path = listen_path(listen);
+    if (path[0] != '/')
+        return cri_error_set(err, EINVAL, "listen address `%s` is not an absolute unix path",
+                             listen);
+
+    grpc_init();
+    rpc_server_t *srv = xcalloc(1, sizeof(*srv));
+    srv->daemon = daemon;
+    srv->socket_path = xstrdup(path);
+    srv->shutdown_tag.done = shutdown_done;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->changed, NULL);
+    parse_test_hook(srv);
+
+    grpc_arg args[2];
+    memset(args, 0, sizeof(args));
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = RPC_MAX_MESSAGE;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = RPC_MAX_MESSAGE;
+    grpc_channel_args chargs = {.num_args = 2, .args = args};
+
+    srv->cq = grpc_completion_queue_create_for_next(NULL);
+    srv->server = grpc_server_create(&chargs, NULL);
+    grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+    for (size_t i = 0; i < N_METHODS; i++) {
+        srv->registered[i] = grpc_server_register_method(
+            srv->server, methods[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        if (!srv->registered[i]) {
+            server_free(srv);
+            return cri_error_set(err, EIO, "register method `%s`", methods[i].path);
+        }
+    }
+
+    /* A stale socket from a dead daemon is ours to replace: the caller holds
+     * the lock file, so nobody else is serving it. The socket takes the
+     * umask, so narrow it to get 0660. */
+    if (unlink(path) < 0 && errno != ENOENT) {
+        int e = errno;
+        server_free(srv);
+        return cri_error_make(err, e, "remove stale socket `%s`", path);
+    }
+    cleanup_free char *addr = xasprintf("unix:%s", path);
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    mode_t old = umask(0117);
+    int port = grpc_server_add_http2_port(srv->server, addr, creds);
+    umask(old);
+    grpc_server_credentials_release(creds);
+    if (port == 0) {
+        server_free(srv);
+        return cri_error_set(err, EADDRNOTAVAIL, "listen on `%s`: grpc could not bind", addr);
+    }
+    grpc_server_start(srv->server);
+    if (chmod(path, 0660) < 0)
+        log_warn("chmod `%s`: %s, ignoring", path, strerror(errno));
+
+    srv->pool = pool_new(RPC_POOL_MAX, RPC_POOL_IDLE_MS);
+    for (size_t i = 0; i < N_METHODS; i++)
+        for (int k = 0; k < RPC_SLOTS_PER_METHOD; k++)
+            post_slot(srv, i);
+    post_generic_slot(srv);
+    for (size_t i = 0; i < RPC_POLLERS; i++) {
+        if (pthread_create(&srv->pollers[i], NULL, poller_main, srv) != 0)
+            break;
+        srv->n_pollers++;
+    }
+    if (srv->n_pollers == 0) {
+        rpc_server_stop(srv, 0);
+        return cri_error_set(err, EAGAIN, "start poller threads");
+    }
+    *ret = srv;
+    return 0;
+}
+
+/* Waits until pred holds or ms pass; true when it holds. Lock held. */
+static bool wait_until(rpc_server_t *srv, bool (*pred)(rpc_server_t *), int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!pred(srv))
+        if (pthread_cond_timedwait(&srv->changed, &srv->lock, &ts) == ETIMEDOUT)
+            return pred(srv);
+    return true;
+}
+
+static bool no_inflight(rpc_server_t *srv)
+{
+    return srv->inflight == 0;
+}
+
+static bool all_done(rpc_server_t *srv)
+{
+    return srv->inflight == 0 && srv->shutdown_notified;
+}
+
+void rpc_server_stop(rpc_server_t *srv, int grace_ms)
+{
+    if (!srv)
+        return;
+    atomic_store(&srv->stopping, true);
+    grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
+
+    pthread_mutex_lock(&srv->lock);
+    bool drained = wait_until(srv, no_inflight, grace_ms);
+    pthread_mutex_unlock(&srv->lock);
+    if (!drained) {
+        log_warn("%zu calls still running after %d ms, cancelling them", srv->inflight, grace_ms);
+        grpc_server_cancel_all_calls(srv->server);
+    }
+    pthread_mutex_lock(&srv->lock);
+    bool done = wait_until(srv, all_done, 30000);
+    pthread_mutex_unlock(&srv->lock);
+
+    if (unlink(srv->socket_path) < 0 && errno != ENOENT)
+        log_warn("remove socket `%s`: %s, ignoring", srv->socket_path, strerror(errno));
+    if (!done) {
+        /* a handler is stuck: leave its memory to process exit */
+        log_error("calls still running 30 s after cancel; leaving them");
+        return;
+    }
+    grpc_completion_queue_shutdown(srv->cq);
+    for (size_t i = 0; i < srv->n_pollers; i++)
+        pthread_join(srv->pollers[i], NULL);
+    pool_free(srv->pool);
+    server_free(srv);
+}

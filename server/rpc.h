@@ -1,0 +1,96 @@
+/* The handler side of cricketd's gRPC plumbing.
+ *
+ * Handlers see protobuf-c structs only; server/rpc.c is the one file that
+ * includes <grpc/grpc.h>. Every request is unpacked into a per-call arena,
+ * and every response is built from that arena (rpc_alloc and friends), so a
+ * handler never frees what it hands back: the arena goes when the call ends. */
+#ifndef CRICKET_SERVER_RPC_H
+#define CRICKET_SERVER_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "common/error.h"
+
+typedef struct daemon daemon_t;
+typedef struct rpc_ctx rpc_ctx_t;
+
+/* A handler validates req, does the work and sets *ret_resp to a response
+ * allocated from the call's arena. On failure it returns -1 with err set;
+ * err->status picks the gRPC code (rpc_code_from_errno). */
+typedef int (*rpc_handler_fn)(rpc_ctx_t *ctx, const ProtobufCMessage *req,
+                              ProtobufCMessage **ret_resp, cri_error_t *err);
+
+/* Where a method runs. FAST handlers answer inline on a poller thread and
+ * must never block (no runc, CNI, network, sleeping locks); SLOW ones run on
+ * the worker pool. */
+typedef enum rpc_class {
+    RPC_FAST = 0,
+    RPC_SLOW = 1,
+} rpc_class_t;
+
+/* One row of the method table in rpc.c. handler NULL = not built yet: the
+ * method answers UNIMPLEMENTED naming itself. */
+typedef struct rpc_method {
+    const char *path; /* "/runtime.v1.RuntimeService/Version" */
+    const char *name; /* "Version", for logs */
+    const ProtobufCMessageDescriptor *request;
+    rpc_handler_fn handler;
+    rpc_class_t klass;
+    bool server_streaming; /* protobuf-c does not mark these */
+} rpc_method_t;
+
+/* The method table: every RuntimeService and ImageService method. */
+const rpc_method_t *rpc_methods(size_t *ret_count);
+
+/* Zeroed memory from the call's arena; lives until the call ends. */
+void *rpc_alloc(rpc_ctx_t *ctx, size_t size);
+/* Arena copy of s (NULL stays NULL). */
+char *rpc_strdup(rpc_ctx_t *ctx, const char *s);
+/* Arena-allocated formatted string. */
+char *rpc_printf(rpc_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Arena array of n pointers, zeroed. */
+#define rpc_alloc_array(ctx, n, type) ((type *)rpc_alloc((ctx), sizeof(type) * (n)))
+
+/* The daemon state a handler works on. */
+daemon_t *rpc_daemon(rpc_ctx_t *ctx);
+/* The method being served. */
+const rpc_method_t *rpc_method(rpc_ctx_t *ctx);
+
+/* gRPC status codes, numbered as on the wire (grpc/status.h). */
+enum rpc_code {
+    RPC_OK = 0,
+    RPC_CANCELLED = 1,
+    RPC_UNKNOWN = 2,
+    RPC_INVALID_ARGUMENT = 3,
+    RPC_DEADLINE_EXCEEDED = 4,
+    RPC_NOT_FOUND = 5,
+    RPC_ALREADY_EXISTS = 6,
+    RPC_PERMISSION_DENIED = 7,
+    RPC_RESOURCE_EXHAUSTED = 8,
+    RPC_FAILED_PRECONDITION = 9,
+    RPC_UNIMPLEMENTED = 12,
+    RPC_INTERNAL = 13,
+    RPC_UNAVAILABLE = 14,
+};
+
+/* The single errno -> gRPC code mapping (ENOENT->NOT_FOUND, EEXIST->
+ * ALREADY_EXISTS, EINVAL->INVALID_ARGUMENT, ETIMEDOUT->DEADLINE_EXCEEDED,
+ * ENOSYS->UNIMPLEMENTED, ECANCELED->CANCELLED, else UNKNOWN). */
+int rpc_code_from_errno(int status);
+
+/* A running gRPC server. */
+typedef struct rpc_server rpc_server_t;
+
+/* Binds the CRI socket (`unix:///path` or `unix:/path`; mode 0660), registers
+ * every method and starts the pollers. EADDRINUSE-style errors when binding
+ * fails. Caller frees with rpc_server_stop(). */
+int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, cri_error_t *err);
+
+/* Graceful stop: refuse new calls, let in-flight calls finish for up to
+ * grace_ms, cancel the rest, join every thread and free the server. */
+void rpc_server_stop(rpc_server_t *server, int grace_ms);
+
+#endif

@@ -1,0 +1,77 @@
+/* Status: is the runtime ready, is the network ready.
+ *
+ * Clients want both conditions, typed exactly "RuntimeReady" and
+ * "NetworkReady"; a false one carries a CamelCase reason and a message.
+ * NetworkReady is false with NetworkPluginNotReady while no usable CNI
+ * config exists, as in containerd and CRI-O. */
+#include <stdlib.h>
+
+#include "api/cri/v1/api.pb-c.h"
+#include "cni/cni.h"
+#include "common/cleanup.h"
+#include "server/daemon.h"
+#include "server/handlers.h"
+
+static Runtime__V1__RuntimeCondition *condition(rpc_ctx_t *ctx, const char *type, bool ok,
+                                                const char *reason, const char *message)
+{
+    Runtime__V1__RuntimeCondition *c = rpc_alloc(ctx, sizeof(*c));
+    runtime__v1__runtime_condition__init(c);
+    c->type = (char *)type;
+    c->status = ok;
+    c->reason = rpc_strdup(ctx, reason ? reason : "");
+    c->message = rpc_strdup(ctx, message ? message : "");
+    return c;
+}
+
+static Runtime__V1__StatusResponse__InfoEntry *info_entry(rpc_ctx_t *ctx, const char *key,
+                                                          const char *value)
+{
+    Runtime__V1__StatusResponse__InfoEntry *e = rpc_alloc(ctx, sizeof(*e));
+    runtime__v1__status_response__info_entry__init(e);
+    e->key = (char *)key;
+    e->value = rpc_strdup(ctx, value);
+    return e;
+}
+
+RPC_HANDLER(handle_status)
+{
+    const Runtime__V1__StatusRequest *in = (const Runtime__V1__StatusRequest *)req;
+    daemon_t *d = rpc_daemon(ctx);
+
+    cleanup_free char *cni_path = NULL;
+    cri_error_t cni_err = CRI_ERROR_INIT;
+    bool net_ok = cni_find_config(d->cni_conf_dir, d->cni_network, &cni_path, NULL, &cni_err) == 0;
+
+    Runtime__V1__RuntimeStatus *st = rpc_alloc(ctx, sizeof(*st));
+    runtime__v1__runtime_status__init(st);
+    st->n_conditions = 2;
+    st->conditions = rpc_alloc_array(ctx, 2, Runtime__V1__RuntimeCondition *);
+    st->conditions[0] = condition(ctx, "RuntimeReady", true, NULL, NULL);
+    st->conditions[1] =
+        condition(ctx, "NetworkReady", net_ok, net_ok ? NULL : "NetworkPluginNotReady",
+                  net_ok ? NULL : rpc_printf(ctx, "network plugin not ready: %s", cni_err.msg));
+
+    Runtime__V1__StatusResponse *resp = rpc_alloc(ctx, sizeof(*resp));
+    runtime__v1__status_response__init(resp);
+    resp->status = st;
+
+    /* the default handler (""), the only one until runtime classes land */
+    Runtime__V1__RuntimeHandler *h = rpc_alloc(ctx, sizeof(*h));
+    runtime__v1__runtime_handler__init(h);
+    h->name = "";
+    resp->n_runtime_handlers = 1;
+    resp->runtime_handlers = rpc_alloc_array(ctx, 1, Runtime__V1__RuntimeHandler *);
+    resp->runtime_handlers[0] = h;
+
+    if (in->verbose) {
+        cleanup_free char *cidr = daemon_pod_cidr(d);
+        resp->n_info = 3;
+        resp->info = rpc_alloc_array(ctx, 3, Runtime__V1__StatusResponse__InfoEntry *);
+        resp->info[0] = info_entry(ctx, "config", d->config_yaml);
+        resp->info[1] = info_entry(ctx, "podCIDR", cidr);
+        resp->info[2] = info_entry(ctx, "cniConfig", cni_path ? cni_path : "");
+    }
+    *ret_resp = &resp->base;
+    return 0;
+}

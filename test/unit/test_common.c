@@ -1,0 +1,202 @@
+/* common/: errors, files, usage walk. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+
+static void test_error_make_appends_strerror(void **state)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(cri_error_make(&err, ENOENT, "open `%s`", "/x"), -1);
+    assert_int_equal(err.status, ENOENT);
+    assert_string_equal(err.msg, "open `/x`: No such file or directory");
+}
+
+static void test_error_set_and_wrap(void **state)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    cri_error_set(&err, EINVAL, "field `%s` is empty", "id");
+    cri_error_wrap(&err, "create container `%s`", "abc");
+    assert_int_equal(err.status, EINVAL);
+    assert_string_equal(err.msg, "create container `abc`: field `id` is empty");
+    cri_error_clear(&err);
+    assert_int_equal(err.status, 0);
+    assert_string_equal(err.msg, "");
+}
+
+static void test_error_status_zero_becomes_eio(void **state)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    cri_error_set(&err, 0, "x");
+    assert_int_equal(err.status, EIO);
+}
+
+static void test_error_wrap_truncates_safely(void **state)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    char big[CRI_ERROR_MSG_MAX * 2];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cri_error_set(&err, EIO, "%s", big);
+    assert_int_equal(strlen(err.msg), CRI_ERROR_MSG_MAX - 1);
+    cri_error_wrap(&err, "ctx");
+    assert_int_equal(strlen(err.msg), CRI_ERROR_MSG_MAX - 1);
+    assert_memory_equal(err.msg, "ctx: aaa", 8);
+    cri_error_wrap(&err, "%s", big); /* context longer than the buffer */
+    assert_int_equal(strlen(err.msg), CRI_ERROR_MSG_MAX - 1);
+}
+
+static void test_log_level_parse(void **state)
+{
+    static const struct {
+        const char *in;
+        int want;
+    } cases[] = {{"error", LOG_LEVEL_ERROR},
+                 {"warn", LOG_LEVEL_WARN},
+                 {"info", LOG_LEVEL_INFO},
+                 {"debug", LOG_LEVEL_DEBUG},
+                 {"trace", LOG_LEVEL_TRACE},
+                 {"loud", -1},
+                 {"", -1},
+                 {"INFO", -1}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(log_level_parse(cases[i].in), cases[i].want);
+}
+
+static char captured[8192];
+
+static void capture(log_level_t level, const char *line, void *data)
+{
+    snprintf(captured, sizeof(captured), "%s", line);
+}
+
+static void test_log_line_is_key_value_and_escaped(void **state)
+{
+    log_set_handler(capture, NULL);
+    log_set_level(LOG_LEVEL_INFO);
+    captured[0] = '\0';
+    log_debug("hidden");
+    assert_string_equal(captured, "");
+    log_write(LOG_LEVEL_WARN, "rpc=Version", "say \"hi\"\nnext");
+    assert_non_null(strstr(captured, " level=warn msg=\"say \\\"hi\\\"\\nnext\" rpc=Version"));
+    assert_true(strncmp(captured, "time=", 5) == 0);
+    assert_null(strchr(captured, '\n'));
+    log_set_handler(NULL, NULL);
+}
+
+static char *make_tmpdir(void)
+{
+    char tmpl[] = "/tmp/cricket-unit-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    return xstrdup(tmpl);
+}
+
+static void test_mkdir_p_and_files(void **state)
+{
+    cleanup_free char *dir = make_tmpdir();
+    cri_error_t err = CRI_ERROR_INIT;
+    cleanup_free char *deep = xasprintf("%s/a/b/c/", dir);
+    assert_int_equal(mkdir_p(deep, 0700, &err), 0);
+    assert_int_equal(mkdir_p(deep, 0700, &err), 0); /* exists: fine */
+
+    cleanup_free char *file = xasprintf("%s/a/b/c/f", dir);
+    assert_int_equal(write_file_atomic(file, "hello", 5, 0640, &err), 0);
+    struct stat st;
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(read_file(file, 100, &data, &len, &err), 0);
+    assert_int_equal(len, 5);
+    assert_string_equal(data, "hello");
+    free(data);
+
+    /* over the limit */
+    data = NULL;
+    assert_int_equal(read_file(file, 3, &data, &len, &err), -1);
+    assert_int_equal(err.status, EFBIG);
+    assert_null(data);
+
+    /* a file where a directory should be */
+    cleanup_free char *through = xasprintf("%s/x", file);
+    assert_int_equal(mkdir_p(through, 0700, &err), -1);
+    assert_int_equal(err.status, ENOTDIR);
+
+    cleanup_free char *missing = xasprintf("%s/missing", dir);
+    assert_int_equal(read_file(missing, 100, &data, &len, &err), -1);
+    assert_int_equal(err.status, ENOENT);
+    assert_non_null(strstr(err.msg, "missing"));
+
+    assert_int_equal(rm_rf(dir, &err), 0);
+    assert_int_equal(access(dir, F_OK), -1);
+    assert_int_equal(rm_rf(dir, &err), 0); /* missing: fine */
+}
+
+static void test_dir_usage_counts_blocks_and_inodes_once(void **state)
+{
+    cleanup_free char *dir = make_tmpdir();
+    cri_error_t err = CRI_ERROR_INIT;
+    uint64_t bytes0, inodes0;
+    assert_int_equal(dir_usage(dir, &bytes0, &inodes0, &err), 0);
+    assert_int_equal(inodes0, 1);
+
+    cleanup_free char *f = xasprintf("%s/f", dir);
+    cleanup_free char *buf = xcalloc(1, 256 * 1024);
+    memset(buf, 'x', 256 * 1024);
+    assert_int_equal(write_file_atomic(f, buf, 256 * 1024, 0600, &err), 0);
+    cleanup_free char *hard = xasprintf("%s/hardlink", dir);
+    assert_int_equal(link(f, hard), 0);
+
+    uint64_t bytes, inodes;
+    assert_int_equal(dir_usage(dir, &bytes, &inodes, &err), 0);
+    assert_int_equal(inodes, 2); /* the dir and one file: the hard link counts once */
+    assert_true(bytes - bytes0 >= 256 * 1024);
+    assert_true(bytes - bytes0 < 2 * 256 * 1024);
+
+    cleanup_free char *missing = xasprintf("%s/none", dir);
+    assert_int_equal(dir_usage(missing, &bytes, &inodes, &err), 0);
+    assert_int_equal(bytes, 0);
+    assert_int_equal(inodes, 0);
+    assert_int_equal(rm_rf(dir, &err), 0);
+}
+
+static void test_take_ptr_and_fd(void **state)
+{
+    cleanup_free char *p = xstrdup("x");
+    char *q = TAKE_PTR(p);
+    assert_null(p);
+    free(q);
+    cleanup_close int fd = dup(0);
+    int g = TAKE_FD(fd);
+    assert_int_equal(fd, -1);
+    close(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_make_appends_strerror),
+        cmocka_unit_test(test_error_set_and_wrap),
+        cmocka_unit_test(test_error_status_zero_becomes_eio),
+        cmocka_unit_test(test_error_wrap_truncates_safely),
+        cmocka_unit_test(test_log_level_parse),
+        cmocka_unit_test(test_log_line_is_key_value_and_escaped),
+        cmocka_unit_test(test_mkdir_p_and_files),
+        cmocka_unit_test(test_dir_usage_counts_blocks_and_inodes_once),
+        cmocka_unit_test(test_take_ptr_and_fd),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
