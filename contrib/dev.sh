@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# cricket's developer entry point (Debian 12, as root).
+#
+#   contrib/dev.sh run [cricketd flags]   install deps, build, run cricketd in the foreground
+#   contrib/dev.sh test                   install test deps, build, run every test layer
+#   contrib/dev.sh deps [run|test]        only install packages
+#
+# `test` runs: ctest (unit, e2e, critest when on PATH) on a plain build, the
+# same under ASan/UBSan, the unit tests under valgrind, then clang-format and
+# the banned-function check. It exits non-zero on the first failing layer.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+BUILD_DEPS=(cmake gcc make pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
+    protobuf-compiler libcurl4-openssl-dev libssl-dev libarchive-dev liblmdb-dev libseccomp-dev
+    libcap-dev libyaml-dev libjansson-dev zlib1g-dev)
+RUN_DEPS=(runc containernetworking-plugins iptables iproute2)
+TEST_DEPS=(libcmocka-dev python3 python3-pytest python3-grpcio python3-protobuf valgrind
+    clang-format docker-registry skopeo umoci busybox-static apache2-utils zstd util-linux procps
+    psmisc)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+install_deps() {
+    local want=("$@") missing=() p
+    for p in "${want[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+build() { # build DIR [cmake args...]
+    local dir=$1
+    shift
+    cmake -S "$top" -B "$dir" "$@" >/dev/null
+    cmake --build "$dir" -j"$(nproc)"
+}
+
+# A CNI config so pods get a network out of the box (left alone if one exists).
+install_cni_config() {
+    local dir=/etc/cni/net.d
+    mkdir -p "$dir"
+    if ! ls "$dir"/*.conflist "$dir"/*.conf "$dir"/*.json >/dev/null 2>&1; then
+        install -m 0644 contrib/cni/10-cricket.conflist "$dir/10-cricket.conflist"
+        log "installed $dir/10-cricket.conflist"
+    fi
+}
+
+lint() {
+    log "clang-format"
+    local files
+    files=$(git ls-files '*.c' '*.h')
+    # shellcheck disable=SC2086
+    clang-format --dry-run --Werror $files
+    log "banned functions"
+    if git grep -nE '\b(sprintf|vsprintf|strcpy|strcat|atoi|atol|system|gets)[[:space:]]*\(' \
+        -- '*.c' '*.h'; then
+        echo "banned function used (see STYLE.md)" >&2
+        return 1
+    fi
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+deps)
+    case "${1:-run}" in
+    test) install_deps "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}" ;;
+    *) install_deps "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" ;;
+    esac
+    ;;
+run)
+    install_deps "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}"
+    build build
+    install_cni_config
+    log "starting cricketd (config: /etc/cricket/cricket.yaml if present, else built-in defaults)"
+    exec build/cricketd "$@"
+    ;;
+test)
+    install_deps "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}"
+    lint
+    log "plain build + every test"
+    build build
+    (cd build && ctest --output-on-failure)
+    log "ASan/UBSan build + every test"
+    build build-asan -DCRICKET_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure)
+    log "valgrind on the unit tests"
+    build build-valgrind -DCMAKE_BUILD_TYPE=Debug \
+        "-DCRI_TEST_WRAPPER=valgrind;--error-exitcode=99;--leak-check=full;--errors-for-leak-kinds=definite,indirect;--quiet"
+    (cd build-valgrind && ctest -L unit --output-on-failure)
+    log "all tests passed"
+    ;;
+*)
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
