@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int error_vset(cri_error_t *err, int status, int with_errno, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int
+error_vset(cri_error_t *err, int status, int with_errno, const char *fmt, va_list ap)
 {
     if (status == 0)
         status = EIO;

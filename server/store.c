@@ -73,8 +73,10 @@ static int store_fail(cri_error_t *err, int rc, const char *fmt, ...)
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     if (rc == MDB_NOTFOUND)
-        return cri_error_set(err, ENOENT, "%s: not found", what);
-    return cri_error_set(err, mdb_to_errno(rc), "%s: %s", what, mdb_strerror(rc));
+        cri_error_set(err, ENOENT, "%s: not found", what);
+    else
+        cri_error_set(err, mdb_to_errno(rc), "%s: %s", what, mdb_strerror(rc));
+    return -1;
 }
 
 static void mdb_env_closep(MDB_env **env)
@@ -243,8 +245,12 @@ int store_txn_begin(store_t *store, bool write, store_txn_t **ret, cri_error_t *
 {
     MDB_txn *mtxn = NULL;
     int rc = mdb_txn_begin(store->env, NULL, write ? 0 : MDB_RDONLY, &mtxn);
-    if (rc != 0)
-        return store_fail(err, rc, "begin %s transaction", write ? "write" : "read");
+    if (rc != 0) {
+        /* Not `return store_fail()`: the analyzer does not follow variadic
+         * calls and would then assume *ret may be used unset. */
+        store_fail(err, rc, "begin %s transaction", write ? "write" : "read");
+        return -1;
+    }
     store_txn_t *txn = xmalloc(sizeof(*txn));
     *txn = (store_txn_t){.store = store, .txn = mtxn, .write = write, .thread = pthread_self()};
     *ret = txn;
@@ -327,15 +333,14 @@ int store_foreach(store_txn_t *txn, store_kind_t kind, store_foreach_fn fn, void
     if (rc != 0)
         return store_fail(err, rc, "walk %s", kname);
 
-    cleanup_free char *keybuf = NULL;
-    size_t keycap = 0;
+    /* LMDB refuses keys longer than max_key, so this always fits. */
+    cleanup_free char *keybuf = xmalloc(txn->store->max_key + 1);
     MDB_val k, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size + 1 > keycap) {
-            keycap = k.mv_size + 1 > 128 ? k.mv_size + 1 : 128;
-            keybuf = xrealloc(keybuf, keycap);
-        }
+        if (k.mv_size > txn->store->max_key)
+            return cri_error_set(err, EIO, "walk %s: key of %zu bytes is too long", kname,
+                                 k.mv_size);
         memcpy(keybuf, k.mv_data, k.mv_size);
         keybuf[k.mv_size] = '\0';
         int r = fn(keybuf, v.mv_data, v.mv_size, data, err);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -286,6 +287,38 @@ static void test_binary_and_empty_values(void **state)
     assert_string_equal(val, "");
 }
 
+/* Values bigger than a page, and more data than LMDB's default 1 MiB map. */
+static void test_large_values(void **state)
+{
+    fixture_t *f = *state;
+    cri_error_t err = CRI_ERROR_INIT;
+    const size_t size = 100 * 1024;
+    cleanup_free char *big = xmalloc(size);
+    for (size_t i = 0; i < size; i++)
+        big[i] = (char)('a' + i % 26);
+
+    cleanup_store_txn store_txn_t *txn = NULL;
+    assert_int_equal(store_txn_begin(f->store, true, &txn, &err), 0);
+    for (int i = 0; i < 40; i++) {
+        char key[80];
+        snprintf(key, sizeof(key), "sha256:%064d", i);
+        big[0] = (char)('A' + i % 26);
+        assert_int_equal(store_put(txn, STORE_IMAGES, key, big, size, &err), 0);
+    }
+    assert_int_equal(store_txn_commit(TAKE_PTR(txn), &err), 0);
+    reopen(f);
+
+    char key[80];
+    snprintf(key, sizeof(key), "sha256:%064d", 39);
+    cleanup_free void *val = NULL;
+    size_t len = 0;
+    assert_int_equal(store_get1(f->store, STORE_IMAGES, key, &val, &len, &err), 0);
+    assert_int_equal(len, size);
+    big[0] = (char)('A' + 39 % 26);
+    assert_memory_equal(val, big, size);
+    assert_int_equal(count1(f->store, STORE_IMAGES), 40);
+}
+
 static void test_foreach_stop_and_error(void **state)
 {
     fixture_t *f = *state;
@@ -517,8 +550,10 @@ static void *reader_main(void *arg)
                 w->failures++;
             total += n;
         }
-        if (total > THREADS * PUTS_PER_THREAD)
+        if (total > (size_t)THREADS * PUTS_PER_THREAD)
             w->failures++;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 100000L};
+        nanosleep(&ts, NULL);
     }
     return NULL;
 }
@@ -593,7 +628,7 @@ static void test_one_writer_readers_free(void **state)
     blocked_t b = {.store = f->store};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, second_writer_main, &b), 0);
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 200000000L};
     nanosleep(&ts, NULL);
     assert_int_equal(b.got_write, 0); /* still waiting for the write lock */
     assert_int_equal(store_txn_commit(TAKE_PTR(txn), &err), 0);
@@ -727,7 +762,14 @@ static void test_schema_version(void **state)
     assert_true(exists(f->store, STORE_PODS, "keep"));
 }
 
-/* ---- crash safety -------------------------------------------------------- */
+/* ---- crash safety -------------------------------------------------------- *
+ *
+ * Crashing children are this binary re-executed as `--child <mode> ...`: a
+ * fresh process (nothing inherited from cmocka or the parent's store) that
+ * valgrind --trace-children=no leaves alone, so that the deliberately dead
+ * processes are not reported as leaks. */
+
+static char self_exe[4096];
 
 static pid_t fork_or_fail(void)
 {
@@ -735,6 +777,24 @@ static pid_t fork_or_fail(void)
     pid_t pid = fork();
     if (pid < 0)
         fail_msg("fork: %s", strerror(errno));
+    return pid;
+}
+
+/* Starts `self --child args...`; keep_fd (or -1) stays open across exec. */
+static pid_t spawn_child(const char *const *args, int keep_fd)
+{
+    char *argv[16] = {self_exe, "--child"};
+    size_t n = 2;
+    for (; args[n - 2] && n < 15; n++)
+        argv[n] = (char *)args[n - 2];
+    argv[n] = NULL;
+    pid_t pid = fork_or_fail();
+    if (pid == 0) {
+        if (keep_fd >= 0 && fcntl(keep_fd, F_SETFD, 0) < 0)
+            _exit(126);
+        execv(self_exe, argv);
+        _exit(127);
+    }
     return pid;
 }
 
@@ -747,8 +807,49 @@ static void wait_child(pid_t pid, int *ret_status)
     *ret_status = status;
 }
 
-/* The child opens the store, writes many records in one write txn and dies
+static void assert_killed(int status)
+{
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        fail_msg("child was not killed: status 0x%x", status);
+}
+
+static long parse_long(const char *s)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end)
+        _exit(120);
+    return v;
+}
+
+static void die(void)
+{
+    kill(getpid(), SIGKILL);
+    _exit(121);
+}
+
+/* Child: opens the store, writes many records in one write txn and dies
  * (by _exit or SIGKILL) without committing, holding the write lock. */
+static int child_uncommitted(const char *dir, const char *how)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    store_t *s = NULL;
+    store_txn_t *txn = NULL;
+    if (store_open(dir, &s, &err) < 0 || store_txn_begin(s, true, &txn, &err) < 0)
+        _exit(2);
+    for (int i = 0; i < 5000; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "pending-%05d", i);
+        if (store_put(txn, STORE_PODS, key, key, strlen(key), &err) < 0 ||
+            store_put(txn, STORE_CONTAINERS, key, key, strlen(key), &err) < 0)
+            _exit(3);
+    }
+    if (strcmp(how, "kill") == 0)
+        die();
+    _exit(0);
+}
+
 static void crash_uncommitted(fixture_t *f, bool sigkill)
 {
     cri_error_t err = CRI_ERROR_INIT;
@@ -756,29 +857,13 @@ static void crash_uncommitted(fixture_t *f, bool sigkill)
     store_close(f->store);
     f->store = NULL;
 
-    pid_t pid = fork_or_fail();
-    if (pid == 0) {
-        store_t *s = NULL;
-        store_txn_t *txn = NULL;
-        if (store_open(f->dir, &s, &err) < 0 || store_txn_begin(s, true, &txn, &err) < 0)
-            _exit(2);
-        for (int i = 0; i < 5000; i++) {
-            char key[32];
-            snprintf(key, sizeof(key), "pending-%05d", i);
-            if (store_put(txn, STORE_PODS, key, key, strlen(key), &err) < 0 ||
-                store_put(txn, STORE_CONTAINERS, key, key, strlen(key), &err) < 0)
-                _exit(3);
-        }
-        if (sigkill)
-            kill(getpid(), SIGKILL);
-        _exit(0);
-    }
+    const char *args[] = {"uncommitted", f->dir, sigkill ? "kill" : "exit", NULL};
     int status;
-    wait_child(pid, &status);
+    wait_child(spawn_child(args, -1), &status);
     if (sigkill)
-        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    else
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_killed(status);
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("child status 0x%x", status);
 
     reopen(f);
     assert_int_equal(count1(f->store, STORE_PODS), 1);
@@ -805,11 +890,12 @@ static void test_crash_uncommitted_sigkill(void **state)
 #define LOOP_MAX 400
 #define READY_MARK UINT32_MAX
 
-/* Writes txn number i: pods/p-<i> and containers/c-<i> (a pair that must
- * exist both or neither) and images/last = i. kill_at/phase choose where the
- * child dies: after begin (0), between the puts (1), before commit (2) or just
- * after commit (3). kill_at < 0 runs until killed from outside. */
-static void loop_child(const char *dir, int fd, long kill_at, int phase)
+/* Child: commits txns start.. where txn i writes pods/p-<i> and
+ * containers/c-<i> (a pair that must exist both or neither) and
+ * images/last = i, and reports each commit on fd. kill_at/phase choose where
+ * it kills itself: after begin (0), between the puts (1), before commit (2)
+ * or just after commit (3); kill_at < 0 runs until killed from outside. */
+static int child_loop(const char *dir, int fd, long kill_at, long phase)
 {
     cri_error_t err = CRI_ERROR_INIT;
     store_t *s = NULL;
@@ -818,7 +904,7 @@ static void loop_child(const char *dir, int fd, long kill_at, int phase)
     long start = 0;
     void *last = NULL;
     if (store_get1(s, STORE_IMAGES, "last", &last, NULL, &err) == 0)
-        start = strtol(last, NULL, 10) + 1;
+        start = parse_long(last) + 1;
     else if (err.status != ENOENT)
         _exit(3);
     uint32_t mark = READY_MARK;
@@ -835,23 +921,23 @@ static void loop_child(const char *dir, int fd, long kill_at, int phase)
         if (store_txn_begin(s, true, &txn, &err) < 0)
             _exit(5);
         if (n == kill_at && phase == 0)
-            kill(getpid(), SIGKILL);
+            die();
         if (store_put(txn, STORE_PODS, pk, num, (size_t)len, &err) < 0)
             _exit(6);
         if (n == kill_at && phase == 1)
-            kill(getpid(), SIGKILL);
+            die();
         if (store_put(txn, STORE_CONTAINERS, ck, num, (size_t)len, &err) < 0 ||
             store_put(txn, STORE_IMAGES, "last", num, (size_t)len, &err) < 0)
             _exit(7);
         if (n == kill_at && phase == 2)
-            kill(getpid(), SIGKILL);
+            die();
         if (store_txn_commit(txn, &err) < 0)
             _exit(8);
         uint32_t done = (uint32_t)i;
         if (write(fd, &done, sizeof(done)) != sizeof(done))
             _exit(9);
         if (n == kill_at && phase == 3)
-            kill(getpid(), SIGKILL);
+            die();
     }
     _exit(0);
 }
@@ -939,12 +1025,12 @@ static void test_crash_commit_loop(void **state)
         assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
         long kill_at = external ? -1 : rand() % (LOOP_MAX / 4);
         int phase = rand() % 4;
-
-        pid_t pid = fork_or_fail();
-        if (pid == 0) {
-            close(fds[0]);
-            loop_child(f->dir, fds[1], kill_at, phase);
-        }
+        char fd_s[16], kill_s[32], phase_s[16];
+        snprintf(fd_s, sizeof(fd_s), "%d", fds[1]);
+        snprintf(kill_s, sizeof(kill_s), "%ld", kill_at);
+        snprintf(phase_s, sizeof(phase_s), "%d", phase);
+        const char *args[] = {"loop", f->dir, fd_s, kill_s, phase_s, NULL};
+        pid_t pid = spawn_child(args, fds[1]);
         close(fds[1]);
         if (external) {
             /* Wait until the child has opened the store, then kill it at a
@@ -992,45 +1078,62 @@ static void test_crash_commit_loop(void **state)
     assert_true(exists(f->store, STORE_PODS, "zz-after"));
 }
 
-/* A helper process that keeps the store open (so the lock file is not reset
- * by the next opener, as it would be when nobody has it open) until
- * release_fd is closed. */
-static pid_t spawn_holder(const char *dir, int *ret_release_fd)
+/* Child: keeps the store open until fd reaches EOF, after writing one byte
+ * to say it is open. */
+static int child_hold(const char *dir, int fd)
 {
-    int ready[2], release[2];
-    assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(release, O_CLOEXEC), 0);
-    pid_t pid = fork_or_fail();
-    if (pid == 0) {
-        cri_error_t err = CRI_ERROR_INIT;
-        store_t *s = NULL;
-        char c = 1;
-        close(ready[0]);
-        close(release[1]);
-        if (store_open(dir, &s, &err) < 0)
-            _exit(2);
-        if (write(ready[1], &c, 1) != 1)
-            _exit(3);
-        while (read(release[0], &c, 1) > 0)
-            ;
-        store_close(s);
-        _exit(0);
-    }
-    close(ready[1]);
-    close(release[0]);
+    cri_error_t err = CRI_ERROR_INIT;
+    store_t *s = NULL;
+    char c = 1;
+    if (store_open(dir, &s, &err) < 0)
+        _exit(2);
+    if (write(fd, &c, 1) != 1)
+        _exit(3);
+    while (read(fd, &c, 1) > 0)
+        ;
+    store_close(s);
+    close(fd);
+    return 0;
+}
+
+/* A helper process that keeps the store open (so the lock file is not reset
+ * by the next opener, as it is when nobody has it open) until stop_holder(). */
+static pid_t spawn_holder(const char *dir, int *ret_fd)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    char fd_s[16];
+    snprintf(fd_s, sizeof(fd_s), "%d", sv[1]);
+    const char *args[] = {"hold", dir, fd_s, NULL};
+    pid_t pid = spawn_child(args, sv[1]);
+    close(sv[1]);
     char c = 0;
-    assert_int_equal(read(ready[0], &c, 1), 1);
-    close(ready[0]);
-    *ret_release_fd = release[1];
+    assert_int_equal(read(sv[0], &c, 1), 1);
+    *ret_fd = sv[0];
     return pid;
 }
 
-static void stop_holder(pid_t pid, int release_fd)
+static void stop_holder(pid_t pid, int fd)
 {
     int status;
-    close(release_fd);
+    close(fd);
     wait_child(pid, &status);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("holder status 0x%x", status);
+}
+
+/* Child: dies holding a write txn with two puts in it. */
+static int child_writer_dies(const char *dir)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    store_t *s = NULL;
+    store_txn_t *txn = NULL;
+    if (store_open(dir, &s, &err) < 0 || store_txn_begin(s, true, &txn, &err) < 0 ||
+        store_put(txn, STORE_PODS, "half-a", "x", 1, &err) < 0 ||
+        store_put(txn, STORE_CONTAINERS, "half-b", "x", 1, &err) < 0)
+        _exit(2);
+    die();
+    return 0;
 }
 
 /* The writer dies holding the write lock while another process keeps the
@@ -1044,22 +1147,12 @@ static void test_crash_writer_dies_while_shared(void **state)
     store_close(f->store);
     f->store = NULL;
 
-    int release_fd;
-    pid_t holder = spawn_holder(f->dir, &release_fd);
-    pid_t pid = fork_or_fail();
-    if (pid == 0) {
-        store_t *s = NULL;
-        store_txn_t *txn = NULL;
-        if (store_open(f->dir, &s, &err) < 0 || store_txn_begin(s, true, &txn, &err) < 0 ||
-            store_put(txn, STORE_PODS, "half-a", "x", 1, &err) < 0 ||
-            store_put(txn, STORE_CONTAINERS, "half-b", "x", 1, &err) < 0)
-            _exit(2);
-        kill(getpid(), SIGKILL);
-        _exit(3);
-    }
+    int holder_fd;
+    pid_t holder = spawn_holder(f->dir, &holder_fd);
+    const char *args[] = {"writer-dies", f->dir, NULL};
     int status;
-    wait_child(pid, &status);
-    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    wait_child(spawn_child(args, -1), &status);
+    assert_killed(status);
 
     reopen(f); /* its open txn takes the write lock the child died holding */
     assert_int_equal(count1(f->store, STORE_PODS), 1);
@@ -1067,9 +1160,22 @@ static void test_crash_writer_dies_while_shared(void **state)
     assert_int_equal(store_put1(f->store, STORE_CONTAINERS, "after", "y", 1, &err), 0);
     store_close(f->store);
     f->store = NULL;
-    stop_holder(holder, release_fd);
+    stop_holder(holder, holder_fd);
     reopen(f);
     assert_true(exists(f->store, STORE_CONTAINERS, "after"));
+}
+
+/* Child: dies with two read txns open. */
+static int child_readers_die(const char *dir)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    store_t *s = NULL;
+    store_txn_t *r1 = NULL, *r2 = NULL;
+    if (store_open(dir, &s, &err) < 0 || store_txn_begin(s, false, &r1, &err) < 0 ||
+        store_txn_begin(s, false, &r2, &err) < 0)
+        _exit(2);
+    die();
+    return 0;
 }
 
 typedef struct reader_scan {
@@ -1112,34 +1218,53 @@ static void test_crash_stale_reader_cleared(void **state)
     store_close(f->store);
     f->store = NULL;
 
-    int release_fd;
-    pid_t holder = spawn_holder(f->dir, &release_fd);
-    pid_t pid = fork_or_fail();
-    if (pid == 0) {
-        store_t *s = NULL;
-        store_txn_t *r1 = NULL, *r2 = NULL;
-        if (store_open(f->dir, &s, &err) < 0 || store_txn_begin(s, false, &r1, &err) < 0 ||
-            store_txn_begin(s, false, &r2, &err) < 0)
-            _exit(2);
-        kill(getpid(), SIGKILL);
-        _exit(3);
-    }
+    int holder_fd;
+    pid_t holder = spawn_holder(f->dir, &holder_fd);
+    const char *args[] = {"readers-die", f->dir, NULL};
+    pid_t pid = spawn_child(args, -1);
     int status;
     wait_child(pid, &status);
-    assert_true(WIFSIGNALED(status));
+    assert_killed(status);
     assert_int_equal(readers_of(f->dir, pid), 2);
 
     reopen(f); /* runs mdb_reader_check */
     store_close(f->store);
     f->store = NULL;
     assert_int_equal(readers_of(f->dir, pid), 0);
-    stop_holder(holder, release_fd);
+    stop_holder(holder, holder_fd);
     reopen(f);
     assert_true(exists(f->store, STORE_PODS, "p"));
 }
 
-int main(void)
+static int child_main(int argc, char **argv)
 {
+    const char *mode = argv[2];
+    if (strcmp(mode, "uncommitted") == 0 && argc == 5)
+        return child_uncommitted(argv[3], argv[4]);
+    if (strcmp(mode, "loop") == 0 && argc == 7)
+        return child_loop(argv[3], (int)parse_long(argv[4]), parse_long(argv[5]),
+                          parse_long(argv[6]));
+    if (strcmp(mode, "hold") == 0 && argc == 5)
+        return child_hold(argv[3], (int)parse_long(argv[4]));
+    if (strcmp(mode, "writer-dies") == 0 && argc == 4)
+        return child_writer_dies(argv[3]);
+    if (strcmp(mode, "readers-die") == 0 && argc == 4)
+        return child_readers_die(argv[3]);
+    fprintf(stderr, "unknown child mode `%s`\n", mode);
+    return 125;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && strcmp(argv[1], "--child") == 0)
+        return child_main(argc, argv);
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+    if (n < 0) {
+        perror("readlink /proc/self/exe");
+        return 1;
+    }
+    self_exe[n] = '\0';
+
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kind_names),
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1147,6 +1272,7 @@ int main(void)
         T(test_enoent),
         T(test_invalid_args),
         T(test_binary_and_empty_values),
+        T(test_large_values),
         T(test_foreach_stop_and_error),
         T(test_txn_atomic_commit),
         T(test_txn_snapshot),
