@@ -11,6 +11,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "conf/conf.h"
+#include "server/image/image.h"
 #include "server/store.h"
 
 /* Takes an exclusive flock on `path`, writing our pid into it. EBUSY with
@@ -68,6 +69,8 @@ static void daemon_release(daemon_t *d)
             close(d->lock_fds[i]);
         d->lock_fds[i] = -1;
     }
+    image_store_close(d->images);
+    d->images = NULL;
     store_close(d->store);
     d->store = NULL;
 }
@@ -92,7 +95,11 @@ static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
         return -1;
 
     cleanup_free char *meta = xasprintf("%s/meta", conf->root);
-    return store_open(meta, &d->store, err);
+    if (store_open(meta, &d->store, err) < 0)
+        return -1;
+    if (image_store_open(conf, d->store, &d->images, err) < 0)
+        return -1;
+    return image_store_gc(d->images, err);
 }
 
 int daemon_open(daemon_t *d, conf_t *conf, cri_error_t *err)

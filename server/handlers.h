@@ -19,5 +19,10 @@ RPC_HANDLER(handle_runtime_config);
 RPC_HANDLER(handle_update_runtime_config);
 /* server/image/fs_info.c */
 RPC_HANDLER(handle_image_fs_info);
+/* server/image/pull.c, list.c, status.c, remove.c */
+RPC_HANDLER(handle_pull_image);
+RPC_HANDLER(handle_list_images);
+RPC_HANDLER(handle_image_status);
+RPC_HANDLER(handle_remove_image);
 
 #endif

@@ -78,11 +78,11 @@ static const rpc_method_t methods[] = {
     {"/runtime.v1.RuntimeService/StreamPodSandboxMetrics", "StreamPodSandboxMetrics", &runtime__v1__stream_pod_sandbox_metrics_request__descriptor, NULL, RPC_SLOW, true},
     {"/runtime.v1.RuntimeService/RuntimeConfig", "RuntimeConfig", &runtime__v1__runtime_config_request__descriptor, handle_runtime_config, RPC_FAST, false},
     {"/runtime.v1.RuntimeService/UpdatePodSandboxResources", "UpdatePodSandboxResources", &runtime__v1__update_pod_sandbox_resources_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.ImageService/ListImages", "ListImages", &runtime__v1__list_images_request__descriptor, NULL, RPC_FAST, false},
+    {"/runtime.v1.ImageService/ListImages", "ListImages", &runtime__v1__list_images_request__descriptor, handle_list_images, RPC_FAST, false},
     {"/runtime.v1.ImageService/StreamImages", "StreamImages", &runtime__v1__stream_images_request__descriptor, NULL, RPC_SLOW, true},
-    {"/runtime.v1.ImageService/ImageStatus", "ImageStatus", &runtime__v1__image_status_request__descriptor, NULL, RPC_FAST, false},
-    {"/runtime.v1.ImageService/PullImage", "PullImage", &runtime__v1__pull_image_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.ImageService/RemoveImage", "RemoveImage", &runtime__v1__remove_image_request__descriptor, NULL, RPC_SLOW, false},
+    {"/runtime.v1.ImageService/ImageStatus", "ImageStatus", &runtime__v1__image_status_request__descriptor, handle_image_status, RPC_FAST, false},
+    {"/runtime.v1.ImageService/PullImage", "PullImage", &runtime__v1__pull_image_request__descriptor, handle_pull_image, RPC_SLOW, false},
+    {"/runtime.v1.ImageService/RemoveImage", "RemoveImage", &runtime__v1__remove_image_request__descriptor, handle_remove_image, RPC_SLOW, false},
     {"/runtime.v1.ImageService/ImageFsInfo", "ImageFsInfo", &runtime__v1__image_fs_info_request__descriptor, handle_image_fs_info, RPC_SLOW, false},
 };
 /* clang-format on */

@@ -1,0 +1,196 @@
+/* Layers of a pull: download (when the blob is missing), unpack into
+ * layers/tmp/, rename to layers/<chain hex>/.
+ *
+ * Up to IMAGE_PULL_PARALLEL layers are fetched at once by helper threads.
+ * A layer whose directory exists is skipped (neither downloaded nor
+ * unpacked). s->inflight lists the layers being fetched by any pull: a second
+ * pull that needs one waits for the first instead of fetching it again. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "server/image/image-internal.h"
+
+struct inflight {
+    char *chain_id;
+    bool done;
+    int status; /* 0 ok, else errno */
+    char msg[CRI_ERROR_MSG_MAX];
+    int refs;
+    inflight_t *next;
+};
+
+typedef struct fetch_run {
+    image_store_t *s;
+    registry_client_t *c;
+    const fetch_layer_job_t *jobs;
+    size_t n;
+    pthread_mutex_t lock;
+    size_t next;
+    bool failed;
+    cri_error_t err;
+} fetch_run_t;
+
+static bool dir_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int download_blob(image_store_t *s, registry_client_t *c, const fetch_layer_job_t *j,
+                         cri_error_t *err)
+{
+    if (content_has(s->root, j->digest))
+        return 0;
+    content_writer_t *w = NULL;
+    if (content_writer_open(s->root, j->digest, j->size, &w, err) < 0)
+        return -1;
+    int r = registry_get_blob(c, j->digest, w, err);
+    if (r == 0)
+        r = content_writer_commit(w, err);
+    content_writer_free(w);
+    return r < 0 ? cri_error_wrap(err, "layer `%s`", j->digest) : 0;
+}
+
+static int unpack_into_place(image_store_t *s, const fetch_layer_job_t *j, const char *final,
+                             cri_error_t *err)
+{
+    cleanup_free char *tmp = xasprintf("%s/layers/tmp/%.12s-XXXXXX", s->root, j->chain_id + 7);
+    if (!mkdtemp(tmp))
+        return cri_error_make(err, errno, "create `%s`", tmp);
+    cleanup_free char *blob = content_blob_path(s->root, j->digest);
+    int r = unpack_layer(blob, tmp, j->diff_id, NULL, err);
+    if (r == 0 && chmod(tmp, 0755) < 0)
+        r = cri_error_make(err, errno, "chmod `%s`", tmp);
+    if (r == 0 && rename(tmp, final) < 0)
+        r = cri_error_make(err, errno, "rename layer into `%s`", final);
+    if (r < 0) {
+        cri_error_t ignored = CRI_ERROR_INIT;
+        rm_rf(tmp, &ignored);
+        if (err->status == EBADMSG) { /* a corrupt blob must not be reused */
+            cleanup_free char *p = content_blob_path(s->root, j->digest);
+            unlink(p);
+        }
+        return cri_error_wrap(err, "unpack layer `%s`", j->digest);
+    }
+    return 0;
+}
+
+/* Registers interest in chain_id; *ret_owner tells whether we fetch it. */
+static inflight_t *inflight_join(image_store_t *s, const char *chain_id, bool *ret_owner)
+{
+    for (inflight_t *f = s->inflight; f; f = f->next)
+        if (strcmp(f->chain_id, chain_id) == 0) {
+            f->refs++;
+            *ret_owner = false;
+            return f;
+        }
+    inflight_t *f = xcalloc(1, sizeof(*f));
+    f->chain_id = xstrdup(chain_id);
+    f->refs = 1;
+    f->next = s->inflight;
+    s->inflight = f;
+    *ret_owner = true;
+    return f;
+}
+
+/* s->lock held. */
+static void inflight_leave(image_store_t *s, inflight_t *f)
+{
+    if (--f->refs > 0)
+        return;
+    for (inflight_t **p = &s->inflight; *p; p = &(*p)->next)
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    free(f->chain_id);
+    free(f);
+}
+
+static int fetch_one(image_store_t *s, registry_client_t *c, const fetch_layer_job_t *j,
+                     cri_error_t *err)
+{
+    cleanup_free char *final = image_layer_dir(s->root, j->chain_id);
+    pthread_mutex_lock(&s->lock);
+    if (dir_exists(final)) {
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    bool owner;
+    inflight_t *f = inflight_join(s, j->chain_id, &owner);
+    if (!owner) {
+        while (!f->done)
+            pthread_cond_wait(&s->cond, &s->lock);
+        int status = f->status;
+        if (status)
+            cri_error_set(err, status, "%s", f->msg);
+        inflight_leave(s, f);
+        pthread_mutex_unlock(&s->lock);
+        return status ? -1 : 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+
+    int r = download_blob(s, c, j, err);
+    if (r == 0)
+        r = unpack_into_place(s, j, final, err);
+
+    pthread_mutex_lock(&s->lock);
+    f->done = true;
+    f->status = r < 0 ? err->status : 0;
+    if (r < 0)
+        snprintf(f->msg, sizeof(f->msg), "%s", err->msg);
+    pthread_cond_broadcast(&s->cond);
+    inflight_leave(s, f);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+static void *fetch_worker(void *arg)
+{
+    fetch_run_t *run = arg;
+    for (;;) {
+        pthread_mutex_lock(&run->lock);
+        if (run->failed || run->next >= run->n) {
+            pthread_mutex_unlock(&run->lock);
+            return NULL;
+        }
+        const fetch_layer_job_t *j = &run->jobs[run->next++];
+        pthread_mutex_unlock(&run->lock);
+        cri_error_t err = CRI_ERROR_INIT;
+        if (fetch_one(run->s, run->c, j, &err) < 0) {
+            pthread_mutex_lock(&run->lock);
+            if (!run->failed)
+                run->err = err;
+            run->failed = true;
+            pthread_mutex_unlock(&run->lock);
+        }
+    }
+}
+
+int fetch_layers(image_store_t *s, registry_client_t *c, const fetch_layer_job_t *jobs, size_t n,
+                 cri_error_t *err)
+{
+    fetch_run_t run = {.s = s, .c = c, .jobs = jobs, .n = n};
+    pthread_mutex_init(&run.lock, NULL);
+    size_t nthreads = n < IMAGE_PULL_PARALLEL ? n : IMAGE_PULL_PARALLEL;
+    pthread_t tids[IMAGE_PULL_PARALLEL];
+    size_t started = 0;
+    for (size_t i = 1; i < nthreads; i++) /* this thread is worker 0 */
+        if (pthread_create(&tids[started], NULL, fetch_worker, &run) == 0)
+            started++;
+    fetch_worker(&run);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    pthread_mutex_destroy(&run.lock);
+    if (run.failed) {
+        *err = run.err;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* PullImage: pulls image.image for the host platform and returns the image
+ * id ("sha256:<config digest>"), which kubelet passes back as
+ * CreateContainer's image and which equals Image.id (api.proto: image_ref
+ * must equal Image.id since v1.36). sandbox_config is only for logs. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "api/cri/v1/api.pb-c.h"
+#include "common/cleanup.h"
+#include "server/daemon.h"
+#include "server/handlers.h"
+#include "server/image/image.h"
+
+RPC_HANDLER(handle_pull_image)
+{
+    const Runtime__V1__PullImageRequest *r = (const Runtime__V1__PullImageRequest *)req;
+    if (!r->image || !r->image->image || !r->image->image[0])
+        return cri_error_set(err, EINVAL, "image.image is empty");
+    image_auth_t auth = {0};
+    if (r->auth) {
+        auth.username = r->auth->username;
+        auth.password = r->auth->password;
+        auth.auth = r->auth->auth;
+        auth.identity_token = r->auth->identity_token;
+        auth.registry_token = r->auth->registry_token;
+    }
+    cleanup_free char *id = NULL;
+    if (image_store_pull(rpc_daemon(ctx)->images, r->image->image, r->auth ? &auth : NULL, &id,
+                         err) < 0)
+        return -1;
+    Runtime__V1__PullImageResponse *resp = rpc_alloc(ctx, sizeof(*resp));
+    runtime__v1__pull_image_response__init(resp);
+    resp->image_ref = rpc_strdup(ctx, id);
+    *ret_resp = &resp->base;
+    return 0;
+}

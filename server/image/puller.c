@@ -1,0 +1,220 @@
+/* image_store_pull(): manifest -> platform manifest -> config -> layers ->
+ * record. Endpoints (mirrors, then the location) are tried in order; the
+ * first that serves the whole image wins, and the error of the last one is
+ * returned when none does. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "conf/conf.h"
+#include "server/image/image-internal.h"
+
+static void manifest_freep(manifest_t **m)
+{
+    manifest_free(*m);
+}
+#define cleanup_manifest __attribute__((cleanup(manifest_freep)))
+
+/* GETs a manifest; checks its digest when asked by digest. */
+static int get_manifest(registry_client_t *c, const char *ref, char **ret_body, size_t *ret_len,
+                        char **ret_type, char ret_digest[IMAGE_DIGEST_LEN + 1], cri_error_t *err)
+{
+    cleanup_free char *body = NULL, *type = NULL;
+    size_t len = 0;
+    if (registry_get_manifest(c, ref, &body, &len, &type, err) < 0)
+        return -1;
+    char got[IMAGE_DIGEST_LEN + 1];
+    image_digest_of(body, len, got);
+    if (str_has_prefix(ref, "sha256:") && strcmp(got, ref) != 0)
+        return cri_error_set(err, EBADMSG, "manifest `%s` from `%s`: digest mismatch: got %s", ref,
+                             registry_client_host(c), got);
+    memcpy(ret_digest, got, sizeof(got));
+    *ret_body = TAKE_PTR(body);
+    *ret_len = len;
+    *ret_type = TAKE_PTR(type);
+    return 0;
+}
+
+/* The image manifest for this platform, and the top-level digest. */
+static int resolve_manifest(registry_client_t *c, const image_ref_t *r, manifest_t **ret,
+                            char top_digest[IMAGE_DIGEST_LEN + 1], cri_error_t *err)
+{
+    cleanup_free char *body = NULL, *type = NULL;
+    size_t len;
+    const char *ref = r->digest ? r->digest : r->tag;
+    if (get_manifest(c, ref, &body, &len, &type, top_digest, err) < 0)
+        return -1;
+    cleanup_manifest manifest_t *m = NULL;
+    if (manifest_parse(body, len, type, &m, err) < 0)
+        return cri_error_wrap(err, "manifest `%s` from `%s`", ref, registry_client_host(c));
+    if (m->is_index) {
+        const char *arch, *variant;
+        manifest_host_platform(&arch, &variant);
+        cleanup_free char *pick = NULL;
+        if (manifest_pick_platform(body, len, "linux", arch, variant, &pick, err) < 0)
+            return cri_error_wrap(err, "index `%s` from `%s`", ref, registry_client_host(c));
+        free(body);
+        free(type);
+        body = type = NULL;
+        char digest[IMAGE_DIGEST_LEN + 1];
+        if (get_manifest(c, pick, &body, &len, &type, digest, err) < 0)
+            return -1;
+        manifest_free(TAKE_PTR(m));
+        if (manifest_parse(body, len, type, &m, err) < 0)
+            return cri_error_wrap(err, "manifest `%s` from `%s`", pick, registry_client_host(c));
+        if (m->is_index)
+            return cri_error_set(err, ENOTSUP, "manifest `%s`: nested indexes are not supported",
+                                 pick);
+    }
+    *ret = TAKE_PTR(m);
+    return 0;
+}
+
+static int get_config(image_store_t *s, registry_client_t *c, const manifest_desc_t *d, char **ret,
+                      size_t *ret_len, cri_error_t *err)
+{
+    if (d->size > (int64_t)IMAGE_MAX_CONFIG)
+        return cri_error_set(err, EBADMSG, "config `%s` is too large", d->digest);
+    if (!content_has(s->root, d->digest)) {
+        content_writer_t *w = NULL;
+        if (content_writer_open(s->root, d->digest, d->size, &w, err) < 0)
+            return -1;
+        int r = registry_get_blob(c, d->digest, w, err);
+        if (r == 0)
+            r = content_writer_commit(w, err);
+        content_writer_free(w);
+        if (r < 0)
+            return cri_error_wrap(err, "config");
+    }
+    return content_get(s->root, d->digest, IMAGE_MAX_CONFIG, ret, ret_len, err);
+}
+
+/* Builds the record and the layer jobs from manifest + config. */
+static int plan(const manifest_t *m, char *config, size_t config_len, image_rec_t *rec,
+                fetch_layer_job_t **ret_jobs, cri_error_t *err)
+{
+    image_config_t cfg;
+    cleanup_strv char **diff_ids = NULL;
+    if (image_config_parse(config, config_len, &cfg, &diff_ids, err) < 0)
+        return -1;
+    image_config_clear(&cfg);
+    if (image_strv_len(diff_ids) != m->n_layers)
+        return cri_error_set(err, EBADMSG, "config has %zu diff ids for %zu layers",
+                             image_strv_len(diff_ids), m->n_layers);
+    rec->layers = xcalloc(m->n_layers + 1, sizeof(*rec->layers));
+    fetch_layer_job_t *jobs = xcalloc(m->n_layers + 1, sizeof(*jobs));
+    rec->size = m->config.size;
+    char chain[IMAGE_DIGEST_LEN + 1] = "";
+    for (size_t i = 0; i < m->n_layers; i++) {
+        image_chain_id(chain, diff_ids[i], chain);
+        image_layer_rec_t *l = &rec->layers[i];
+        l->digest = xstrdup(m->layers[i].digest);
+        l->diff_id = xstrdup(diff_ids[i]);
+        l->chain_id = xstrdup(chain);
+        l->size = m->layers[i].size;
+        rec->size += l->size;
+        rec->n_layers = i + 1;
+        jobs[i] = (fetch_layer_job_t){l->digest, l->diff_id, l->chain_id, l->size};
+    }
+    *ret_jobs = jobs;
+    return 0;
+}
+
+/* Flushes the layers before the record points at them (power loss safety). */
+static void sync_layers(const char *root)
+{
+    cleanup_free char *p = xasprintf("%s/layers", root);
+    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        syncfs(fd);
+        close(fd);
+    }
+}
+
+static int pull_from(image_store_t *s, registry_client_t *c, const image_ref_t *r, char **ret_id,
+                     cri_error_t *err)
+{
+    cleanup_manifest manifest_t *m = NULL;
+    char top[IMAGE_DIGEST_LEN + 1];
+    if (resolve_manifest(c, r, &m, top, err) < 0)
+        return -1;
+    cleanup_free char *config = NULL;
+    size_t config_len = 0;
+    if (get_config(s, c, &m->config, &config, &config_len, err) < 0)
+        return -1;
+    image_rec_t *rec = xcalloc(1, sizeof(*rec));
+    cleanup_free fetch_layer_job_t *jobs = NULL;
+    int ret = plan(m, config, config_len, rec, &jobs, err);
+    if (ret == 0)
+        ret = fetch_layers(s, c, jobs, m->n_layers, err);
+    if (ret == 0) {
+        cleanup_free char *name = image_ref_name(r);
+        rec->id = xstrdup(m->config.digest);
+        rec->config_json = TAKE_PTR(config);
+        rec->manifest_digest = xstrdup(top);
+        rec->created_ns = now_unix_ns();
+        rec->repo_tags = xcalloc(2, sizeof(char *));
+        if (r->tag && !r->digest)
+            rec->repo_tags[0] = xasprintf("%s:%s", name, r->tag);
+        rec->repo_digests = xcalloc(2, sizeof(char *));
+        rec->repo_digests[0] = xasprintf("%s@%s", name, top);
+        sync_layers(s->root);
+        ret = image_meta_commit(s, rec, err);
+    }
+    if (ret == 0)
+        *ret_id = xstrdup(rec->id);
+    image_rec_free(rec);
+    return ret;
+}
+
+static int pull_endpoints(image_store_t *s, const image_ref_t *r, const image_auth_t *auth,
+                          char **ret_id, cri_error_t *err)
+{
+    size_t n = 0;
+    registry_endpoint_t *eps = registry_endpoints(s->conf, r->domain, &n);
+    int ret = -1;
+    for (size_t i = 0; i < n && ret < 0; i++) {
+        registry_client_t *c = NULL;
+        if (registry_client_new(&eps[i], r->path, auth, s->tokens,
+                                s->conf->image.pull_progress_timeout_ms, &c, err) < 0)
+            break;
+        ret = pull_from(s, c, r, ret_id, err);
+        registry_client_free(c);
+    }
+    registry_endpoints_free(eps, n);
+    return ret;
+}
+
+static bool auth_empty(const image_auth_t *a)
+{
+    return !a || ((!a->username || !*a->username) && (!a->auth || !*a->auth) &&
+                  (!a->identity_token || !*a->identity_token) &&
+                  (!a->registry_token || !*a->registry_token));
+}
+
+int image_store_pull(image_store_t *s, const char *ref, const image_auth_t *auth, char **ret_id,
+                     cri_error_t *err)
+{
+    cleanup_image_ref image_ref_t *r = NULL;
+    if (image_ref_parse(ref, &r, err) < 0)
+        return -1;
+    cleanup_free char *user = NULL, *pass = NULL;
+    image_auth_t file_auth = {0};
+    if (auth_empty(auth)) {
+        if (registry_auth_file_lookup(s->conf->image.auth_file, r->domain, &user, &pass, err) < 0)
+            return -1;
+        file_auth.username = user;
+        file_auth.password = pass;
+        auth = &file_auth;
+    }
+    image_store_pull_begin(s);
+    int ret = pull_endpoints(s, r, auth, ret_id, err);
+    image_store_pull_end(s);
+    if (ret < 0)
+        return cri_error_wrap(err, "pull `%s`", ref);
+    return 0;
+}

@@ -1,0 +1,299 @@
+/* Layer unpack with libarchive: gzip, zstd or plain tar into one directory.
+ *
+ * One pass: an outer reader ("raw" format, every filter) decompresses the
+ * blob; its bytes are hashed (the diff id) and fed to an inner tar reader
+ * whose entries go to archive_write_disk.
+ *
+ * Path safety. Every name is cleaned lexically inside the layer ("/a/../../b"
+ * becomes "b"; a leading '/' is dropped), and before anything is written the
+ * existing components of its parent are checked with lstat(): an entry whose
+ * parent is a symlink is refused, so no write ever goes through a link, and
+ * whatever is in the way of the final component is removed first. Hard link
+ * targets get the same treatment. Only this code writes into the temporary
+ * layer directory, so the checks cannot race. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "server/image/image-internal.h"
+
+#define WH_PREFIX ".wh."
+#define WH_META_PREFIX ".wh..wh."
+#define WH_OPAQUE ".wh..wh..opq"
+#define UNPACK_BUF (128 * 1024)
+
+typedef struct unpack_src {
+    struct archive *outer;
+    image_hasher_t *hasher;
+    uint64_t size;
+    char *buf;
+    bool failed;
+} unpack_src_t;
+
+static la_ssize_t src_read(struct archive *a, void *data, const void **ret_buf)
+{
+    unpack_src_t *src = data;
+    la_ssize_t n = archive_read_data(src->outer, src->buf, UNPACK_BUF);
+    if (n < 0) {
+        src->failed = true;
+        archive_set_error(a, EIO, "decompress: %s", archive_error_string(src->outer));
+        return -1;
+    }
+    image_hasher_update(src->hasher, src->buf, (size_t)n);
+    src->size += (uint64_t)n;
+    *ret_buf = src->buf;
+    return n;
+}
+
+/* Cleans name into a relative path inside the layer: no "", "." or ".."
+ * components, no leading '/'. Returns "" for the layer root. Caller frees. */
+static char *clean_path(const char *name)
+{
+    size_t n = strlen(name);
+    char *out = xmalloc(n + 1);
+    size_t len = 0;
+    const char *p = name;
+    while (*p) {
+        size_t c = strcspn(p, "/");
+        if (c == 0 || (c == 1 && p[0] == '.')) {
+            /* skip */
+        } else if (c == 2 && p[0] == '.' && p[1] == '.') {
+            while (len > 0 && out[len - 1] != '/')
+                len--;
+            if (len > 0)
+                len--; /* the '/' */
+        } else {
+            if (len > 0)
+                out[len++] = '/';
+            memcpy(out + len, p, c);
+            len += c;
+        }
+        p += c;
+        if (*p == '/')
+            p++;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* Refuses rel when an existing component of its parent is not a directory
+ * (a symlink, above all). */
+static int check_parents(const char *dir, const char *rel, cri_error_t *err)
+{
+    cleanup_free char *path = xasprintf("%s/%s", dir, rel);
+    size_t base = strlen(dir) + 1;
+    for (char *p = path + base; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        struct stat st;
+        int r = lstat(path, &st);
+        *p = '/';
+        if (r < 0 && errno == ENOENT)
+            return 0; /* the rest is created as plain directories */
+        if (r < 0)
+            return cri_error_make(err, errno, "lstat in layer");
+        if (!S_ISDIR(st.st_mode))
+            return cri_error_set(err, EPERM,
+                                 "refused tar entry `%s`: its parent is not a directory", rel);
+    }
+    return 0;
+}
+
+/* Removes what is at path unless both it and the new entry are directories. */
+static int clear_target(const char *path, bool entry_is_dir, cri_error_t *err)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : cri_error_make(err, errno, "lstat `%s`", path);
+    if (S_ISDIR(st.st_mode) && entry_is_dir)
+        return 0;
+    if (S_ISDIR(st.st_mode))
+        return rm_rf(path, err);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return cri_error_make(err, errno, "unlink `%s`", path);
+    return 0;
+}
+
+static int make_parents(const char *dir, const char *rel, cri_error_t *err)
+{
+    cleanup_free char *parent = xasprintf("%s/%s", dir, rel);
+    char *slash = strrchr(parent, '/');
+    *slash = '\0';
+    return mkdir_p(parent, 0755, err);
+}
+
+/* `.wh.<name>` -> a 0/0 char device named <name>; `.wh..wh..opq` -> remember
+ * the directory for trusted.overlay.opaque. Other `.wh..wh.` names (aufs
+ * bookkeeping) are dropped. Returns 1 when the entry was a whiteout. */
+static int handle_whiteout(const char *dir, const char *rel, char ***opaque, cri_error_t *err)
+{
+    const char *slash = strrchr(rel, '/');
+    const char *base = slash ? slash + 1 : rel;
+    if (!str_has_prefix(base, WH_PREFIX))
+        return 0;
+    size_t plen = slash ? (size_t)(slash - rel) : 0;
+    cleanup_free char *parent = xstrndup(rel, plen);
+    if (strcmp(base, WH_OPAQUE) == 0) {
+        cleanup_free char *probe = xasprintf("%s/x", parent);
+        if (check_parents(dir, plen ? probe : "x", err) < 0)
+            return -1;
+        cleanup_free char *pdir = xasprintf("%s/%s", dir, parent);
+        if (mkdir_p(pdir, 0755, err) < 0)
+            return -1;
+        image_strv_add(opaque, parent);
+        return 1;
+    }
+    if (str_has_prefix(base, WH_META_PREFIX))
+        return 1;
+    const char *name = base + strlen(WH_PREFIX);
+    if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return cri_error_set(err, EPERM, "refused whiteout `%s`", rel);
+    cleanup_free char *target = plen ? xasprintf("%s/%s", parent, name) : xstrdup(name);
+    cleanup_free char *path = xasprintf("%s/%s", dir, target);
+    if (check_parents(dir, target, err) < 0 || clear_target(path, false, err) < 0 ||
+        make_parents(dir, target, err) < 0)
+        return -1;
+    if (mknod(path, S_IFCHR | 0000, makedev(0, 0)) < 0)
+        return cri_error_make(err, errno, "mknod whiteout `%s`", target);
+    return 1;
+}
+
+static int write_entry(struct archive *in, struct archive *out, struct archive_entry *e,
+                       const char *dir, char ***opaque, cri_error_t *err)
+{
+    cleanup_free char *rel = clean_path(archive_entry_pathname(e));
+    if (!rel[0])
+        return 0; /* the layer root itself */
+    int wh = handle_whiteout(dir, rel, opaque, err);
+    if (wh != 0)
+        return wh < 0 ? -1 : 0;
+    if (check_parents(dir, rel, err) < 0)
+        return -1;
+    cleanup_free char *path = xasprintf("%s/%s", dir, rel);
+    if (clear_target(path, archive_entry_filetype(e) == AE_IFDIR, err) < 0)
+        return -1;
+    archive_entry_copy_pathname(e, path);
+    const char *link = archive_entry_hardlink(e);
+    if (link) {
+        cleanup_free char *lrel = clean_path(link);
+        if (!lrel[0] || check_parents(dir, lrel, err) < 0)
+            return err->status ? -1 : cri_error_set(err, EPERM, "refused hard link to `%s`", link);
+        cleanup_free char *lpath = xasprintf("%s/%s", dir, lrel);
+        archive_entry_copy_hardlink(e, lpath);
+    }
+    if (archive_write_header(out, e) < ARCHIVE_WARN)
+        return cri_error_set(err, archive_errno(out) > 0 ? archive_errno(out) : EIO,
+                             "extract `%s`: %s", rel, archive_error_string(out));
+    const void *buf;
+    size_t size;
+    la_int64_t off;
+    int r;
+    while ((r = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK)
+        if (archive_write_data_block(out, buf, size, off) < ARCHIVE_WARN)
+            return cri_error_set(err, archive_errno(out) > 0 ? archive_errno(out) : EIO,
+                                 "write `%s`: %s", rel, archive_error_string(out));
+    if (r != ARCHIVE_EOF)
+        return cri_error_set(err, EBADMSG, "read `%s`: %s", rel, archive_error_string(in));
+    if (archive_write_finish_entry(out) < ARCHIVE_WARN)
+        return cri_error_set(err, archive_errno(out) > 0 ? archive_errno(out) : EIO,
+                             "finish `%s`: %s", rel, archive_error_string(out));
+    return 0;
+}
+
+static int set_opaque(const char *dir, char **opaque, cri_error_t *err)
+{
+    for (char **p = opaque; p && *p; p++) {
+        cleanup_free char *path = **p ? xasprintf("%s/%s", dir, *p) : xstrdup(dir);
+        if (lsetxattr(path, "trusted.overlay.opaque", "y", 1, 0) < 0)
+            return cri_error_make(err, errno, "set opaque on `%s`", *p);
+    }
+    return 0;
+}
+
+static int extract_all(struct archive *in, struct archive *out, const char *dir, char ***opaque,
+                       unpack_src_t *src, cri_error_t *err)
+{
+    struct archive_entry *e;
+    int r;
+    while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN)
+        if (write_entry(in, out, e, dir, opaque, err) < 0)
+            return -1;
+    if (r != ARCHIVE_EOF)
+        return cri_error_set(err, EBADMSG, "read layer: %s", archive_error_string(in));
+    if (archive_write_close(out) != ARCHIVE_OK)
+        return cri_error_set(err, archive_errno(out) > 0 ? archive_errno(out) : EIO,
+                             "finish layer: %s", archive_error_string(out));
+    /* drain the stream (tar padding) so the diff id covers every byte */
+    const void *buf;
+    while (src_read(in, src, &buf) > 0)
+        ;
+    return src->failed ? cri_error_set(err, EBADMSG, "decompress layer: %s",
+                                       archive_error_string(src->outer))
+                       : 0;
+}
+
+static void archive_freep(struct archive **a)
+{
+    if (*a)
+        archive_read_free(*a);
+}
+
+static void archive_write_freep(struct archive **a)
+{
+    if (*a)
+        archive_write_free(*a);
+}
+
+static struct archive *disk_writer(void)
+{
+    struct archive *out = archive_write_disk_new();
+    archive_write_disk_set_options(
+        out, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+                 ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+    return out;
+}
+
+int unpack_layer(const char *blob_path, const char *dir, const char *diff_id, uint64_t *ret_size,
+                 cri_error_t *err)
+{
+    __attribute__((cleanup(archive_freep))) struct archive *outer = archive_read_new();
+    __attribute__((cleanup(archive_freep))) struct archive *in = archive_read_new();
+    __attribute__((cleanup(archive_write_freep))) struct archive *out = disk_writer();
+    cleanup_free char *buf = xmalloc(UNPACK_BUF);
+    cleanup_strv char **opaque = xcalloc(1, sizeof(char *));
+    unpack_src_t src = {.outer = outer, .hasher = image_hasher_new(), .buf = buf};
+
+    archive_read_support_filter_all(outer);
+    archive_read_support_format_raw(outer);
+    archive_read_support_format_tar(in);
+    struct archive_entry *raw;
+    int r = -1;
+    if (archive_read_open_filename(outer, blob_path, UNPACK_BUF) != ARCHIVE_OK ||
+        archive_read_next_header(outer, &raw) != ARCHIVE_OK)
+        cri_error_set(err, EBADMSG, "open layer `%s`: %s", blob_path, archive_error_string(outer));
+    else if (archive_read_open(in, &src, NULL, src_read, NULL) != ARCHIVE_OK)
+        cri_error_set(err, EBADMSG, "open layer tar: %s", archive_error_string(in));
+    else
+        r = extract_all(in, out, dir, &opaque, &src, err);
+    if (r == 0)
+        r = set_opaque(dir, opaque, err);
+    char got[IMAGE_DIGEST_LEN + 1];
+    image_hasher_final(src.hasher, got);
+    image_hasher_free(src.hasher);
+    if (r < 0)
+        return -1;
+    if (diff_id && strcmp(got, diff_id) != 0)
+        return cri_error_set(err, EBADMSG, "layer diff id mismatch: got %s, want %s", got, diff_id);
+    if (ret_size)
+        *ret_size = src.size;
+    return 0;
+}
