@@ -20,15 +20,16 @@ typedef struct daemon {
     /* fixed at startup */
     struct conf *conf;
     struct store *store;
-    struct image_store *images; /* server/image: pulls, image records, layers */
-    const char *root;           /* conf root, e.g. /var/lib/cricket */
-    const char *runroot;        /* conf runroot, e.g. /run/cricket */
-    const char *cni_conf_dir;   /* network.conf_dir */
-    const char *cni_network;    /* network.default_network ("" = first) */
-    bool cgroup_systemd;        /* runtime.cgroup_manager == systemd */
-    char *config_yaml;          /* effective config, for Status verbose */
+    const char *root;         /* conf root, e.g. /var/lib/cricket */
+    const char *runroot;      /* conf runroot, e.g. /run/cricket */
+    const char *cni_conf_dir; /* network.conf_dir */
+    const char *cni_network;  /* network.default_network ("" = first) */
+    bool cgroup_systemd;      /* runtime.cgroup_manager == systemd */
+    char *config_yaml;        /* effective config, for Status verbose */
     int64_t started_ns;
     int lock_fds[2]; /* flocks on the socket and on root */
+
+    struct image_store *images; /* server/image: pulls, image records, layers */
 
     /* mutable, behind lock */
     pthread_mutex_t lock;
