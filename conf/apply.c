@@ -224,14 +224,14 @@ static int apply_handler(walk_t *w, const char *entry_key, const char *name,
     static const char *const known[] = {"path", "root", NULL};
     if (entry_fields_check(w, entry_key, fields, known) < 0)
         return -1;
-    conf_handler_t *h = w->apply ? conf_handler_get(w->conf, name, true) : NULL;
+    conf_handler_t scratch = {0}; /* the check pass writes nothing */
+    conf_handler_t *h = w->apply ? conf_handler_get(w->conf, name, true) : &scratch;
     for (size_t i = 0; !is_null(fields) && i < fields->n_items; i += 2) {
         const conf_node_t *kn = fields->items[i], *vn = fields->items[i + 1];
         cleanup_free char *fkey = xasprintf("%s.%s", entry_key, kn->value);
         bool is_path = strcmp(kn->value, "path") == 0;
-        if (apply_string(w, fkey, vn,
-                         is_path ? conf_check_nonempty : conf_check_abs_path_or_empty,
-                         h ? (is_path ? &h->path : &h->root) : NULL) < 0)
+        if (apply_string(w, fkey, vn, is_path ? conf_check_nonempty : conf_check_abs_path_or_empty,
+                         is_path ? &h->path : &h->root) < 0)
             return -1;
     }
     return 0;
@@ -243,13 +243,14 @@ static int apply_registry(walk_t *w, const char *entry_key, const char *host,
     static const char *const known[] = {"location", "mirrors", NULL};
     if (entry_fields_check(w, entry_key, fields, known) < 0)
         return -1;
-    conf_registry_t *r = w->apply ? conf_registry_get(w->conf, host, true) : NULL;
+    conf_registry_t scratch = {0}; /* the check pass writes nothing */
+    conf_registry_t *r = w->apply ? conf_registry_get(w->conf, host, true) : &scratch;
     for (size_t i = 0; !is_null(fields) && i < fields->n_items; i += 2) {
         const conf_node_t *kn = fields->items[i], *vn = fields->items[i + 1];
         cleanup_free char *fkey = xasprintf("%s.%s", entry_key, kn->value);
         int rc = strcmp(kn->value, "location") == 0
-                     ? apply_string(w, fkey, vn, conf_check_registry, r ? &r->location : NULL)
-                     : apply_strv(w, fkey, vn, conf_check_registry, r ? &r->mirrors : NULL);
+                     ? apply_string(w, fkey, vn, conf_check_registry, &r->location)
+                     : apply_strv(w, fkey, vn, conf_check_registry, &r->mirrors);
         if (rc < 0)
             return -1;
     }
@@ -289,8 +290,8 @@ static int apply_section(walk_t *w, const char *prefix, const conf_node_t *map)
 {
     for (size_t i = 0; i < map->n_items; i += 2) {
         const conf_node_t *kn = map->items[i], *vn = map->items[i + 1];
-        cleanup_free char *key = prefix ? xasprintf("%s.%s", prefix, kn->value)
-                                        : xstrdup(kn->value);
+        cleanup_free char *key =
+            prefix ? xasprintf("%s.%s", prefix, kn->value) : xstrdup(kn->value);
         /* Look up by path components only: a key "runtime.x" is not runtime: {x}. */
         const conf_key_t *k = strchr(kn->value, '.') ? NULL : conf_key_find(key);
         if (!k)

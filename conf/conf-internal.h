@@ -11,7 +11,8 @@
 
 /* Deepest legal path is image.registries.<host>.mirrors[i]: 5 collections. */
 #define CONF_MAX_DEPTH 8
-#define CONF_MAX_NODES 65536
+/* A real config has a few hundred nodes; this bounds time and memory. */
+#define CONF_MAX_NODES 8192
 /* Entries in one list or in one of the handler/registry maps. */
 #define CONF_MAX_ENTRIES 1024
 

@@ -22,8 +22,7 @@ const conf_key_t conf_keys[] = {
     {"runroot", CONF_KEY_STRING, OFF(runroot), conf_check_abs_path},
     {"log_level", CONF_KEY_STRING, OFF(log_level), conf_check_log_level},
     {"runtime", CONF_KEY_SECTION, 0, NULL},
-    {"runtime.default_handler", CONF_KEY_STRING, OFF(runtime.default_handler),
-     conf_check_nonempty},
+    {"runtime.default_handler", CONF_KEY_STRING, OFF(runtime.default_handler), conf_check_nonempty},
     {"runtime.handlers", CONF_KEY_HANDLERS, 0, NULL},
     {"runtime.cgroup_manager", CONF_KEY_STRING, OFF(runtime.cgroup_manager),
      conf_check_cgroup_manager},
@@ -38,8 +37,7 @@ const conf_key_t conf_keys[] = {
     {"image.insecure_registries", CONF_KEY_STRV, OFF(image.insecure_registries),
      conf_check_registry},
     {"image.pause_image", CONF_KEY_STRING, OFF(image.pause_image), NULL},
-    {"image.pull_progress_timeout", CONF_KEY_DURATION, OFF(image.pull_progress_timeout_ms),
-     NULL},
+    {"image.pull_progress_timeout", CONF_KEY_DURATION, OFF(image.pull_progress_timeout_ms), NULL},
     {"image.auth_file", CONF_KEY_STRING, OFF(image.auth_file), conf_check_abs_path_or_empty},
     {"streaming", CONF_KEY_SECTION, 0, NULL},
     {"streaming.address", CONF_KEY_STRING, OFF(streaming.address), conf_check_ip},
@@ -62,8 +60,10 @@ struct conf_origins {
 
 static char **strv_new(const char *const *items)
 {
+    if (!items)
+        return xcalloc(1, sizeof(char *));
     size_t n = 0;
-    while (items && items[n])
+    while (items[n])
         n++;
     char **v = xcalloc(n + 1, sizeof(*v));
     for (size_t i = 0; i < n; i++)
@@ -74,7 +74,7 @@ static char **strv_new(const char *const *items)
 static char *path_join(const char *dir, const char *name)
 {
     size_t len = strlen(dir);
-    while (len > 1 && dir[len - 1] == '/')
+    while (len > 0 && dir[len - 1] == '/')
         len--;
     return xasprintf("%.*s/%s", (int)len, dir, name);
 }
@@ -91,15 +91,18 @@ conf_t *conf_new_defaults(const char *exe_dir)
     c->runtime.default_handler = xstrdup("runc");
     conf_handler_get(c, "runc", true);
     c->runtime.cgroup_manager = xstrdup("cgroupfs");
+    if (exe_dir && !exe_dir[0])
+        exe_dir = NULL;
     c->runtime.conmon_path =
         exe_dir ? path_join(exe_dir, "cricket-conmon") : xstrdup("cricket-conmon");
-    c->runtime.pause_path = exe_dir ? path_join(exe_dir, "cricket-pause") : xstrdup("cricket-pause");
+    c->runtime.pause_path =
+        exe_dir ? path_join(exe_dir, "cricket-pause") : xstrdup("cricket-pause");
     c->network.conf_dir = xstrdup("/etc/cni/net.d");
     c->network.plugin_dirs = strv_new(plugin_dirs);
     c->network.default_network = xstrdup("");
     c->image.insecure_registries = strv_new(NULL);
     c->image.pause_image = xstrdup("");
-    c->image.pull_progress_timeout_ms = 60 * 1000;
+    c->image.pull_progress_timeout_ms = 60000;
     c->image.auth_file = xstrdup("");
     c->streaming.address = xstrdup("127.0.0.1");
     c->streaming.port = 0;
@@ -229,13 +232,12 @@ const conf_origin_t *conf_origin_find(const conf_t *conf, const char *key)
     return NULL;
 }
 
-int conf_load_buffer(conf_t *conf, const char *name, const char *data, size_t len,
-                     cri_error_t *err)
+int conf_load_buffer(conf_t *conf, const char *name, const char *data, size_t len, cri_error_t *err)
 {
     cleanup_conf_node conf_node_t *root = NULL;
 
     if (len > CONF_MAX_FILE_SIZE)
-        return cri_error_set(err, EINVAL, "%s: larger than %d bytes", name, CONF_MAX_FILE_SIZE);
+        return cri_error_set(err, EINVAL, "%s: larger than %zu bytes", name, CONF_MAX_FILE_SIZE);
     if (conf_parse(name, data, len, &root, err) < 0)
         return -1;
     if (!root)
@@ -253,7 +255,7 @@ int conf_load_file(conf_t *conf, const char *path, cri_error_t *err)
 
     if (read_file(path, CONF_MAX_FILE_SIZE + 1, &data, &len, err) < 0) {
         if (err->status == EFBIG)
-            return cri_error_set(err, EINVAL, "%s: larger than %d bytes", path,
+            return cri_error_set(err, EINVAL, "%s: larger than %zu bytes", path,
                                  CONF_MAX_FILE_SIZE);
         return -1;
     }

@@ -27,7 +27,7 @@
 #define CONF_DEFAULT_PATH "/etc/cricket/cricket.yaml"
 #define CONF_DEFAULT_DROPIN_DIR "/etc/cricket/cricket.d"
 /* A config file larger than this is refused. */
-#define CONF_MAX_FILE_SIZE (1024 * 1024)
+#define CONF_MAX_FILE_SIZE ((size_t)1 << 20)
 
 /* runtime.handlers.<name>: a RuntimeClass handler and its OCI runtime. */
 typedef struct conf_handler {
@@ -66,10 +66,10 @@ typedef struct conf {
     struct {
         conf_registry_t *registries; /* n_registries entries, in order of first definition */
         size_t n_registries;
-        char **insecure_registries;      /* host[:port]: plain HTTP or unverified TLS allowed */
-        char *pause_image;               /* "" = the built-in pause rootfs */
+        char **insecure_registries;        /* host[:port]: plain HTTP or unverified TLS allowed */
+        char *pause_image;                 /* "" = the built-in pause rootfs */
         uint64_t pull_progress_timeout_ms; /* cancel a pull idle this long; 0 = never */
-        char *auth_file;                 /* registry credentials file; "" = none */
+        char *auth_file;                   /* registry credentials file; "" = none */
     } image;
     struct {
         char *address; /* IP address the streaming server binds to */
@@ -81,8 +81,8 @@ typedef struct conf {
 /* Returns a new config holding the built-in defaults. runtime.conmon_path and
  * runtime.pause_path default to `cricket-conmon` and `cricket-pause` in
  * exe_dir, the directory of the running cricketd binary; with exe_dir NULL
- * they are the bare names (looked up in $PATH when run). Never fails (aborts
- * on OOM). The caller frees the result with conf_free(). */
+ * or "" they are the bare names (looked up in $PATH when run). Never fails
+ * (aborts on OOM). The caller frees the result with conf_free(). */
 conf_t *conf_new_defaults(const char *exe_dir);
 
 /* Frees conf and everything it owns. Accepts NULL. */
@@ -118,8 +118,9 @@ int conf_load_buffer(conf_t *conf, const char *name, const char *data, size_t le
  * missing drop-in dir is fine. Does not call conf_validate(): do that next.
  * Not atomic across files: on failure conf may hold the files loaded before
  * the bad one, so discard it.
- * err->status: as conf_load_file() (ENOENT only when main_required), or the
- * errno of opening/reading dropin_dir. */
+ * err->status: as conf_load_file() (for the main file, ENOENT only when
+ * main_required), or the errno of opening/reading dropin_dir or of stat() on
+ * a drop-in (ENOENT for a dangling symlink: an error, not skipped). */
 int conf_load(conf_t *conf, const char *main_path, const char *dropin_dir, bool main_required,
               cri_error_t *err);
 
@@ -131,9 +132,11 @@ int conf_load(conf_t *conf, const char *main_path, const char *dropin_dir, bool 
 int conf_validate(const conf_t *conf, cri_error_t *err);
 
 /* Returns the effective config as YAML text (NUL-terminated, malloc'd; the
- * caller frees it). Loading it over conf_new_defaults() with the same
- * exe_dir gives back an identical config. err->status: EINVAL when a string
- * is not valid UTF-8 (only possible for values set by code), ENOMEM. */
+ * caller frees it), keys in the order of conf/cricket.yaml. Loading it over
+ * conf_new_defaults() gives back an identical config (conmon_path and
+ * pause_path are written out too). No comments, so not a substitute for
+ * conf/cricket.yaml. err->status: EINVAL when a string is not valid UTF-8
+ * (only possible for values set by code), ENOMEM. */
 char *conf_to_yaml(const conf_t *conf, cri_error_t *err);
 
 /* Returns the handler called `name`, or NULL. Borrowed: valid while conf is. */

@@ -68,8 +68,7 @@ static int emit_string(emit_t *em, const char *value)
             style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
     size_t len = strlen(value);
     if (len > INT32_MAX ||
-        !yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)value, (int)len, 1, 1,
-                                      style))
+        !yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)value, (int)len, 1, 1, style))
         return cri_error_set(em->err, EINVAL, "emit config: value is not valid UTF-8");
     return emit_event(em, &ev, value);
 }

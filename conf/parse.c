@@ -96,10 +96,9 @@ static int check_plain_data(parse_ctx_t *ctx, const yaml_event_t *ev)
 
     switch (ev->type) {
     case YAML_ALIAS_EVENT:
-        return cri_error_set(ctx->err, EINVAL,
-                             "%s:%d: anchors and aliases are not supported (alias \"*%s\")",
-                             ctx->name, line, conf_quote((const char *)ev->data.alias.anchor, q,
-                                                         sizeof(q)));
+        return cri_error_set(
+            ctx->err, EINVAL, "%s:%d: anchors and aliases are not supported (alias \"*%s\")",
+            ctx->name, line, conf_quote((const char *)ev->data.alias.anchor, q, sizeof(q)));
     case YAML_SCALAR_EVENT:
         anchor = ev->data.scalar.anchor;
         tag = ev->data.scalar.tag;
@@ -137,7 +136,7 @@ static void node_push(conf_node_t *parent, conf_node_t *child, size_t *cap)
 {
     if (parent->n_items == *cap) {
         *cap = *cap ? *cap * 2 : 8;
-        parent->items = xrealloc(parent->items, *cap * sizeof(*parent->items));
+        parent->items = xrealloc(parent->items, *cap * sizeof(conf_node_t *));
     }
     parent->items[parent->n_items++] = child;
 }
@@ -194,8 +193,8 @@ static int parse_node(parse_ctx_t *ctx, yaml_event_t *ev, int depth, conf_node_t
     if (ev->type == YAML_SCALAR_EVENT) {
         const char *value = (const char *)ev->data.scalar.value;
         if (strlen(value) != ev->data.scalar.length)
-            return cri_error_set(ctx->err, EINVAL, "%s:%d: a value must not contain NUL",
-                                 ctx->name, line);
+            return cri_error_set(ctx->err, EINVAL, "%s:%d: a value must not contain NUL", ctx->name,
+                                 line);
         conf_node_t *n = node_new(CONF_NODE_SCALAR, line);
         n->null = scalar_is_null(ev);
         n->value = xstrdup(n->null ? "" : value);
@@ -209,8 +208,8 @@ static int parse_node(parse_ctx_t *ctx, yaml_event_t *ev, int depth, conf_node_t
     if (depth >= CONF_MAX_DEPTH)
         return cri_error_set(ctx->err, EINVAL, "%s:%d: nesting deeper than %d levels", ctx->name,
                              line, CONF_MAX_DEPTH);
-    cleanup_conf_node conf_node_t *n = node_new(
-        ev->type == YAML_MAPPING_START_EVENT ? CONF_NODE_MAP : CONF_NODE_LIST, line);
+    cleanup_conf_node conf_node_t *n =
+        node_new(ev->type == YAML_MAPPING_START_EVENT ? CONF_NODE_MAP : CONF_NODE_LIST, line);
     if (parse_collection(ctx, n, depth + 1) < 0)
         return -1;
     *ret = TAKE_PTR(n);
@@ -224,8 +223,8 @@ static int expect_event(parse_ctx_t *ctx, yaml_event_type_t type)
     if (next_event(ctx, &ev) < 0)
         return -1;
     if (ev.type != type)
-        return cri_error_set(ctx->err, EINVAL, "%s:%d: syntax error: unexpected content",
-                             ctx->name, mark_line(&ev.start_mark));
+        return cri_error_set(ctx->err, EINVAL, "%s:%d: syntax error: unexpected content", ctx->name,
+                             mark_line(&ev.start_mark));
     return 0;
 }
 
@@ -242,8 +241,8 @@ static int parse_stream(parse_ctx_t *ctx, conf_node_t **ret_root)
         if (ev.type == YAML_STREAM_END_EVENT)
             break;
         if (docs > 0)
-            return cri_error_set(ctx->err, EINVAL, "%s:%d: more than one YAML document",
-                                 ctx->name, mark_line(&ev.start_mark));
+            return cri_error_set(ctx->err, EINVAL, "%s:%d: more than one YAML document", ctx->name,
+                                 mark_line(&ev.start_mark));
         /* Here the parser yields only a document start. */
         cleanup_event yaml_event_t body = {0};
         if (next_event(ctx, &body) < 0)
@@ -271,7 +270,8 @@ int conf_parse(const char *name, const char *data, size_t len, conf_node_t **ret
 
     if (!yaml_parser_initialize(&ctx.parser))
         return cri_error_set(err, ENOMEM, "%s: parse: out of memory", name);
-    yaml_parser_set_input_string(&ctx.parser, (const unsigned char *)data, len);
+    yaml_parser_set_input_string(&ctx.parser, (const unsigned char *)(data ? data : ""),
+                                 data ? len : 0);
     int r = parse_stream(&ctx, ret_root);
     yaml_parser_delete(&ctx.parser);
     return r;

@@ -44,8 +44,7 @@ const char *conf_check_abs_path_or_empty(const char *value)
 
 const char *conf_check_log_level(const char *value)
 {
-    return log_level_parse(value) >= 0 ? NULL
-                                       : "must be one of error, warn, info, debug, trace";
+    return log_level_parse(value) >= 0 ? NULL : "must be one of error, warn, info, debug, trace";
 }
 
 const char *conf_check_cgroup_manager(const char *value)
@@ -231,7 +230,7 @@ const char *conf_quote(const char *s, char *buf, size_t size)
             n--;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        buf[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        buf[i] = (char)(c < 0x20 || c == 0x7f ? '?' : c);
     }
     if (n < len) {
         memcpy(buf + n, "...", 4);
@@ -269,9 +268,8 @@ static int validate_strv(const conf_t *conf, const char *key, char *const *v, co
 }
 
 /* Checks `value` of field `field` of entry `name` of map `map`. */
-static int validate_field(const conf_t *conf, const char *map, const char *name,
-                          const char *field, const char *value, conf_check_fn check,
-                          cri_error_t *err)
+static int validate_field(const conf_t *conf, const char *map, const char *name, const char *field,
+                          const char *value, conf_check_fn check, cri_error_t *err)
 {
     const char *why = check(value);
     if (!why)
