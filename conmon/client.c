@@ -67,6 +67,9 @@ static int64_t mono_ms(void)
  * reaps the first process, which exits as soon as it has forked. */
 static int spawn_monitor(const conmon_config_t *cfg, char **argv, int *ret_rfd, cri_error_t *err)
 {
+    /* posix_spawn() reports exec failures only when it really uses vfork */
+    if (access(cfg->monitor_path, X_OK) < 0)
+        return cri_error_make(err, errno, "monitor `%s`", cfg->monitor_path);
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return cri_error_make(err, errno, "pipe");
