@@ -1,0 +1,337 @@
+/* The real ops table: `<runtime> --root R --log L --log-format json <verb>`. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "oci/oci-internal.h"
+
+#define MAX_ARGS 32
+#define LOG_MAX (1024 * 1024)
+
+/* One invocation: argv, captured output, the runtime's JSON log. */
+typedef struct call {
+    const char *argv[MAX_ARGS];
+    size_t argc;
+    char *log_path;
+    oci_spawn_result_t res;
+    char *log;
+    size_t log_len;
+} call_t;
+
+static void call_done(call_t *c)
+{
+    if (c->log_path)
+        unlink(c->log_path);
+    free(c->log_path);
+    free(c->log);
+    oci_spawn_result_free(&c->res);
+}
+
+#define cleanup_call __attribute__((cleanup(call_done)))
+
+static void call_arg(call_t *c, const char *a)
+{
+    if (c->argc < MAX_ARGS - 1)
+        c->argv[c->argc++] = a;
+}
+
+/* A private temp file in the runtime's tmp dir (name returned, fd closed). */
+static char *tmp_file(oci_runtime_t *rt, const char *kind, cri_error_t *err)
+{
+    char *path = xasprintf("%s/%s-XXXXXX", rt->tmp_dir, kind);
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0) {
+        cri_error_make(err, errno, "create temp file in `%s`", rt->tmp_dir);
+        free(path);
+        return NULL;
+    }
+    close(fd);
+    return path;
+}
+
+static int call_begin(call_t *c, oci_runtime_t *rt, const char *verb, cri_error_t *err)
+{
+    memset(c, 0, sizeof(*c));
+    c->log_path = tmp_file(rt, "log", err);
+    if (!c->log_path)
+        return -1;
+    call_arg(c, rt->path);
+    call_arg(c, "--root");
+    call_arg(c, rt->root);
+    call_arg(c, "--log");
+    call_arg(c, c->log_path);
+    call_arg(c, "--log-format");
+    call_arg(c, "json");
+    call_arg(c, verb);
+    return 0;
+}
+
+char *oci_runtime_error_message(const char *log, size_t log_len, const char *stderr_text)
+{
+    cleanup_free char *found = NULL;
+    const char *p = log, *end = log ? log + log_len : NULL;
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        json_t *line = json_loadb(p, n, 0, NULL);
+        const char *level = json_string_value(json_object_get(line, "level"));
+        const char *msg = json_string_value(json_object_get(line, "msg"));
+        if (level && msg && (strcmp(level, "error") == 0 || strcmp(level, "fatal") == 0)) {
+            free(found);
+            found = xstrdup(msg);
+        }
+        json_decref(line);
+        p = nl ? nl + 1 : end;
+    }
+    if (!found && stderr_text) {
+        const char *last = NULL;
+        size_t last_n = 0;
+        for (const char *s = stderr_text; *s;) {
+            size_t n = strcspn(s, "\n");
+            if (n > 0) {
+                last = s;
+                last_n = n;
+            }
+            s += n + (s[n] ? 1 : 0);
+        }
+        if (last)
+            found = xstrndup(last, last_n);
+    }
+    for (char *q = found; q && *q; q++)
+        if (*q == '\n' || *q == '\r' || *q == '\t')
+            *q = ' ';
+    return TAKE_PTR(found);
+}
+
+static int errno_for(const char *msg)
+{
+    if (strstr(msg, "does not exist") || strstr(msg, "not found"))
+        return ENOENT;
+    if (strstr(msg, "exists"))
+        return EEXIST;
+    return EIO;
+}
+
+/* Runs the call; a runtime that fails gives "<name> <verb> `<id>`: <msg>". */
+static int call_run(call_t *c, oci_runtime_t *rt, const char *verb, const char *id,
+                    const oci_spawn_t *tmpl, bool ok_nonzero, cri_error_t *err)
+{
+    c->argv[c->argc] = NULL;
+    oci_spawn_t sp = tmpl ? *tmpl : (oci_spawn_t){.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+    sp.argv = c->argv;
+    if (sp.timeout_ms <= 0)
+        sp.timeout_ms = rt->timeout_ms;
+    if (oci_spawn_run(&sp, &c->res, err) < 0)
+        return cri_error_wrap(err, "%s %s `%s`", rt->name, verb, id ? id : "");
+    cri_error_t ignored = CRI_ERROR_INIT;
+    if (read_file(c->log_path, LOG_MAX, &c->log, &c->log_len, &ignored) < 0)
+        c->log = NULL;
+    int st = c->res.wait_status;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    cleanup_free char *msg = oci_runtime_error_message(c->log, c->log_len, c->res.err);
+    if (ok_nonzero && !msg)
+        return 0; /* exec: the process's own exit status */
+    if (!msg)
+        msg = WIFEXITED(st) ? xasprintf("exited with status %d", WEXITSTATUS(st))
+                            : xasprintf("killed by signal %d", WTERMSIG(st));
+    return cri_error_set(err, errno_for(msg), "%s %s `%s`: %s", rt->name, verb, id ? id : "", msg);
+}
+
+static int simple_verb(oci_runtime_t *rt, const char *verb, const char *flag, const char *id,
+                       const char *last, cri_error_t *err)
+{
+    cleanup_call call_t c;
+    if (call_begin(&c, rt, verb, err) < 0)
+        return -1;
+    if (flag)
+        call_arg(&c, flag);
+    call_arg(&c, id);
+    if (last)
+        call_arg(&c, last);
+    return call_run(&c, rt, verb, id, NULL, false, err);
+}
+
+static int exec_create(oci_runtime_t *rt, const char *id, const char *bundle,
+                       const oci_create_opts_t *opts, cri_error_t *err)
+{
+    static const oci_create_opts_t none = {.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+    if (!opts)
+        opts = &none;
+    cleanup_call call_t c;
+    if (call_begin(&c, rt, "create", err) < 0)
+        return -1;
+    call_arg(&c, "--bundle");
+    call_arg(&c, bundle);
+    if (opts->pid_file) {
+        call_arg(&c, "--pid-file");
+        call_arg(&c, opts->pid_file);
+    }
+    if (opts->console_socket) {
+        call_arg(&c, "--console-socket");
+        call_arg(&c, opts->console_socket);
+    }
+    if (opts->no_pivot)
+        call_arg(&c, "--no-pivot");
+    call_arg(&c, id);
+    /* the container inherits the runtime's stdio: never our capture pipes
+     * (they would stay open as long as the container lives) */
+    cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0)
+        return cri_error_make(err, errno, "open /dev/null");
+    oci_spawn_t sp = {
+        .stdin_fd = opts->stdin_fd >= 0 ? opts->stdin_fd : devnull,
+        .stdout_fd = opts->stdout_fd >= 0 ? opts->stdout_fd : devnull,
+        .stderr_fd = opts->stderr_fd >= 0 ? opts->stderr_fd : devnull,
+    };
+    return call_run(&c, rt, "create", id, &sp, false, err);
+}
+
+static int exec_start(oci_runtime_t *rt, const char *id, cri_error_t *err)
+{
+    return simple_verb(rt, "start", NULL, id, NULL, err);
+}
+
+static int exec_kill(oci_runtime_t *rt, const char *id, int signo, bool all, cri_error_t *err)
+{
+    char sig[16];
+    snprintf(sig, sizeof(sig), "%d", signo);
+    return simple_verb(rt, "kill", all ? "--all" : NULL, id, sig, err);
+}
+
+static int exec_delete(oci_runtime_t *rt, const char *id, bool force, cri_error_t *err)
+{
+    return simple_verb(rt, "delete", force ? "--force" : NULL, id, NULL, err);
+}
+
+static int exec_pause(oci_runtime_t *rt, const char *id, cri_error_t *err)
+{
+    return simple_verb(rt, "pause", NULL, id, NULL, err);
+}
+
+static int exec_resume(oci_runtime_t *rt, const char *id, cri_error_t *err)
+{
+    return simple_verb(rt, "resume", NULL, id, NULL, err);
+}
+
+static int exec_state(oci_runtime_t *rt, const char *id, oci_state_t *ret_state, cri_error_t *err)
+{
+    cleanup_call call_t c;
+    if (call_begin(&c, rt, "state", err) < 0)
+        return -1;
+    call_arg(&c, id);
+    if (call_run(&c, rt, "state", id, NULL, false, err) < 0)
+        return -1;
+    json_error_t jerr;
+    cleanup_json json_t *j = json_loadb(c.res.out, c.res.out_len, 0, &jerr);
+    const char *status = NULL, *bundle = "";
+    json_int_t pid = 0;
+    if (!j || json_unpack_ex(j, &jerr, 0, "{s:s, s?I, s?s}", "status", &status, "pid", &pid,
+                             "bundle", &bundle) < 0)
+        return cri_error_set(err, EIO, "%s state `%s`: bad output: %s", rt->name, id, jerr.text);
+    oci_state_t st = {.status = oci_status_parse(status), .pid = (pid_t)pid};
+    snprintf(st.bundle, sizeof(st.bundle), "%s", bundle);
+    *ret_state = st;
+    return 0;
+}
+
+/* Writes json to a new temp file; returns its path (caller unlinks, frees). */
+static char *json_tmp_file(oci_runtime_t *rt, const char *kind, json_t *j, cri_error_t *err)
+{
+    cleanup_free char *path = tmp_file(rt, kind, err);
+    if (!path)
+        return NULL;
+    if (json_dump_file(j, path, JSON_COMPACT) < 0) {
+        cri_error_set(err, EIO, "write `%s`", path);
+        unlink(path);
+        return NULL;
+    }
+    return TAKE_PTR(path);
+}
+
+static int exec_update(oci_runtime_t *rt, const char *id, const oci_resources_t *res,
+                       cri_error_t *err)
+{
+    cleanup_json json_t *j = oci_resources_to_json(res);
+    cleanup_free char *file = json_tmp_file(rt, "resources", j, err);
+    if (!file)
+        return -1;
+    cleanup_call call_t c;
+    int r = call_begin(&c, rt, "update", err);
+    if (r == 0) {
+        call_arg(&c, "--resources");
+        call_arg(&c, file);
+        call_arg(&c, id);
+        r = call_run(&c, rt, "update", id, NULL, false, err);
+    }
+    unlink(file);
+    return r;
+}
+
+static int exec_exec(oci_runtime_t *rt, const char *id, const oci_process_t *proc,
+                     const oci_exec_opts_t *opts, int *ret_wait_status, cri_error_t *err)
+{
+    if (proc->terminal)
+        return cri_error_set(err, EINVAL, "exec in `%s`: a terminal needs the monitor", id);
+    cleanup_json json_t *pj = NULL;
+    if (oci_process_to_json(proc, &rt->host, &pj, err) < 0)
+        return cri_error_wrap(err, "exec in `%s`", id);
+    cleanup_free char *file = json_tmp_file(rt, "process", pj, err);
+    if (!file)
+        return -1;
+    cleanup_free char *pid_file = xasprintf("%s.pid", file);
+    oci_spawn_t sp = {.stdin_fd = opts ? opts->stdin_fd : -1,
+                      .stdout_fd = opts ? opts->stdout_fd : -1,
+                      .stderr_fd = opts ? opts->stderr_fd : -1,
+                      .timeout_ms = opts ? opts->timeout_ms : 0,
+                      .kill_pid_file = pid_file};
+    cleanup_call call_t c;
+    int r = call_begin(&c, rt, "exec", err);
+    if (r == 0) {
+        call_arg(&c, "--process");
+        call_arg(&c, file);
+        call_arg(&c, "--pid-file");
+        call_arg(&c, pid_file);
+        call_arg(&c, id);
+        r = call_run(&c, rt, "exec", id, &sp, true, err);
+    }
+    unlink(file);
+    unlink(pid_file);
+    if (r == 0)
+        *ret_wait_status = c.res.wait_status;
+    return r;
+}
+
+int oci_runtime_features(oci_runtime_t *rt, json_t **ret, cri_error_t *err)
+{
+    cleanup_call call_t c;
+    if (call_begin(&c, rt, "features", err) < 0)
+        return -1;
+    if (call_run(&c, rt, "features", NULL, NULL, false, err) < 0)
+        return -1;
+    json_error_t jerr;
+    json_t *j = json_loadb(c.res.out, c.res.out_len, 0, &jerr);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return cri_error_set(err, EIO, "%s features: bad output", rt->name);
+    }
+    *ret = j;
+    return 0;
+}
+
+const struct oci_runtime_ops oci_runtime_exec_ops = {
+    .create = exec_create,
+    .start = exec_start,
+    .kill = exec_kill,
+    .delete = exec_delete,
+    .state = exec_state,
+    .update = exec_update,
+    .pause = exec_pause,
+    .resume = exec_resume,
+    .exec = exec_exec,
+};
