@@ -139,6 +139,11 @@ int conf_validate(const conf_t *conf, cri_error_t *err);
  * (only possible for values set by code), ENOMEM. */
 char *conf_to_yaml(const conf_t *conf, cri_error_t *err);
 
+/* Returns the effective config as one line of JSON (an object keyed like
+ * the YAML, durations as Go-style text). malloc'd, the caller frees it;
+ * never fails (aborts on OOM). */
+char *conf_to_json(const conf_t *conf);
+
 /* Returns the handler called `name`, or NULL. Borrowed: valid while conf is. */
 const conf_handler_t *conf_find_handler(const conf_t *conf, const char *name);
 

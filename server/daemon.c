@@ -78,9 +78,7 @@ static void daemon_release(daemon_t *d)
 /* Directories, locks and the store: everything daemon_open can fail on. */
 static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
 {
-    d->config_yaml = conf_to_yaml(conf, err);
-    if (!d->config_yaml)
-        return -1;
+    d->config_json = conf_to_json(conf);
     if (prepare_dirs(conf, err) < 0)
         return -1;
 
@@ -127,7 +125,7 @@ void daemon_close(daemon_t *d)
 {
     daemon_release(d);
     conf_free(d->conf);
-    free(d->config_yaml);
+    free(d->config_json);
     free(d->pod_cidr);
     pthread_mutex_destroy(&d->lock);
     memset(d, 0, sizeof(*d));

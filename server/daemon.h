@@ -25,7 +25,7 @@ typedef struct daemon {
     const char *cni_conf_dir; /* network.conf_dir */
     const char *cni_network;  /* network.default_network ("" = first) */
     bool cgroup_systemd;      /* runtime.cgroup_manager == systemd */
-    char *config_yaml;        /* effective config, for Status verbose */
+    char *config_json;        /* effective config as JSON (Status verbose, SIGUSR1) */
     int64_t started_ns;
     int lock_fds[2]; /* flocks on the socket and on root */
 

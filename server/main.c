@@ -199,7 +199,7 @@ static int serve(conf_t *conf)
         if (sig == SIGUSR1) {
             log_info("state: listen=%s root=%s runroot=%s uptime_s=%lld", d.conf->listen, d.root,
                      d.runroot, (long long)((now_unix_ns() - d.started_ns) / 1000000000));
-            log_info("config:\n%s", d.config_yaml);
+            log_info("config: %s", d.config_json);
             continue;
         }
         log_info("received %s, shutting down", strsignal(sig));

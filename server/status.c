@@ -6,6 +6,8 @@
  * config exists, as in containerd and CRI-O. */
 #include <stdlib.h>
 
+#include <jansson.h>
+
 #include "api/cri/v1/api.pb-c.h"
 #include "cni/cni.h"
 #include "common/cleanup.h"
@@ -24,13 +26,22 @@ static Runtime__V1__RuntimeCondition *condition(rpc_ctx_t *ctx, const char *type
     return c;
 }
 
+/* crictl splices every info value into one JSON document: values must be
+ * JSON themselves. json_value is taken as is; otherwise text is quoted. */
 static Runtime__V1__StatusResponse__InfoEntry *info_entry(rpc_ctx_t *ctx, const char *key,
-                                                          const char *value)
+                                                          const char *json_value, const char *text)
 {
     Runtime__V1__StatusResponse__InfoEntry *e = rpc_alloc(ctx, sizeof(*e));
     runtime__v1__status_response__info_entry__init(e);
     e->key = (char *)key;
-    e->value = rpc_strdup(ctx, value);
+    if (json_value) {
+        e->value = rpc_strdup(ctx, json_value);
+    } else {
+        json_t *s = json_string(text);
+        cleanup_free char *dumped = json_dumps(s, JSON_ENCODE_ANY);
+        json_decref(s);
+        e->value = rpc_strdup(ctx, dumped ? dumped : "null");
+    }
     return e;
 }
 
@@ -68,9 +79,9 @@ RPC_HANDLER(handle_status)
         cleanup_free char *cidr = daemon_pod_cidr(d);
         resp->n_info = 3;
         resp->info = rpc_alloc_array(ctx, 3, Runtime__V1__StatusResponse__InfoEntry *);
-        resp->info[0] = info_entry(ctx, "config", d->config_yaml);
-        resp->info[1] = info_entry(ctx, "podCIDR", cidr);
-        resp->info[2] = info_entry(ctx, "cniConfig", cni_path ? cni_path : "");
+        resp->info[0] = info_entry(ctx, "config", d->config_json, NULL);
+        resp->info[1] = info_entry(ctx, "podCIDR", NULL, cidr);
+        resp->info[2] = info_entry(ctx, "cniConfig", NULL, cni_path ? cni_path : "");
     }
     *ret_resp = &resp->base;
     return 0;
