@@ -35,6 +35,7 @@ typedef struct loop {
     conmon_result_t *res;
     int ep, sigfd, timerfd, attach_l, ctl_l;
     int attach[MAX_CLIENTS];
+    bool attach_eof[MAX_CLIENTS]; /* the client shut down its sending side */
     int ctl[MAX_CLIENTS];
     bool exited;
     bool log_warned;
@@ -138,7 +139,7 @@ static void read_output(loop_t *l, int *fd, bool is_err)
 static void pause_clients(loop_t *l, bool paused)
 {
     for (int i = 0; i < MAX_CLIENTS; i++)
-        if (l->attach[i] >= 0)
+        if (l->attach[i] >= 0 && !l->attach_eof[i])
             ep_mod(l, l->attach[i], K_ATTACH, paused ? 0 : EPOLLIN);
 }
 
@@ -185,9 +186,16 @@ static void on_attach(loop_t *l, int slot)
             flush_stdin(l, iobuf, (size_t)n);
         return;
     }
+    if (n == 0 && !l->attach_eof[slot]) {
+        /* half close: no more input, but output still flows until the
+         * client goes away completely (EPOLLHUP comes back here) */
+        l->attach_eof[slot] = true;
+        ep_mod(l, l->attach[slot], K_ATTACH, 0);
+        if (l->o->stdin_once && !l->o->terminal && !l->pending)
+            close_fd(l, &l->ch->in_fd);
+        return;
+    }
     close_fd(l, &l->attach[slot]);
-    if (n == 0 && l->o->stdin_once && !l->o->terminal && !l->pending)
-        close_fd(l, &l->ch->in_fd);
 }
 
 static void reply(int fd, int status, const char *msg)
@@ -247,6 +255,8 @@ static void on_accept(loop_t *l, int lfd, int *slots, enum kind k)
             if (ep_add(l, fd, k, paused ? 0 : EPOLLIN) < 0)
                 break;
             slots[i] = fd;
+            if (k == K_ATTACH)
+                l->attach_eof[i] = false;
             return;
         }
     }
