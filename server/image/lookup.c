@@ -11,8 +11,8 @@
 #define ID_PREFIX_MIN 3
 
 typedef struct find_ctx {
-    const char *tag;    /* "name:tag" to find in repo_tags */
-    const char *digest; /* "name@digest" to find in repo_digests */
+    char *tag;          /* "name:tag" to find in repo_tags (owned) */
+    char *digest;       /* "name@digest" to find in repo_digests (owned) */
     const char *prefix; /* hex id prefix */
     image_rec_t *found;
     image_match_t how;
@@ -64,52 +64,62 @@ static int by_id(image_store_t *s, const char *id, image_rec_t **ret, cri_error_
 static int by_reference(image_store_t *s, const image_ref_t *r, find_ctx_t *f, cri_error_t *err)
 {
     cleanup_free char *name = image_ref_name(r);
-    cleanup_free char *tag = r->tag ? xasprintf("%s:%s", name, r->tag) : NULL;
-    cleanup_free char *dig = r->digest ? xasprintf("%s@%s", name, r->digest) : NULL;
-    f->tag = r->digest ? NULL : tag;
-    f->digest = dig;
+    f->tag = r->tag && !r->digest ? xasprintf("%s:%s", name, r->tag) : NULL;
+    f->digest = r->digest ? xasprintf("%s@%s", name, r->digest) : NULL;
     return image_store_walk(s, find_one, f, err);
 }
 
+static int lookup(image_store_t *s, const char *ref, find_ctx_t *f, cri_error_t *err);
+
 int image_lookup(image_store_t *s, const char *ref, image_rec_t **ret, image_match_t *ret_how,
                  char **ret_name, cri_error_t *err)
+{
+    find_ctx_t f = {0};
+    int r = lookup(s, ref, &f, err);
+    if (r == 0) {
+        *ret_how = f.how;
+        *ret_name = f.how == IMAGE_MATCH_ID    ? xstrdup(f.found->id)
+                    : f.how == IMAGE_MATCH_TAG ? xstrdup(f.tag)
+                                               : xstrdup(f.digest);
+        *ret = f.found;
+    }
+    free(f.tag);
+    free(f.digest);
+    return r;
+}
+
+/* Fills f->found (the caller's) or fails. */
+static int lookup(image_store_t *s, const char *ref, find_ctx_t *f, cri_error_t *err)
 {
     if (!ref || !*ref)
         return cri_error_set(err, EINVAL, "image reference is empty");
     const char *hex = str_has_prefix(ref, "sha256:") ? ref + 7 : ref;
     if (strlen(hex) == 64 && is_hex(hex)) {
-        if (by_id(s, hex, ret, err) < 0)
-            return -1;
-        *ret_how = IMAGE_MATCH_ID;
-        *ret_name = xasprintf("sha256:%s", hex);
-        return 0;
+        f->how = IMAGE_MATCH_ID;
+        return by_id(s, hex, &f->found, err);
     }
-    find_ctx_t f = {0};
     cleanup_image_ref image_ref_t *r = NULL;
     cri_error_t perr = CRI_ERROR_INIT;
     bool parsed = image_ref_parse(ref, &r, &perr) == 0;
-    if (parsed && by_reference(s, r, &f, err) < 0)
+    if (parsed && by_reference(s, r, f, err) < 0)
         return -1;
-    if (!f.found && is_hex(hex) && strlen(hex) >= ID_PREFIX_MIN) {
-        f = (find_ctx_t){.prefix = hex};
-        if (image_store_walk(s, find_one, &f, err) < 0)
+    if (!f->found && is_hex(hex) && strlen(hex) >= ID_PREFIX_MIN) {
+        find_ctx_t p = {.prefix = hex};
+        if (image_store_walk(s, find_one, &p, err) < 0)
             return -1;
-        if (f.matches > 1) {
-            image_rec_free(f.found);
+        if (p.matches > 1) {
+            image_rec_free(p.found);
             return cri_error_set(err, EINVAL, "image id prefix `%s` is ambiguous", hex);
         }
+        f->found = p.found;
+        f->how = IMAGE_MATCH_ID;
     }
-    if (!f.found && !parsed && !is_hex(hex)) {
+    if (!f->found && !parsed) {
         *err = perr;
         return -1;
     }
-    if (!f.found)
+    if (!f->found)
         return cri_error_set(err, ENOENT, "image `%s` not found", ref);
-    *ret_how = f.how;
-    *ret_name = f.how == IMAGE_MATCH_ID    ? xstrdup(f.found->id)
-                : f.how == IMAGE_MATCH_TAG ? xstrdup(f.tag)
-                                           : xstrdup(f.digest);
-    *ret = f.found;
     return 0;
 }
 

@@ -177,15 +177,19 @@ static int pull_endpoints(image_store_t *s, const image_ref_t *r, const image_au
     size_t n = 0;
     registry_endpoint_t *eps = registry_endpoints(s->conf, r->domain, &n);
     int ret = -1;
+    cri_error_t last = CRI_ERROR_INIT; /* err is set only when every endpoint failed */
     for (size_t i = 0; i < n && ret < 0; i++) {
         registry_client_t *c = NULL;
+        cri_error_clear(&last);
         if (registry_client_new(&eps[i], r->path, auth, s->tokens,
-                                s->conf->image.pull_progress_timeout_ms, &c, err) < 0)
+                                s->conf->image.pull_progress_timeout_ms, &c, &last) < 0)
             break;
-        ret = pull_from(s, c, r, ret_id, err);
+        ret = pull_from(s, c, r, ret_id, &last);
         registry_client_free(c);
     }
     registry_endpoints_free(eps, n);
+    if (ret < 0)
+        *err = last;
     return ret;
 }
 

@@ -333,11 +333,14 @@ static int request(registry_client_t *c, const char *kind, const char *ref, cons
         sink_reset(s);
         if (s->w && content_writer_reset(s->w, err) < 0)
             return -1;
-        if (http_get(c, url, accept, s, &code, err) < 0) {
+        cri_error_t gerr = CRI_ERROR_INIT; /* err stays untouched on success */
+        if (http_get(c, url, accept, s, &code, &gerr) < 0) {
             bool fallback =
-                c->insecure && strcmp(scheme, "https") == 0 && !s->werr_set && err->status == EIO;
-            if (!fallback)
+                c->insecure && strcmp(scheme, "https") == 0 && !s->werr_set && gerr.status == EIO;
+            if (!fallback) {
+                *err = gerr;
                 return cri_error_wrap(err, "%s", what);
+            }
             pthread_mutex_lock(&c->lock);
             c->plain_http = true;
             pthread_mutex_unlock(&c->lock);

@@ -1,0 +1,322 @@
+"""ImageService against a real registry (Debian's docker-registry on
+127.0.0.1): pull, list, status, remove, formats, layers, tags, users."""
+import json
+import os
+import stat
+import subprocess
+
+import grpc
+import pytest
+
+import api_pb2
+from conftest import Cri
+from registry import (Proxy, Registry, busybox_layer, make_tmp, push_image, push_index,
+                      registry_config, rmtree, tar_bytes, tree_files)
+
+
+@pytest.fixture(scope="module")
+def reg():
+    base = make_tmp("cricket-reg-")
+    r = Registry(base)
+    try:
+        r.busybox = push_image(r, "library/busybox", "latest", [busybox_layer()])
+        yield r
+    finally:
+        r.stop()
+        rmtree(base)
+
+
+@pytest.fixture
+def proxy(reg):
+    p = Proxy(reg.port)
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def images(daemon_factory, reg):
+    d = daemon_factory(config_text=registry_config(reg.host))
+    c = Cri(d.socket)
+    yield d, c
+    c.close()
+    rc = d.stop()
+    assert rc == 0, d.logs()
+
+
+def spec(ref):
+    return api_pb2.ImageSpec(image=ref)
+
+
+def pull(cri, ref, **kw):
+    return cri.call("PullImage", timeout=120, image=spec(ref), **kw).image_ref
+
+
+def status(cri, ref, verbose=False):
+    return cri.call("ImageStatus", image=spec(ref), verbose=verbose)
+
+
+def listed(cri):
+    return list(cri.call("ListImages").images)
+
+
+def store_empty(root):
+    """blobs, layers and temp dirs hold nothing."""
+    left = (tree_files(os.path.join(root, "blobs/sha256")) +
+            tree_files(os.path.join(root, "blobs/ingest")) +
+            [f for f in tree_files(os.path.join(root, "layers")) if f != "tmp"])
+    return left
+
+
+def test_pull_list_status_remove(images, reg):
+    d, cri = images
+    img = reg.busybox
+    assert pull(cri, "busybox") == img.id
+    items = listed(cri)
+    assert len(items) == 1
+    i = items[0]
+    assert i.id == img.id
+    assert list(i.repo_tags) == ["docker.io/library/busybox:latest"]
+    assert list(i.repo_digests) == ["docker.io/library/busybox@" + img.manifest_digest]
+    assert i.size > 0
+    assert not i.HasField("uid") and i.username == ""
+    # every name resolves to the identical Image
+    for ref in ("busybox", "busybox:latest", "docker.io/library/busybox:latest",
+                "library/busybox", img.id, img.id[7:], img.id[7:20],
+                "docker.io/library/busybox@" + img.manifest_digest):
+        assert status(cri, ref).image == i, ref
+    info = json.loads(status(cri, "busybox", verbose=True).info["info"])
+    assert info["imageSpec"]["config"]["Cmd"] == ["/bin/sh"]
+    assert info["imageSpec"]["rootfs"]["diff_ids"] == img.diff_ids
+    layer = info["layerDirs"][0]
+    assert layer.startswith(d.root + "/layers/")
+    assert os.access(os.path.join(layer, "bin/busybox"), os.X_OK)
+    assert os.readlink(os.path.join(layer, "bin/sh")) == "busybox"
+    assert os.stat(os.path.join(layer, "tmp")).st_mode & 0o7777 == 0o1777
+    assert os.stat(os.path.join(layer, "etc/passwd")).st_mtime == 1700000000
+    fs = cri.call("ImageFsInfo").image_filesystems[0]
+    assert fs.used_bytes.value > 1000000
+
+    cri.call("RemoveImage", image=spec("busybox"))
+    assert listed(cri) == []
+    assert not status(cri, "busybox").HasField("image")
+    assert not status(cri, img.id).HasField("image")
+    assert store_empty(d.root) == []
+    cri.call("RemoveImage", image=spec("busybox"))  # idempotent
+    cri.call("RemoveImage", image=spec(img.id))
+
+
+def test_status_of_missing_image_is_empty(images):
+    _, cri = images
+    r = status(cri, "docker.io/library/nothing:here")
+    assert not r.HasField("image")
+    assert not status(cri, "sha256:" + "a" * 64).HasField("image")
+
+
+def test_invalid_reference(images):
+    _, cri = images
+    for bad in ("Busybox", "busybox:bad:tag", "busybox@sha256:123", "-x", "a//b"):
+        with pytest.raises(grpc.RpcError) as e:
+            pull(cri, bad)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, bad
+        assert bad in e.value.details()
+
+
+def test_missing_tag_names_host_and_status(images, reg):
+    _, cri = images
+    with pytest.raises(grpc.RpcError) as e:
+        pull(cri, "busybox:nope")
+    msg = e.value.details()
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert reg.host in msg and "404" in msg and "MANIFEST_UNKNOWN" in msg, msg
+    assert listed(cri) == []
+
+
+def test_connect_refused_names_host(daemon_factory):
+    host = "127.0.0.1:1"
+    d = daemon_factory(config_text=registry_config(host))
+    cri = Cri(d.socket)
+    with pytest.raises(grpc.RpcError) as e:
+        pull(cri, "busybox")
+    assert host in e.value.details()
+    cri.close()
+    d.stop()
+
+
+def test_formats_docker_zstd_plain_index(images, reg):
+    d, cri = images
+    extra = tar_bytes([("hello.txt", "file", "hi\n", {})])
+    dock = push_image(reg, "library/dock", "v1", [busybox_layer(), extra], docker=True,
+                      config_extra={"Labels": {"kind": "docker"}})
+    zst = push_image(reg, "library/zst", "v1", [busybox_layer(), extra], compression="zstd")
+    plain = push_image(reg, "library/plain", "v1", [extra], compression="none")
+    arm = push_image(reg, "library/multi", "arm", [extra], arch="arm64",
+                     config_extra={"Labels": {"arch": "arm64"}})
+    amd = push_image(reg, "library/multi", "amd", [extra, extra],
+                     config_extra={"Labels": {"arch": "amd64"}})
+    index_digest = push_index(reg, "library/multi", "latest",
+                              [(("arm64", "v8"), arm), (("amd64", ""), amd)])
+    assert pull(cri, "dock:v1") == dock.id
+    assert pull(cri, "zst:v1") == zst.id
+    assert pull(cri, "plain:v1") == plain.id
+    assert pull(cri, "multi") == amd.id
+    m = status(cri, "multi").image
+    assert list(m.repo_digests) == ["docker.io/library/multi@" + index_digest]
+    # by digest: no tags, the digest as given
+    assert pull(cri, "docker.io/library/zst@" + zst.manifest_digest) == zst.id
+    z = status(cri, "docker.io/library/zst@" + zst.manifest_digest).image
+    assert list(z.repo_tags) == ["docker.io/library/zst:v1"]
+    info = json.loads(status(cri, "zst:v1", verbose=True).info["info"])
+    assert open(os.path.join(info["layerDirs"][1], "hello.txt")).read() == "hi\n"
+    # the same layers are shared between dock and zst (same chain ids)
+    dinfo = json.loads(status(cri, "dock:v1", verbose=True).info["info"])
+    assert dinfo["chainIDs"] == info["chainIDs"]
+
+
+def test_schema1_refused(images, reg):
+    _, cri = images
+    body = json.dumps({"schemaVersion": 1, "name": "library/old", "tag": "v1",
+                       "architecture": "amd64", "fsLayers": [], "history": []}).encode()
+    try:
+        reg.push_manifest("library/old", "v1", body,
+                          "application/vnd.docker.distribution.manifest.v1+json")
+    except AssertionError:
+        pytest.skip("this registry refuses schema1 pushes")
+    with pytest.raises(grpc.RpcError) as e:
+        pull(cri, "old:v1")
+    assert "schema1" in e.value.details()
+
+
+def test_whiteouts_and_metadata(images, reg):
+    d, cri = images
+    low = tar_bytes([
+        ("etc", "dir", None, {}), ("etc/gone", "file", "x", {}),
+        ("d", "dir", None, {}), ("d/old", "file", "old", {}),
+        ("keep", "file", "k", {"mode": 0o4755, "uid": 1000, "gid": 1001,
+                               "xattrs": {"user.test": "v"}}),
+        ("hard", "hardlink", "keep", {}),
+        ("dev", "dir", None, {}), ("dev/null2", "chardev", (1, 3), {"mode": 0o666}),
+    ])
+    up = tar_bytes([
+        ("etc", "dir", None, {}), ("etc/.wh.gone", "file", "", {}),
+        ("d", "dir", None, {}), ("d/.wh..wh..opq", "file", "", {}),
+        ("d/new", "file", "new", {}),
+    ])
+    img = push_image(reg, "library/wh", "v1", [low, up])
+    assert pull(cri, "wh:v1") == img.id
+    dirs = json.loads(status(cri, "wh:v1", verbose=True).info["info"])["layerDirs"]
+    lo, hi = dirs
+    st = os.stat(os.path.join(lo, "keep"))
+    assert st.st_mode & 0o7777 == 0o4755 and (st.st_uid, st.st_gid) == (1000, 1001)
+    assert os.getxattr(os.path.join(lo, "keep"), "user.test") == b"v"
+    assert os.stat(os.path.join(lo, "hard")).st_ino == st.st_ino
+    dev = os.stat(os.path.join(lo, "dev/null2"))
+    assert stat.S_ISCHR(dev.st_mode) and os.major(dev.st_rdev) == 1
+    wh = os.lstat(os.path.join(hi, "etc/gone"))
+    assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0
+    assert os.getxattr(os.path.join(hi, "d"), "trusted.overlay.opaque") == b"y"
+    assert not os.path.exists(os.path.join(hi, "d/.wh..wh..opq"))
+    # a real overlay mount shows the merged view
+    mnt = make_tmp("cricket-ovl-")
+    try:
+        r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                            "lowerdir=%s:%s" % (hi, lo), mnt], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip("overlay mount unavailable: %s" % r.stderr)
+        try:
+            assert not os.path.exists(os.path.join(mnt, "etc/gone"))
+            assert sorted(os.listdir(os.path.join(mnt, "d"))) == ["new"]
+            assert open(os.path.join(mnt, "keep")).read() == "k"
+        finally:
+            subprocess.run(["umount", mnt], check=True)
+    finally:
+        rmtree(mnt)
+
+
+def test_tags_and_remove_one_tag(images, reg):
+    d, cri = images
+    img = push_image(reg, "library/tags", "one", [busybox_layer()])
+    reg.push_manifest("library/tags", "two", img.manifest,
+                      "application/vnd.oci.image.manifest.v1+json")
+    assert pull(cri, "tags:one") == img.id
+    assert pull(cri, "tags:two") == img.id
+    items = listed(cri)
+    assert len(items) == 1
+    assert sorted(items[0].repo_tags) == ["docker.io/library/tags:one",
+                                          "docker.io/library/tags:two"]
+    cri.call("RemoveImage", image=spec("tags:one"))
+    assert list(status(cri, img.id).image.repo_tags) == ["docker.io/library/tags:two"]
+    assert not status(cri, "tags:one").HasField("image")
+    cri.call("RemoveImage", image=spec("tags:two"))
+    assert listed(cri) == []
+    assert store_empty(d.root) == []
+
+
+def test_tag_moves_to_new_image(images, reg):
+    _, cri = images
+    a = push_image(reg, "library/mv", "x", [tar_bytes([("a", "file", "a", {})])])
+    assert pull(cri, "mv:x") == a.id
+    b = push_image(reg, "library/mv", "x", [tar_bytes([("b", "file", "b", {})])])
+    assert pull(cri, "mv:x") == b.id
+    assert status(cri, "mv:x").image.id == b.id
+    assert list(status(cri, a.id).image.repo_tags) == []
+
+
+@pytest.mark.parametrize("user,uid,name", [("1002", 1002, ""), ("www-data", None, "www-data"),
+                                           ("1003:grp", 1003, ""), ("www-data:grp", None,
+                                                                    "www-data"),
+                                           ("", None, "")])
+def test_uid_username_from_user(images, reg, user, uid, name):
+    _, cri = images
+    push_image(reg, "library/user", "t", [tar_bytes([("f", "file", user, {})])],
+               config_extra={"User": user})
+    pull(cri, "user:t")
+    i = status(cri, "user:t").image
+    if uid is None:
+        assert not i.HasField("uid")
+    else:
+        assert i.uid.value == uid
+    assert i.username == name
+
+
+def test_pinned_pause_image(daemon_factory, reg):
+    push_image(reg, "library/pause", "3.9", [tar_bytes([("pause", "file", "p", {})])])
+    d = daemon_factory(config_text=registry_config(reg.host, "  pause_image: pause:3.9\n"))
+    cri = Cri(d.socket)
+    pull(cri, "pause:3.9")
+    pull(cri, "busybox")
+    pinned = {i.repo_tags[0]: i.pinned for i in listed(cri)}
+    assert pinned == {"docker.io/library/pause:3.9": True,
+                      "docker.io/library/busybox:latest": False}
+    cri.close()
+    assert d.stop() == 0
+
+
+def test_list_filter(images, reg):
+    _, cri = images
+    pull(cri, "busybox")
+    f = api_pb2.ImageFilter(image=spec("busybox"))
+    assert [i.id for i in cri.call("ListImages", filter=f).images] == [reg.busybox.id]
+    f = api_pb2.ImageFilter(image=spec("nothing"))
+    assert list(cri.call("ListImages", filter=f).images) == []
+    assert len(cri.call("ListImages", filter=api_pb2.ImageFilter()).images) == 1
+
+
+def test_present_layer_not_downloaded_again(daemon_factory, reg, proxy):
+    base = busybox_layer()
+    a = push_image(reg, "library/la", "v1", [base, tar_bytes([("a", "file", "a", {})])])
+    b = push_image(reg, "library/lb", "v1", [base, tar_bytes([("b", "file", "b", {})])])
+    d = daemon_factory(config_text=registry_config(proxy.host))
+    cri = Cri(d.socket)
+    assert pull(cri, "la:v1") == a.id
+    assert pull(cri, "lb:v1") == b.id
+    assert proxy.blob_gets[a.layer_digests[0]] == 1  # shared base fetched once
+    assert proxy.blob_gets[b.layer_digests[1]] == 1
+    assert pull(cri, "la:v1") == a.id  # all present: no blob fetched again
+    assert proxy.blob_gets[a.layer_digests[0]] == 1
+    assert proxy.blob_gets[a.layer_digests[1]] == 1
+    # removing one image keeps the shared layer for the other
+    cri.call("RemoveImage", image=spec("la:v1"))
+    dirs = json.loads(status(cri, "lb:v1", verbose=True).info["info"])["layerDirs"]
+    assert all(os.path.isdir(x) for x in dirs)
+    cri.close()
+    assert d.stop() == 0
