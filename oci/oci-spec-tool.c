@@ -1,13 +1,26 @@
-/* oci-spec-tool: test-only front end of the spec generator.
+/* oci-spec-tool: test-only front end of oci/ (not installed; the e2e tests
+ * in test/e2e/test_oci_runtime.py drive it).
  *
  *   oci-spec-tool [--rro] [--print] BUNDLE < description.json
  *
- * Reads a JSON description of a container (field names follow oci_desc_t;
- * see test/e2e/test_oci_runtime.py for examples), detects the host like the
- * daemon does, and writes BUNDLE/config.json (or prints it with --print).
- * --rro declares recursive read-only mounts supported. Exit 0, or 1 with the
- * error on stderr. Not installed: the e2e tests drive it. */
+ * reads a JSON description of a container (field names follow oci_desc_t),
+ * detects the host like the daemon does, and writes BUNDLE/config.json (or
+ * prints it with --print). --rro declares recursive read-only mounts
+ * supported.
+ *
+ *   oci-spec-tool runtime [--runtime BIN] --root DIR [--timeout MS] VERB ID [ARG]
+ *
+ * runs one verb of the real ops table: create ID BUNDLE [--stdout FILE]
+ * [--pid-file FILE], start, kill ID SIGNO [--all], delete ID [--force],
+ * state (prints JSON), update (resources JSON on stdin, keys as in the
+ * description's "resources"), pause, resume, exec (process JSON on stdin;
+ * prints `exit=<wait status>`), features (prints `rro=<0|1>`).
+ *
+ * Exit 0, or 1 with `oci-spec-tool: <message> (<ERRNO NAME>)` on stderr. */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,8 +221,142 @@ static void parse_desc(json_t *d, const oci_host_t *host, oci_desc_t *desc)
     desc->seccomp_profile_path = str(d, "seccomp_profile_path");
 }
 
+static int fail(const cri_error_t *err)
+{
+    fprintf(stderr, "oci-spec-tool: %s (%s)\n", err->msg, strerrorname_np(err->status));
+    return 1;
+}
+
+static json_t *read_stdin_json(void)
+{
+    json_error_t jerr;
+    json_t *j = json_loadf(stdin, 0, &jerr);
+    if (!json_is_object(j))
+        fprintf(stderr, "oci-spec-tool: stdin:%d:%d: %s\n", jerr.line, jerr.column, jerr.text);
+    return j;
+}
+
+static int print_state(oci_runtime_t *rt, const char *id, cri_error_t *err)
+{
+    oci_state_t st;
+    if (oci_runtime_state(rt, id, &st, err) < 0)
+        return -1;
+    json_t *j = json_pack("{s:s, s:i, s:s}", "status", oci_status_name(st.status), "pid",
+                          (int)st.pid, "bundle", st.bundle);
+    json_dumpf(j, stdout, JSON_COMPACT);
+    json_decref(j);
+    printf("\n");
+    return 0;
+}
+
+/* VERB ID [ARG] [--all|--force|--stdout F|--pid-file F] after the options. */
+static int run_verb(oci_runtime_t *rt, int argc, char **argv, cri_error_t *err)
+{
+    const char *verb = argv[0], *id = argc > 1 ? argv[1] : "";
+    const char *arg = NULL, *out_file = NULL, *pid_file = NULL;
+    bool flag = false;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--all") == 0 || strcmp(argv[i], "--force") == 0)
+            flag = true;
+        else if (strcmp(argv[i], "--stdout") == 0 && i + 1 < argc)
+            out_file = argv[++i];
+        else if (strcmp(argv[i], "--pid-file") == 0 && i + 1 < argc)
+            pid_file = argv[++i];
+        else
+            arg = argv[i];
+    }
+    if (strcmp(verb, "create") == 0) {
+        cleanup_close int out =
+            out_file ? open(out_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+        oci_create_opts_t o = {
+            .pid_file = pid_file, .stdin_fd = -1, .stdout_fd = out, .stderr_fd = out};
+        return oci_runtime_create(rt, id, arg ? arg : ".", &o, err);
+    }
+    if (strcmp(verb, "start") == 0)
+        return oci_runtime_start(rt, id, err);
+    if (strcmp(verb, "kill") == 0)
+        return oci_runtime_kill(rt, id, arg ? (int)strtol(arg, NULL, 10) : SIGTERM, flag, err);
+    if (strcmp(verb, "delete") == 0)
+        return oci_runtime_delete(rt, id, flag, err);
+    if (strcmp(verb, "pause") == 0)
+        return oci_runtime_pause(rt, id, err);
+    if (strcmp(verb, "resume") == 0)
+        return oci_runtime_resume(rt, id, err);
+    if (strcmp(verb, "state") == 0)
+        return print_state(rt, id, err);
+    if (strcmp(verb, "features") == 0) {
+        bool rro = false;
+        if (oci_runtime_supports_rro(rt, &rro, err) < 0)
+            return -1;
+        printf("rro=%d\n", rro);
+        return 0;
+    }
+    json_t *in = read_stdin_json();
+    if (!in)
+        return cri_error_set(err, EINVAL, "bad JSON on stdin");
+    int r;
+    if (strcmp(verb, "update") == 0) {
+        oci_resources_t res = {0};
+        parse_resources(in, &res);
+        r = oci_runtime_update(rt, id, &res, err);
+    } else if (strcmp(verb, "exec") == 0) {
+        oci_process_t proc = {0};
+        parse_process(in, &proc);
+        oci_exec_opts_t o = {.stdin_fd = -1,
+                             .stdout_fd = STDOUT_FILENO,
+                             .stderr_fd = STDERR_FILENO,
+                             .timeout_ms = (int)integer(in, "timeout_ms")};
+        int status = 0;
+        fflush(stdout);
+        r = oci_runtime_exec(rt, id, &proc, &o, &status, err);
+        if (r == 0)
+            printf("exit=%d\n", status);
+    } else {
+        r = cri_error_set(err, EINVAL, "unknown verb `%s`", verb);
+    }
+    json_decref(in);
+    return r;
+}
+
+static int runtime_main(int argc, char **argv)
+{
+    const char *bin = "runc", *root = NULL;
+    int timeout = 0, i = 0;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (i + 1 >= argc)
+            break;
+        if (strcmp(argv[i], "--runtime") == 0)
+            bin = argv[++i];
+        else if (strcmp(argv[i], "--root") == 0)
+            root = argv[++i];
+        else if (strcmp(argv[i], "--timeout") == 0)
+            timeout = (int)strtol(argv[++i], NULL, 10);
+    }
+    if (!root || i >= argc) {
+        fprintf(stderr, "usage: oci-spec-tool runtime [--runtime BIN] --root DIR "
+                        "[--timeout MS] VERB ID [ARG]\n");
+        return 2;
+    }
+    cri_error_t err = CRI_ERROR_INIT;
+    oci_host_t host;
+    oci_host_detect(&host);
+    cleanup_oci_runtime oci_runtime_t *rt = NULL;
+    if (oci_runtime_new(bin, root, timeout, &host, &rt, &err) < 0)
+        return fail(&err);
+    if (run_verb(rt, argc - i, argv + i, &err) < 0)
+        return fail(&err);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "runtime") == 0) {
+        int r = runtime_main(argc - 2, argv + 2);
+        for (size_t i = 0; i < n_allocs; i++)
+            free(allocs[i]);
+        free(allocs);
+        return r;
+    }
     bool rro = false, print = false;
     const char *bundle = NULL;
     for (int i = 1; i < argc; i++) {
@@ -250,7 +397,7 @@ int main(int argc, char **argv)
         rc = 1;
     }
     if (rc)
-        fprintf(stderr, "oci-spec-tool: %s (errno %d)\n", err.msg, err.status);
+        fail(&err);
     for (size_t i = 0; i < n_allocs; i++)
         free(allocs[i]);
     free(allocs);
