@@ -67,7 +67,7 @@ class Env:
 
     def base_args(self):
         return ["--monitor", CONMON, "--runtime", bundle.RUNC, "--runtime-arg", "--root",
-                "--runtime-arg", self.root, "--monitor-log", os.path.join(self.dir, "mon.log")]
+                "--runtime-arg", self.root, "--monitor-log", os.environ.get("CONMON_TEST_MONITOR_LOG", os.path.join(self.dir, "mon.log"))]
 
     def bundle(self, cid, args, **kw):
         return bundle.make_bundle(os.path.join(self.dir, "b-" + cid), args,
