@@ -1,5 +1,6 @@
 /* common/: errors, files, usage walk. */
 #include <errno.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -14,6 +16,7 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "common/util.h"
 
 static void test_error_make_appends_strerror(void **state)
@@ -185,8 +188,71 @@ static void test_take_ptr_and_fd(void **state)
     close(g);
 }
 
+static void test_spawn_feeds_stdin_and_captures(void **state)
+{
+    const char *argv[] = {"/bin/sh", "-c", "cat; echo \"err $FOO\" >&2; exit 3", NULL};
+    const char *envp[] = {"FOO=bar", NULL};
+    spawn_opts_t o = SPAWN_OPTS_INIT;
+    o.argv = argv;
+    o.envp = envp;
+    o.stdin_data = "hello";
+    o.stdin_len = 5;
+    spawn_result_t r = {0};
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(spawn_run(&o, &r, &err), 0);
+    assert_true(WIFEXITED(r.wait_status));
+    assert_int_equal(WEXITSTATUS(r.wait_status), 3);
+    assert_string_equal(r.out, "hello");
+    assert_string_equal(r.err, "err bar\n");
+    char how[64];
+    spawn_describe_status(r.wait_status, how, sizeof(how));
+    assert_string_equal(how, "exit status 3");
+    spawn_result_free(&r);
+}
+
+static void test_spawn_large_stdin_and_capture_cap(void **state)
+{
+    /* more than a pipe holds both ways, so feeding and reading interleave */
+    size_t len = 1 << 20;
+    cleanup_free char *big = xmalloc(len);
+    memset(big, 'z', len);
+    const char *argv[] = {"/bin/cat", NULL};
+    spawn_opts_t o = SPAWN_OPTS_INIT;
+    o.argv = argv;
+    o.stdin_data = big;
+    o.stdin_len = len;
+    o.capture_max = 1000;
+    spawn_result_t r = {0};
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(spawn_run(&o, &r, &err), 0);
+    assert_int_equal(r.out_len, 1000);
+    assert_int_equal(strlen(r.out), 1000);
+    spawn_result_free(&r);
+}
+
+static void test_spawn_timeout_kills(void **state)
+{
+    const char *argv[] = {"/bin/sleep", "30", NULL};
+    spawn_opts_t o = SPAWN_OPTS_INIT;
+    o.argv = argv;
+    o.timeout_ms = 200;
+    spawn_result_t r = {0};
+    cri_error_t err = CRI_ERROR_INIT;
+    int64_t t0 = now_unix_ns();
+    assert_int_equal(spawn_run(&o, &r, &err), -1);
+    assert_int_equal(err.status, ETIMEDOUT);
+    assert_true(now_unix_ns() - t0 < 10LL * 1000000000);
+    assert_null(r.out);
+
+    const char *missing[] = {"/nonexistent/bin", NULL};
+    o.argv = missing;
+    assert_int_equal(spawn_run(&o, &r, &err), -1);
+    assert_int_equal(err.status, ENOENT);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_make_appends_strerror),
         cmocka_unit_test(test_error_set_and_wrap),
@@ -197,6 +263,9 @@ int main(void)
         cmocka_unit_test(test_mkdir_p_and_files),
         cmocka_unit_test(test_dir_usage_counts_blocks_and_inodes_once),
         cmocka_unit_test(test_take_ptr_and_fd),
+        cmocka_unit_test(test_spawn_feeds_stdin_and_captures),
+        cmocka_unit_test(test_spawn_large_stdin_and_capture_cap),
+        cmocka_unit_test(test_spawn_timeout_kills),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
