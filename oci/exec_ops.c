@@ -285,9 +285,16 @@ static int exec_exec(oci_runtime_t *rt, const char *id, const oci_process_t *pro
     if (!file)
         return -1;
     cleanup_free char *pid_file = xasprintf("%s.pid", file);
-    oci_spawn_t sp = {.stdin_fd = opts ? opts->stdin_fd : -1,
-                      .stdout_fd = opts ? opts->stdout_fd : -1,
-                      .stderr_fd = opts ? opts->stderr_fd : -1,
+    cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) {
+        unlink(file);
+        return cri_error_make(err, errno, "open /dev/null");
+    }
+    /* -1 is /dev/null here: never our capture pipes, which a process the
+     * exec leaves behind would hold open */
+    oci_spawn_t sp = {.stdin_fd = opts && opts->stdin_fd >= 0 ? opts->stdin_fd : devnull,
+                      .stdout_fd = opts && opts->stdout_fd >= 0 ? opts->stdout_fd : devnull,
+                      .stderr_fd = opts && opts->stderr_fd >= 0 ? opts->stderr_fd : devnull,
                       .timeout_ms = opts ? opts->timeout_ms : 0,
                       .kill_pid_file = pid_file};
     cleanup_call call_t c;

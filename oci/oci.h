@@ -159,7 +159,7 @@ typedef struct oci_desc {
 
     const char *root_path; /* rootfs: absolute, or relative to the bundle */
     bool root_readonly;
-    const char *hostname; /* NULL = none (joined or host UTS) */
+    const char *hostname; /* NULL = none; ignored with the host's UTS namespace */
 
     const oci_mount_t *mounts;
     size_t n_mounts;

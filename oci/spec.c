@@ -165,7 +165,8 @@ int oci_spec_build(const oci_desc_t *desc, const oci_host_t *host, json_t **ret_
     oci_json_set(spec, "ociVersion", json_string(OCI_SPEC_VERSION));
     oci_json_set(spec, "process", TAKE_PTR(process));
     oci_json_set(spec, "root", root);
-    if (desc->hostname && desc->hostname[0])
+    /* with the host's UTS namespace the runtime refuses to set a hostname */
+    if (desc->hostname && desc->hostname[0] && desc->ns_uts.mode != OCI_NS_HOST)
         oci_json_set(spec, "hostname", json_string(desc->hostname));
     oci_json_set(spec, "mounts", TAKE_PTR(mounts));
     oci_json_set(spec, "annotations", annotations_json(desc));

@@ -562,6 +562,39 @@ static void test_spec_write(void **state)
     assert_int_equal(rm_rf(dir, &err), 0);
 }
 
+static void test_hostname_needs_own_uts(void **state)
+{
+    oci_desc_t d;
+    base_desc(&d);
+    d.hostname = "h";
+    oci_host_t h = test_host();
+    json_t *spec = build_ok(&d, &h);
+    assert_string_equal(json_string_value(json_object_get(spec, "hostname")), "h");
+    json_decref(spec);
+    d.ns_uts = (oci_namespace_t){OCI_NS_JOIN, "/proc/1/ns/uts"};
+    spec = build_ok(&d, &h);
+    assert_string_equal(json_string_value(json_object_get(spec, "hostname")), "h");
+    json_decref(spec);
+    d.ns_uts = (oci_namespace_t){OCI_NS_HOST, NULL};
+    spec = build_ok(&d, &h);
+    assert_null(json_object_get(spec, "hostname"));
+    json_decref(spec);
+}
+
+static void test_host_detect(void **state)
+{
+    oci_host_t h;
+    memset(&h, 0x5a, sizeof(h));
+    oci_host_detect(&h);
+    assert_true(h.cap_last >= 30 && h.cap_last < 64);
+    assert_true(h.oom_score_adj_min >= -1000 && h.oom_score_adj_min <= 1000);
+    assert_false(h.rro_supported);
+    assert_string_equal(h.dev_root, "/dev");
+    /* nothing beyond the kernel's last capability */
+    if (h.cap_last < 63)
+        assert_int_equal(h.cap_bounding >> (h.cap_last + 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,6 +611,8 @@ int main(void)
         cmocka_unit_test(test_oom_score_adj_clamped),
         cmocka_unit_test(test_bad_descriptions),
         cmocka_unit_test(test_spec_write),
+        cmocka_unit_test(test_hostname_needs_own_uts),
+        cmocka_unit_test(test_host_detect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
