@@ -54,7 +54,8 @@ static int download_blob(image_store_t *s, registry_client_t *c, const fetch_lay
     if (r == 0)
         r = content_writer_commit(w, err);
     content_writer_free(w);
-    return r < 0 ? cri_error_wrap(err, "layer `%s`", j->digest) : 0;
+    return r < 0 ? cri_error_wrap(err, "layer `%s` from `%s`", j->digest, registry_client_host(c))
+                 : 0;
 }
 
 static int unpack_into_place(image_store_t *s, const fetch_layer_job_t *j, const char *final,

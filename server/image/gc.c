@@ -155,9 +155,11 @@ void image_store_pull_begin(image_store_t *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-void image_store_pull_end(image_store_t *s)
+void image_store_pull_end(image_store_t *s, bool failed)
 {
     pthread_mutex_lock(&s->lock);
+    if (failed)
+        s->gc_pending = true;
     bool run = --s->active_pulls == 0 && s->gc_pending && !s->gc_running;
     if (run) {
         s->gc_pending = false;

@@ -249,7 +249,8 @@ int image_from_rec(image_store_t *s, const image_rec_t *rec, image_t **ret, cri_
 int image_store_gc_soon(image_store_t *s, cri_error_t *err);
 /* Pulls bracket their work with these (they wait while GC runs). */
 void image_store_pull_begin(image_store_t *s);
-void image_store_pull_end(image_store_t *s);
+/* failed: collect what the pull left (blobs and layers no record uses). */
+void image_store_pull_end(image_store_t *s, bool failed);
 /* Walks every record in one read transaction (under s->lock when the caller
  * holds it). fn returns 0 to go on, >0 to stop, <0 on error. */
 typedef int (*image_rec_fn)(image_rec_t *rec, void *data, cri_error_t *err);

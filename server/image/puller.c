@@ -88,7 +88,7 @@ static int get_config(image_store_t *s, registry_client_t *c, const manifest_des
             r = content_writer_commit(w, err);
         content_writer_free(w);
         if (r < 0)
-            return cri_error_wrap(err, "config");
+            return cri_error_wrap(err, "config from `%s`", registry_client_host(c));
     }
     return content_get(s->root, d->digest, IMAGE_MAX_CONFIG, ret, ret_len, err);
 }
@@ -217,7 +217,7 @@ int image_store_pull(image_store_t *s, const char *ref, const image_auth_t *auth
     }
     image_store_pull_begin(s);
     int ret = pull_endpoints(s, r, auth, ret_id, err);
-    image_store_pull_end(s);
+    image_store_pull_end(s, ret < 0);
     if (ret < 0)
         return cri_error_wrap(err, "pull `%s`", ref);
     return 0;

@@ -255,7 +255,9 @@ class Proxy:
         self.token_requests = 0
         self.blob_gets = {}
         self.corrupt = set()
-        self.stall = {}  # digest -> seconds to sleep after half the body
+        self.stall = {}  # digest -> seconds to sleep after half the body, or "abort"
+        self.stalled = threading.Event()
+        self.manifest_override = {}  # path -> (body, content type)
         self.lock = threading.Lock()
         proxy = self
 
@@ -318,6 +320,9 @@ class Proxy:
                         'scope="repository:%s:pull"' % (self.host, repo))
                 return self._send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
                                   {"WWW-Authenticate": chal})
+        if h.path in self.manifest_override:
+            body, mt = self.manifest_override[h.path]
+            return self._send(h, 200, body, {"Content-Type": mt})
         digest = h.path.rsplit("/", 1)[-1] if "/blobs/" in h.path else None
         if digest and h.command == "GET":
             with self.lock:
@@ -340,6 +345,11 @@ class Proxy:
             h.end_headers()
             h.wfile.write(body[:len(body) // 2])
             h.wfile.flush()
+            if self.stall[digest] == "abort":  # the registry dies mid-blob
+                h.connection.shutdown(socket.SHUT_RDWR)
+                h.close_connection = True
+                return
+            self.stalled.set()
             time.sleep(self.stall[digest])
             try:
                 h.wfile.write(body[len(body) // 2:])

@@ -172,20 +172,6 @@ def test_formats_docker_zstd_plain_index(images, reg):
     assert dinfo["chainIDs"] == info["chainIDs"]
 
 
-def test_schema1_refused(images, reg):
-    _, cri = images
-    body = json.dumps({"schemaVersion": 1, "name": "library/old", "tag": "v1",
-                       "architecture": "amd64", "fsLayers": [], "history": []}).encode()
-    try:
-        reg.push_manifest("library/old", "v1", body,
-                          "application/vnd.docker.distribution.manifest.v1+json")
-    except AssertionError:
-        pytest.skip("this registry refuses schema1 pushes")
-    with pytest.raises(grpc.RpcError) as e:
-        pull(cri, "old:v1")
-    assert "schema1" in e.value.details()
-
-
 def test_whiteouts_and_metadata(images, reg):
     d, cri = images
     low = tar_bytes([
