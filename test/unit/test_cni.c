@@ -101,6 +101,12 @@ static void test_result_parse_versions(void **state)
 
 typedef struct fixture {
     char *dir, *plugins, *cache, *log;
+    char *dirs[2];
+    cni_opts_t opts;
+    cni_network_t *net;
+    cni_attachment_t att;
+    cni_port_mapping_t port;
+    cni_bandwidth_t bw;
 } fixture_t;
 
 /* A plugin that logs "<type> <CNI_COMMAND>" and its env/stdin, then
@@ -117,44 +123,6 @@ static void write_plugin(fixture_t *f, const char *type, const char *body)
                                         type, f->log, f->dir, type, f->dir, type, body);
     cri_error_t err = CRI_ERROR_INIT;
     assert_int_equal(write_file_atomic(path, text, strlen(text), 0755, &err), 0);
-}
-
-static int setup(void **state)
-{
-    fixture_t *f = xcalloc(1, sizeof(*f));
-    char tmpl[] = "/tmp/cricket-cni-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    f->dir = xstrdup(tmpl);
-    f->plugins = xasprintf("%s/bin", f->dir);
-    f->cache = xasprintf("%s/cache", f->dir);
-    f->log = xasprintf("%s/calls", f->dir);
-    assert_int_equal(mkdir(f->plugins, 0755), 0);
-    signal(SIGPIPE, SIG_IGN);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    cri_error_t err = CRI_ERROR_INIT;
-    rm_rf(f->dir, &err);
-    free(f->dir);
-    free(f->plugins);
-    free(f->cache);
-    free(f->log);
-    free(f);
-    return 0;
-}
-
-static char *slurp(const char *dir, const char *name)
-{
-    cleanup_free char *path = xasprintf("%s/%s", dir, name);
-    char *data = NULL;
-    cri_error_t err = CRI_ERROR_INIT;
-    if (read_file(path, 1 << 20, &data, NULL, &err) < 0)
-        return xstrdup("");
-    return data;
 }
 
 #define RESULT_A "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.9.0.7/24\"}]}'"
@@ -177,20 +145,59 @@ static void attach_init(cni_attachment_t *att, cni_port_mapping_t *port, cni_ban
                               .bandwidth = bw};
 }
 
+static int setup(void **state)
+{
+    fixture_t *f = xcalloc(1, sizeof(*f));
+    char tmpl[] = "/tmp/cricket-cni-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    f->dir = xstrdup(tmpl);
+    f->plugins = xasprintf("%s/bin", f->dir);
+    f->cache = xasprintf("%s/cache", f->dir);
+    f->log = xasprintf("%s/calls", f->dir);
+    assert_int_equal(mkdir(f->plugins, 0755), 0);
+    signal(SIGPIPE, SIG_IGN);
+    f->dirs[0] = f->plugins;
+    f->opts = (cni_opts_t){.plugin_dirs = f->dirs, .cache_dir = f->cache, .timeout_ms = 10000};
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(cni_network_parse(conflist, "fake", &f->net, &err), 0);
+    attach_init(&f->att, &f->port, &f->bw);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    cri_error_t err = CRI_ERROR_INIT;
+    rm_rf(f->dir, &err);
+    cni_network_free(f->net);
+    free(f->dir);
+    free(f->plugins);
+    free(f->cache);
+    free(f->log);
+    free(f);
+    return 0;
+}
+
+static char *slurp(const char *dir, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/%s", dir, name);
+    char *data = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    if (read_file(path, 1 << 20, &data, NULL, &err) < 0)
+        return xstrdup("");
+    return data;
+}
+
 static void test_add_chains_and_del_reverses_with_cache(void **state)
 {
     fixture_t *f = *state;
     write_plugin(f, "alpha", RESULT_A);
     write_plugin(f, "beta", RESULT_A);
-    char *const dirs[] = {f->plugins, NULL};
-    cni_opts_t opts = {.plugin_dirs = dirs, .cache_dir = f->cache, .timeout_ms = 10000};
-    cni_network_t *net = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(cni_network_parse(conflist, "fake", &net, &err), 0);
-    cni_attachment_t att;
-    cni_port_mapping_t port;
-    cni_bandwidth_t bw;
-    attach_init(&att, &port, &bw);
+    cni_opts_t opts = f->opts;
+    cni_network_t *net = f->net;
+    cni_attachment_t att = f->att;
 
     cni_result_t *res = NULL;
     assert_int_equal(cni_add(&opts, net, &att, &res, &err), 0);
@@ -238,7 +245,6 @@ static void test_add_chains_and_del_reverses_with_cache(void **state)
     assert_int_equal(cni_del(&opts, "fake", NULL, &att, &err), 0);
     cleanup_free char *calls3 = slurp(f->dir, "calls");
     assert_string_equal(calls3, calls2);
-    cni_network_free(net);
 }
 
 static void test_failed_add_reports_plugin_error_and_cleans_up(void **state)
@@ -249,15 +255,10 @@ static void test_failed_add_reports_plugin_error_and_cleans_up(void **state)
                  "[ \"$CNI_COMMAND\" = DEL ] && exit 0; "
                  "echo '{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"no more "
                  "addresses\",\"details\":\"range full\"}'; exit 1");
-    char *const dirs[] = {f->plugins, NULL};
-    cni_opts_t opts = {.plugin_dirs = dirs, .cache_dir = f->cache, .timeout_ms = 10000};
-    cni_network_t *net = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(cni_network_parse(conflist, "fake", &net, &err), 0);
-    cni_attachment_t att;
-    cni_port_mapping_t port;
-    cni_bandwidth_t bw;
-    attach_init(&att, &port, &bw);
+    cni_opts_t opts = f->opts;
+    cni_network_t *net = f->net;
+    cni_attachment_t att = f->att;
     cni_result_t *res = NULL;
     assert_int_equal(cni_add(&opts, net, &att, &res, &err), -1);
     assert_null(res);
@@ -268,22 +269,17 @@ static void test_failed_add_reports_plugin_error_and_cleans_up(void **state)
     /* nothing cached */
     cleanup_free char *cache = xasprintf("%s/fake-abc123-eth0.json", f->cache);
     assert_int_equal(access(cache, F_OK), -1);
-    cni_network_free(net);
 }
 
 static void test_hung_plugin_times_out_and_missing_plugin(void **state)
 {
     fixture_t *f = *state;
     write_plugin(f, "alpha", "[ \"$CNI_COMMAND\" = DEL ] && exit 0; exec sleep 30");
-    char *const dirs[] = {f->plugins, NULL};
-    cni_opts_t opts = {.plugin_dirs = dirs, .cache_dir = f->cache, .timeout_ms = 300};
-    cni_network_t *net = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(cni_network_parse(conflist, "fake", &net, &err), 0);
-    cni_attachment_t att;
-    cni_port_mapping_t port;
-    cni_bandwidth_t bw;
-    attach_init(&att, &port, &bw);
+    cni_opts_t opts = f->opts;
+    cni_network_t *net = f->net;
+    cni_attachment_t att = f->att;
+    opts.timeout_ms = 300;
     cni_result_t *res = NULL;
     assert_int_equal(cni_add(&opts, net, &att, &res, &err), -1);
     assert_int_equal(err.status, ETIMEDOUT);
@@ -295,7 +291,6 @@ static void test_hung_plugin_times_out_and_missing_plugin(void **state)
     assert_int_equal(cni_add(&opts, net, &att, &res, &err), -1);
     assert_int_equal(err.status, ENOENT);
     assert_non_null(strstr(err.msg, "plugin `beta` not found"));
-    cni_network_free(net);
 }
 
 static void test_check_uses_cached_result(void **state)
@@ -303,15 +298,10 @@ static void test_check_uses_cached_result(void **state)
     fixture_t *f = *state;
     write_plugin(f, "alpha", "[ \"$CNI_COMMAND\" = ADD ] && " RESULT_A "; exit 0");
     write_plugin(f, "beta", "[ \"$CNI_COMMAND\" = ADD ] && " RESULT_A "; exit 0");
-    char *const dirs[] = {f->plugins, NULL};
-    cni_opts_t opts = {.plugin_dirs = dirs, .cache_dir = f->cache, .timeout_ms = 10000};
-    cni_network_t *net = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(cni_network_parse(conflist, "fake", &net, &err), 0);
-    cni_attachment_t att;
-    cni_port_mapping_t port;
-    cni_bandwidth_t bw;
-    attach_init(&att, &port, &bw);
+    cni_opts_t opts = f->opts;
+    cni_network_t *net = f->net;
+    cni_attachment_t att = f->att;
     assert_int_equal(cni_check(&opts, net, &att, &err), -1);
     assert_int_equal(err.status, ENOENT); /* no ADD yet */
     cni_result_t *res = NULL;
@@ -321,7 +311,6 @@ static void test_check_uses_cached_result(void **state)
     cleanup_free char *chk = slurp(f->dir, "beta.CHECK.stdin");
     assert_non_null(strstr(chk, "\"prevResult\""));
     assert_int_equal(cni_del(&opts, NULL, net, &att, &err), 0);
-    cni_network_free(net);
 }
 
 static void test_find_config_order_and_name(void **state)
