@@ -306,3 +306,26 @@ def test_present_layer_not_downloaded_again(daemon_factory, reg, proxy):
     assert all(os.path.isdir(x) for x in dirs)
     cri.close()
     assert d.stop() == 0
+
+
+def test_crictl_pull_images_inspecti_rmi(images, reg):
+    crictl = "/usr/local/bin/crictl"
+    if not os.path.exists(crictl):
+        pytest.skip("crictl not installed")
+    d, _ = images
+    ep = ["--runtime-endpoint", "unix://" + d.socket, "--image-endpoint", "unix://" + d.socket]
+
+    def run(*args):
+        r = subprocess.run([crictl] + ep + list(args), capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout
+
+    assert "Image is up to date for " + reg.busybox.id in run("pull", "busybox")
+    out = run("images")
+    assert "docker.io/library/busybox" in out and "latest" in out
+    info = json.loads(run("inspecti", "busybox"))
+    assert info["status"]["id"] == reg.busybox.id
+    assert info["info"]["imageSpec"]["config"]["Cmd"] == ["/bin/sh"]
+    run("rmi", reg.busybox.id[7:20])
+    assert "busybox" not in run("images")
