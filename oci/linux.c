@@ -213,7 +213,7 @@ static int seccomp_json(const oci_desc_t *desc, uint64_t caps, json_t **ret, cri
         *ret = oci_seccomp_default_profile(caps);
         return 0;
     case OCI_SECCOMP_LOCALHOST:
-        return oci_seccomp_load_profile(desc->seccomp_profile_path, ret, err);
+        return oci_seccomp_load_profile(desc->seccomp_profile_path, caps, ret, err);
     }
     return cri_error_set(err, EINVAL, "unknown seccomp kind %d", (int)desc->seccomp);
 }

@@ -239,9 +239,14 @@ uint64_t oci_caps_default(void);
 json_t *oci_seccomp_default_profile(uint64_t caps);
 
 /* Loads a Localhost seccomp profile: the file must exist and hold a JSON
- * object with a string "defaultAction". Returned as is (new reference).
- * ENOENT when missing, EINVAL when it does not parse (with line/column). */
-int oci_seccomp_load_profile(const char *path, json_t **ret_profile, cri_error_t *err);
+ * object with a string "defaultAction". OCI profiles pass through as they
+ * are; Docker-format ones are reduced to OCI: "archMap" becomes the native
+ * "architectures", and rules are kept only where their "includes"/"excludes"
+ * (caps against `caps`, arches against this machine, minKernel) allow, as
+ * Docker and CRI-O do. New reference. ENOENT when missing, EINVAL when it
+ * does not parse (with line/column). */
+int oci_seccomp_load_profile(const char *path, uint64_t caps, json_t **ret_profile,
+                             cri_error_t *err);
 
 /* The OCI "resources" object for res (only set fields), as written into the
  * spec and given to `runtime update`. New reference, never NULL. */

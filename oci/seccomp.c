@@ -2,7 +2,9 @@
  * machine, and Localhost profiles loaded from files. */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include <seccomp.h>
 
@@ -207,7 +209,137 @@ json_t *oci_seccomp_default_profile(uint64_t caps)
     return p;
 }
 
-int oci_seccomp_load_profile(const char *path, json_t **ret_profile, cri_error_t *err)
+/* The Go name of the native arch, as Docker-format profiles say it. */
+static const char *native_go_arch(void)
+{
+    switch (seccomp_arch_native()) {
+    case SCMP_ARCH_X86_64:
+        return "amd64";
+    case SCMP_ARCH_X86:
+        return "386";
+    case SCMP_ARCH_AARCH64:
+        return "arm64";
+    case SCMP_ARCH_ARM:
+        return "arm";
+    case SCMP_ARCH_PPC64LE:
+        return "ppc64le";
+    case SCMP_ARCH_S390X:
+        return "s390x";
+    case SCMP_ARCH_RISCV64:
+        return "riscv64";
+    }
+    return "";
+}
+
+static bool str_in(json_t *array, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(array, i, v) if (json_is_string(v) &&
+                                        strcmp(json_string_value(v), s) == 0) return true;
+    return false;
+}
+
+/* want_all: caps holds every named capability; else: it holds at least one.
+ * Names libcap does not know count as not held. */
+static bool caps_match(json_t *names, uint64_t caps, bool want_all)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v)
+    {
+        int c;
+        cri_error_t ignored = CRI_ERROR_INIT;
+        bool held = json_is_string(v) && oci_cap_parse(json_string_value(v), &c, &ignored) == 0 &&
+                    (caps & (UINT64_C(1) << c));
+        if (want_all && !held)
+            return false;
+        if (!want_all && held)
+            return true;
+    }
+    return want_all;
+}
+
+static bool kernel_at_least(const char *want)
+{
+    struct utsname u;
+    unsigned wmaj = 0, wmin = 0, maj = 0, min = 0;
+    if (sscanf(want, "%u.%u", &wmaj, &wmin) < 1 || uname(&u) < 0 ||
+        sscanf(u.release, "%u.%u", &maj, &min) < 1)
+        return true;
+    return maj > wmaj || (maj == wmaj && min >= wmin);
+}
+
+/* Does a Docker-format rule apply to this container on this machine? */
+static bool rule_applies(json_t *rule, uint64_t caps, const char *arch)
+{
+    json_t *inc = json_object_get(rule, "includes");
+    json_t *exc = json_object_get(rule, "excludes");
+    json_t *v;
+    if ((v = json_object_get(inc, "caps")) && !caps_match(v, caps, true))
+        return false;
+    if ((v = json_object_get(inc, "arches")) && json_array_size(v) && !str_in(v, arch))
+        return false;
+    if ((v = json_object_get(inc, "minKernel")) && json_is_string(v) &&
+        !kernel_at_least(json_string_value(v)))
+        return false;
+    if ((v = json_object_get(exc, "caps")) && caps_match(v, caps, false))
+        return false;
+    if ((v = json_object_get(exc, "arches")) && str_in(v, arch))
+        return false;
+    return true;
+}
+
+/* Docker-format profiles (archMap, includes/excludes on rules) become plain
+ * OCI: runtimes ignore those keys, which would apply every conditional rule
+ * (e.g. mount for CAP_SYS_ADMIN holders) to everyone. */
+static void profile_normalize(json_t *p, uint64_t caps)
+{
+    json_t *arch_map = json_object_get(p, "archMap");
+    if (arch_map && !json_object_get(p, "architectures")) {
+        json_t *native = NULL;
+        seccomp_native(&native);
+        const char *first = json_string_value(json_array_get(native, 0));
+        size_t i;
+        json_t *m;
+        json_array_foreach(arch_map, i, m)
+        {
+            const char *a = json_string_value(json_object_get(m, "architecture"));
+            if (!first || !a || strcmp(a, first) != 0)
+                continue;
+            json_t *arches = json_array();
+            oci_json_push(arches, json_string(a));
+            json_t *subs = json_object_get(m, "subArchitectures");
+            if (json_is_array(subs))
+                json_array_extend(arches, subs);
+            oci_json_set(p, "architectures", arches);
+        }
+        json_decref(native);
+    }
+    json_object_del(p, "archMap");
+
+    json_t *rules = json_object_get(p, "syscalls");
+    if (!json_is_array(rules))
+        return;
+    const char *arch = native_go_arch();
+    json_t *kept = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(rules, i, r)
+    {
+        if (!json_is_object(r) || !rule_applies(r, caps, arch))
+            continue;
+        json_t *copy = json_copy(r);
+        json_object_del(copy, "includes");
+        json_object_del(copy, "excludes");
+        json_object_del(copy, "comment");
+        oci_json_push(kept, copy);
+    }
+    oci_json_set(p, "syscalls", kept);
+}
+
+int oci_seccomp_load_profile(const char *path, uint64_t caps, json_t **ret_profile,
+                             cri_error_t *err)
 {
     if (!path || path[0] != '/')
         return cri_error_set(err, EINVAL, "seccomp profile path `%s` is not absolute",
@@ -227,6 +359,7 @@ int oci_seccomp_load_profile(const char *path, json_t **ret_profile, cri_error_t
         return cri_error_set(
             err, EINVAL, "seccomp profile `%s`: not an object with a string defaultAction", path);
     }
+    profile_normalize(p, caps);
     *ret_profile = p;
     return 0;
 }

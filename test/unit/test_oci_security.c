@@ -326,21 +326,21 @@ static void test_seccomp_localhost(void **state)
     cri_error_t err = CRI_ERROR_INIT;
     json_t *p = NULL;
 
-    assert_int_equal(oci_seccomp_load_profile(ok, &p, &err), 0);
+    assert_int_equal(oci_seccomp_load_profile(ok, 0, &p, &err), 0);
     json_t *want = json_loads(good, 0, NULL);
     assert_true(json_equal(p, want)); /* passed through as is */
     json_decref(want);
     json_decref(p);
     p = NULL;
 
-    assert_int_equal(oci_seccomp_load_profile(broken, &p, &err), -1);
+    assert_int_equal(oci_seccomp_load_profile(broken, 0, &p, &err), -1);
     assert_int_equal(err.status, EINVAL);
     assert_non_null(strstr(err.msg, broken));
-    assert_int_equal(oci_seccomp_load_profile(noaction, &p, &err), -1);
+    assert_int_equal(oci_seccomp_load_profile(noaction, 0, &p, &err), -1);
     assert_int_equal(err.status, EINVAL);
-    assert_int_equal(oci_seccomp_load_profile("/nonexistent/profile.json", &p, &err), -1);
+    assert_int_equal(oci_seccomp_load_profile("/nonexistent/profile.json", 0, &p, &err), -1);
     assert_int_equal(err.status, ENOENT);
-    assert_int_equal(oci_seccomp_load_profile("relative.json", &p, &err), -1);
+    assert_int_equal(oci_seccomp_load_profile("relative.json", 0, &p, &err), -1);
     assert_int_equal(err.status, EINVAL);
     assert_null(p);
 
@@ -379,6 +379,65 @@ static void test_seccomp_localhost(void **state)
     unlink(noaction);
 }
 
+/* A Docker-format profile: archMap and conditional rules are resolved for
+ * this container and machine, and the Docker-only keys disappear. */
+static void test_seccomp_localhost_docker_format(void **state)
+{
+    static const char docker[] =
+        "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":1,"
+        "\"archMap\":[{\"architecture\":\"SCMP_ARCH_X86_64\","
+        "\"subArchitectures\":[\"SCMP_ARCH_X86\"]},"
+        "{\"architecture\":\"SCMP_ARCH_AARCH64\",\"subArchitectures\":[\"SCMP_ARCH_ARM\"]}],"
+        "\"syscalls\":["
+        "{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+        "{\"names\":[\"mount\"],\"action\":\"SCMP_ACT_ALLOW\","
+        "\"includes\":{\"caps\":[\"CAP_SYS_ADMIN\"]}},"
+        "{\"names\":[\"clone\"],\"action\":\"SCMP_ACT_ALLOW\",\"comment\":\"c\","
+        "\"excludes\":{\"caps\":[\"CAP_SYS_ADMIN\"]}},"
+        "{\"names\":[\"arch_prctl\"],\"action\":\"SCMP_ACT_ALLOW\","
+        "\"includes\":{\"arches\":[\"amd64\"]}},"
+        "{\"names\":[\"ptrace\"],\"action\":\"SCMP_ACT_ALLOW\","
+        "\"includes\":{\"minKernel\":\"4.8\"}},"
+        "{\"names\":[\"future\"],\"action\":\"SCMP_ACT_ALLOW\","
+        "\"includes\":{\"minKernel\":\"999.0\"}}]}";
+    cleanup_free char *path = write_tmp(docker);
+    cri_error_t err = CRI_ERROR_INIT;
+    json_t *p = NULL;
+
+    assert_int_equal(oci_seccomp_load_profile(path, oci_caps_default(), &p, &err), 0);
+    assert_null(json_object_get(p, "archMap"));
+    assert_int_equal(profile_rule(p, "read"), 'A');
+    assert_int_equal(profile_rule(p, "mount"), 0);
+    assert_int_equal(profile_rule(p, "clone"), 'A');
+    assert_int_equal(profile_rule(p, "ptrace"), 'A');
+    assert_int_equal(profile_rule(p, "future"), 0);
+    size_t i;
+    json_t *rule;
+    json_array_foreach(json_object_get(p, "syscalls"), i, rule)
+    {
+        assert_null(json_object_get(rule, "includes"));
+        assert_null(json_object_get(rule, "excludes"));
+        assert_null(json_object_get(rule, "comment"));
+    }
+    json_t *arches = json_object_get(p, "architectures");
+    if (seccomp_arch_native() == SCMP_ARCH_X86_64) {
+        json_t *want = json_pack("[s,s]", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86");
+        assert_true(json_equal(arches, want));
+        json_decref(want);
+        assert_int_equal(profile_rule(p, "arch_prctl"), 'A');
+    } else {
+        assert_int_equal(profile_rule(p, "arch_prctl"), 0);
+    }
+    json_decref(p);
+
+    assert_int_equal(
+        oci_seccomp_load_profile(path, oci_caps_default() | BIT(CAP_SYS_ADMIN), &p, &err), 0);
+    assert_int_equal(profile_rule(p, "mount"), 'A');
+    assert_int_equal(profile_rule(p, "clone"), 0);
+    json_decref(p);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_seccomp_default_profile),
         cmocka_unit_test(test_seccomp_follows_caps),
         cmocka_unit_test(test_seccomp_localhost),
+        cmocka_unit_test(test_seccomp_localhost_docker_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
