@@ -127,6 +127,13 @@ static int wait_child(const oci_spawn_t *sp, pid_t pid, capture_t *caps, int *re
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
             break;
+        if (w < 0 && errno == ECHILD) {
+            /* someone else reaped it (SIGCHLD ignored, or a waitpid(-1)) */
+            if (pidfd >= 0)
+                close(pidfd);
+            return cri_error_set(err, ECHILD, "`%s`: exit status lost (child reaped elsewhere)",
+                                 sp->argv[0]);
+        }
         int64_t left = deadline - mono_ms();
         if (left <= 0) {
             kill_pid_file(sp->kill_pid_file);

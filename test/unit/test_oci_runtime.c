@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,25 @@ static void test_exec_status(void **state)
     assert_int_equal(err.status, EINVAL);
 }
 
+/* With SIGCHLD ignored the kernel reaps children itself: the call must fail
+ * at once with ECHILD, not wait for its timeout. */
+static void test_child_reaped_elsewhere(void **state)
+{
+    fixture_t *fx = *state;
+    fx->rt->timeout_ms = 20000;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGCHLD, &ign, &old);
+    cri_error_t err = CRI_ERROR_INIT;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int r = oci_runtime_start(fx->rt, "c1", &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    sigaction(SIGCHLD, &old, NULL);
+    assert_int_equal(r, -1);
+    assert_int_equal(err.status, ECHILD);
+    assert_true(t1.tv_sec - t0.tv_sec < 10);
+}
+
 static void test_new_missing_binary(void **state)
 {
     cri_error_t err = CRI_ERROR_INIT;
@@ -340,6 +360,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_and_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_child_reaped_elsewhere, setup, teardown),
         cmocka_unit_test(test_new_missing_binary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
