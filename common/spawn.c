@@ -166,8 +166,12 @@ static int wait_child(const spawn_opts_t *o, pid_t pid, capture_t *caps, feed_t 
     int64_t deadline = mono_ms() + o->timeout_ms;
     int status = 0;
     for (;;) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
             break;
+        if (w < 0 && errno == ECHILD) /* reaped elsewhere (SIGCHLD ignored, waitpid(-1)) */
+            return cri_error_set(err, ECHILD, "`%s`: exit status lost (child reaped elsewhere)",
+                                 o->argv[0]);
         int64_t left = deadline - mono_ms();
         if (left <= 0) {
             kill_pid_file(o->kill_pid_file);

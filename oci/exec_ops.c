@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/spawn.h"
 #include "common/util.h"
 #include "oci/oci-internal.h"
 
@@ -18,7 +19,7 @@ typedef struct call {
     const char *argv[MAX_ARGS];
     size_t argc;
     char *log_path;
-    oci_spawn_result_t res;
+    spawn_result_t res;
     char *log;
     size_t log_len;
 } call_t;
@@ -29,7 +30,7 @@ static void call_done(call_t *c)
         unlink(c->log_path);
     free(c->log_path);
     free(c->log);
-    oci_spawn_result_free(&c->res);
+    spawn_result_free(&c->res);
 }
 
 #define cleanup_call __attribute__((cleanup(call_done)))
@@ -119,14 +120,15 @@ static int errno_for(const char *msg)
 
 /* Runs the call; a runtime that fails gives "<name> <verb> `<id>`: <msg>". */
 static int call_run(call_t *c, oci_runtime_t *rt, const char *verb, const char *id,
-                    const oci_spawn_t *tmpl, bool ok_nonzero, cri_error_t *err)
+                    const spawn_opts_t *tmpl, bool ok_nonzero, cri_error_t *err)
 {
     c->argv[c->argc] = NULL;
-    oci_spawn_t sp = tmpl ? *tmpl : (oci_spawn_t){.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+    spawn_opts_t sp =
+        tmpl ? *tmpl : (spawn_opts_t){.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
     sp.argv = c->argv;
     if (sp.timeout_ms <= 0)
         sp.timeout_ms = rt->timeout_ms;
-    if (oci_spawn_run(&sp, &c->res, err) < 0)
+    if (spawn_run(&sp, &c->res, err) < 0)
         return cri_error_wrap(err, "%s %s `%s`", rt->name, verb, id ? id : "");
     cri_error_t ignored = CRI_ERROR_INIT;
     if (read_file(c->log_path, LOG_MAX, &c->log, &c->log_len, &ignored) < 0)
@@ -184,7 +186,7 @@ static int exec_create(oci_runtime_t *rt, const char *id, const char *bundle,
     cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0)
         return cri_error_make(err, errno, "open /dev/null");
-    oci_spawn_t sp = {
+    spawn_opts_t sp = {
         .stdin_fd = opts->stdin_fd >= 0 ? opts->stdin_fd : devnull,
         .stdout_fd = opts->stdout_fd >= 0 ? opts->stdout_fd : devnull,
         .stderr_fd = opts->stderr_fd >= 0 ? opts->stderr_fd : devnull,
@@ -292,11 +294,11 @@ static int exec_exec(oci_runtime_t *rt, const char *id, const oci_process_t *pro
     }
     /* -1 is /dev/null here: never our capture pipes, which a process the
      * exec leaves behind would hold open */
-    oci_spawn_t sp = {.stdin_fd = opts && opts->stdin_fd >= 0 ? opts->stdin_fd : devnull,
-                      .stdout_fd = opts && opts->stdout_fd >= 0 ? opts->stdout_fd : devnull,
-                      .stderr_fd = opts && opts->stderr_fd >= 0 ? opts->stderr_fd : devnull,
-                      .timeout_ms = opts ? opts->timeout_ms : 0,
-                      .kill_pid_file = pid_file};
+    spawn_opts_t sp = {.stdin_fd = opts && opts->stdin_fd >= 0 ? opts->stdin_fd : devnull,
+                       .stdout_fd = opts && opts->stdout_fd >= 0 ? opts->stdout_fd : devnull,
+                       .stderr_fd = opts && opts->stderr_fd >= 0 ? opts->stderr_fd : devnull,
+                       .timeout_ms = opts ? opts->timeout_ms : 0,
+                       .kill_pid_file = pid_file};
     cleanup_call call_t c;
     int r = call_begin(&c, rt, "exec", err);
     if (r == 0) {

@@ -58,35 +58,6 @@ int oci_device_add(const oci_device_t *dev, json_t *devices, json_t *rules, cri_
  * fd and console) to `devices`, as privileged containers get. */
 int oci_devices_add_host(const char *dev_root, json_t *devices, cri_error_t *err);
 
-/* --- runtime process spawning (spawn.c) --- */
-
-#define OCI_SPAWN_CAPTURE_MAX (1024 * 1024)
-
-typedef struct oci_spawn {
-    const char *const *argv;   /* argv[0] is an absolute path */
-    int stdin_fd;              /* -1 = /dev/null */
-    int stdout_fd;             /* -1 = captured into result.out */
-    int stderr_fd;             /* -1 = captured into result.err */
-    int timeout_ms;            /* > 0 */
-    const char *kill_pid_file; /* on timeout, also SIGKILL the pid written here */
-} oci_spawn_t;
-
-typedef struct oci_spawn_result {
-    int wait_status; /* as from waitpid() */
-    char *out;       /* NUL-terminated, capped at OCI_SPAWN_CAPTURE_MAX; caller frees */
-    size_t out_len;
-    char *err;
-    size_t err_len;
-} oci_spawn_result_t;
-
-void oci_spawn_result_free(oci_spawn_result_t *r);
-
-/* Runs argv (posix_spawn: safe in a threaded process; fds are expected to be
- * O_CLOEXEC), with a cleared signal mask and default dispositions, until it
- * exits. ETIMEDOUT after SIGKILLing it past timeout_ms. A non-zero exit is
- * success here: read ret->wait_status. */
-int oci_spawn_run(const oci_spawn_t *sp, oci_spawn_result_t *ret, cri_error_t *err);
-
 /* --- seccomp tables (seccomp_table.c) --- */
 
 enum {
