@@ -57,7 +57,8 @@ start_cricketd() { # start_cricketd NAME BIN
         --config-dir "$d/none" >"$d/log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do [ -S "$d/s.sock" ] && break; sleep 0.05; done
-    measure "$1" "$d/s.sock" "$!"
+    measure "$1" "$d/s.sock" "${pids[-1]}"
+    kill "${pids[-1]}" && wait "${pids[-1]}" || true # one daemon at a time on the CPUs
 }
 
 start_containerd() {
@@ -76,14 +77,17 @@ TOML
     containerd --config "$d/config.toml" >"$d/log" 2>&1 &
     pids+=($!)
     for _ in $(seq 200); do [ -S "$d/s.sock" ] && break; sleep 0.05; done
-    measure "containerd-$(containerd --version | awk '{print $3}')" "$d/s.sock" "$!"
+    measure "containerd-$(containerd --version | awk '{print $3}')" "$d/s.sock" "${pids[-1]}"
+    kill "${pids[-1]}" && wait "${pids[-1]}" || true
 }
 
-rows=$(start_cricketd "base($base_rev)" "$work/base/cricketd"; start_cricketd "current" "$work/cur/cricketd")
-if [ "${CONTAINERD:-0}" = 1 ]; then rows+=$'\n'$(start_containerd); fi
+# rows go to a file: a $(...) subshell would keep the daemons' pids from cleanup
+start_cricketd "base($base_rev)" "$work/base/cricketd" >>"$work/rows"
+start_cricketd "current" "$work/cur/cricketd" >>"$work/rows"
+if [ "${CONTAINERD:-0}" = 1 ]; then start_containerd >>"$work/rows"; fi
 
 printf '\nVersion over the CRI socket, %ss per run (RSS/PSS in KiB)\n' "$secs"
 {
     echo "daemon|seq rps|seq p50 us|16-inflight rps|16-inflight p99 us|idle RSS/PSS|after RSS/PSS"
-    echo "$rows"
+    cat "$work/rows"
 } | column -t -s'|'
