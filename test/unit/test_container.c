@@ -1,0 +1,217 @@
+/* server/container/: argv merge, environment, users and groups. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "server/container/container.h"
+
+#define V(...) ((char *const[]){__VA_ARGS__, NULL})
+
+static void check_strv(char **got, const char *want)
+{
+    /* want: space-separated words */
+    cleanup_free char *joined = xstrdup("");
+    for (size_t i = 0; got[i]; i++) {
+        char *next = xasprintf("%s%s%s", joined, i ? " " : "", got[i]);
+        free(joined);
+        joined = next;
+    }
+    assert_string_equal(joined, want);
+}
+
+static void test_argv_rules(void **state)
+{
+    const struct {
+        char *const *command, *const *args, *const *ep, *const *cmd;
+        size_t n_command, n_args;
+        const char *want;
+    } cases[] = {
+        /* command replaces Entrypoint and Cmd */
+        {V("/bin/sh", "-c"), V("echo hi"), V("/ep"), V("x"), 2, 1, "/bin/sh -c echo hi"},
+        {V("/bin/true"), NULL, V("/ep"), V("x"), 1, 0, "/bin/true"},
+        /* no command: Entrypoint + args, else Entrypoint + Cmd */
+        {NULL, V("a", "b"), V("/ep", "-v"), V("x"), 0, 2, "/ep -v a b"},
+        {NULL, NULL, V("/ep"), V("x", "y"), 0, 0, "/ep x y"},
+        {NULL, NULL, NULL, V("httpd", "-f"), 0, 0, "httpd -f"},
+        {NULL, V("sleep", "1"), NULL, V("x"), 0, 2, "sleep 1"},
+        /* Entrypoint [""] is no entrypoint */
+        {NULL, NULL, V(""), V("top"), 0, 0, "top"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char **argv = NULL;
+        cri_error_t err = CRI_ERROR_INIT;
+        assert_int_equal(container_argv(cases[i].command, cases[i].n_command, cases[i].args,
+                                        cases[i].n_args, cases[i].ep, cases[i].cmd, &argv, &err),
+                         0);
+        check_strv(argv, cases[i].want);
+        strv_free(argv);
+    }
+    char **argv = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(container_argv(NULL, 0, NULL, 0, V(""), NULL, &argv, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, "no command"));
+    assert_null(argv);
+}
+
+static void test_env_merge(void **state)
+{
+    const container_env_kv_t envs[] = {{"B", "config"}, {"C", "3"}, {"C", "4"}, {"EMPTY", ""}};
+    char **env = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(container_env(V("A=1", "B=image", "BARE"), envs, 4, "pod-host", &env, &err),
+                     0);
+    check_strv(env, "A=1 B=config C=4 EMPTY= HOSTNAME=pod-host "
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    strv_free(env);
+
+    /* the image's PATH and a HOSTNAME from config are kept */
+    const container_env_kv_t h[] = {{"HOSTNAME", "mine"}};
+    assert_int_equal(container_env(V("PATH=/x"), h, 1, "pod-host", &env, &err), 0);
+    check_strv(env, "PATH=/x HOSTNAME=mine");
+    strv_free(env);
+
+    const container_env_kv_t bad[] = {{"A=B", "x"}};
+    assert_int_equal(container_env(NULL, bad, 1, NULL, &env, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, "config.envs[0].key"));
+}
+
+static char *rootfs;
+
+static int make_rootfs(void **state)
+{
+    char tmpl[] = "/tmp/cricket-rootfs-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    rootfs = xstrdup(tmpl);
+    cleanup_free char *etc = xasprintf("%s/etc", rootfs);
+    assert_int_equal(mkdir(etc, 0755), 0);
+    static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
+                                 "www-data:x:33:33:www:/var/www:/bin/false\n"
+                                 "# comment line\n"
+                                 "broken line\n"
+                                 "alice:x:1000:1000::/home/alice:/bin/sh\n";
+    static const char group[] = "root:x:0:\n"
+                                "www-data:x:33:\n"
+                                "alice:x:1000:\n"
+                                "video:x:44:alice,bob\n"
+                                "grp:x:3000:\n"
+                                "audio:x:29:bob\n"
+                                "staff:x:50:alice\n";
+    cri_error_t err = CRI_ERROR_INIT;
+    cleanup_free char *p = xasprintf("%s/etc/passwd", rootfs);
+    cleanup_free char *g = xasprintf("%s/etc/group", rootfs);
+    assert_int_equal(write_file_atomic(p, passwd, strlen(passwd), 0644, &err), 0);
+    assert_int_equal(write_file_atomic(g, group, strlen(group), 0644, &err), 0);
+    return 0;
+}
+
+static int remove_rootfs(void **state)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    rm_rf(rootfs, &err);
+    free(rootfs);
+    return 0;
+}
+
+static void test_user_resolution_table(void **state)
+{
+    static const int64_t supp[] = {1234, 50000, 44};
+    static const struct {
+        const char *image_user, *username;
+        int64_t uid, gid;
+        size_t n_supp;
+        int status;
+        uid_t want_uid;
+        gid_t want_gid;
+        const char *want_groups; /* space-separated */
+        const char *want_msg;
+    } cases[] = {
+        {"", NULL, -1, -1, 0, 0, 0, 0, "", NULL},
+        {"1000", NULL, -1, -1, 0, 0, 1000, 1000, "44 50", NULL},
+        {"www-data", NULL, -1, -1, 0, 0, 33, 33, "", NULL},
+        {"1003:grp", NULL, -1, -1, 0, 0, 1003, 3000, "", NULL},
+        {"alice:29", NULL, -1, -1, 0, 0, 1000, 29, "44 50", NULL},
+        {"nosuch", NULL, -1, -1, 0, ENOENT, 0, 0, NULL, "image user `nosuch`"},
+        {"alice:nogrp", NULL, -1, -1, 0, ENOENT, 0, 0, NULL, "group `nogrp`"},
+        /* the request wins over the image */
+        {"www-data", "alice", -1, -1, 0, 0, 1000, 1000, "44 50", NULL},
+        {"www-data", NULL, 2000, -1, 0, 0, 2000, 0, "", NULL},
+        {"www-data", NULL, 1000, 3000, 3, 0, 1000, 3000, "44 50 1234 50000", NULL},
+        {"", "bob", -1, -1, 0, ENOENT, 0, 0, NULL, "run_as_username `bob`"},
+        {"", "4242", -1, -1, 0, ENOENT, 0, 0, NULL, "run_as_username `4242`"},
+        {"", NULL, -1, 3000, 0, EINVAL, 0, 0, NULL, "run_as_group"},
+        {"", NULL, 5000000000LL, -1, 0, EINVAL, 0, 0, NULL, "out of range"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        container_user_req_t req = {.run_as_user = cases[i].uid,
+                                    .run_as_username = cases[i].username,
+                                    .run_as_group = cases[i].gid,
+                                    .supplemental = supp,
+                                    .n_supplemental = cases[i].n_supp,
+                                    .image_user = cases[i].image_user};
+        container_user_t u = {0};
+        cri_error_t err = CRI_ERROR_INIT;
+        int r = container_user_resolve(rootfs, &req, &u, &err);
+        if (cases[i].status) {
+            if (r != -1 || err.status != cases[i].status || !strstr(err.msg, cases[i].want_msg))
+                fail_msg("case %zu: r=%d status=%d msg=%s", i, r, err.status, err.msg);
+            continue;
+        }
+        if (r != 0)
+            fail_msg("case %zu: %s", i, err.msg);
+        assert_int_equal(u.uid, cases[i].want_uid);
+        assert_int_equal(u.gid, cases[i].want_gid);
+        cleanup_free char *groups = xstrdup("");
+        for (size_t k = 0; k < u.n_additional; k++) {
+            char *next = xasprintf("%s%s%u", groups, k ? " " : "", (unsigned)u.additional[k]);
+            free(groups);
+            groups = next;
+        }
+        if (strcmp(groups, cases[i].want_groups) != 0)
+            fail_msg("case %zu: groups `%s`, want `%s`", i, groups, cases[i].want_groups);
+        container_user_free(&u);
+    }
+}
+
+static void test_passwd_symlink_cannot_escape(void **state)
+{
+    /* a passwd that points at the host's stays inside the rootfs */
+    cleanup_free char *p = xasprintf("%s/etc/passwd", rootfs);
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(symlink("../../../../../../etc/passwd", p), 0);
+    container_user_req_t req = {.run_as_user = -1, .run_as_group = -1, .image_user = "root"};
+    container_user_t u = {0};
+    cri_error_t err = CRI_ERROR_INIT;
+    /* it resolves to rootfs/etc/passwd itself: a loop, not the host file */
+    assert_int_equal(container_user_resolve(rootfs, &req, &u, &err), -1);
+    assert_true(err.status == ELOOP || err.status == ENOENT);
+
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(symlink("/../../host-secret", p), 0);
+    assert_int_equal(container_user_resolve(rootfs, &req, &u, &err), -1);
+    assert_int_equal(err.status, ENOENT); /* an empty passwd: `root` is unknown */
+    assert_non_null(strstr(err.msg, "`root`"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_argv_rules),
+        cmocka_unit_test(test_env_merge),
+        cmocka_unit_test_setup_teardown(test_user_resolution_table, make_rootfs, remove_rootfs),
+        cmocka_unit_test_setup_teardown(test_passwd_symlink_cannot_escape, make_rootfs,
+                                        remove_rootfs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
