@@ -12,7 +12,11 @@
 #include "common/util.h"
 #include "conf/conf.h"
 #include "server/image/image.h"
+#include "server/sandbox/sandbox.h"
 #include "server/store.h"
+
+#define DAEMON_RUNTIME_TIMEOUT_MS 120000
+#define DAEMON_CNI_TIMEOUT_MS 60000
 
 /* Takes an exclusive flock on `path`, writing our pid into it. EBUSY with
  * the holder's pid when another daemon has it. */
@@ -62,8 +66,80 @@ static int prepare_dirs(conf_t *conf, cri_error_t *err)
     return 0;
 }
 
+/* A runtime's state dir: the handler's root, else the runtime's own
+ * default (/run/<binary name>, as runc and crun use). */
+static char *runtime_root(const conf_handler_t *h, const char *path)
+{
+    if (h->root[0])
+        return xstrdup(h->root);
+    const char *base = strrchr(path, '/');
+    return xasprintf("/run/%s", base ? base + 1 : path);
+}
+
+static int open_runtimes(daemon_t *d, const conf_t *conf, cri_error_t *err)
+{
+    d->runtimes =
+        xcalloc(conf->runtime.n_handlers ? conf->runtime.n_handlers : 1, sizeof(*d->runtimes));
+    for (size_t i = 0; i < conf->runtime.n_handlers; i++) {
+        const conf_handler_t *h = &conf->runtime.handlers[i];
+        daemon_runtime_t *r = &d->runtimes[i];
+        cleanup_free char *root = runtime_root(h, h->path);
+        if (oci_runtime_new(h->path, root, DAEMON_RUNTIME_TIMEOUT_MS, &d->host, &r->oci, err) < 0)
+            return cri_error_wrap(err, "runtime handler `%s`", h->name);
+        d->n_runtimes++;
+        r->name = h->name;
+        r->root_args[0] = "--root";
+        r->root_args[1] = r->oci->root;
+        r->conmon.monitor_path = conf->runtime.conmon_path;
+        r->conmon.runtime_path = r->oci->path;
+        r->conmon.runtime_args = r->root_args;
+        r->conmon.exit_dir = d->exit_dir;
+        r->conmon.socket_dir = d->conmon_dir;
+        r->conmon.monitor_log = getenv("CRICKET_MONITOR_LOG");
+    }
+    return 0;
+}
+
+/* Runtimes, monitor dirs, CNI options and the sandbox store. The CNI
+ * plugin timeout may be lowered for tests with CRICKET_CNI_TIMEOUT_MS. */
+static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
+{
+    oci_host_detect(&d->host);
+    d->exit_dir = xasprintf("%s/exits", conf->runroot);
+    d->conmon_dir = xasprintf("%s/conmon", conf->runroot);
+    d->cni_cache_dir = xasprintf("%s/cni/results", conf->root);
+    if (mkdir_p(d->exit_dir, 0700, err) < 0 || mkdir_p(d->conmon_dir, 0700, err) < 0 ||
+        mkdir_p(d->cni_cache_dir, 0700, err) < 0)
+        return -1;
+    const char *t = getenv("CRICKET_CNI_TIMEOUT_MS");
+    long timeout = t ? strtol(t, NULL, 10) : 0;
+    d->cni.plugin_dirs = conf->network.plugin_dirs;
+    d->cni.cache_dir = d->cni_cache_dir;
+    d->cni.timeout_ms = timeout > 0 && timeout < 3600000 ? (int)timeout : DAEMON_CNI_TIMEOUT_MS;
+    if (open_runtimes(d, conf, err) < 0)
+        return -1;
+    d->sandboxes = sandbox_store_new(d->store);
+    return 0;
+}
+
+static void close_pod_runtime(daemon_t *d)
+{
+    sandbox_store_free(d->sandboxes);
+    d->sandboxes = NULL;
+    for (size_t i = 0; i < d->n_runtimes; i++)
+        oci_runtime_free(d->runtimes[i].oci);
+    free(d->runtimes);
+    d->runtimes = NULL;
+    d->n_runtimes = 0;
+    free(d->exit_dir);
+    free(d->conmon_dir);
+    free(d->cni_cache_dir);
+    d->exit_dir = d->conmon_dir = d->cni_cache_dir = NULL;
+}
+
 static void daemon_release(daemon_t *d)
 {
+    close_pod_runtime(d);
     for (int i = 0; i < 2; i++) {
         if (d->lock_fds[i] >= 0)
             close(d->lock_fds[i]);
@@ -97,7 +173,9 @@ static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
         return -1;
     if (image_store_open(conf, d->store, &d->images, err) < 0)
         return -1;
-    return image_store_gc(d->images, err);
+    if (image_store_gc(d->images, err) < 0)
+        return -1;
+    return open_pod_runtime(d, conf, err);
 }
 
 int daemon_open(daemon_t *d, conf_t *conf, cri_error_t *err)
@@ -129,6 +207,15 @@ void daemon_close(daemon_t *d)
     free(d->pod_cidr);
     pthread_mutex_destroy(&d->lock);
     memset(d, 0, sizeof(*d));
+}
+
+daemon_runtime_t *daemon_runtime(daemon_t *d, const char *handler)
+{
+    const char *name = handler && handler[0] ? handler : d->conf->runtime.default_handler;
+    for (size_t i = 0; i < d->n_runtimes; i++)
+        if (strcmp(d->runtimes[i].name, name) == 0)
+            return &d->runtimes[i];
+    return NULL;
 }
 
 char *daemon_pod_cidr(daemon_t *d)

@@ -10,11 +10,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cni/cni.h"
 #include "common/error.h"
+#include "conmon/conmon.h"
+#include "oci/oci.h"
 
 struct conf;
 struct store;
 struct image_store;
+struct sandbox_store;
+
+/* One runtime handler of the config, ready to run containers. */
+typedef struct daemon_runtime {
+    const char *name;         /* conf handler name */
+    oci_runtime_t *oci;       /* runc ops with --root */
+    conmon_config_t conmon;   /* monitors of this handler's containers */
+    const char *root_args[3]; /* "--root", oci->root, NULL */
+} daemon_runtime_t;
 
 typedef struct daemon {
     /* fixed at startup */
@@ -31,6 +43,16 @@ typedef struct daemon {
 
     struct image_store *images; /* server/image: pulls, image records, layers */
 
+    /* containers and pods, fixed at startup */
+    oci_host_t host;
+    daemon_runtime_t *runtimes; /* one per runtime.handlers entry, same order */
+    size_t n_runtimes;
+    char *exit_dir;                  /* <runroot>/exits: monitors' exit files */
+    char *conmon_dir;                /* <runroot>/conmon: monitors' socket dirs */
+    char *cni_cache_dir;             /* <root>/cni/results */
+    cni_opts_t cni;                  /* plugin dirs, cache dir, per-plugin timeout */
+    struct sandbox_store *sandboxes; /* server/sandbox */
+
     /* mutable, behind lock */
     pthread_mutex_t lock;
     char *pod_cidr;
@@ -43,6 +65,10 @@ int daemon_open(daemon_t *d, struct conf *conf, cri_error_t *err);
 
 /* Releases locks, closes the store and frees the config. */
 void daemon_close(daemon_t *d);
+
+/* The runtime for a RuntimeClass handler name; "" = the default handler.
+ * NULL when no such handler is configured. */
+daemon_runtime_t *daemon_runtime(daemon_t *d, const char *handler);
 
 /* The pod CIDR from the last UpdateRuntimeConfig: a malloc'd copy the
  * caller frees, "" when none was given. */

@@ -24,5 +24,11 @@ RPC_HANDLER(handle_pull_image);
 RPC_HANDLER(handle_list_images);
 RPC_HANDLER(handle_image_status);
 RPC_HANDLER(handle_remove_image);
+/* server/sandbox/run.c, stop.c, remove.c, status.c, list.c */
+RPC_HANDLER(handle_run_pod_sandbox);
+RPC_HANDLER(handle_stop_pod_sandbox);
+RPC_HANDLER(handle_remove_pod_sandbox);
+RPC_HANDLER(handle_pod_sandbox_status);
+RPC_HANDLER(handle_list_pod_sandbox);
 
 #endif

@@ -19,6 +19,7 @@
 #include "conf/conf.h"
 #include "server/daemon.h"
 #include "server/rpc.h"
+#include "server/sandbox/sandbox.h"
 
 #define SHUTDOWN_GRACE_MS 5000
 
@@ -183,6 +184,13 @@ static int serve(conf_t *conf)
         conf_free(conf);
         return 1;
     }
+    size_t pods = 0;
+    if (sandbox_recover(&d, &pods, &err) < 0) {
+        log_error("start: %s", err.msg);
+        daemon_close(&d);
+        return 1;
+    }
+    log_info("recovered %zu pod sandboxes", pods);
     rpc_server_t *srv = NULL;
     if (rpc_server_start(&d, d.conf->listen, &srv, &err) < 0) {
         log_error("start: %s", err.msg);

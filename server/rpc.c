@@ -42,11 +42,11 @@
 /* clang-format off */
 static const rpc_method_t methods[] = {
     {"/runtime.v1.RuntimeService/Version", "Version", &runtime__v1__version_request__descriptor, handle_version, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/RunPodSandbox", "RunPodSandbox", &runtime__v1__run_pod_sandbox_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/StopPodSandbox", "StopPodSandbox", &runtime__v1__stop_pod_sandbox_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/RemovePodSandbox", "RemovePodSandbox", &runtime__v1__remove_pod_sandbox_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/PodSandboxStatus", "PodSandboxStatus", &runtime__v1__pod_sandbox_status_request__descriptor, NULL, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/ListPodSandbox", "ListPodSandbox", &runtime__v1__list_pod_sandbox_request__descriptor, NULL, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/RunPodSandbox", "RunPodSandbox", &runtime__v1__run_pod_sandbox_request__descriptor, handle_run_pod_sandbox, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/StopPodSandbox", "StopPodSandbox", &runtime__v1__stop_pod_sandbox_request__descriptor, handle_stop_pod_sandbox, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/RemovePodSandbox", "RemovePodSandbox", &runtime__v1__remove_pod_sandbox_request__descriptor, handle_remove_pod_sandbox, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/PodSandboxStatus", "PodSandboxStatus", &runtime__v1__pod_sandbox_status_request__descriptor, handle_pod_sandbox_status, RPC_FAST, false},
+    {"/runtime.v1.RuntimeService/ListPodSandbox", "ListPodSandbox", &runtime__v1__list_pod_sandbox_request__descriptor, handle_list_pod_sandbox, RPC_FAST, false},
     {"/runtime.v1.RuntimeService/StreamPodSandboxes", "StreamPodSandboxes", &runtime__v1__stream_pod_sandboxes_request__descriptor, NULL, RPC_SLOW, true},
     {"/runtime.v1.RuntimeService/CreateContainer", "CreateContainer", &runtime__v1__create_container_request__descriptor, NULL, RPC_SLOW, false},
     {"/runtime.v1.RuntimeService/StartContainer", "StartContainer", &runtime__v1__start_container_request__descriptor, NULL, RPC_SLOW, false},

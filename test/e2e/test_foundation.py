@@ -14,7 +14,8 @@ import api_pb2
 from conftest import CRICKETD, METHODS, Cri, run_cricketd
 
 BUILT = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "ImageFsInfo",
-         "PullImage", "ListImages", "ImageStatus", "RemoveImage"}
+         "PullImage", "ListImages", "ImageStatus", "RemoveImage", "RunPodSandbox",
+         "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox"}
 CONFLIST = {
     "cniVersion": "1.0.0",
     "name": "cricket-test",

@@ -1,0 +1,270 @@
+/* The infra container of a pod: cricket-pause in a read-only rootfs that
+ * cricket builds itself (no image, no registry), holding the pod's IPC, UTS
+ * and (shared) PID namespaces and joining its pinned network namespace. It
+ * runs under a monitor like any container: the monitor writes its exit file
+ * when it dies, so a dead infra is noticed after a daemon restart too. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "conf/conf.h"
+#include "server/daemon.h"
+#include "server/sandbox/sandbox-internal.h"
+
+#define INFRA_PAUSE_MAX (64 * 1024 * 1024)
+#define INFRA_OOM_SCORE_ADJ (-998)
+
+/* Serialises rootfs builds of this process (the rename makes them atomic for
+ * readers; the lock keeps two RunPodSandbox calls from building twice). */
+static pthread_mutex_t rootfs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool rootfs_current(const char *rootfs, const char *pause_path)
+{
+    struct stat have, want;
+    cleanup_free char *bin = xasprintf("%s/pause", rootfs);
+    return stat(bin, &have) == 0 && stat(pause_path, &want) == 0 && have.st_size == want.st_size;
+}
+
+static int rootfs_populate(const char *dir, const char *pause_path, cri_error_t *err)
+{
+    static const char *const dirs[] = {"proc", "sys", "dev", "etc", "tmp"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        cleanup_free char *p = xasprintf("%s/%s", dir, dirs[i]);
+        if (mkdir_p(p, 0755, err) < 0)
+            return -1;
+    }
+    static const char *const files[][2] = {
+        {"etc/passwd", "root:x:0:0:root:/:/pause\nnobody:x:65534:65534:nobody:/:/pause\n"},
+        {"etc/group", "root:x:0:\nnobody:x:65534:\n"},
+        {"etc/hostname", ""},
+        {"etc/hosts", ""},
+        {"etc/resolv.conf", ""},
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        cleanup_free char *p = xasprintf("%s/%s", dir, files[i][0]);
+        if (write_file_atomic(p, files[i][1], strlen(files[i][1]), 0644, err) < 0)
+            return -1;
+    }
+    cleanup_free char *data = NULL;
+    size_t len = 0;
+    if (read_file(pause_path, INFRA_PAUSE_MAX, &data, &len, err) < 0)
+        return cri_error_wrap(err, "read pause binary (runtime.pause_path)");
+    cleanup_free char *bin = xasprintf("%s/pause", dir);
+    return write_file_atomic(bin, data, len, 0755, err);
+}
+
+static int rootfs_build(const char *base, const char *rootfs, const char *pause_path,
+                        cri_error_t *err)
+{
+    if (mkdir_p(base, 0711, err) < 0)
+        return -1;
+    cleanup_free char *tmp = xasprintf("%s/.build-XXXXXX", base);
+    if (!mkdtemp(tmp))
+        return cri_error_make(err, errno, "create `%s`", tmp);
+    chmod(tmp, 0755);
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (rootfs_populate(tmp, pause_path, err) < 0) {
+        rm_rf(tmp, &ignore);
+        return cri_error_wrap(err, "build infra rootfs");
+    }
+    cleanup_free char *old = xasprintf("%s/.old-%lld", base, (long long)now_unix_ns());
+    bool had_old = rename(rootfs, old) == 0;
+    if (rename(tmp, rootfs) < 0) {
+        int e = errno;
+        rm_rf(tmp, &ignore);
+        return cri_error_make(err, e, "install infra rootfs `%s`", rootfs);
+    }
+    if (had_old)
+        rm_rf(old, &ignore);
+    return 0;
+}
+
+int sandbox_infra_rootfs(const char *root, const char *pause_path, char **ret_path,
+                         cri_error_t *err)
+{
+    cleanup_free char *base = xasprintf("%s/pause", root);
+    char *rootfs = xasprintf("%s/rootfs", base);
+    pthread_mutex_lock(&rootfs_lock);
+    int r = rootfs_current(rootfs, pause_path) ? 0 : rootfs_build(base, rootfs, pause_path, err);
+    pthread_mutex_unlock(&rootfs_lock);
+    if (r < 0) {
+        free(rootfs);
+        return -1;
+    }
+    *ret_path = rootfs;
+    return 0;
+}
+
+static oci_ns_mode_t host_or_new(int mode)
+{
+    return mode == SANDBOX_NS_NODE ? OCI_NS_HOST : OCI_NS_NEW;
+}
+
+static void infra_security(oci_desc_t *desc, const Runtime__V1__LinuxSandboxSecurityContext *sc)
+{
+    static const char *const drop_all[] = {"ALL", NULL};
+    desc->cap_drop = drop_all;
+    desc->process.no_new_privileges = true;
+    if (!sc)
+        return;
+    if (sc->run_as_user)
+        desc->process.uid = (uint32_t)sc->run_as_user->value;
+    if (sc->run_as_group)
+        desc->process.gid = (uint32_t)sc->run_as_group->value;
+}
+
+static int infra_desc_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
+                            oci_desc_t *desc, oci_kv_t *sysctls, cri_error_t *err)
+{
+    const Runtime__V1__LinuxPodSandboxConfig *lx = cfg->linux;
+    desc->id = sb->id;
+    desc->hostname = sb->hostname;
+    desc->ns_network.mode = sb->ns_network == SANDBOX_NS_NODE ? OCI_NS_HOST : OCI_NS_JOIN;
+    desc->ns_network.path = sb->netns_path;
+    desc->ns_pid.mode = host_or_new(sb->ns_pid);
+    desc->ns_ipc.mode = host_or_new(sb->ns_ipc);
+    desc->ns_uts.mode = host_or_new(sb->ns_network);
+    desc->cgroup_parent = sb->cgroup_parent;
+    desc->cgroup_systemd = d->cgroup_systemd;
+    desc->process.has_oom_score_adj = true;
+    desc->process.oom_score_adj = INFRA_OOM_SCORE_ADJ;
+    infra_security(desc, lx ? lx->security_context : NULL);
+    for (size_t i = 0; lx && i < lx->n_sysctls; i++) {
+        sysctls[i].key = lx->sysctls[i]->key;
+        sysctls[i].value = lx->sysctls[i]->value;
+    }
+    desc->sysctls = sysctls;
+    desc->n_sysctls = lx ? lx->n_sysctls : 0;
+    return 0;
+}
+
+int sandbox_infra_spec(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
+                       const char *rootfs, const char *bundle, const char *shm_path,
+                       cri_error_t *err)
+{
+    static const char *const args[] = {"/pause", NULL};
+    static const char *const env[] = {"PATH=/", NULL};
+    oci_desc_t desc;
+    oci_desc_init(&desc, d->host.cgroup2);
+    desc.process.args = args;
+    desc.process.env = env;
+    desc.root_path = rootfs;
+    desc.root_readonly = true;
+    desc.shm_path = shm_path;
+    const oci_kv_t annotations[] = {
+        {"io.kubernetes.cri.container-type", "sandbox"},
+        {"io.kubernetes.cri.sandbox-id", sb->id},
+        {"io.kubernetes.cri.sandbox-name", sb->meta_name},
+        {"io.kubernetes.cri.sandbox-namespace", sb->meta_namespace},
+        {"io.kubernetes.cri.sandbox-uid", sb->meta_uid},
+    };
+    desc.annotations = annotations;
+    desc.n_annotations = sizeof(annotations) / sizeof(annotations[0]);
+    size_t n_sysctls = cfg->linux ? cfg->linux->n_sysctls : 0;
+    cleanup_free oci_kv_t *sysctls = xcalloc(n_sysctls + 1, sizeof(*sysctls));
+    if (infra_desc_build(d, sb, cfg, &desc, sysctls, err) < 0)
+        return -1;
+
+    json_t *spec = NULL;
+    if (oci_spec_build(&desc, &d->host, &spec, err) < 0)
+        return cri_error_wrap(err, "infra spec");
+    char *text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    if (!text)
+        abort(); /* OOM only */
+    free(sb->spec_json);
+    sb->spec_json = text;
+    if (mkdir_p(bundle, 0700, err) < 0)
+        return -1;
+    cleanup_free char *path = xasprintf("%s/config.json", bundle);
+    return write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+int sandbox_infra_start(daemon_t *d, sandbox_t *sb, const char *bundle, pid_t *ret_pid,
+                        cri_error_t *err)
+{
+    daemon_runtime_t *rt = daemon_runtime(d, sb->runtime);
+    if (!rt)
+        return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", sb->runtime);
+    conmon_create_opts_t opts = {.id = sb->id, .bundle = bundle};
+    pid_t pid = 0;
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (conmon_create(&rt->conmon, &opts, &pid, NULL, err) < 0) {
+        oci_runtime_delete(rt->oci, sb->id, true, &ignore);
+        return cri_error_wrap(err, "create infra container");
+    }
+    if (oci_runtime_start(rt->oci, sb->id, err) < 0) {
+        oci_runtime_kill(rt->oci, sb->id, SIGKILL, false, &ignore);
+        oci_runtime_delete(rt->oci, sb->id, true, &ignore);
+        return cri_error_wrap(err, "start infra container");
+    }
+    *ret_pid = pid;
+    return 0;
+}
+
+static bool exit_file_exists(daemon_t *d, const char *id)
+{
+    cleanup_free char *path = xasprintf("%s/%s", d->exit_dir, id);
+    return access(path, F_OK) == 0;
+}
+
+static void wait_exit_file(daemon_t *d, const char *id, int timeout_ms)
+{
+    const struct timespec tick = {0, 5 * 1000 * 1000};
+    for (int waited = 0; waited < timeout_ms; waited += 5) {
+        if (exit_file_exists(d, id))
+            return;
+        nanosleep(&tick, NULL);
+    }
+}
+
+int sandbox_infra_stop(daemon_t *d, sandbox_t *sb, cri_error_t *err)
+{
+    daemon_runtime_t *rt = daemon_runtime(d, sb->runtime);
+    if (!rt)
+        return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", sb->runtime);
+    oci_state_t st;
+    cri_error_t serr = CRI_ERROR_INIT;
+    if (oci_runtime_state(rt->oci, sb->id, &st, &serr) < 0) {
+        if (serr.status == ENOENT)
+            return 0; /* never created, or already deleted */
+        *err = serr;
+        return cri_error_wrap(err, "stop infra container");
+    }
+    if (st.status != OCI_STATUS_STOPPED) {
+        cri_error_t kerr = CRI_ERROR_INIT;
+        /* "already stopped" races are fine: delete --force settles it */
+        if (oci_runtime_kill(rt->oci, sb->id, SIGKILL, false, &kerr) == 0)
+            wait_exit_file(d, sb->id, SANDBOX_STOP_WAIT_MS);
+    }
+    cri_error_t derr = CRI_ERROR_INIT;
+    if (oci_runtime_delete(rt->oci, sb->id, true, &derr) < 0 && derr.status != ENOENT) {
+        *err = derr;
+        return cri_error_wrap(err, "delete infra container");
+    }
+    return 0;
+}
+
+bool sandbox_infra_running(daemon_t *d, sandbox_t *sb, pid_t *ret_pid)
+{
+    daemon_runtime_t *rt = daemon_runtime(d, sb->runtime);
+    oci_state_t st;
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (!rt || exit_file_exists(d, sb->id) || oci_runtime_state(rt->oci, sb->id, &st, &ignore) < 0)
+        return false;
+    if (st.status != OCI_STATUS_RUNNING || st.pid <= 0)
+        return false;
+    *ret_pid = st.pid;
+    return true;
+}

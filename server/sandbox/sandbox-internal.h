@@ -1,0 +1,113 @@
+/* Private helpers of server/sandbox/: only the files of this folder (and
+ * its unit tests) include this. */
+#ifndef CRICKET_SERVER_SANDBOX_SANDBOX_INTERNAL_H
+#define CRICKET_SERVER_SANDBOX_SANDBOX_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/cri/v1/api.pb-c.h"
+#include "common/error.h"
+#include "server/sandbox/sandbox.h"
+
+struct daemon;
+
+/* Default size of a pod's /dev/shm tmpfs (kubelet's and containerd's). */
+#define SANDBOX_SHM_SIZE "65536k"
+/* How long Stop waits for the infra's exit file after SIGKILL. */
+#define SANDBOX_STOP_WAIT_MS 10000
+
+/* ---- paths (all malloc'd) ---- */
+
+/* <runroot>/sandboxes/<id>: bundle (config.json) and shm mount point. */
+char *sandbox_bundle_dir(const struct daemon *d, const char *id);
+/* <root>/sandboxes/<id>: hostname, resolv.conf, hosts. */
+char *sandbox_files_dir(const struct daemon *d, const char *id);
+/* <runroot>/sandboxes/<id>/shm */
+char *sandbox_shm_dir(const struct daemon *d, const char *id);
+/* <runroot>/netns/<id> */
+char *sandbox_netns_path(const struct daemon *d, const char *id);
+
+/* ---- validation (validate.c) ---- */
+
+/* Checks a RunPodSandbox request: config, metadata fields, every enum
+ * (namespace modes, port protocols), ports, sysctls (namespaced ones only,
+ * matching the pod's namespaces), hostname. EINVAL naming the field. */
+int sandbox_validate_config(const Runtime__V1__PodSandboxConfig *cfg, cri_error_t *err);
+
+/* Whether sysctl `name` may be set on a pod with these namespace modes.
+ * EINVAL naming the sysctl and why not. */
+int sandbox_validate_sysctl(const char *name, int ns_network, int ns_ipc, cri_error_t *err);
+
+/* A fresh 64-hex-digit id (getrandom). */
+char *sandbox_new_id(void);
+
+/* ---- network namespace (netns.c) ---- */
+
+/* Creates a network namespace and pins it at `path` (bind mount of the
+ * namespace file onto an empty file). Nothing is left behind on failure. */
+int sandbox_netns_pin(const char *path, cri_error_t *err);
+
+/* Unmounts and removes the pin. A missing pin, or one that is no longer a
+ * mount (after a reboot, or removed by hand), is success. */
+int sandbox_netns_unpin(const char *path, cri_error_t *err);
+
+/* True when `path` is a pinned network namespace (nsfs mount). */
+bool sandbox_netns_alive(const char *path);
+
+/* ---- pod files (podfiles.c) ---- */
+
+/* Writes hostname, resolv.conf and hosts into files_dir (created) and mounts
+ * the pod's /dev/shm tmpfs on shm_dir unless the pod uses the host's IPC.
+ * resolv.conf comes from dns_config when it sets anything, else the host's
+ * /etc/resolv.conf. On failure nothing is left mounted. */
+int sandbox_podfiles_setup(const sandbox_t *sb, const Runtime__V1__DNSConfig *dns,
+                           const char *files_dir, const char *shm_dir, cri_error_t *err);
+
+/* The resolv.conf text for dns (malloc'd); NULL when dns sets nothing. */
+char *sandbox_resolv_conf(const Runtime__V1__DNSConfig *dns);
+
+/* Unmounts the shm tmpfs (not mounted = success). */
+int sandbox_shm_unmount(const char *shm_dir, cri_error_t *err);
+
+/* ---- infra container (infra.c) ---- */
+
+/* The infra rootfs under <root>/pause/rootfs, holding a copy of pause_path
+ * as /pause; built once, atomically (rebuilt when the binary changed).
+ * *ret_path is malloc'd. */
+int sandbox_infra_rootfs(const char *root, const char *pause_path, char **ret_path,
+                         cri_error_t *err);
+
+/* Writes the infra spec for sb into bundle (config.json) from cfg, and
+ * keeps its text in sb->spec_json. */
+int sandbox_infra_spec(struct daemon *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
+                       const char *rootfs, const char *bundle, const char *shm_path,
+                       cri_error_t *err);
+
+/* Starts the infra container (monitor + runtime create, runtime start).
+ * *ret_pid gets its pid. On failure the container is deleted again. */
+int sandbox_infra_start(struct daemon *d, sandbox_t *sb, const char *bundle, pid_t *ret_pid,
+                        cri_error_t *err);
+
+/* Kills the infra with SIGKILL, waits for its exit file, deletes it from the
+ * runtime. A container the runtime does not know is success. */
+int sandbox_infra_stop(struct daemon *d, sandbox_t *sb, cri_error_t *err);
+
+/* Whether the infra container still runs (runtime state says running and no
+ * exit file). *ret_pid gets its pid when it does. */
+bool sandbox_infra_running(struct daemon *d, sandbox_t *sb, pid_t *ret_pid);
+
+/* ---- CNI (network.c) ---- */
+
+/* CNI ADD of the daemon's network for sb (netns sb->netns_path), with
+ * K8S_POD_* CNI_ARGS and the portMappings, dns and cgroupPath capability
+ * args from cfg. On success sb->cni_network and sb->ips are set. */
+int sandbox_network_setup(struct daemon *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
+                          cri_error_t *err);
+
+/* CNI DEL with the cached ADD result (netns "" when the pin is gone).
+ * Nothing to do when sb has no network. */
+int sandbox_network_teardown(struct daemon *d, sandbox_t *sb, cri_error_t *err);
+
+#endif

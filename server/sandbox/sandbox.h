@@ -1,0 +1,163 @@
+/* server/sandbox/: pod sandboxes. One file per RPC (run.c, stop.c,
+ * remove.c, status.c, list.c) plus the helpers they share: the sandbox
+ * store (memory + LMDB), netns pinning, pod files, the infra container and
+ * the CNI attachment. This header is the module's contract with the rest of
+ * the daemon (daemon.c opens the store, main.c runs the startup recovery,
+ * the container RPCs will look sandboxes up).
+ *
+ * A sandbox_t is refcounted. Its identity fields are fixed once it is in the
+ * store and are read without a lock; `state` and `pid` change under `lock`.
+ * Slow operations on one pod (stop, remove) are serialised by `op_lock`. */
+#ifndef CRICKET_SERVER_SANDBOX_SANDBOX_H
+#define CRICKET_SERVER_SANDBOX_SANDBOX_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+struct daemon;
+struct store;
+
+/* CRI PodSandboxState numbers. */
+typedef enum sandbox_state {
+    SANDBOX_STATE_READY = 0,
+    SANDBOX_STATE_NOTREADY = 1,
+} sandbox_state_t;
+
+/* CRI NamespaceMode numbers. */
+enum sandbox_ns_mode {
+    SANDBOX_NS_POD = 0,
+    SANDBOX_NS_CONTAINER = 1,
+    SANDBOX_NS_NODE = 2,
+    SANDBOX_NS_TARGET = 3,
+};
+
+/* Time spent in each part of RunPodSandbox, in nanoseconds. */
+typedef struct sandbox_timings {
+    int64_t netns_ns;
+    int64_t cni_ns;   /* CNI ADD (runs alongside the infra start) */
+    int64_t infra_ns; /* spec, monitor + runc create, runc start */
+    int64_t total_ns;
+} sandbox_timings_t;
+
+typedef struct sandbox {
+    /* fixed once stored */
+    char *id;   /* 64 hex digits */
+    char *name; /* reserved name: k8s_POD_<name>_<namespace>_<uid>_<attempt> */
+    char *meta_name, *meta_uid, *meta_namespace;
+    uint32_t attempt;
+    char **labels;                  /* key, value, key, value, ..., NULL */
+    char **annotations;             /* same */
+    char *runtime_handler;          /* as requested; "" = the default handler */
+    char *runtime;                  /* the conf handler used */
+    int64_t created_at;             /* Unix ns */
+    int ns_network, ns_pid, ns_ipc; /* enum sandbox_ns_mode */
+    char *hostname;
+    char *log_directory;
+    char *cgroup_parent;
+    char *netns_path;  /* pinned netns; "" for host network */
+    char *cni_network; /* network attached with CNI ADD; "" = none */
+    char **ips;        /* pod IPs, primary first; NULL-terminated */
+    char *spec_json;   /* the infra config.json text ("" when unknown) */
+    sandbox_timings_t timings;
+
+    /* behind lock */
+    pthread_mutex_t lock;
+    sandbox_state_t state;
+    pid_t pid; /* infra pid; 0 once stopped */
+
+    pthread_mutex_t op_lock; /* held across Stop and Remove of this pod */
+    bool removed;            /* behind op_lock: Remove finished */
+    int refs;                /* atomic */
+} sandbox_t;
+
+/* A new sandbox with one reference, every string "" and state NOTREADY. */
+sandbox_t *sandbox_new(void);
+sandbox_t *sandbox_ref(sandbox_t *sb);
+/* Drops a reference; frees on the last. Accepts NULL. */
+void sandbox_unref(sandbox_t *sb);
+static inline void sandbox_unrefp(sandbox_t **sb)
+{
+    sandbox_unref(*sb);
+}
+#define cleanup_sandbox __attribute__((cleanup(sandbox_unrefp)))
+
+/* Current state and infra pid (under sb->lock). */
+sandbox_state_t sandbox_get_state(sandbox_t *sb, pid_t *ret_pid);
+void sandbox_set_state(sandbox_t *sb, sandbox_state_t state, pid_t pid);
+
+/* Value of label `key`, or NULL. */
+const char *sandbox_label(const sandbox_t *sb, const char *key);
+
+/* ---- the store: every sandbox in memory, persisted in STORE_PODS ---- */
+
+typedef struct sandbox_store sandbox_store_t;
+
+/* An empty store writing through to persist (not owned). Never fails. */
+sandbox_store_t *sandbox_store_new(struct store *persist);
+/* Drops every entry's reference and frees the store. Accepts NULL. */
+void sandbox_store_free(sandbox_store_t *s);
+
+/* Adds sb (the store takes its own reference). EEXIST when the id is taken. */
+int sandbox_store_add(sandbox_store_t *s, sandbox_t *sb, cri_error_t *err);
+
+/* Finds a sandbox by full id or unique id prefix; *ret gets a reference.
+ * EINVAL for an empty id or an ambiguous prefix, ENOENT when none matches. */
+int sandbox_store_get(sandbox_store_t *s, const char *id, sandbox_t **ret, cri_error_t *err);
+
+/* Removes sb from memory (no-op when absent). */
+void sandbox_store_remove(sandbox_store_t *s, sandbox_t *sb);
+
+/* A snapshot of every sandbox: *ret_list (caller frees with
+ * sandbox_list_free) holds one reference each. Never fails. */
+void sandbox_store_list(sandbox_store_t *s, sandbox_t ***ret_list, size_t *ret_n);
+void sandbox_list_free(sandbox_t **list, size_t n);
+
+/* Writes sb's record (JSON) to STORE_PODS. With `reserve`, also reserves
+ * sb->name for sb->id in the same transaction: EEXIST naming the holder when
+ * another pod has it, and then nothing is written. */
+int sandbox_store_persist(sandbox_store_t *s, sandbox_t *sb, bool reserve, cri_error_t *err);
+
+/* Deletes sb's record and releases its name, in one transaction. A missing
+ * record is success. */
+int sandbox_store_forget(sandbox_store_t *s, sandbox_t *sb, cri_error_t *err);
+
+/* Serialises sb as the JSON record text (malloc'd). `creating` marks a pod
+ * whose RunPodSandbox has not finished (torn down by recovery). */
+char *sandbox_record_dump(sandbox_t *sb, bool creating);
+/* Parses a record. *ret_creating says whether it was marked creating. */
+int sandbox_record_parse(const char *json, size_t len, sandbox_t **ret, bool *ret_creating,
+                         cri_error_t *err);
+
+/* ---- operations shared by the RPCs and the recovery ---- */
+
+/* Stops sb: its containers, the network (CNI DEL from the cache), the
+ * infra container, the shm mount and the netns pin; then NOTREADY,
+ * persisted. Idempotent; succeeds with the netns or the infra already gone.
+ * Caller holds sb->op_lock. */
+int sandbox_stop_locked(struct daemon *d, sandbox_t *sb, cri_error_t *err);
+
+/* Removes what Stop leaves: bundle and pod dirs, exit file, the record and
+ * the name reservation, and the memory entry. Caller holds sb->op_lock and
+ * has stopped sb. */
+int sandbox_remove_locked(struct daemon *d, sandbox_t *sb, cri_error_t *err);
+
+/* Hook for the container store (server/container/ does not exist yet):
+ * stop every container of sb with no grace period. Returns 0 while there is
+ * no container store. */
+int sandbox_stop_containers_hook(struct daemon *d, sandbox_t *sb, cri_error_t *err);
+/* Hook: remove every container of sb (after the stop hook). */
+int sandbox_remove_containers_hook(struct daemon *d, sandbox_t *sb, cri_error_t *err);
+
+/* Startup: loads every record of STORE_PODS into d->sandboxes, tears down
+ * pods whose RunPodSandbox never finished, and marks NOTREADY the pods whose
+ * infra container is gone (runc state and exit files). Per-pod problems are
+ * logged as warnings and skipped; *ret_loaded (may be NULL) gets the count.
+ * Fails only when the store cannot be read. */
+int sandbox_recover(struct daemon *d, size_t *ret_loaded, cri_error_t *err);
+
+#endif

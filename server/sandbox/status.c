@@ -1,0 +1,131 @@
+/* PodSandboxStatus: the pod as stored in memory (FAST: no runc, no disk).
+ * Unknown id -> NOT_FOUND (kubelet skips the pod). Echoes metadata incl.
+ * attempt, labels, annotations, runtime handler and the namespace options
+ * (kubelet recreates a pod whose network mode reads differently); network
+ * ip + additional_ips; verbose adds info["info"], a JSON object with the
+ * infra pid, the runtime spec, the netns and the RunPodSandbox timings. */
+#include <errno.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/cleanup.h"
+#include "server/daemon.h"
+#include "server/handlers.h"
+#include "server/sandbox/sandbox-internal.h"
+
+static Runtime__V1__PodSandboxStatus__LabelsEntry **status_pairs(rpc_ctx_t *ctx, char **pairs,
+                                                                 size_t *ret_n)
+{
+    size_t n = 0;
+    while (pairs[2 * n])
+        n++;
+    Runtime__V1__PodSandboxStatus__LabelsEntry **v =
+        rpc_alloc_array(ctx, n + 1, Runtime__V1__PodSandboxStatus__LabelsEntry *);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = rpc_alloc(ctx, sizeof(*v[i]));
+        runtime__v1__pod_sandbox_status__labels_entry__init(v[i]);
+        v[i]->key = rpc_strdup(ctx, pairs[2 * i]);
+        v[i]->value = rpc_strdup(ctx, pairs[2 * i + 1]);
+    }
+    *ret_n = n;
+    return v;
+}
+
+static Runtime__V1__PodSandboxNetworkStatus *status_network(rpc_ctx_t *ctx, const sandbox_t *sb)
+{
+    Runtime__V1__PodSandboxNetworkStatus *net = rpc_alloc(ctx, sizeof(*net));
+    runtime__v1__pod_sandbox_network_status__init(net);
+    size_t n = 0;
+    while (sb->ips[n])
+        n++;
+    net->ip = rpc_strdup(ctx, n ? sb->ips[0] : "");
+    net->additional_ips = rpc_alloc_array(ctx, n ? n : 1, Runtime__V1__PodIP *);
+    for (size_t i = 1; i < n; i++) {
+        Runtime__V1__PodIP *ip = rpc_alloc(ctx, sizeof(*ip));
+        runtime__v1__pod_ip__init(ip);
+        ip->ip = rpc_strdup(ctx, sb->ips[i]);
+        net->additional_ips[net->n_additional_ips++] = ip;
+    }
+    return net;
+}
+
+static Runtime__V1__LinuxPodSandboxStatus *status_linux(rpc_ctx_t *ctx, const sandbox_t *sb)
+{
+    Runtime__V1__NamespaceOption *opt = rpc_alloc(ctx, sizeof(*opt));
+    runtime__v1__namespace_option__init(opt);
+    opt->network = (Runtime__V1__NamespaceMode)sb->ns_network;
+    opt->pid = (Runtime__V1__NamespaceMode)sb->ns_pid;
+    opt->ipc = (Runtime__V1__NamespaceMode)sb->ns_ipc;
+    Runtime__V1__Namespace *ns = rpc_alloc(ctx, sizeof(*ns));
+    runtime__v1__namespace__init(ns);
+    ns->options = opt;
+    Runtime__V1__LinuxPodSandboxStatus *lx = rpc_alloc(ctx, sizeof(*lx));
+    runtime__v1__linux_pod_sandbox_status__init(lx);
+    lx->namespaces = ns;
+    return lx;
+}
+
+static char *status_info(rpc_ctx_t *ctx, sandbox_t *sb, pid_t pid)
+{
+    json_t *spec = NULL;
+    if (sb->spec_json[0])
+        spec = json_loads(sb->spec_json, 0, NULL);
+    const sandbox_timings_t *t = &sb->timings;
+    json_t *info =
+        json_pack("{s:i, s:o, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}}", "pid", (int)pid,
+                  "runtimeSpec", spec ? spec : json_null(), "netns", sb->netns_path, "cniNetwork",
+                  sb->cni_network, "runtime", sb->runtime, "image", "cricket-pause (built-in)",
+                  "timings", "netnsNs", (json_int_t)t->netns_ns, "cniNs", (json_int_t)t->cni_ns,
+                  "infraNs", (json_int_t)t->infra_ns, "totalNs", (json_int_t)t->total_ns);
+    cleanup_free char *text = info ? json_dumps(info, JSON_COMPACT) : NULL;
+    json_decref(info);
+    return rpc_strdup(ctx, text ? text : "{}");
+}
+
+static Runtime__V1__PodSandboxStatus *status_build(rpc_ctx_t *ctx, sandbox_t *sb, pid_t *ret_pid)
+{
+    Runtime__V1__PodSandboxStatus *st = rpc_alloc(ctx, sizeof(*st));
+    runtime__v1__pod_sandbox_status__init(st);
+    st->id = rpc_strdup(ctx, sb->id);
+    Runtime__V1__PodSandboxMetadata *m = rpc_alloc(ctx, sizeof(*m));
+    runtime__v1__pod_sandbox_metadata__init(m);
+    m->name = rpc_strdup(ctx, sb->meta_name);
+    m->uid = rpc_strdup(ctx, sb->meta_uid);
+    m->namespace_ = rpc_strdup(ctx, sb->meta_namespace);
+    m->attempt = sb->attempt;
+    st->metadata = m;
+    st->state = (Runtime__V1__PodSandboxState)sandbox_get_state(sb, ret_pid);
+    st->created_at = sb->created_at;
+    st->network = status_network(ctx, sb);
+    st->linux = status_linux(ctx, sb);
+    st->labels = status_pairs(ctx, sb->labels, &st->n_labels);
+    st->annotations = (Runtime__V1__PodSandboxStatus__AnnotationsEntry **)status_pairs(
+        ctx, sb->annotations, &st->n_annotations);
+    st->runtime_handler = rpc_strdup(ctx, sb->runtime_handler);
+    return st;
+}
+
+RPC_HANDLER(handle_pod_sandbox_status)
+{
+    const Runtime__V1__PodSandboxStatusRequest *r =
+        (const Runtime__V1__PodSandboxStatusRequest *)req;
+    cleanup_sandbox sandbox_t *sb = NULL;
+    if (sandbox_store_get(rpc_daemon(ctx)->sandboxes, r->pod_sandbox_id, &sb, err) < 0)
+        return -1;
+    Runtime__V1__PodSandboxStatusResponse *resp = rpc_alloc(ctx, sizeof(*resp));
+    runtime__v1__pod_sandbox_status_response__init(resp);
+    pid_t pid = 0;
+    resp->status = status_build(ctx, sb, &pid);
+    if (r->verbose) {
+        Runtime__V1__PodSandboxStatusResponse__InfoEntry *e = rpc_alloc(ctx, sizeof(*e));
+        runtime__v1__pod_sandbox_status_response__info_entry__init(e);
+        e->key = "info";
+        e->value = status_info(ctx, sb, pid);
+        resp->info = rpc_alloc_array(ctx, 1, Runtime__V1__PodSandboxStatusResponse__InfoEntry *);
+        resp->info[0] = e;
+        resp->n_info = 1;
+    }
+    *ret_resp = &resp->base;
+    return 0;
+}

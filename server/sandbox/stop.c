@@ -1,0 +1,74 @@
+/* StopPodSandbox: stop the pod's containers, tear down its network (CNI DEL
+ * with the cached ADD result), kill and delete the infra container, unmount
+ * the pod's shm and release the netns pin; the pod then reads NOTREADY and
+ * stays listable.
+ *
+ * Idempotent (api.proto: "If there are any running containers in the
+ * sandbox, they must be forcibly terminated ... the call must not return an
+ * error if all relevant resources have already been reclaimed"): an unknown
+ * id is OK (kubelet's GC calls Stop before every Remove and leaks the pod on
+ * any error), repeats are OK, and it works with the netns pin or the infra
+ * already gone (after a reboot, or removed by hand). */
+#include <errno.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "server/daemon.h"
+#include "server/handlers.h"
+#include "server/sandbox/sandbox-internal.h"
+
+int sandbox_stop_containers_hook(daemon_t *d, sandbox_t *sb, cri_error_t *err)
+{
+    /* TODO(container store): stop every container whose sandbox is sb, with
+     * no grace period, once server/container/ exists. */
+    return 0;
+}
+
+int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
+{
+    if (sb->removed)
+        return 0;
+    if (sandbox_stop_containers_hook(d, sb, err) < 0)
+        return cri_error_wrap(err, "stop containers of pod `%s`", sb->id);
+    if (sandbox_network_teardown(d, sb, err) < 0)
+        return -1;
+    if (sandbox_infra_stop(d, sb, err) < 0)
+        return -1;
+    cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
+    if (sandbox_shm_unmount(shm, err) < 0)
+        return -1;
+    if (sandbox_netns_unpin(sb->netns_path, err) < 0)
+        return -1;
+    pid_t pid = 0;
+    bool changed = sandbox_get_state(sb, &pid) != SANDBOX_STATE_NOTREADY || pid != 0;
+    sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
+    if (changed && sandbox_store_persist(d->sandboxes, sb, false, err) < 0)
+        return cri_error_wrap(err, "record pod `%s` as stopped", sb->id);
+    return 0;
+}
+
+RPC_HANDLER(handle_stop_pod_sandbox)
+{
+    const Runtime__V1__StopPodSandboxRequest *r = (const Runtime__V1__StopPodSandboxRequest *)req;
+    daemon_t *d = rpc_daemon(ctx);
+    if (!r->pod_sandbox_id[0])
+        return cri_error_set(err, EINVAL, "pod_sandbox_id is empty");
+    cleanup_sandbox sandbox_t *sb = NULL;
+    cri_error_t lerr = CRI_ERROR_INIT;
+    if (sandbox_store_get(d->sandboxes, r->pod_sandbox_id, &sb, &lerr) < 0) {
+        if (lerr.status != ENOENT) {
+            *err = lerr;
+            return -1;
+        }
+    } else {
+        pthread_mutex_lock(&sb->op_lock);
+        int rc = sandbox_stop_locked(d, sb, err);
+        pthread_mutex_unlock(&sb->op_lock);
+        if (rc < 0)
+            return cri_error_wrap(err, "stop pod sandbox `%s`", sb->id);
+    }
+    Runtime__V1__StopPodSandboxResponse *resp = rpc_alloc(ctx, sizeof(*resp));
+    runtime__v1__stop_pod_sandbox_response__init(resp);
+    *ret_resp = &resp->base;
+    return 0;
+}

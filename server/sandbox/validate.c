@@ -1,0 +1,190 @@
+/* Checks of a RunPodSandbox request before anything is touched, plus ids and
+ * the paths every pod file lives at. A bad request gets EINVAL naming the
+ * field; protobuf-c accepts any enum number, so every enum is checked. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/util.h"
+#include "server/daemon.h"
+#include "server/sandbox/sandbox-internal.h"
+
+char *sandbox_bundle_dir(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/sandboxes/%s", d->runroot, id);
+}
+
+char *sandbox_files_dir(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/sandboxes/%s", d->root, id);
+}
+
+char *sandbox_shm_dir(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/sandboxes/%s/shm", d->runroot, id);
+}
+
+char *sandbox_netns_path(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/netns/%s", d->runroot, id);
+}
+
+char *sandbox_new_id(void)
+{
+    unsigned char raw[32];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (n < 0 && errno != EINTR)
+            abort(); /* getrandom cannot fail on a kernel that runs runc */
+        if (n > 0)
+            got += (size_t)n;
+    }
+    char *id = xmalloc(sizeof(raw) * 2 + 1);
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(id + i * 2, 3, "%02x", raw[i]);
+    return id;
+}
+
+static bool ns_mode_valid(int mode, bool allow_container)
+{
+    return mode == SANDBOX_NS_POD || mode == SANDBOX_NS_NODE ||
+           (allow_container && mode == SANDBOX_NS_CONTAINER);
+}
+
+static int validate_namespaces(const Runtime__V1__NamespaceOption *ns, cri_error_t *err)
+{
+    if (!ns)
+        return 0;
+    if (!ns_mode_valid(ns->network, false))
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.namespace_options.network: invalid "
+                             "mode %d for a pod (POD or NODE)",
+                             (int)ns->network);
+    if (!ns_mode_valid(ns->pid, true))
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.namespace_options.pid: invalid mode "
+                             "%d for a pod (POD, CONTAINER or NODE)",
+                             (int)ns->pid);
+    if (!ns_mode_valid(ns->ipc, false))
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.namespace_options.ipc: invalid mode "
+                             "%d for a pod (POD or NODE)",
+                             (int)ns->ipc);
+    return 0;
+}
+
+static int validate_ports(const Runtime__V1__PodSandboxConfig *cfg, cri_error_t *err)
+{
+    for (size_t i = 0; i < cfg->n_port_mappings; i++) {
+        const Runtime__V1__PortMapping *p = cfg->port_mappings[i];
+        if ((int)p->protocol < RUNTIME__V1__PROTOCOL__TCP ||
+            p->protocol > RUNTIME__V1__PROTOCOL__SCTP)
+            return cri_error_set(err, EINVAL, "config.port_mappings[%zu].protocol: invalid %d", i,
+                                 (int)p->protocol);
+        if (p->container_port <= 0 || p->container_port > 65535)
+            return cri_error_set(err, EINVAL,
+                                 "config.port_mappings[%zu].container_port: %d out of range", i,
+                                 p->container_port);
+        if (p->host_port < 0 || p->host_port > 65535)
+            return cri_error_set(err, EINVAL,
+                                 "config.port_mappings[%zu].host_port: %d out of range", i,
+                                 p->host_port);
+    }
+    return 0;
+}
+
+int sandbox_validate_sysctl(const char *name, int ns_network, int ns_ipc, cri_error_t *err)
+{
+    if (!name[0] || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_.-/") != strlen(name))
+        return cri_error_set(err, EINVAL, "config.linux.sysctls: invalid sysctl name `%s`", name);
+    bool ipc = str_has_prefix(name, "kernel.shm") || str_has_prefix(name, "kernel.msg") ||
+               strcmp(name, "kernel.sem") == 0 || str_has_prefix(name, "fs.mqueue.");
+    if (ipc) {
+        if (ns_ipc == SANDBOX_NS_NODE)
+            return cri_error_set(err, EINVAL,
+                                 "config.linux.sysctls: `%s` needs the pod's IPC namespace, "
+                                 "but the pod uses the host's",
+                                 name);
+        return 0;
+    }
+    if (str_has_prefix(name, "net.")) {
+        if (ns_network == SANDBOX_NS_NODE)
+            return cri_error_set(err, EINVAL,
+                                 "config.linux.sysctls: `%s` needs the pod's network namespace, "
+                                 "but the pod uses the host network",
+                                 name);
+        return 0;
+    }
+    return cri_error_set(err, EINVAL,
+                         "config.linux.sysctls: `%s` is not a namespaced sysctl (allowed: "
+                         "kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, net.*)",
+                         name);
+}
+
+static int validate_linux(const Runtime__V1__LinuxPodSandboxConfig *lx, cri_error_t *err)
+{
+    if (!lx)
+        return 0;
+    const Runtime__V1__NamespaceOption *ns =
+        lx->security_context ? lx->security_context->namespace_options : NULL;
+    if (validate_namespaces(ns, err) < 0)
+        return -1;
+    int net = ns ? (int)ns->network : SANDBOX_NS_POD;
+    int ipc = ns ? (int)ns->ipc : SANDBOX_NS_POD;
+    for (size_t i = 0; i < lx->n_sysctls; i++) {
+        if (sandbox_validate_sysctl(lx->sysctls[i]->key, net, ipc, err) < 0)
+            return -1;
+        if (strpbrk(lx->sysctls[i]->value, "\n"))
+            return cri_error_set(err, EINVAL, "config.linux.sysctls: value of `%s` has a newline",
+                                 lx->sysctls[i]->key);
+    }
+    if (lx->cgroup_parent[0] && lx->cgroup_parent[0] != '/' && !strstr(lx->cgroup_parent, ".slice"))
+        return cri_error_set(err, EINVAL,
+                             "config.linux.cgroup_parent `%s`: neither an absolute path nor a "
+                             "systemd slice",
+                             lx->cgroup_parent);
+    return 0;
+}
+
+static int validate_metadata(const Runtime__V1__PodSandboxMetadata *m, cri_error_t *err)
+{
+    if (!m)
+        return cri_error_set(err, EINVAL, "config.metadata is required");
+    const char *fields[] = {m->name, m->namespace_, m->uid};
+    const char *names[] = {"name", "namespace", "uid"};
+    for (size_t i = 0; i < 3; i++) {
+        if (!fields[i][0])
+            return cri_error_set(err, EINVAL, "config.metadata.%s is empty", names[i]);
+        if (strchr(fields[i], '/') || strchr(fields[i], '\n'))
+            return cri_error_set(err, EINVAL, "config.metadata.%s `%s` has a `/` or a newline",
+                                 names[i], fields[i]);
+    }
+    return 0;
+}
+
+int sandbox_validate_config(const Runtime__V1__PodSandboxConfig *cfg, cri_error_t *err)
+{
+    if (!cfg)
+        return cri_error_set(err, EINVAL, "config is required");
+    if (validate_metadata(cfg->metadata, err) < 0)
+        return -1;
+    if (strlen(cfg->hostname) > 64 || strchr(cfg->hostname, '/') || strchr(cfg->hostname, '\n'))
+        return cri_error_set(err, EINVAL, "config.hostname `%s` is not a valid host name",
+                             cfg->hostname);
+    if (validate_ports(cfg, err) < 0)
+        return -1;
+    if (cfg->dns_config) {
+        const Runtime__V1__DNSConfig *dns = cfg->dns_config;
+        char **lists[] = {dns->servers, dns->searches, dns->options};
+        size_t ns[] = {dns->n_servers, dns->n_searches, dns->n_options};
+        for (size_t l = 0; l < 3; l++)
+            for (size_t i = 0; i < ns[l]; i++)
+                if (!lists[l][i][0] || strpbrk(lists[l][i], " \t\n"))
+                    return cri_error_set(err, EINVAL, "config.dns_config: invalid entry `%s`",
+                                         lists[l][i]);
+    }
+    return validate_linux(cfg->linux, err);
+}
