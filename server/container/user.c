@@ -17,6 +17,68 @@
 #define ID_FILE_MAX (4 * 1024 * 1024)
 #define ID_MAX 4294967294LL /* (uid_t)-1 is "no change" */
 
+#define IN_ROOT_MAX_LINKS 40
+
+/* Path walk inside root for kernels (and valgrind) without openat2: one
+ * component at a time with O_NOFOLLOW; a symlink is read and walked again
+ * from root (absolute) or from its directory (relative); ".." never climbs
+ * above root. Returns an O_PATH fd of the final component. */
+static int walk_in_root(int rootfd, const char *path, int *links, cri_error_t *err)
+{
+    int dirs[256];
+    size_t depth = 0;
+    dirs[0] = dup(rootfd);
+    cleanup_free char *buf = xstrdup(path);
+    int rc = -1;
+    char *save = NULL;
+    for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (strcmp(c, ".") == 0)
+            continue;
+        if (strcmp(c, "..") == 0) {
+            if (depth > 0)
+                close(dirs[depth--]);
+            continue;
+        }
+        int fd = openat(dirs[depth], c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            cri_error_make(err, errno, "open `%s`", path);
+            goto out;
+        }
+        char target[4096];
+        ssize_t n = readlinkat(fd, "", target, sizeof(target) - 1);
+        if (n >= 0) {
+            close(fd);
+            if (++*links > IN_ROOT_MAX_LINKS) {
+                cri_error_set(err, ELOOP, "open `%s`: too many symlinks", path);
+                goto out;
+            }
+            target[n] = '\0';
+            /* the rest of the path continues from wherever the link leads */
+            const char *rest = save ? save : "";
+            cleanup_free char *next = xasprintf("%s/%s", target, rest);
+            int base = target[0] == '/' ? rootfd : dirs[depth];
+            fd = walk_in_root(base, next, links, err);
+            if (fd < 0)
+                goto out;
+            rc = fd;
+            goto out;
+        }
+        if (depth + 1 >= sizeof(dirs) / sizeof(dirs[0])) {
+            close(fd);
+            cri_error_set(err, ENAMETOOLONG, "open `%s`: too deep", path);
+            goto out;
+        }
+        dirs[++depth] = fd;
+    }
+    rc = dirs[depth];
+    dirs[depth] = -1;
+out:
+    for (size_t i = 0; i <= depth; i++)
+        if (dirs[i] >= 0)
+            close(dirs[i]);
+    return rc;
+}
+
 int container_open_in_root(const char *root, const char *path, cri_error_t *err)
 {
     cleanup_close int dir = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -25,6 +87,14 @@ int container_open_in_root(const char *root, const char *path, cri_error_t *err)
     struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
     int fd = (int)syscall(SYS_openat2, dir, path, &how, sizeof(how));
+    if (fd < 0 && errno == ENOSYS) {
+        int links = 0;
+        cleanup_close int p = walk_in_root(dir, path, &links, err);
+        if (p < 0)
+            return cri_error_wrap(err, "in `%s`", root);
+        cleanup_free char *proc = xasprintf("/proc/self/fd/%d", p);
+        fd = open(proc, O_RDONLY | O_CLOEXEC);
+    }
     if (fd < 0)
         return cri_error_make(err, errno, "open `%s` in `%s`", path, root);
     return fd;
