@@ -1,5 +1,6 @@
 /* server/container/: argv merge, environment, users and groups. */
 #include <errno.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -204,11 +205,89 @@ static void test_passwd_symlink_cannot_escape(void **state)
     assert_non_null(strstr(err.msg, "`root`"));
 }
 
+static bool mounted(const char *target)
+{
+    cleanup_free char *info = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    if (read_file("/proc/self/mountinfo", 1 << 22, &info, NULL, &err) < 0)
+        return false;
+    cleanup_free char *needle = xasprintf(" %s ", target);
+    return strstr(info, needle) != NULL;
+}
+
+static void check_overlay(size_t n_layers)
+{
+    if (geteuid() != 0)
+        skip();
+    char tmpl[] = "/tmp/cricket-overlay-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    cri_error_t err = CRI_ERROR_INIT;
+    char **dirs = xcalloc(n_layers + 1, sizeof(char *));
+    for (size_t i = 0; i < n_layers; i++) {
+        /* chain-id-long names, so 150 of them overflow one page */
+        dirs[i] = xasprintf("%s/layers/%064zx", tmpl, i);
+        assert_int_equal(mkdir_p(dirs[i], 0755, &err), 0);
+        cleanup_free char *own = xasprintf("%s/layer-%zu", dirs[i], i);
+        cleanup_free char *who = xasprintf("%s/who", dirs[i]);
+        cleanup_free char *text = xasprintf("%zu", i);
+        assert_int_equal(write_file_atomic(own, "x", 1, 0644, &err), 0);
+        assert_int_equal(write_file_atomic(who, text, strlen(text), 0644, &err), 0);
+    }
+    cleanup_free char *upper = xasprintf("%s/c/upper", tmpl);
+    cleanup_free char *work = xasprintf("%s/c/work", tmpl);
+    cleanup_free char *target = xasprintf("%s/c/rootfs", tmpl);
+    cleanup_free char *empty = xasprintf("%s/empty", tmpl);
+    int r = container_rootfs_mount(dirs, n_layers, empty, upper, work, target, &err);
+    if (r < 0)
+        fail_msg("mount: %s", err.msg);
+    assert_true(mounted(target));
+    if (n_layers > 0) {
+        /* the lowest and the top layer are both there; the top one wins */
+        cleanup_free char *first = xasprintf("%s/layer-0", target);
+        cleanup_free char *last = xasprintf("%s/layer-%zu", target, n_layers - 1);
+        assert_int_equal(access(first, F_OK), 0);
+        assert_int_equal(access(last, F_OK), 0);
+        cleanup_free char *who = xasprintf("%s/who", target);
+        cleanup_free char *got = NULL;
+        assert_int_equal(read_file(who, 64, &got, NULL, &err), 0);
+        cleanup_free char *want = xasprintf("%zu", n_layers - 1);
+        assert_string_equal(got, want);
+    }
+    /* writes land in the upper dir only */
+    cleanup_free char *fresh = xasprintf("%s/fresh", target);
+    cleanup_free char *in_upper = xasprintf("%s/fresh", upper);
+    assert_int_equal(write_file_atomic(fresh, "y", 1, 0644, &err), 0);
+    assert_int_equal(access(in_upper, F_OK), 0);
+    assert_int_equal(container_rootfs_unmount(target, &err), 0);
+    assert_false(mounted(target));
+    assert_int_equal(container_rootfs_unmount(target, &err), 0); /* again: fine */
+    strv_free(dirs);
+    assert_int_equal(rm_rf(tmpl, &err), 0);
+}
+
+static void test_overlay_few_layers(void **state)
+{
+    check_overlay(3);
+}
+
+static void test_overlay_150_layers_past_the_page_limit(void **state)
+{
+    check_overlay(150);
+}
+
+static void test_overlay_no_layers(void **state)
+{
+    check_overlay(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_argv_rules),
         cmocka_unit_test(test_env_merge),
+        cmocka_unit_test(test_overlay_few_layers),
+        cmocka_unit_test(test_overlay_150_layers_past_the_page_limit),
+        cmocka_unit_test(test_overlay_no_layers),
         cmocka_unit_test_setup_teardown(test_user_resolution_table, make_rootfs, remove_rootfs),
         cmocka_unit_test_setup_teardown(test_passwd_symlink_cannot_escape, make_rootfs,
                                         remove_rootfs),
