@@ -304,3 +304,323 @@ def test_run_status_list_stop_remove(env):
     env.remove(pid)  # idempotent
     env.stop(pid)  # unknown id: OK
     assert env.leaks() == {}
+
+
+def test_two_pods_reach_each_other(env):
+    a = env.run(env.config("a"))
+    b = env.run(env.config("b"))
+    ip_a = env.status(a).status.network.ip
+    ip_b = env.status(b).status.network.ip
+    assert ip_a != ip_b
+    ns_a, ns_b = env.info(a)["netns"], env.info(b)["netns"]
+    assert ping(ns_a, ip_b)
+    assert ping(ns_b, ip_a)
+    # lo is up in the pod
+    assert ping(ns_a, "127.0.0.1")
+    assert len(env.net.veths()) == 2 and len(env.net.leases()) == 2
+    for p in (a, b):
+        env.stop(p)
+        env.remove(p)
+    assert env.leaks() == {}
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http_get(host, port):
+    """The raw response to GET / (b"" when the connection fails)."""
+    import socket
+    try:
+        with socket.create_connection((host, port), timeout=2) as c:
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while True:
+                chunk = c.recv(4096)
+                if not chunk:
+                    return data
+                data += chunk
+    except OSError:
+        return b""
+
+
+def test_host_port_reaches_pod_from_localhost(envf):
+    env = envf(ports=True)
+    hp = free_port()
+    cfg = env.config("hp", port_mappings=[
+        api_pb2.PortMapping(protocol=api_pb2.TCP, container_port=8080, host_port=hp),
+        api_pb2.PortMapping(protocol=api_pb2.TCP, container_port=9999)])
+    pid = env.run(cfg)
+    netns = env.info(pid)["netns"]
+    www = os.path.join(env.base, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "index.html"), "w") as f:
+        f.write("hello from the pod\n")
+    srv = subprocess.Popen(["nsenter", "--net=" + netns, bundle.BUSYBOX, "httpd", "-f", "-p",
+                            "8080", "-h", www])
+    try:
+        body = b""
+        for _ in range(50):
+            body = http_get("127.0.0.1", hp)
+            if body:
+                break
+            time.sleep(0.1)
+        assert body.endswith(b"\r\n\r\nhello from the pod\n"), body
+    finally:
+        srv.kill()
+        srv.wait()
+    env.stop(pid)
+    # portmap's DNAT chain for the pod is gone with the CNI DEL
+    nat = sh("iptables-save", "-t", "nat", check=False).stdout
+    assert pid not in nat and ("dport %d" % hp) not in nat
+    env.remove(pid)
+
+
+def test_dns_config_and_pod_files(env):
+    dns = api_pb2.DNSConfig(servers=["10.10.10.10", "10.10.10.11"], searches=["google.com", "b.c"],
+                            options=["ndots:8", "timeout:1"])
+    pid = env.run(env.config("dns", hostname="dnshost", dns_config=dns))
+    files = os.path.join(env.daemon.root, "sandboxes", pid)
+    with open(os.path.join(files, "resolv.conf")) as f:
+        text = f.read()
+    assert text == ("search google.com b.c\nnameserver 10.10.10.10\nnameserver 10.10.10.11\n"
+                    "options ndots:8 timeout:1\n")
+    with open(os.path.join(files, "hostname")) as f:
+        assert f.read() == "dnshost\n"
+    with open(os.path.join(files, "hosts")) as f:
+        assert "localhost" in f.read()
+    shm = os.path.join(env.daemon.runroot, "sandboxes", pid, "shm")
+    assert shm in mounts_under(env.base)
+    # no dns_config: the host's resolv.conf
+    pid2 = env.run(env.config("nodns"))
+    with open(os.path.join(env.daemon.root, "sandboxes", pid2, "resolv.conf")) as f, \
+            open("/etc/resolv.conf") as h:
+        assert f.read() == h.read()
+    for p in (pid, pid2):
+        env.remove(p)  # running: Remove stops first
+    assert not os.path.exists(files)
+
+
+def test_host_network_pod_has_no_netns_and_no_cni(env):
+    ns = api_pb2.NamespaceOption(network=api_pb2.NODE, pid=api_pb2.NODE, ipc=api_pb2.NODE)
+    lx = api_pb2.LinuxPodSandboxConfig(
+        security_context=api_pb2.LinuxSandboxSecurityContext(namespace_options=ns))
+    pid = env.run(env.config("hostnet", hostname="ignored", linux=lx))
+    st = env.status(pid).status
+    assert st.state == READY
+    assert st.linux.namespaces.options.network == api_pb2.NODE
+    assert st.linux.namespaces.options.pid == api_pb2.NODE
+    assert st.network.ip == ""
+    info = env.info(pid)
+    assert info["netns"] == "" and info["cniNetwork"] == ""
+    infra = info["pid"]
+    for kind in ("net", "pid", "ipc", "uts"):
+        assert os.stat("/proc/%d/ns/%s" % (infra, kind)).st_ino == \
+            os.stat("/proc/self/ns/%s" % kind).st_ino, kind
+    assert not os.path.isdir(os.path.join(env.daemon.runroot, "netns")) or \
+        os.listdir(os.path.join(env.daemon.runroot, "netns")) == []
+    assert env.net.veths() == [] and env.net.leases() == []
+    # the host's /dev/shm, so no tmpfs of ours
+    assert not any("/shm" in m for m in mounts_under(env.base))
+    env.stop(pid)
+    env.remove(pid)
+
+
+def test_shared_pid_namespace_infra_is_pid_1(env):
+    ns = api_pb2.NamespaceOption(pid=api_pb2.POD)
+    lx = api_pb2.LinuxPodSandboxConfig(
+        security_context=api_pb2.LinuxSandboxSecurityContext(namespace_options=ns),
+        sysctls={"kernel.shm_rmid_forced": "1", "net.ipv4.ip_unprivileged_port_start": "0",
+                 "fs.mqueue.msg_max": "100"},
+        cgroup_parent="/crkt-test-pods")
+    pid = env.run(env.config("pidpod", linux=lx))
+    infra = env.info(pid)["pid"]
+    assert os.stat("/proc/%d/ns/pid" % infra).st_ino != os.stat("/proc/self/ns/pid").st_ino
+    with open("/proc/%d/status" % infra) as f:
+        nspid = [l for l in f if l.startswith("NSpid:")][0].split()
+    assert nspid[-1] == "1"
+    spec = env.info(pid)["runtimeSpec"]
+    assert spec["linux"]["sysctl"]["kernel.shm_rmid_forced"] == "1"
+    assert spec["linux"]["cgroupsPath"] == "/crkt-test-pods/" + pid
+    r = sh("nsenter", "--ipc=/proc/%d/ns/ipc" % infra, "cat",
+           "/proc/sys/kernel/shm_rmid_forced")
+    assert r.stdout.strip() == "1"
+    r = sh("nsenter", "--net=/proc/%d/ns/net" % infra, "cat",
+           "/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    assert r.stdout.strip() == "0"
+    env.remove(pid)
+
+
+# ---- failures ----
+
+def expect_error(code, fn, *args, **kw):
+    with pytest.raises(grpc.RpcError) as e:
+        fn(*args, **kw)
+    assert e.value.code() == code, e.value
+    return e.value.details()
+
+
+def test_failing_cni_plugin_fails_run_and_leaves_nothing(env):
+    env.wrap_plugin("bridge", 'if [ "$CNI_COMMAND" = ADD ]; then\n'
+                    '  echo \'{"cniVersion":"1.0.0","code":11,"msg":"injected bridge failure"}\'\n'
+                    '  exit 1\nfi')
+    msg = expect_error(grpc.StatusCode.UNKNOWN, env.run, env.config("failing"))
+    assert "injected bridge failure" in msg
+    assert env.list() == []
+    assert env.leaks() == {}
+    # the rollback released the name: the same pod can be created now
+    os.unlink(os.path.join(env.wrapper_dir, "bridge"))
+    pid = env.run(env.config("failing"))
+    env.remove(pid)
+
+
+def test_hung_cni_plugin_times_out(envf):
+    env = envf(env={"CRICKET_CNI_TIMEOUT_MS": "1500"})
+    env.wrap_plugin("bridge", 'if [ "$CNI_COMMAND" = ADD ]; then exec sleep 600; fi')
+    t0 = time.monotonic()
+    msg = expect_error(grpc.StatusCode.DEADLINE_EXCEEDED, env.run, env.config("hung"))
+    assert time.monotonic() - t0 < 20
+    assert "bridge" in msg
+    assert env.list() == []
+    assert env.leaks() == {}
+
+
+def test_netns_removed_by_hand_still_stops_and_removes(env):
+    pid = env.run(env.config("gone"))
+    netns = env.info(pid)["netns"]
+    sh("umount", netns)
+    os.unlink(netns)
+    env.stop(pid)
+    assert env.status(pid).status.state == NOTREADY
+    env.remove(pid)
+    assert env.leaks() == {}
+
+
+def test_infra_killed_by_hand_stop_still_works(env):
+    pid = env.run(env.config("killed"))
+    sh(bundle.RUNC, "--root", env.runc_root, "kill", pid, "KILL")
+    env.stop(pid)
+    env.remove(pid)
+    assert env.leaks() == {}
+
+
+def test_duplicate_name_already_exists(env):
+    pid = env.run(env.config("dup"))
+    msg = expect_error(grpc.StatusCode.ALREADY_EXISTS, env.run, env.config("dup"))
+    assert pid in msg and "k8s_POD_dup_default_uid-dup_0" in msg
+    # another attempt is another name
+    pid2 = env.run(env.config("dup", attempt=1))
+    assert len(env.list()) == 2
+    env.remove(pid)
+    env.remove(pid2)
+
+
+@pytest.mark.parametrize("what,kw,field", [
+    ("no metadata", {}, "config.metadata"),
+    ("empty uid", {"metadata": api_pb2.PodSandboxMetadata(name="x", namespace="d")}, "uid"),
+    ("bad sysctl", {"linux": api_pb2.LinuxPodSandboxConfig(sysctls={"kernel.hostname": "x"})},
+     "kernel.hostname"),
+    ("net sysctl on host network", {"linux": api_pb2.LinuxPodSandboxConfig(
+        sysctls={"net.ipv4.ip_forward": "1"},
+        security_context=api_pb2.LinuxSandboxSecurityContext(
+            namespace_options=api_pb2.NamespaceOption(network=api_pb2.NODE)))},
+     "net.ipv4.ip_forward"),
+    ("bad namespace mode", {"linux": api_pb2.LinuxPodSandboxConfig(
+        security_context=api_pb2.LinuxSandboxSecurityContext(
+            namespace_options=api_pb2.NamespaceOption(ipc=7)))}, "ipc"),
+    ("bad protocol", {"port_mappings": [api_pb2.PortMapping(protocol=9, container_port=80)]},
+     "protocol"),
+])
+def test_invalid_requests(env, what, kw, field):
+    if "metadata" not in kw and what != "no metadata":
+        kw = dict(kw, metadata=api_pb2.PodSandboxMetadata(name="bad", namespace="d", uid="u"))
+    cfg = api_pb2.PodSandboxConfig(**kw)
+    msg = expect_error(grpc.StatusCode.INVALID_ARGUMENT, env.run, cfg)
+    assert field in msg, msg
+    assert env.list() == []
+    assert env.leaks() == {}
+
+
+def test_unknown_runtime_handler(env):
+    msg = expect_error(grpc.StatusCode.INVALID_ARGUMENT, env.run, env.config("rh"),
+                       handler="kata")
+    assert "kata" in msg
+    assert env.list() == []
+
+
+def test_list_filters(env):
+    a = env.run(env.config("fa", labels={"app": "x", "n": "1"}))
+    b = env.run(env.config("fb", labels={"app": "x", "n": "2"}))
+    env.stop(b)
+    ids = lambda items: sorted(p.id for p in items)
+    assert ids(env.list()) == sorted([a, b])
+    assert ids(env.list(id=a[:13])) == [a]
+    assert ids(env.list(id="zz")) == []
+    assert ids(env.list(state=api_pb2.PodSandboxStateValue(state=READY))) == [a]
+    assert ids(env.list(state=api_pb2.PodSandboxStateValue(state=NOTREADY))) == [b]
+    assert ids(env.list(label_selector={"app": "x"})) == sorted([a, b])
+    assert ids(env.list(label_selector={"app": "x", "n": "2"})) == [b]
+    assert ids(env.list(label_selector={"app": "y"})) == []
+    assert ids(env.list(id=b, state=api_pb2.PodSandboxStateValue(state=READY))) == []
+    # a unique prefix works for status too
+    assert env.status(a[:13]).status.id == a
+    for p in (a, b):
+        env.remove(p)
+
+
+# ---- restarts ----
+
+def test_daemon_restart_keeps_pods(env):
+    a = env.run(env.config("ra", labels={"k": "v"}))
+    b = env.run(env.config("rb"))
+    ip_a = env.status(a).status.network.ip
+    infra_b = env.info(b)["pid"]
+    env.stop(b)
+    env.restart()
+    items = {p.id: p for p in env.list()}
+    assert set(items) == {a, b}
+    assert items[a].state == READY and items[b].state == NOTREADY
+    st = env.status(a).status
+    assert st.network.ip == ip_a and dict(st.labels) == {"k": "v"}
+    assert env.info(a)["runtimeSpec"]["process"]["args"] == ["/pause"]
+    assert ping(None, ip_a)
+    # the infra of a died while the daemon was down: NOTREADY after restart
+    env.cri.close()
+    assert env.daemon.stop() == 0
+    env.daemon.proc = None
+    sh(bundle.RUNC, "--root", env.runc_root, "kill", a, "KILL")
+    time.sleep(0.3)
+    env.start()
+    assert env.status(a).status.state == NOTREADY
+    assert not os.path.exists("/proc/%d" % infra_b) or True
+    for p in (a, b):
+        env.stop(p)
+        env.remove(p)
+    assert env.leaks() == {}
+
+
+def test_restart_after_reboot_like_loss(env):
+    """runroot state lost (netns pin, runc state, infra) as after a reboot:
+    the pod reads NOTREADY, and Stop still releases its IP (CNI cache)."""
+    pid = env.run(env.config("reboot"))
+    netns = env.info(pid)["netns"]
+    env.cri.close()
+    assert env.daemon.stop() == 0
+    env.daemon.proc = None
+    sh(bundle.RUNC, "--root", env.runc_root, "delete", "--force", pid)
+    for m in mounts_under(env.daemon.runroot):
+        sh("umount", "-l", m)
+    shutil.rmtree(env.daemon.runroot)
+    env.start()
+    assert env.status(pid).status.state == NOTREADY
+    assert len(env.net.leases()) == 1
+    env.stop(pid)
+    assert env.net.leases() == []
+    env.remove(pid)
+    assert not os.path.exists(netns)
+    assert env.leaks() == {}
