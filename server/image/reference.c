@@ -59,6 +59,8 @@ static bool component_valid(const char *s, size_t n)
 
 static bool path_valid(const char *p)
 {
+    if (!*p)
+        return false; /* "host.name/" (found by fuzz_image_ref) */
     while (*p) {
         size_t n = strcspn(p, "/");
         if (!component_valid(p, n))

@@ -3,11 +3,9 @@
  * reading the file), validated, and, when it loads, emitted and loaded again:
  * the round trip must give back the same text, else the entry aborts.
  *
- * Build with -fsanitize=fuzzer (libFuzzer brings main()), or with
- * -DCRICKET_FUZZ_STANDALONE for a main() that replays the files named on its
- * command line (e.g. test/fuzz/corpus/conf/ under ctest). */
+ * Built with -fsanitize=fuzzer (libFuzzer brings main(), CRICKET_FUZZ=ON), or
+ * with replay.c, whose main() replays test/fuzz/corpus/conf/ under ctest. */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,20 +39,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     return 0;
 }
-
-#ifdef CRICKET_FUZZ_STANDALONE
-int main(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        cri_error_t err = CRI_ERROR_INIT;
-        cleanup_free char *data = NULL;
-        size_t len = 0;
-        if (read_file(argv[i], 4 * CONF_MAX_FILE_SIZE, &data, &len, &err) < 0) {
-            fprintf(stderr, "%s\n", err.msg);
-            return 1;
-        }
-        LLVMFuzzerTestOneInput((const uint8_t *)data, len);
-    }
-    return 0;
-}
-#endif

@@ -54,6 +54,8 @@ static const struct {
     {":tag", NULL},
     {"a//b", NULL},
     {"a/", NULL},
+    {"quay.io/", NULL},          /* empty path (fuzz_image_ref) */
+    {"localhost:5000/:t", NULL}, /* empty path with a tag */
     {"-a", NULL},
     {"a..b", NULL},
     {"a_-b", NULL},
