@@ -1,0 +1,367 @@
+/* Unit tests for server/sandbox/: the record format, the in-memory store
+ * (ids, prefixes, refcounts), persistence with name reservations on a
+ * temporary LMDB store, request validation and resolv.conf text. No root,
+ * no runc, no CNI: those are the e2e tests' job. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "server/sandbox/sandbox-internal.h"
+#include "server/store.h"
+
+static char **strv(const char *first, ...)
+{
+    char **v = xcalloc(16, sizeof(char *));
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *s = first; s; s = va_arg(ap, const char *))
+        v[n++] = xstrdup(s);
+    va_end(ap);
+    return v;
+}
+
+static void set(char **field, const char *v)
+{
+    free(*field);
+    *field = xstrdup(v);
+}
+
+static sandbox_t *make(const char *id, const char *name)
+{
+    sandbox_t *sb = sandbox_new();
+    set(&sb->id, id);
+    set(&sb->name, name);
+    set(&sb->meta_name, "web");
+    set(&sb->meta_uid, "uid-1");
+    set(&sb->meta_namespace, "default");
+    sb->attempt = 3;
+    strv_free(sb->labels);
+    sb->labels = strv("app", "web", "tier", "front", NULL);
+    strv_free(sb->annotations);
+    sb->annotations = strv("note", "a \"quoted\" value\n", NULL);
+    strv_free(sb->ips);
+    sb->ips = strv("10.1.2.3", "fd00::3", NULL);
+    set(&sb->runtime, "runc");
+    set(&sb->netns_path, "/run/cricket/netns/x");
+    set(&sb->cni_network, "net1");
+    sb->created_at = 1700000000123456789LL;
+    sb->ns_network = SANDBOX_NS_POD;
+    sb->ns_pid = SANDBOX_NS_CONTAINER;
+    sb->ns_ipc = SANDBOX_NS_NODE;
+    sandbox_set_state(sb, SANDBOX_STATE_READY, 4242);
+    return sb;
+}
+
+static void test_record_round_trip(void **state)
+{
+    cleanup_sandbox sandbox_t *sb = make("abc123", "k8s_POD_web_default_uid-1_3");
+    cleanup_free char *json = sandbox_record_dump(sb, true);
+    cleanup_sandbox sandbox_t *back = NULL;
+    bool creating = false;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &back, &creating, &err), 0);
+    assert_true(creating);
+    assert_string_equal(back->id, "abc123");
+    assert_string_equal(back->name, "k8s_POD_web_default_uid-1_3");
+    assert_string_equal(back->meta_namespace, "default");
+    assert_int_equal(back->attempt, 3);
+    assert_string_equal(sandbox_label(back, "tier"), "front");
+    assert_null(sandbox_label(back, "nope"));
+    assert_string_equal(back->annotations[1], "a \"quoted\" value\n");
+    assert_string_equal(back->ips[1], "fd00::3");
+    assert_null(back->ips[2]);
+    assert_int_equal(back->created_at, 1700000000123456789LL);
+    assert_int_equal(back->ns_pid, SANDBOX_NS_CONTAINER);
+    assert_int_equal(back->ns_ipc, SANDBOX_NS_NODE);
+    pid_t pid = 0;
+    assert_int_equal(sandbox_get_state(back, &pid), SANDBOX_STATE_READY);
+    assert_int_equal(pid, 4242);
+    cleanup_free char *again = sandbox_record_dump(back, true);
+    assert_string_equal(json, again);
+}
+
+static void test_record_parse_errors(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "{",
+        "[]",
+        "{\"version\":1}",
+        "{\"version\":2,\"id\":\"x\"}",
+        /* labels must hold strings */
+        NULL,
+    };
+    for (size_t i = 0; bad[i]; i++) {
+        sandbox_t *sb = NULL;
+        bool creating = false;
+        cri_error_t err = CRI_ERROR_INIT;
+        assert_int_equal(sandbox_record_parse(bad[i], strlen(bad[i]), &sb, &creating, &err), -1);
+        assert_int_equal(err.status, EINVAL);
+        assert_non_null(strstr(err.msg, "pod record"));
+        assert_null(sb);
+    }
+    /* a valid record with a non-string label value */
+    cleanup_sandbox sandbox_t *ok = make("a", "n");
+    cleanup_free char *json = sandbox_record_dump(ok, false);
+    char *p = strstr(json, "\"web\",\"tier\"");
+    assert_non_null(p);
+    memcpy(p, "12345", 5); /* "app":12345,"tier"... */
+    sandbox_t *sb = NULL;
+    bool creating = false;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &sb, &creating, &err), -1);
+    assert_non_null(strstr(err.msg, "labels"));
+}
+
+static void test_store_lookup(void **state)
+{
+    sandbox_store_t *s = sandbox_store_new(NULL);
+    cleanup_sandbox sandbox_t *a = make("aaaa1111", "n1");
+    cleanup_sandbox sandbox_t *b = make("aaaa2222", "n2");
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_store_add(s, a, &err), 0);
+    assert_int_equal(sandbox_store_add(s, b, &err), 0);
+    assert_int_equal(sandbox_store_add(s, a, &err), -1);
+    assert_int_equal(err.status, EEXIST);
+
+    sandbox_t *got = NULL;
+    assert_int_equal(sandbox_store_get(s, "aaaa2", &got, &err), 0);
+    assert_ptr_equal(got, b);
+    sandbox_unref(got);
+    assert_int_equal(sandbox_store_get(s, "aaaa1111", &got, &err), 0);
+    assert_ptr_equal(got, a);
+    sandbox_unref(got);
+
+    cri_error_t e1 = CRI_ERROR_INIT, e2 = CRI_ERROR_INIT, e3 = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_store_get(s, "aaaa", &got, &e1), -1);
+    assert_int_equal(e1.status, EINVAL);
+    assert_non_null(strstr(e1.msg, "ambiguous"));
+    assert_int_equal(sandbox_store_get(s, "b", &got, &e2), -1);
+    assert_int_equal(e2.status, ENOENT);
+    assert_int_equal(sandbox_store_get(s, "", &got, &e3), -1);
+    assert_int_equal(e3.status, EINVAL);
+
+    sandbox_t **list = NULL;
+    size_t n = 0;
+    sandbox_store_list(s, &list, &n);
+    assert_int_equal(n, 2);
+    sandbox_store_remove(s, a);
+    sandbox_store_remove(s, a); /* absent: no-op */
+    assert_int_equal(sandbox_store_get(s, "aaaa", &got, &err), 0);
+    assert_ptr_equal(got, b);
+    sandbox_unref(got);
+    /* the snapshot still holds its references */
+    assert_string_equal(list[0]->id, "aaaa1111");
+    sandbox_list_free(list, n);
+    sandbox_store_free(s);
+}
+
+static void test_store_persist_and_reserve(void **state)
+{
+    char dir[] = "/tmp/test-sandbox-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    store_t *db = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(store_open(dir, &db, &err), 0);
+    sandbox_store_t *s = sandbox_store_new(db);
+    cleanup_sandbox sandbox_t *a = make("id-a", "k8s_POD_x");
+    cleanup_sandbox sandbox_t *b = make("id-b", "k8s_POD_x");
+    assert_int_equal(sandbox_store_persist(s, a, true, &err), 0);
+
+    cri_error_t dup = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_store_persist(s, b, true, &dup), -1);
+    assert_int_equal(dup.status, EEXIST);
+    assert_non_null(strstr(dup.msg, "id-a"));
+    void *val = NULL;
+    cri_error_t gerr = CRI_ERROR_INIT;
+    assert_int_equal(store_get1(db, STORE_PODS, "id-b", &val, NULL, &gerr), -1);
+    assert_int_equal(gerr.status, ENOENT);
+
+    /* the reservation record is marked creating until a plain persist */
+    size_t len = 0;
+    assert_int_equal(store_get1(db, STORE_PODS, "id-a", &val, &len, &err), 0);
+    cleanup_sandbox sandbox_t *back = NULL;
+    bool creating = false;
+    assert_int_equal(sandbox_record_parse(val, len, &back, &creating, &err), 0);
+    assert_true(creating);
+    free(val);
+    assert_int_equal(sandbox_store_persist(s, a, false, &err), 0);
+    assert_int_equal(store_get1(db, STORE_PODS, "id-a", &val, &len, &err), 0);
+    sandbox_unref(back);
+    back = NULL;
+    assert_int_equal(sandbox_record_parse(val, len, &back, &creating, &err), 0);
+    assert_false(creating);
+    free(val);
+
+    /* forget releases the name: b may take it now; forgetting twice is fine */
+    assert_int_equal(sandbox_store_forget(s, a, &err), 0);
+    assert_int_equal(sandbox_store_forget(s, a, &err), 0);
+    assert_int_equal(sandbox_store_persist(s, b, true, &err), 0);
+    /* forgetting a pod never releases a name someone else holds */
+    assert_int_equal(sandbox_store_forget(s, a, &err), 0);
+    cleanup_sandbox sandbox_t *c = make("id-c", "k8s_POD_x");
+    cri_error_t dup2 = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_store_persist(s, c, true, &dup2), -1);
+    assert_non_null(strstr(dup2.msg, "id-b"));
+
+    sandbox_store_free(s);
+    store_close(db);
+    rm_rf(dir, &err);
+}
+
+static void test_sysctls(void **state)
+{
+    static const struct {
+        const char *name;
+        int net, ipc;
+        bool ok;
+    } cases[] = {
+        {"kernel.shm_rmid_forced", SANDBOX_NS_POD, SANDBOX_NS_POD, true},
+        {"kernel.shmmax", SANDBOX_NS_POD, SANDBOX_NS_POD, true},
+        {"kernel.msgmax", SANDBOX_NS_POD, SANDBOX_NS_POD, true},
+        {"kernel.sem", SANDBOX_NS_POD, SANDBOX_NS_POD, true},
+        {"fs.mqueue.msg_max", SANDBOX_NS_NODE, SANDBOX_NS_POD, true},
+        {"net.ipv4.ip_forward", SANDBOX_NS_POD, SANDBOX_NS_NODE, true},
+        {"net.ipv4.conf.all/rp_filter", SANDBOX_NS_POD, SANDBOX_NS_POD, true},
+        {"kernel.shmmax", SANDBOX_NS_POD, SANDBOX_NS_NODE, false},
+        {"net.core.somaxconn", SANDBOX_NS_NODE, SANDBOX_NS_POD, false},
+        {"kernel.hostname", SANDBOX_NS_POD, SANDBOX_NS_POD, false},
+        {"kernel.semx", SANDBOX_NS_POD, SANDBOX_NS_POD, false},
+        {"vm.swappiness", SANDBOX_NS_POD, SANDBOX_NS_POD, false},
+        {"", SANDBOX_NS_POD, SANDBOX_NS_POD, false},
+        {"net.ipv4.x;rm -rf", SANDBOX_NS_POD, SANDBOX_NS_POD, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cri_error_t err = CRI_ERROR_INIT;
+        int r = sandbox_validate_sysctl(cases[i].name, cases[i].net, cases[i].ipc, &err);
+        if (cases[i].ok) {
+            assert_int_equal(r, 0);
+            assert_int_equal(err.status, 0);
+        } else {
+            assert_int_equal(r, -1);
+            assert_int_equal(err.status, EINVAL);
+            assert_non_null(strstr(err.msg, "config.linux.sysctls"));
+        }
+    }
+}
+
+static void expect_invalid(const Runtime__V1__PodSandboxConfig *cfg, const char *field)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_validate_config(cfg, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    if (!strstr(err.msg, field))
+        fail_msg("`%s` does not name `%s`", err.msg, field);
+}
+
+static void test_validate_config(void **state)
+{
+    expect_invalid(NULL, "config is required");
+    Runtime__V1__PodSandboxConfig cfg = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
+    expect_invalid(&cfg, "config.metadata");
+    Runtime__V1__PodSandboxMetadata meta = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+    cfg.metadata = &meta;
+    meta.name = "web";
+    meta.namespace_ = "default";
+    expect_invalid(&cfg, "config.metadata.uid");
+    meta.uid = "u/1";
+    expect_invalid(&cfg, "config.metadata.uid");
+    meta.uid = "u1";
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_validate_config(&cfg, &err), 0);
+
+    Runtime__V1__PortMapping pm = RUNTIME__V1__PORT_MAPPING__INIT;
+    Runtime__V1__PortMapping *pms[] = {&pm};
+    cfg.port_mappings = pms;
+    cfg.n_port_mappings = 1;
+    pm.container_port = 80;
+    pm.protocol = (Runtime__V1__Protocol)5;
+    expect_invalid(&cfg, "port_mappings[0].protocol");
+    pm.protocol = RUNTIME__V1__PROTOCOL__UDP;
+    pm.host_port = 70000;
+    expect_invalid(&cfg, "port_mappings[0].host_port");
+    pm.host_port = 8080;
+    assert_int_equal(sandbox_validate_config(&cfg, &err), 0);
+
+    Runtime__V1__NamespaceOption ns = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+    Runtime__V1__LinuxSandboxSecurityContext sc = RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+    Runtime__V1__LinuxPodSandboxConfig lx = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
+    sc.namespace_options = &ns;
+    lx.security_context = &sc;
+    cfg.linux = &lx;
+    ns.network = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+    expect_invalid(&cfg, "namespace_options.network");
+    ns.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
+    ns.pid = (Runtime__V1__NamespaceMode)-1;
+    expect_invalid(&cfg, "namespace_options.pid");
+    ns.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+    ns.ipc = RUNTIME__V1__NAMESPACE_MODE__TARGET;
+    expect_invalid(&cfg, "namespace_options.ipc");
+    ns.ipc = RUNTIME__V1__NAMESPACE_MODE__POD;
+    assert_int_equal(sandbox_validate_config(&cfg, &err), 0);
+
+    Runtime__V1__LinuxPodSandboxConfig__SysctlsEntry sy =
+        RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__SYSCTLS_ENTRY__INIT;
+    Runtime__V1__LinuxPodSandboxConfig__SysctlsEntry *sys[] = {&sy};
+    lx.sysctls = sys;
+    lx.n_sysctls = 1;
+    sy.key = "net.ipv4.ip_forward"; /* host network: refused */
+    sy.value = "1";
+    expect_invalid(&cfg, "net.ipv4.ip_forward");
+    sy.key = "kernel.msgmax";
+    assert_int_equal(sandbox_validate_config(&cfg, &err), 0);
+    lx.cgroup_parent = "kubepods";
+    expect_invalid(&cfg, "config.linux.cgroup_parent");
+    lx.cgroup_parent = "kubepods-besteffort.slice";
+    assert_int_equal(sandbox_validate_config(&cfg, &err), 0);
+}
+
+static void test_resolv_conf(void **state)
+{
+    Runtime__V1__DNSConfig dns = RUNTIME__V1__DNSCONFIG__INIT;
+    assert_null(sandbox_resolv_conf(NULL));
+    assert_null(sandbox_resolv_conf(&dns));
+    char *servers[] = {"10.10.10.10", "1.1.1.1"};
+    char *searches[] = {"google.com", "svc.cluster.local"};
+    char *options[] = {"ndots:8"};
+    dns.servers = servers;
+    dns.n_servers = 2;
+    cleanup_free char *only = sandbox_resolv_conf(&dns);
+    assert_string_equal(only, "nameserver 10.10.10.10\nnameserver 1.1.1.1\n");
+    dns.searches = searches;
+    dns.n_searches = 2;
+    dns.options = options;
+    dns.n_options = 1;
+    cleanup_free char *all = sandbox_resolv_conf(&dns);
+    assert_string_equal(all, "search google.com svc.cluster.local\nnameserver 10.10.10.10\n"
+                             "nameserver 1.1.1.1\noptions ndots:8\n");
+}
+
+static void test_new_id(void **state)
+{
+    cleanup_free char *a = sandbox_new_id();
+    cleanup_free char *b = sandbox_new_id();
+    assert_int_equal(strlen(a), 64);
+    assert_int_equal(strspn(a, "0123456789abcdef"), 64);
+    assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_record_round_trip), cmocka_unit_test(test_record_parse_errors),
+        cmocka_unit_test(test_store_lookup),      cmocka_unit_test(test_store_persist_and_reserve),
+        cmocka_unit_test(test_sysctls),           cmocka_unit_test(test_validate_config),
+        cmocka_unit_test(test_resolv_conf),       cmocka_unit_test(test_new_id),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
