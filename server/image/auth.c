@@ -4,7 +4,9 @@
  *
  * Tokens are cached per (realm, service, scope, user) until 10 s before they
  * expire (expires_in, default 60 s), so the layers of a pull and later pulls
- * of the same repository reuse them. */
+ * of the same repository reuse them. Each new token evicts the expired ones,
+ * so the cache holds at most the live tokens (and never more than
+ * REGISTRY_TOKENS_MAX). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/evp.h>
@@ -22,6 +24,7 @@
 #define TOKEN_BODY_MAX (1u << 20)
 #define TOKEN_DEFAULT_TTL 60
 #define TOKEN_MARGIN 10
+#define TOKEN_MAX_TTL (24 * 3600)
 
 struct registry_tokens {
     pthread_mutex_t lock;
@@ -50,6 +53,42 @@ void registry_tokens_free(registry_tokens_t *t)
     json_decref(t->cache);
     pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+void registry_tokens_put(registry_tokens_t *t, const char *key, const char *token, int64_t expires,
+                         int64_t now)
+{
+    pthread_mutex_lock(&t->lock);
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(t->cache, tmp, k, v)
+    {
+        if (json_integer_value(json_array_get(v, 1)) <= now)
+            json_object_del(t->cache, k);
+    }
+    if (json_object_size(t->cache) >= REGISTRY_TOKENS_MAX)
+        json_object_clear(t->cache);
+    json_object_set_new(t->cache, key, json_pack("[s, I]", token, (json_int_t)expires));
+    pthread_mutex_unlock(&t->lock);
+}
+
+char *registry_tokens_get(registry_tokens_t *t, const char *key, int64_t now)
+{
+    pthread_mutex_lock(&t->lock);
+    json_t *hit = json_object_get(t->cache, key);
+    const char *tok = json_string_value(json_array_get(hit, 0));
+    char *out = tok && json_integer_value(json_array_get(hit, 1)) > now ? xstrdup(tok) : NULL;
+    pthread_mutex_unlock(&t->lock);
+    return out;
+}
+
+size_t registry_tokens_count(registry_tokens_t *t)
+{
+    pthread_mutex_lock(&t->lock);
+    size_t n = json_object_size(t->cache);
+    pthread_mutex_unlock(&t->lock);
+    return n;
 }
 
 int registry_parse_challenge(const char *header, char **ret_scheme, json_t **ret_params,
@@ -212,14 +251,11 @@ static int bearer(registry_tokens_t *tokens, json_t *params, const char *repo,
         scope = def_scope;
     cleanup_free char *key = xasprintf("%s\n%s\n%s\n%s", realm, service ? service : "", scope,
                                        creds->username ? creds->username : "");
-    pthread_mutex_lock(&tokens->lock);
-    json_t *hit = json_object_get(tokens->cache, key);
-    if (hit && json_integer_value(json_array_get(hit, 1)) > mono_s()) {
-        *ret_authz = xasprintf("Bearer %s", json_string_value(json_array_get(hit, 0)));
-        pthread_mutex_unlock(&tokens->lock);
+    cleanup_free char *cached = registry_tokens_get(tokens, key, mono_s());
+    if (cached) {
+        *ret_authz = xasprintf("Bearer %s", cached);
         return 0;
     }
-    pthread_mutex_unlock(&tokens->lock);
 
     cleanup_free char *body = NULL;
     if (token_request(realm, service, scope, creds, timeout_ms, &body, err) < 0)
@@ -234,10 +270,10 @@ static int bearer(registry_tokens_t *tokens, json_t *params, const char *repo,
     json_int_t ttl = json_integer_value(json_object_get(o, "expires_in"));
     if (ttl <= 0)
         ttl = TOKEN_DEFAULT_TTL;
-    pthread_mutex_lock(&tokens->lock);
-    json_object_set_new(tokens->cache, key,
-                        json_pack("[s, I]", tok, (json_int_t)(mono_s() + ttl - TOKEN_MARGIN)));
-    pthread_mutex_unlock(&tokens->lock);
+    if (ttl > TOKEN_MAX_TTL)
+        ttl = TOKEN_MAX_TTL; /* a hostile expires_in must not overflow */
+    int64_t now = mono_s();
+    registry_tokens_put(tokens, key, tok, now + ttl - TOKEN_MARGIN, now);
     *ret_authz = xasprintf("Bearer %s", tok);
     return 0;
 }

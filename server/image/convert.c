@@ -38,6 +38,23 @@ static void set_user(rpc_ctx_t *ctx, Runtime__V1__Image *out, const char *user)
     out->username = name;
 }
 
+/* Image.spec.annotations: the OCI index and manifest annotations. */
+static void set_annotations(rpc_ctx_t *ctx, Runtime__V1__ImageSpec *spec, const image_t *img)
+{
+    size_t n = img->n_annotations;
+    if (n == 0)
+        return;
+    spec->annotations = rpc_alloc_array(ctx, n, Runtime__V1__ImageSpec__AnnotationsEntry *);
+    for (size_t i = 0; i < n; i++) {
+        Runtime__V1__ImageSpec__AnnotationsEntry *e = rpc_alloc(ctx, sizeof(*e));
+        runtime__v1__image_spec__annotations_entry__init(e);
+        e->key = rpc_strdup(ctx, img->annotation_keys[i]);
+        e->value = rpc_strdup(ctx, img->annotation_values[i]);
+        spec->annotations[i] = e;
+    }
+    spec->n_annotations = n;
+}
+
 Runtime__V1__Image *image_to_cri(rpc_ctx_t *ctx, const image_t *img)
 {
     Runtime__V1__Image *out = rpc_alloc(ctx, sizeof(*out));
@@ -51,6 +68,7 @@ Runtime__V1__Image *image_to_cri(rpc_ctx_t *ctx, const image_t *img)
     out->spec = rpc_alloc(ctx, sizeof(*out->spec));
     runtime__v1__image_spec__init(out->spec);
     out->spec->image = rpc_strdup(ctx, img->id);
+    set_annotations(ctx, out->spec, img);
     return out;
 }
 

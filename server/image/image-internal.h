@@ -90,12 +90,13 @@ typedef struct manifest_desc {
 
 typedef struct manifest {
     bool is_index;          /* manifest list / OCI index: pick a platform */
+    json_t *annotations;    /* "annotations" (string values only; never NULL) */
     manifest_desc_t config; /* image manifests */
     manifest_desc_t *layers;
     size_t n_layers;
 } manifest_t;
 
-/* Parses a manifest or index body. content_type may be NULL or "".
+/* Parses a manifest or index body (annotations too, for either). content_type may be NULL or "".
  * err->status: ENOTSUP (schema1, unknown media type), EBADMSG (bad JSON,
  * missing fields, bad digests). */
 int manifest_parse(const char *body, size_t len, const char *content_type, manifest_t **ret,
@@ -121,6 +122,16 @@ void image_config_clear(image_config_t *cfg);
 typedef struct registry_tokens registry_tokens_t; /* cache shared by pulls */
 registry_tokens_t *registry_tokens_new(void);
 void registry_tokens_free(registry_tokens_t *t);
+/* Caches token under key until expires (CLOCK_MONOTONIC seconds), first
+ * evicting every entry that expired by now; when more than
+ * REGISTRY_TOKENS_MAX live entries remain the cache starts over empty. */
+void registry_tokens_put(registry_tokens_t *t, const char *key, const char *token, int64_t expires,
+                         int64_t now);
+/* The cached token of key (malloc'd) if it has not expired by now, else NULL. */
+char *registry_tokens_get(registry_tokens_t *t, const char *key, int64_t now);
+/* Number of entries held (expired ones included until the next put). */
+size_t registry_tokens_count(registry_tokens_t *t);
+#define REGISTRY_TOKENS_MAX 1024
 
 /* One repository on one endpoint, for the length of a pull. */
 typedef struct registry_client registry_client_t;
@@ -184,6 +195,22 @@ int registry_get_blob(registry_client_t *c, const char *digest, content_writer_t
 /* The endpoint host, for messages. */
 const char *registry_client_host(const registry_client_t *c);
 
+/* ---- retry.c: when and how long to retry a registry request ------------- */
+
+#define REGISTRY_ATTEMPTS 3         /* tries per request, the first included */
+#define REGISTRY_RETRY_BASE_MS 250  /* first wait; doubles per retry */
+#define REGISTRY_RETRY_MAX_MS 10000 /* cap of any wait, Retry-After included */
+
+/* True for HTTP statuses worth another try: 429 and 5xx except 501/505. */
+bool registry_retryable_status(long code);
+/* Milliseconds to wait before retry number attempt + 1 (attempt 0 = the
+ * first retry): REGISTRY_RETRY_BASE_MS << attempt, or longer when the
+ * Retry-After value (may be NULL; delta seconds or an HTTP date, relative to
+ * now in Unix seconds) asks for it; never above REGISTRY_RETRY_MAX_MS. */
+uint64_t registry_retry_delay_ms(int attempt, const char *retry_after, int64_t now);
+/* Sleeps ms milliseconds (EINTR resumed). */
+void registry_retry_sleep(uint64_t ms);
+
 /* ---- meta.c: image records in LMDB -------------------------------------- */
 
 typedef struct image_layer_rec {
@@ -204,6 +231,7 @@ typedef struct image_rec {
     image_layer_rec_t *layers;
     size_t n_layers;
     char *config_json;
+    json_t *annotations; /* index + manifest annotations (object; NULL = none) */
 } image_rec_t;
 
 void image_rec_free(image_rec_t *r);

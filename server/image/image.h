@@ -98,9 +98,12 @@ typedef struct image {
     int64_t created_ns;    /* when it was first stored */
     bool pinned;           /* it is the configured pause image */
     size_t n_layers;
-    char **layer_dirs; /* n_layers absolute overlay lower dirs, LOWEST first */
-    char **chain_ids;  /* n_layers "sha256:<hex>" chain ids, lowest first */
-    char *config_json; /* the image config blob, as pulled */
+    char **layer_dirs;        /* n_layers absolute overlay lower dirs, LOWEST first */
+    char **chain_ids;         /* n_layers "sha256:<hex>" chain ids, lowest first */
+    char *config_json;        /* the image config blob, as pulled */
+    char **annotation_keys;   /* OCI index + manifest annotations, n_annotations */
+    char **annotation_values; /* pairs in key order (Image.spec.annotations) */
+    size_t n_annotations;
     image_config_t config;
 
     /* private */

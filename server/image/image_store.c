@@ -116,8 +116,44 @@ void image_unref(image_t *img)
     strv_free(img->layer_dirs);
     strv_free(img->chain_ids);
     free(img->config_json);
+    for (size_t i = 0; i < img->n_annotations; i++) {
+        free(img->annotation_keys[i]);
+        free(img->annotation_values[i]);
+    }
+    free(img->annotation_keys);
+    free(img->annotation_values);
     image_config_clear(&img->config);
     free(img);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Copies the string members of annotations, in key order. */
+static void set_annotations(image_t *img, json_t *annotations)
+{
+    size_t n = json_object_size(annotations);
+    img->annotation_keys = xcalloc(n + 1, sizeof(char *));
+    img->annotation_values = xcalloc(n + 1, sizeof(char *));
+    const char **keys = xcalloc(n + 1, sizeof(char *));
+    size_t k = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(annotations, key, val)
+    {
+        if (json_is_string(val))
+            keys[k++] = key;
+    }
+    qsort(keys, k, sizeof(*keys), cmp_str);
+    for (size_t i = 0; i < k; i++) {
+        img->annotation_keys[i] = xstrdup(keys[i]);
+        img->annotation_values[i] =
+            xstrdup(json_string_value(json_object_get(annotations, keys[i])));
+    }
+    img->n_annotations = k;
+    free(keys);
 }
 
 /* s->lock held by the caller. */
@@ -145,6 +181,7 @@ int image_from_rec(image_store_t *s, const image_rec_t *rec, image_t **ret, cri_
         img->chain_ids[i] = xstrdup(rec->layers[i].chain_id);
     }
     img->config_json = xstrdup(rec->config_json);
+    set_annotations(img, rec->annotations);
     holds_add(s, img->chain_ids, img->n_layers, 1);
     img->store = s;
     *ret = img;

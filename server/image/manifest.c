@@ -31,6 +31,7 @@ void manifest_free(manifest_t *m)
         free(m->layers[i].digest);
     }
     free(m->layers);
+    json_decref(m->annotations);
     free(m);
 }
 
@@ -76,6 +77,21 @@ static int parse_image_manifest(json_t *root, manifest_t *m, cri_error_t *err)
     return 0;
 }
 
+/* The string members of o (an "annotations" object) as a new object; other
+ * values are dropped. Empty when o is not an object. */
+static json_t *string_object(json_t *o)
+{
+    json_t *out = json_object();
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val)
+    {
+        if (json_is_string(val))
+            json_object_set(out, key, val);
+    }
+    return out;
+}
+
 int manifest_parse(const char *body, size_t len, const char *content_type, manifest_t **ret,
                    cri_error_t *err)
 {
@@ -92,6 +108,7 @@ int manifest_parse(const char *body, size_t len, const char *content_type, manif
                              "docker schema1 manifests are not supported: push the image again "
                              "with a current client");
     cleanup_free manifest_t *m = xcalloc(1, sizeof(*m));
+    m->annotations = string_object(json_object_get(root, "annotations"));
     bool index = strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0 ||
                  (!*mt && json_is_array(json_object_get(root, "manifests")));
     if (index) {
@@ -100,8 +117,10 @@ int manifest_parse(const char *body, size_t len, const char *content_type, manif
         return 0;
     }
     if (*mt && strcmp(mt, MT_OCI_MANIFEST) != 0 && strcmp(mt, MT_DOCKER_MANIFEST) != 0 &&
-        !str_has_prefix(mt, "application/json"))
+        !str_has_prefix(mt, "application/json")) {
+        manifest_free(TAKE_PTR(m));
         return cri_error_set(err, ENOTSUP, "unsupported manifest media type `%s`", mt);
+    }
     if (parse_image_manifest(root, m, err) < 0) {
         manifest_free(TAKE_PTR(m));
         return -1;

@@ -3,7 +3,9 @@
  * {"id": "sha256:..", "repo_tags": [..], "repo_digests": [..],
  *  "manifest_digest": "sha256:..", "size": N, "created_ns": N,
  *  "layers": [{"digest", "diff_id", "chain_id", "size"}, ...] (lowest first),
- *  "config": "<the config blob as text>"} */
+ *  "config": "<the config blob as text>",
+ *  "annotations": {..} (OCI index + manifest annotations; absent in records
+ *  written before it existed, and when there are none)} */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,7 @@ void image_rec_free(image_rec_t *r)
     }
     free(r->layers);
     free(r->config_json);
+    json_decref(r->annotations);
     free(r);
 }
 
@@ -95,11 +98,11 @@ char *image_rec_to_json(const image_rec_t *r)
             layers, json_pack("{s:s, s:s, s:s, s:I}", "digest", r->layers[i].digest, "diff_id",
                               r->layers[i].diff_id, "chain_id", r->layers[i].chain_id, "size",
                               (json_int_t)r->layers[i].size));
-    json_t *o =
-        json_pack("{s:s, s:o, s:o, s:s, s:I, s:I, s:o, s:s}", "id", r->id, "repo_tags",
-                  strv_json(r->repo_tags), "repo_digests", strv_json(r->repo_digests),
-                  "manifest_digest", r->manifest_digest, "size", (json_int_t)r->size, "created_ns",
-                  (json_int_t)r->created_ns, "layers", layers, "config", r->config_json);
+    json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:I, s:I, s:o, s:s, s:O*}", "id", r->id,
+                          "repo_tags", strv_json(r->repo_tags), "repo_digests",
+                          strv_json(r->repo_digests), "manifest_digest", r->manifest_digest, "size",
+                          (json_int_t)r->size, "created_ns", (json_int_t)r->created_ns, "layers",
+                          layers, "config", r->config_json, "annotations", r->annotations);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!s)
@@ -142,12 +145,12 @@ int image_rec_from_json(const char *json, size_t len, image_rec_t **ret, cri_err
     json_error_t je;
     json_t *o = json_loadb(json, len, 0, &je);
     const char *id, *md, *config;
-    json_t *tags, *digests, *layers;
+    json_t *tags, *digests, *layers, *annotations = NULL;
     json_int_t size, created;
-    if (!o ||
-        json_unpack_ex(o, &je, 0, "{s:s, s:o, s:o, s:s, s:I, s:I, s:o, s:s}", "id", &id,
-                       "repo_tags", &tags, "repo_digests", &digests, "manifest_digest", &md, "size",
-                       &size, "created_ns", &created, "layers", &layers, "config", &config) < 0) {
+    if (!o || json_unpack_ex(o, &je, 0, "{s:s, s:o, s:o, s:s, s:I, s:I, s:o, s:s, s?o}", "id", &id,
+                             "repo_tags", &tags, "repo_digests", &digests, "manifest_digest", &md,
+                             "size", &size, "created_ns", &created, "layers", &layers, "config",
+                             &config, "annotations", &annotations) < 0) {
         json_decref(o);
         return cri_error_set(err, EIO, "corrupt image record: %s", je.text);
     }
@@ -159,6 +162,7 @@ int image_rec_from_json(const char *json, size_t len, image_rec_t **ret, cri_err
     r->size = size;
     r->created_ns = created;
     r->config_json = xstrdup(config);
+    r->annotations = json_is_object(annotations) ? json_incref(annotations) : NULL;
     int rc = parse_layers(layers, r, err);
     json_decref(o);
     if (rc < 0) {

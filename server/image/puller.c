@@ -39,7 +39,10 @@ static int get_manifest(registry_client_t *c, const char *ref, char **ret_body, 
     return 0;
 }
 
-/* The image manifest for this platform, and the top-level digest. */
+/* The image manifest for this platform, and the top-level digest. The
+ * annotations of an index and of the manifest picked from it are merged into
+ * the manifest's (the manifest's value wins on a conflict: it is the more
+ * specific one). */
 static int resolve_manifest(registry_client_t *c, const image_ref_t *r, manifest_t **ret,
                             char top_digest[IMAGE_DIGEST_LEN + 1], cri_error_t *err)
 {
@@ -63,12 +66,16 @@ static int resolve_manifest(registry_client_t *c, const image_ref_t *r, manifest
         char digest[IMAGE_DIGEST_LEN + 1];
         if (get_manifest(c, pick, &body, &len, &type, digest, err) < 0)
             return -1;
+        cleanup_json json_t *merged = json_incref(m->annotations);
         manifest_free(TAKE_PTR(m));
         if (manifest_parse(body, len, type, &m, err) < 0)
             return cri_error_wrap(err, "manifest `%s` from `%s`", pick, registry_client_host(c));
         if (m->is_index)
             return cri_error_set(err, ENOTSUP, "manifest `%s`: nested indexes are not supported",
                                  pick);
+        json_object_update(merged, m->annotations);
+        json_decref(m->annotations);
+        m->annotations = TAKE_PTR(merged);
     }
     *ret = TAKE_PTR(m);
     return 0;
@@ -156,6 +163,7 @@ static int pull_from(image_store_t *s, registry_client_t *c, const image_ref_t *
         rec->id = xstrdup(m->config.digest);
         rec->config_json = TAKE_PTR(config);
         rec->manifest_digest = xstrdup(top);
+        rec->annotations = json_incref(m->annotations);
         rec->created_ns = now_unix_ns();
         rec->repo_tags = xcalloc(2, sizeof(char *));
         if (r->tag && !r->digest)

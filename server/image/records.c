@@ -85,6 +85,13 @@ int image_meta_commit(image_store_t *s, image_rec_t *rec, cri_error_t *err)
         for (char **d = old->repo_digests; d && *d; d++)
             image_strv_add(&rec->repo_digests, *d);
         rec->created_ns = old->created_ns;
+        if (old->annotations) { /* a new pull adds to and overrides what was stored */
+            json_t *merged = json_deep_copy(old->annotations);
+            if (rec->annotations)
+                json_object_update(merged, rec->annotations);
+            json_decref(rec->annotations);
+            rec->annotations = merged;
+        }
     } else if (gerr.status != ENOENT) {
         *err = gerr;
         return -1;

@@ -4,7 +4,8 @@
  * length of a pull; blob downloads of a pull may run in several threads at
  * once (each request has its own curl handle; the Authorization value is
  * shared under a mutex). A 401 is answered once through registry_authorize()
- * and the request retried. Insecure endpoints try https without
+ * and the request retried. 429, 5xx and broken connections are retried with
+ * a bounded backoff (retry.c). Insecure endpoints try https without
  * verification, then fall back to plain http for good. Errors name the host,
  * the request and the HTTP status (with the registry's error code). */
 #include <curl/curl.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -46,6 +48,8 @@ typedef struct sink {
     size_t errlen;
     char *content_type;
     char *www_auth;
+    char *retry_after;
+    bool transient; /* the transport failure may go away (connection broke) */
 } sink_t;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -157,7 +161,8 @@ static size_t on_header(char *line, size_t size, size_t n, void *data)
     if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         free(s->content_type);
         free(s->www_auth);
-        s->content_type = s->www_auth = NULL;
+        free(s->retry_after);
+        s->content_type = s->www_auth = s->retry_after = NULL;
         return len;
     }
     const char *colon = memchr(line, ':', len);
@@ -176,6 +181,9 @@ static size_t on_header(char *line, size_t size, size_t n, void *data)
     } else if (klen == 16 && strncasecmp(line, "WWW-Authenticate", 16) == 0) {
         free(s->www_auth);
         s->www_auth = xstrndup(v, vlen);
+    } else if (klen == 11 && strncasecmp(line, "Retry-After", 11) == 0) {
+        free(s->retry_after);
+        s->retry_after = xstrndup(v, vlen);
     }
     return len;
 }
@@ -216,10 +224,12 @@ static void sink_reset(sink_t *s)
 {
     free(s->content_type);
     free(s->www_auth);
-    s->content_type = s->www_auth = NULL;
+    free(s->retry_after);
+    s->content_type = s->www_auth = s->retry_after = NULL;
     s->len = 0;
     s->errlen = 0;
     s->werr_set = false;
+    s->transient = false;
 }
 
 static void sink_clear(sink_t *s)
@@ -227,6 +237,13 @@ static void sink_clear(sink_t *s)
     sink_reset(s);
     free(s->buf);
     s->buf = NULL;
+}
+
+/* The connection broke under the request: worth another try. */
+static bool curl_transient(CURLcode rc)
+{
+    return rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING ||
+           rc == CURLE_PARTIAL_FILE || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
 }
 
 static int curl_errno(CURLcode rc)
@@ -294,6 +311,7 @@ static int http_get(registry_client_t *c, const char *url, const char *accept, s
         *err = s->werr;
         return -1;
     }
+    s->transient = rc != CURLE_OK && curl_transient(rc);
     if (rc != CURLE_OK)
         return cri_error_set(err, curl_errno(rc), "GET %s: %s", url,
                              errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -318,12 +336,43 @@ static void status_error(const sink_t *s, long code, const char *what, cri_error
     json_decref(o);
 }
 
-/* GET /v2/<repo>/<kind>/<ref> with one auth round and the http fallback. */
+/* Answers a 401: 0 to try again with new credentials, -1 with err set. */
+static int reauthorize(registry_client_t *c, const sink_t *s, long code, const char *what,
+                       cri_error_t *err)
+{
+    cleanup_free char *authz = NULL;
+    if (registry_authorize(c->tokens, s->www_auth, c->repo, &c->creds, c->timeout_ms, &authz, err) <
+        0)
+        return cri_error_wrap(err, "%s: HTTP 401", what);
+    pthread_mutex_lock(&c->lock);
+    bool same = c->authz && strcmp(c->authz, authz) == 0;
+    free(c->authz);
+    c->authz = TAKE_PTR(authz);
+    pthread_mutex_unlock(&c->lock);
+    if (same) { /* the registry refused what it asked for */
+        status_error(s, code, what, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* A failed try: waits and returns true when another is allowed (retry.c). */
+static bool retry_after_wait(const sink_t *s, int *tries)
+{
+    if (++*tries >= REGISTRY_ATTEMPTS)
+        return false;
+    registry_retry_sleep(registry_retry_delay_ms(*tries - 1, s->retry_after, time(NULL)));
+    return true;
+}
+
+/* GET /v2/<repo>/<kind>/<ref> with an auth round for a 401, the http
+ * fallback of insecure endpoints, and retries of transient failures. */
 static int request(registry_client_t *c, const char *kind, const char *ref, const char *accept,
                    sink_t *s, cri_error_t *err)
 {
     cleanup_free char *what = xasprintf("GET `%s` from `%s`", ref, c->host);
-    for (int attempt = 0; attempt < 3; attempt++) {
+    int tries = 0, auth_rounds = 0;
+    for (;;) {
         pthread_mutex_lock(&c->lock);
         const char *scheme = c->plain_http ? "http" : "https";
         pthread_mutex_unlock(&c->lock);
@@ -337,36 +386,28 @@ static int request(registry_client_t *c, const char *kind, const char *ref, cons
         if (http_get(c, url, accept, s, &code, &gerr) < 0) {
             bool fallback =
                 c->insecure && strcmp(scheme, "https") == 0 && !s->werr_set && gerr.status == EIO;
-            if (!fallback) {
-                *err = gerr;
-                return cri_error_wrap(err, "%s", what);
+            if (fallback) {
+                pthread_mutex_lock(&c->lock);
+                c->plain_http = true;
+                pthread_mutex_unlock(&c->lock);
+                continue;
             }
-            pthread_mutex_lock(&c->lock);
-            c->plain_http = true;
-            pthread_mutex_unlock(&c->lock);
-            continue;
+            if (s->transient && retry_after_wait(s, &tries))
+                continue;
+            *err = gerr;
+            return cri_error_wrap(err, "%s", what);
         }
         if (code >= 200 && code <= 299)
             return 0;
-        if (code != 401 || attempt == 2 || !s->www_auth) {
+        if (registry_retryable_status(code) && retry_after_wait(s, &tries))
+            continue;
+        if (code != 401 || auth_rounds++ == 2 || !s->www_auth) {
             status_error(s, code, what, err);
             return -1;
         }
-        cleanup_free char *authz = NULL;
-        if (registry_authorize(c->tokens, s->www_auth, c->repo, &c->creds, c->timeout_ms, &authz,
-                               err) < 0)
-            return cri_error_wrap(err, "%s: HTTP 401", what);
-        pthread_mutex_lock(&c->lock);
-        bool same = c->authz && strcmp(c->authz, authz) == 0;
-        free(c->authz);
-        c->authz = TAKE_PTR(authz);
-        pthread_mutex_unlock(&c->lock);
-        if (same) {
-            status_error(s, code, what, err);
+        if (reauthorize(c, s, code, what, err) < 0)
             return -1;
-        }
     }
-    return cri_error_set(err, EIO, "%s: too many retries", what);
 }
 
 int registry_get_manifest(registry_client_t *c, const char *ref, char **ret_body, size_t *ret_len,
