@@ -98,3 +98,14 @@ int sandbox_recover(daemon_t *d, size_t *ret_loaded, cri_error_t *err)
         *ret_loaded = loaded;
     return 0;
 }
+
+bool sandbox_on_infra_exit(daemon_t *d, const char *id)
+{
+    cleanup_sandbox sandbox_t *sb = NULL;
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (!d->sandboxes || sandbox_store_get(d->sandboxes, id, &sb, &ignore) < 0 ||
+        strcmp(sb->id, id) != 0)
+        return false;
+    sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
+    return true;
+}

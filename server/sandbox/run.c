@@ -124,6 +124,7 @@ static void *cni_thread(void *data)
 static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
                      const char *rootfs, pid_t *ret_pid, cri_error_t *err)
 {
+    int64_t t0 = now_unix_ns();
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *files = sandbox_files_dir(d, sb->id);
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
@@ -134,6 +135,7 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
     const char *shm_path = sb->ns_ipc == SANDBOX_NS_NODE ? "/dev/shm" : shm;
     if (sandbox_infra_spec(d, sb, cfg, rootfs, bundle, shm_path, err) < 0)
         return -1;
+    sb->timings.files_ns = now_unix_ns() - t0;
     return sandbox_infra_start(d, sb, bundle, ret_pid, err);
 }
 

@@ -40,7 +40,8 @@ enum sandbox_ns_mode {
 typedef struct sandbox_timings {
     int64_t netns_ns;
     int64_t cni_ns;   /* CNI ADD (runs alongside the infra start) */
-    int64_t infra_ns; /* spec, monitor + runc create, runc start */
+    int64_t infra_ns; /* pod files, spec, monitor + runc create, runc start */
+    int64_t files_ns; /* pod files and spec (part of infra_ns) */
     int64_t total_ns;
 } sandbox_timings_t;
 
@@ -152,6 +153,12 @@ int sandbox_remove_locked(struct daemon *d, sandbox_t *sb, cri_error_t *err);
 int sandbox_stop_containers_hook(struct daemon *d, sandbox_t *sb, cri_error_t *err);
 /* Hook: remove every container of sb (after the stop hook). */
 int sandbox_remove_containers_hook(struct daemon *d, sandbox_t *sb, cri_error_t *err);
+
+/* For the exit watcher: when `id` is a pod's infra container (full id),
+ * marks the pod NOTREADY in memory (a restart re-derives it from runc state
+ * and the exit file) and returns true; false for any other id. Never
+ * blocks on anything but the store's read lock and the pod's state lock. */
+bool sandbox_on_infra_exit(struct daemon *d, const char *id);
 
 /* Startup: loads every record of STORE_PODS into d->sandboxes, tears down
  * pods whose RunPodSandbox never finished, and marks NOTREADY the pods whose

@@ -73,11 +73,12 @@ static char *status_info(rpc_ctx_t *ctx, sandbox_t *sb, pid_t pid)
         spec = json_loads(sb->spec_json, 0, NULL);
     const sandbox_timings_t *t = &sb->timings;
     json_t *info =
-        json_pack("{s:i, s:o, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}}", "pid", (int)pid,
+        json_pack("{s:i, s:o, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}}", "pid", (int)pid,
                   "runtimeSpec", spec ? spec : json_null(), "netns", sb->netns_path, "cniNetwork",
                   sb->cni_network, "runtime", sb->runtime, "image", "cricket-pause (built-in)",
                   "timings", "netnsNs", (json_int_t)t->netns_ns, "cniNs", (json_int_t)t->cni_ns,
-                  "infraNs", (json_int_t)t->infra_ns, "totalNs", (json_int_t)t->total_ns);
+                  "infraNs", (json_int_t)t->infra_ns, "filesNs", (json_int_t)t->files_ns, "totalNs",
+                  (json_int_t)t->total_ns);
     cleanup_free char *text = info ? json_dumps(info, JSON_COMPACT) : NULL;
     json_decref(info);
     return rpc_strdup(ctx, text ? text : "{}");

@@ -10,6 +10,7 @@
  * any error), repeats are OK, and it works with the netns pin or the infra
  * already gone (after a reboot, or removed by hand). */
 #include <errno.h>
+#include <pthread.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -24,15 +25,46 @@ int sandbox_stop_containers_hook(daemon_t *d, sandbox_t *sb, cri_error_t *err)
     return 0;
 }
 
+struct teardown_job {
+    daemon_t *d;
+    sandbox_t *sb;
+    cri_error_t err;
+    int rc;
+};
+
+static void *teardown_thread(void *data)
+{
+    struct teardown_job *job = data;
+    job->rc = sandbox_network_teardown(job->d, job->sb, &job->err);
+    return NULL;
+}
+
+/* CNI DEL and the infra's kill + delete do not depend on each other (the
+ * pin keeps the netns alive while the infra dies): run them side by side. */
+static int stop_network_and_infra(daemon_t *d, sandbox_t *sb, cri_error_t *err)
+{
+    struct teardown_job job = {.d = d, .sb = sb, .err = CRI_ERROR_INIT};
+    pthread_t t;
+    bool threaded = sb->cni_network[0] && pthread_create(&t, NULL, teardown_thread, &job) == 0;
+    if (!threaded)
+        teardown_thread(&job);
+    int rc = sandbox_infra_stop(d, sb, err);
+    if (threaded)
+        pthread_join(t, NULL);
+    if (job.rc < 0) {
+        *err = job.err; /* the network error wins: it is what leaks an IP */
+        return -1;
+    }
+    return rc;
+}
+
 int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
     if (sb->removed)
         return 0;
     if (sandbox_stop_containers_hook(d, sb, err) < 0)
         return cri_error_wrap(err, "stop containers of pod `%s`", sb->id);
-    if (sandbox_network_teardown(d, sb, err) < 0)
-        return -1;
-    if (sandbox_infra_stop(d, sb, err) < 0)
+    if (stop_network_and_infra(d, sb, err) < 0)
         return -1;
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
     if (sandbox_shm_unmount(shm, err) < 0)
