@@ -161,7 +161,13 @@ class Env:
             self.daemon.stop()
         for cid in self.runc_list():
             sh(bundle.RUNC, "--root", self.runc_root, "delete", "--force", cid, check=False)
-        for pid in monitors_under(self.base):
+        # plugins the test's wrappers started and recorded (hung on purpose)
+        pidfile = os.path.join(self.base, "plugin.pid")
+        pids = monitors_under(self.base)
+        if os.path.exists(pidfile):
+            with open(pidfile) as f:
+                pids.append(int(f.read()))
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -624,3 +630,31 @@ def test_restart_after_reboot_like_loss(env):
     env.remove(pid)
     assert not os.path.exists(netns)
     assert env.leaks() == {}
+
+
+def test_daemon_killed_during_run_is_cleaned_up_on_restart(envf):
+    """SIGKILL while RunPodSandbox waits on a hung CNI ADD: the "creating"
+    record makes the next start tear down the half-made pod (infra, netns,
+    shm, record, name)."""
+    env = envf()
+    pidfile = os.path.join(env.base, "plugin.pid")
+    env.wrap_plugin("bridge", 'if [ "$CNI_COMMAND" = ADD ]; then echo $$ > %s; '
+                    'exec sleep 600; fi' % pidfile)
+    fut = env.cri.future("RunPodSandbox", timeout=60, config=env.config("crash"))
+    deadline = time.monotonic() + 20
+    while not os.path.exists(pidfile) or not env.runc_list():
+        assert time.monotonic() < deadline, env.daemon.logs()
+        time.sleep(0.05)
+    env.cri.close()
+    env.daemon.stop(signal.SIGKILL)
+    with open(pidfile) as f:
+        os.kill(int(f.read()), signal.SIGKILL)
+    with pytest.raises(grpc.RpcError):
+        fut.result()
+    os.unlink(os.path.join(env.wrapper_dir, "bridge"))
+    env.daemon.proc = None
+    env.start()
+    assert env.list() == []
+    assert env.leaks() == {}, env.daemon.logs()[-3000:]
+    pid = env.run(env.config("crash"))  # the name is free again
+    env.remove(pid)
