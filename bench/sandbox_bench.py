@@ -8,8 +8,9 @@ subnet (bridge + host-local, the Debian CNI plugins), then N times:
 RunPodSandbox, PodSandboxStatus(verbose), StopPodSandbox + RemovePodSandbox.
 Prints median and p95 of RunPodSandbox and of Stop+Remove, and the split of
 RunPodSandbox reported by the daemon in the verbose info (`timings`): netns
-pinning, CNI ADD and infra (spec + monitor + runc create + runc start), which
-run concurrently, and the rest. Needs root, runc, busybox-static and
+pinning, CNI ADD (after the pod files, on a second thread) and infra (shm
+mount + spec, then monitor + runc create + runc start), which run
+concurrently, and the rest. Needs root, runc, busybox-static and
 containernetworking-plugins. Cleans up its pods, bridge and temp dir."""
 import json
 import os
@@ -73,7 +74,7 @@ def main():
         row("  netns pin", netns)
         row("  CNI ADD (concurrent)", cni)
         row("  infra (concurrent with CNI)", infra)
-        row("    of which pod files + spec", files)
+        row("    of which shm mount + spec", files)
         row("    of which monitor+runc create+start", [a - b for a, b in zip(infra, files)])
         row("  rest (validate, files, LMDB)", rest)
         row("StopPodSandbox+RemovePodSandbox", stop)

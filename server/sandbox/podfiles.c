@@ -92,7 +92,7 @@ int sandbox_shm_unmount(const char *shm_dir, cri_error_t *err)
     return 0;
 }
 
-static int mount_shm(const char *shm_dir, cri_error_t *err)
+int sandbox_shm_mount(const char *shm_dir, cri_error_t *err)
 {
     if (mkdir_p(shm_dir, 0700, err) < 0)
         return -1;
@@ -102,8 +102,8 @@ static int mount_shm(const char *shm_dir, cri_error_t *err)
     return 0;
 }
 
-int sandbox_podfiles_setup(const sandbox_t *sb, const Runtime__V1__DNSConfig *dns,
-                           const char *files_dir, const char *shm_dir, cri_error_t *err)
+int sandbox_podfiles_write(const sandbox_t *sb, const Runtime__V1__DNSConfig *dns,
+                           const char *files_dir, cri_error_t *err)
 {
     if (mkdir_p(files_dir, 0711, err) < 0)
         return -1;
@@ -113,9 +113,7 @@ int sandbox_podfiles_setup(const sandbox_t *sb, const Runtime__V1__DNSConfig *dn
     cleanup_free char *resolv = sandbox_resolv_conf(dns);
     int r = resolv ? write_text(files_dir, "resolv.conf", resolv, err)
                    : copy_host_file("/etc/resolv.conf", files_dir, "resolv.conf", err);
-    if (r < 0 || write_hosts(sb, files_dir, err) < 0)
+    if (r < 0)
         return -1;
-    if (sb->ns_ipc == SANDBOX_NS_NODE)
-        return 0;
-    return mount_shm(shm_dir, err);
+    return write_hosts(sb, files_dir, err);
 }

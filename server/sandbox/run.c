@@ -1,7 +1,8 @@
 /* RunPodSandbox: validate; reserve the pod's name (with a "creating" record,
- * in one LMDB transaction); pin the netns; then run the CNI ADD on its own
- * thread while this one writes the pod files, the infra spec and starts the
- * infra container (they do not depend on each other); persist READY; reply.
+ * in one LMDB transaction); pin the netns; then write the pod files and run
+ * the CNI ADD on a second thread while this one mounts the pod's shm, writes
+ * the infra spec and starts the infra container (they do not depend on each
+ * other; runc is the longer path); persist READY; reply.
  *
  * A failure at any step rolls back every earlier one (CNI DEL, infra
  * delete, shm mount, netns pin, dirs, record and reservation) and returns
@@ -111,26 +112,30 @@ struct cni_job {
     int64_t took_ns;
 };
 
+/* The pod files first (the infra does not need them), then CNI ADD. */
 static void *cni_thread(void *data)
 {
     struct cni_job *job = data;
+    cleanup_free char *files = sandbox_files_dir(job->d, job->sb->id);
+    job->rc = sandbox_podfiles_write(job->sb, job->cfg->dns_config, files, &job->err);
+    if (job->rc < 0 || job->sb->ns_network == SANDBOX_NS_NODE)
+        return NULL;
     int64_t t0 = now_unix_ns();
     job->rc = sandbox_network_setup(job->d, job->sb, job->cfg, &job->err);
     job->took_ns = now_unix_ns() - t0;
     return NULL;
 }
 
-/* Pod files, infra spec, infra start: the part that runs beside CNI. */
+/* Pod shm, infra spec, infra start: the part that runs beside CNI. */
 static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
                      const char *rootfs, pid_t *ret_pid, cri_error_t *err)
 {
     int64_t t0 = now_unix_ns();
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
-    cleanup_free char *files = sandbox_files_dir(d, sb->id);
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
     if (mkdir_p(bundle, 0700, err) < 0)
         return -1;
-    if (sandbox_podfiles_setup(sb, cfg->dns_config, files, shm, err) < 0)
+    if (sb->ns_ipc != SANDBOX_NS_NODE && sandbox_shm_mount(shm, err) < 0)
         return -1;
     const char *shm_path = sb->ns_ipc == SANDBOX_NS_NODE ? "/dev/shm" : shm;
     if (sandbox_infra_spec(d, sb, cfg, rootfs, bundle, shm_path, err) < 0)
@@ -150,24 +155,18 @@ static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
 
     struct cni_job job = {.d = d, .sb = sb, .cfg = cfg, .err = CRI_ERROR_INIT};
     pthread_t t;
-    bool threaded = false;
-    if (sb->ns_network != SANDBOX_NS_NODE) {
-        int e = pthread_create(&t, NULL, cni_thread, &job);
-        if (e != 0)
-            return cri_error_make(err, e, "start CNI thread");
-        threaded = true;
-    }
+    int e = pthread_create(&t, NULL, cni_thread, &job);
+    if (e != 0)
+        return cri_error_make(err, e, "start CNI thread");
     int64_t t1 = now_unix_ns();
     pid_t pid = 0;
     int rc = run_infra(d, sb, cfg, rootfs, &pid, err);
     sb->timings.infra_ns = now_unix_ns() - t1;
-    if (threaded) {
-        pthread_join(t, NULL);
-        sb->timings.cni_ns = job.took_ns;
-    }
+    pthread_join(t, NULL);
+    sb->timings.cni_ns = job.took_ns;
     if (rc < 0)
         return -1;
-    if (threaded && job.rc < 0) {
+    if (job.rc < 0) {
         *err = job.err;
         return -1;
     }

@@ -58,12 +58,14 @@ bool sandbox_netns_alive(const char *path);
 
 /* ---- pod files (podfiles.c) ---- */
 
-/* Writes hostname, resolv.conf and hosts into files_dir (created) and mounts
- * the pod's /dev/shm tmpfs on shm_dir unless the pod uses the host's IPC.
+/* Writes hostname, resolv.conf and hosts into files_dir (created).
  * resolv.conf comes from dns_config when it sets anything, else the host's
- * /etc/resolv.conf. On failure nothing is left mounted. */
-int sandbox_podfiles_setup(const sandbox_t *sb, const Runtime__V1__DNSConfig *dns,
-                           const char *files_dir, const char *shm_dir, cri_error_t *err);
+ * /etc/resolv.conf; hosts is the host's for host-network pods. */
+int sandbox_podfiles_write(const sandbox_t *sb, const Runtime__V1__DNSConfig *dns,
+                           const char *files_dir, cri_error_t *err);
+
+/* Mounts the pod's /dev/shm tmpfs (SANDBOX_SHM_SIZE) on shm_dir (created). */
+int sandbox_shm_mount(const char *shm_dir, cri_error_t *err);
 
 /* The resolv.conf text for dns (malloc'd); NULL when dns sets nothing. */
 char *sandbox_resolv_conf(const Runtime__V1__DNSConfig *dns);

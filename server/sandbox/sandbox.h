@@ -40,8 +40,8 @@ enum sandbox_ns_mode {
 typedef struct sandbox_timings {
     int64_t netns_ns;
     int64_t cni_ns;   /* CNI ADD (runs alongside the infra start) */
-    int64_t infra_ns; /* pod files, spec, monitor + runc create, runc start */
-    int64_t files_ns; /* pod files and spec (part of infra_ns) */
+    int64_t infra_ns; /* shm, spec, monitor + runc create, runc start */
+    int64_t files_ns; /* shm mount and spec (part of infra_ns) */
     int64_t total_ns;
 } sandbox_timings_t;
 
