@@ -658,3 +658,43 @@ def test_daemon_killed_during_run_is_cleaned_up_on_restart(envf):
     assert env.leaks() == {}, env.daemon.logs()[-3000:]
     pid = env.run(env.config("crash"))  # the name is free again
     env.remove(pid)
+
+
+CRICTL = shutil.which("crictl")
+
+
+@pytest.mark.skipif(not CRICTL, reason="crictl not installed")
+def test_crictl_runp_pods_inspectp_stopp_rmp(env):
+    def crictl(*args):
+        r = subprocess.run([CRICTL, "--runtime-endpoint", "unix://" + env.daemon.socket,
+                            "--image-endpoint", "unix://" + env.daemon.socket, "--timeout",
+                            "60s"] + list(args), capture_output=True, text=True, timeout=90)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout
+    cfg = os.path.join(env.base, "pod.json")
+    with open(cfg, "w") as f:
+        json.dump({"metadata": {"name": "crictl-pod", "namespace": "default", "uid": "u-crictl",
+                                "attempt": 1},
+                   "hostname": "crictl-host", "labels": {"app": "crictl"},
+                   "log_directory": os.path.join(env.base, "logs"),
+                   "dns_config": {"servers": ["10.10.10.10"], "searches": ["google.com"],
+                                  "options": ["ndots:8"]},
+                   "linux": {}}, f)
+    pid = crictl("runp", cfg).strip()
+    assert len(pid) == 64
+    out = crictl("pods")
+    assert pid[:13] in out and "crictl-pod" in out and "Ready" in out
+    assert crictl("pods", "-q", "--label", "app=crictl").split() == [pid]
+    assert crictl("pods", "-q", "--state", "NotReady").split() == []
+    inspect = json.loads(crictl("inspectp", pid[:13]))
+    assert inspect["status"]["id"] == pid
+    assert inspect["status"]["state"] == "SANDBOX_READY"
+    assert inspect["status"]["metadata"]["attempt"] == 1
+    assert inspect["status"]["network"]["ip"].startswith(env.net.subnet_prefix + ".")
+    assert inspect["info"]["pid"] > 0
+    assert inspect["info"]["runtimeSpec"]["hostname"] == "crictl-host"
+    crictl("stopp", pid[:13])
+    assert crictl("pods", "-q", "--state", "NotReady").split() == [pid]
+    crictl("rmp", pid[:13])
+    assert crictl("pods", "-q") == ""
+    assert env.leaks() == {}
