@@ -272,7 +272,11 @@ int unpack_layer(const char *blob_path, const char *dir, const char *diff_id, ui
     cleanup_strv char **opaque = xcalloc(1, sizeof(char *));
     unpack_src_t src = {.outer = outer, .hasher = image_hasher_new(), .buf = buf};
 
-    archive_read_support_filter_all(outer);
+    /* only the layer compressions OCI defines, all in-process: filter_all
+     * would let a blob's magic bytes make libarchive run external programs
+     * (lrzip, lzop, grzip) */
+    archive_read_support_filter_gzip(outer);
+    archive_read_support_filter_zstd(outer);
     archive_read_support_format_raw(outer);
     archive_read_support_format_tar(in);
     struct archive_entry *raw;
