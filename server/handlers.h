@@ -31,4 +31,13 @@ RPC_HANDLER(handle_remove_pod_sandbox);
 RPC_HANDLER(handle_pod_sandbox_status);
 RPC_HANDLER(handle_list_pod_sandbox);
 
+#define RPC_STREAM_HANDLER(name)                                                        \
+    int name(rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage ***ret_msgs, \
+             size_t *ret_n, cri_error_t *err)
+
+/* server/image/stream.c */
+RPC_STREAM_HANDLER(handle_stream_images);
+/* server/sandbox/stream.c */
+RPC_STREAM_HANDLER(handle_stream_pod_sandboxes);
+
 #endif

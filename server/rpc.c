@@ -41,49 +41,49 @@
 
 /* clang-format off */
 static const rpc_method_t methods[] = {
-    {"/runtime.v1.RuntimeService/Version", "Version", &runtime__v1__version_request__descriptor, handle_version, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/RunPodSandbox", "RunPodSandbox", &runtime__v1__run_pod_sandbox_request__descriptor, handle_run_pod_sandbox, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/StopPodSandbox", "StopPodSandbox", &runtime__v1__stop_pod_sandbox_request__descriptor, handle_stop_pod_sandbox, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/RemovePodSandbox", "RemovePodSandbox", &runtime__v1__remove_pod_sandbox_request__descriptor, handle_remove_pod_sandbox, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/PodSandboxStatus", "PodSandboxStatus", &runtime__v1__pod_sandbox_status_request__descriptor, handle_pod_sandbox_status, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/ListPodSandbox", "ListPodSandbox", &runtime__v1__list_pod_sandbox_request__descriptor, handle_list_pod_sandbox, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/StreamPodSandboxes", "StreamPodSandboxes", &runtime__v1__stream_pod_sandboxes_request__descriptor, NULL, RPC_SLOW, true},
-    {"/runtime.v1.RuntimeService/CreateContainer", "CreateContainer", &runtime__v1__create_container_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/StartContainer", "StartContainer", &runtime__v1__start_container_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/StopContainer", "StopContainer", &runtime__v1__stop_container_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/RemoveContainer", "RemoveContainer", &runtime__v1__remove_container_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/ListContainers", "ListContainers", &runtime__v1__list_containers_request__descriptor, NULL, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/StreamContainers", "StreamContainers", &runtime__v1__stream_containers_request__descriptor, NULL, RPC_SLOW, true},
-    {"/runtime.v1.RuntimeService/ContainerStatus", "ContainerStatus", &runtime__v1__container_status_request__descriptor, NULL, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/UpdateContainerResources", "UpdateContainerResources", &runtime__v1__update_container_resources_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/ReopenContainerLog", "ReopenContainerLog", &runtime__v1__reopen_container_log_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/ExecSync", "ExecSync", &runtime__v1__exec_sync_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/Exec", "Exec", &runtime__v1__exec_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/Attach", "Attach", &runtime__v1__attach_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/PortForward", "PortForward", &runtime__v1__port_forward_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/ContainerStats", "ContainerStats", &runtime__v1__container_stats_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/ListContainerStats", "ListContainerStats", &runtime__v1__list_container_stats_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/StreamContainerStats", "StreamContainerStats", &runtime__v1__stream_container_stats_request__descriptor, NULL, RPC_SLOW, true},
-    {"/runtime.v1.RuntimeService/PodSandboxStats", "PodSandboxStats", &runtime__v1__pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/ListPodSandboxStats", "ListPodSandboxStats", &runtime__v1__list_pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/StreamPodSandboxStats", "StreamPodSandboxStats", &runtime__v1__stream_pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, true},
-    {"/runtime.v1.RuntimeService/UpdateRuntimeConfig", "UpdateRuntimeConfig", &runtime__v1__update_runtime_config_request__descriptor, handle_update_runtime_config, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/Status", "Status", &runtime__v1__status_request__descriptor, handle_status, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/CheckpointContainer", "CheckpointContainer", &runtime__v1__checkpoint_container_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/CheckpointPod", "CheckpointPod", &runtime__v1__checkpoint_pod_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/RestorePod", "RestorePod", &runtime__v1__restore_pod_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/GetContainerEvents", "GetContainerEvents", &runtime__v1__get_events_request__descriptor, NULL, RPC_SLOW, true},
-    {"/runtime.v1.RuntimeService/ListMetricDescriptors", "ListMetricDescriptors", &runtime__v1__list_metric_descriptors_request__descriptor, NULL, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/ListPodSandboxMetrics", "ListPodSandboxMetrics", &runtime__v1__list_pod_sandbox_metrics_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.RuntimeService/StreamPodSandboxMetrics", "StreamPodSandboxMetrics", &runtime__v1__stream_pod_sandbox_metrics_request__descriptor, NULL, RPC_SLOW, true},
-    {"/runtime.v1.RuntimeService/RuntimeConfig", "RuntimeConfig", &runtime__v1__runtime_config_request__descriptor, handle_runtime_config, RPC_FAST, false},
-    {"/runtime.v1.RuntimeService/UpdatePodSandboxResources", "UpdatePodSandboxResources", &runtime__v1__update_pod_sandbox_resources_request__descriptor, NULL, RPC_SLOW, false},
-    {"/runtime.v1.ImageService/ListImages", "ListImages", &runtime__v1__list_images_request__descriptor, handle_list_images, RPC_FAST, false},
-    {"/runtime.v1.ImageService/StreamImages", "StreamImages", &runtime__v1__stream_images_request__descriptor, NULL, RPC_SLOW, true},
-    {"/runtime.v1.ImageService/ImageStatus", "ImageStatus", &runtime__v1__image_status_request__descriptor, handle_image_status, RPC_FAST, false},
-    {"/runtime.v1.ImageService/PullImage", "PullImage", &runtime__v1__pull_image_request__descriptor, handle_pull_image, RPC_SLOW, false},
-    {"/runtime.v1.ImageService/RemoveImage", "RemoveImage", &runtime__v1__remove_image_request__descriptor, handle_remove_image, RPC_SLOW, false},
-    {"/runtime.v1.ImageService/ImageFsInfo", "ImageFsInfo", &runtime__v1__image_fs_info_request__descriptor, handle_image_fs_info, RPC_SLOW, false},
+    {"/runtime.v1.RuntimeService/Version", "Version", &runtime__v1__version_request__descriptor, handle_version, RPC_FAST, false, NULL},
+    {"/runtime.v1.RuntimeService/RunPodSandbox", "RunPodSandbox", &runtime__v1__run_pod_sandbox_request__descriptor, handle_run_pod_sandbox, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/StopPodSandbox", "StopPodSandbox", &runtime__v1__stop_pod_sandbox_request__descriptor, handle_stop_pod_sandbox, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/RemovePodSandbox", "RemovePodSandbox", &runtime__v1__remove_pod_sandbox_request__descriptor, handle_remove_pod_sandbox, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/PodSandboxStatus", "PodSandboxStatus", &runtime__v1__pod_sandbox_status_request__descriptor, handle_pod_sandbox_status, RPC_FAST, false, NULL},
+    {"/runtime.v1.RuntimeService/ListPodSandbox", "ListPodSandbox", &runtime__v1__list_pod_sandbox_request__descriptor, handle_list_pod_sandbox, RPC_FAST, false, NULL},
+    {"/runtime.v1.RuntimeService/StreamPodSandboxes", "StreamPodSandboxes", &runtime__v1__stream_pod_sandboxes_request__descriptor, NULL, RPC_SLOW, true, handle_stream_pod_sandboxes},
+    {"/runtime.v1.RuntimeService/CreateContainer", "CreateContainer", &runtime__v1__create_container_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/StartContainer", "StartContainer", &runtime__v1__start_container_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/StopContainer", "StopContainer", &runtime__v1__stop_container_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/RemoveContainer", "RemoveContainer", &runtime__v1__remove_container_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/ListContainers", "ListContainers", &runtime__v1__list_containers_request__descriptor, NULL, RPC_FAST, false, NULL},
+    {"/runtime.v1.RuntimeService/StreamContainers", "StreamContainers", &runtime__v1__stream_containers_request__descriptor, NULL, RPC_SLOW, true, NULL},
+    {"/runtime.v1.RuntimeService/ContainerStatus", "ContainerStatus", &runtime__v1__container_status_request__descriptor, NULL, RPC_FAST, false, NULL},
+    {"/runtime.v1.RuntimeService/UpdateContainerResources", "UpdateContainerResources", &runtime__v1__update_container_resources_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/ReopenContainerLog", "ReopenContainerLog", &runtime__v1__reopen_container_log_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/ExecSync", "ExecSync", &runtime__v1__exec_sync_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/Exec", "Exec", &runtime__v1__exec_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/Attach", "Attach", &runtime__v1__attach_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/PortForward", "PortForward", &runtime__v1__port_forward_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/ContainerStats", "ContainerStats", &runtime__v1__container_stats_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/ListContainerStats", "ListContainerStats", &runtime__v1__list_container_stats_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/StreamContainerStats", "StreamContainerStats", &runtime__v1__stream_container_stats_request__descriptor, NULL, RPC_SLOW, true, NULL},
+    {"/runtime.v1.RuntimeService/PodSandboxStats", "PodSandboxStats", &runtime__v1__pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/ListPodSandboxStats", "ListPodSandboxStats", &runtime__v1__list_pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/StreamPodSandboxStats", "StreamPodSandboxStats", &runtime__v1__stream_pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, true, NULL},
+    {"/runtime.v1.RuntimeService/UpdateRuntimeConfig", "UpdateRuntimeConfig", &runtime__v1__update_runtime_config_request__descriptor, handle_update_runtime_config, RPC_FAST, false, NULL},
+    {"/runtime.v1.RuntimeService/Status", "Status", &runtime__v1__status_request__descriptor, handle_status, RPC_FAST, false, NULL},
+    {"/runtime.v1.RuntimeService/CheckpointContainer", "CheckpointContainer", &runtime__v1__checkpoint_container_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/CheckpointPod", "CheckpointPod", &runtime__v1__checkpoint_pod_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/RestorePod", "RestorePod", &runtime__v1__restore_pod_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/GetContainerEvents", "GetContainerEvents", &runtime__v1__get_events_request__descriptor, NULL, RPC_SLOW, true, NULL},
+    {"/runtime.v1.RuntimeService/ListMetricDescriptors", "ListMetricDescriptors", &runtime__v1__list_metric_descriptors_request__descriptor, NULL, RPC_FAST, false, NULL},
+    {"/runtime.v1.RuntimeService/ListPodSandboxMetrics", "ListPodSandboxMetrics", &runtime__v1__list_pod_sandbox_metrics_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.RuntimeService/StreamPodSandboxMetrics", "StreamPodSandboxMetrics", &runtime__v1__stream_pod_sandbox_metrics_request__descriptor, NULL, RPC_SLOW, true, NULL},
+    {"/runtime.v1.RuntimeService/RuntimeConfig", "RuntimeConfig", &runtime__v1__runtime_config_request__descriptor, handle_runtime_config, RPC_FAST, false, NULL},
+    {"/runtime.v1.RuntimeService/UpdatePodSandboxResources", "UpdatePodSandboxResources", &runtime__v1__update_pod_sandbox_resources_request__descriptor, NULL, RPC_SLOW, false, NULL},
+    {"/runtime.v1.ImageService/ListImages", "ListImages", &runtime__v1__list_images_request__descriptor, handle_list_images, RPC_FAST, false, NULL},
+    {"/runtime.v1.ImageService/StreamImages", "StreamImages", &runtime__v1__stream_images_request__descriptor, NULL, RPC_SLOW, true, handle_stream_images},
+    {"/runtime.v1.ImageService/ImageStatus", "ImageStatus", &runtime__v1__image_status_request__descriptor, handle_image_status, RPC_FAST, false, NULL},
+    {"/runtime.v1.ImageService/PullImage", "PullImage", &runtime__v1__pull_image_request__descriptor, handle_pull_image, RPC_SLOW, false, NULL},
+    {"/runtime.v1.ImageService/RemoveImage", "RemoveImage", &runtime__v1__remove_image_request__descriptor, handle_remove_image, RPC_SLOW, false, NULL},
+    {"/runtime.v1.ImageService/ImageFsInfo", "ImageFsInfo", &runtime__v1__image_fs_info_request__descriptor, handle_image_fs_info, RPC_SLOW, false, NULL},
 };
 /* clang-format on */
 
@@ -178,6 +178,9 @@ struct call {
     const rpc_method_t *method; /* NULL for unknown methods */
     grpc_byte_buffer *payload;
     grpc_byte_buffer *response;
+    grpc_byte_buffer **stream; /* server-streaming replies, sent one batch each */
+    size_t n_stream, next_stream;
+    bool sent_initial;
     grpc_slice details;
     int cancelled;
     int64_t start_ns;
@@ -233,6 +236,9 @@ static void call_free(struct call *c)
         grpc_byte_buffer_destroy(c->payload);
     if (c->response)
         grpc_byte_buffer_destroy(c->response);
+    for (size_t i = 0; i < c->n_stream; i++)
+        grpc_byte_buffer_destroy(c->stream[i]);
+    free(c->stream);
     grpc_slice_unref(c->details);
     if (c->call)
         grpc_call_unref(c->call);
@@ -258,9 +264,11 @@ static void call_finish(struct call *c, int code, const char *message)
     size_t n = 0;
 
     c->details = grpc_slice_from_copied_string(message ? message : "");
-    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[n].data.send_initial_metadata.count = 0;
-    n++;
+    if (!c->sent_initial) {
+        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[n].data.send_initial_metadata.count = 0;
+        n++;
+    }
     if (code == RPC_OK && c->response) {
         ops[n].op = GRPC_OP_SEND_MESSAGE;
         ops[n].data.send_message.send_message = c->response;
@@ -312,6 +320,75 @@ static grpc_byte_buffer *pack_response(const ProtobufCMessage *resp)
     return bb;
 }
 
+static void stream_sent(tag_t *tag, bool ok);
+
+/* Sends the next reply of a server-streaming call (one message in flight
+ * at a time, as gRPC requires); the status follows the last one. */
+static void stream_next(struct call *c)
+{
+    if (c->next_stream == c->n_stream) {
+        call_finish(c, RPC_OK, NULL);
+        return;
+    }
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    size_t n = 0;
+    if (!c->sent_initial) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        c->sent_initial = true;
+    }
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = c->stream[c->next_stream++];
+    c->tag.done = stream_sent;
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->tag, NULL);
+    if (e != GRPC_CALL_OK) {
+        log_error("start stream batch: grpc error %d, dropping call", (int)e);
+        call_free(c);
+    }
+}
+
+static void stream_sent(tag_t *tag, bool ok)
+{
+    struct call *c = (struct call *)tag;
+    if (!ok) {
+        call_finish(c, RPC_CANCELLED, "client went away");
+        return;
+    }
+    stream_next(c);
+}
+
+void rpc_stream_slices(rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *desc, void **items,
+                       size_t n, ProtobufCMessage ***ret_msgs, size_t *ret_n)
+{
+    const ProtobufCFieldDescriptor *f = &desc->fields[0];
+    size_t chunks = (n + RPC_STREAM_CHUNK - 1) / RPC_STREAM_CHUNK;
+    ProtobufCMessage **msgs = rpc_alloc_array(ctx, chunks + 1, ProtobufCMessage *);
+    for (size_t i = 0; i < chunks; i++) {
+        ProtobufCMessage *m = rpc_alloc(ctx, desc->sizeof_message);
+        desc->message_init(m);
+        size_t off = i * RPC_STREAM_CHUNK;
+        *(size_t *)((char *)m + f->quantifier_offset) =
+            n - off < RPC_STREAM_CHUNK ? n - off : RPC_STREAM_CHUNK;
+        *(void ***)((char *)m + f->offset) = items + off;
+        msgs[i] = m;
+    }
+    *ret_msgs = msgs;
+    *ret_n = chunks;
+}
+
+/* Packs a streaming handler's replies; the first send starts at once. */
+static void run_stream(struct call *c, rpc_ctx_t *ctx, ProtobufCMessage *req, cri_error_t *err)
+{
+    ProtobufCMessage **msgs = NULL;
+    size_t n = 0;
+    if (c->method->stream(ctx, req, &msgs, &n, err) < 0)
+        return;
+    c->stream = xcalloc(n + 1, sizeof(*c->stream));
+    for (size_t i = 0; i < n; i++)
+        c->stream[i] = pack_response(msgs[i]);
+    c->n_stream = n;
+}
+
 /* Test-only: hold the call while the gate file exists (bounded: 2 min, or
  * until the server stops), to prove slow calls don't stall fast ones. */
 static void run_test_hook(struct call *c)
@@ -346,6 +423,8 @@ static void call_run(void *data)
     ProtobufCMessage *req = unpack_request(c, ctx.arena);
     if (!req) {
         cri_error_set(&err, EINVAL, "malformed %s request", m->name);
+    } else if (m->stream) {
+        run_stream(c, &ctx, req, &err);
     } else if (m->server_streaming || !m->handler) {
         cri_error_set(&err, ENOSYS, "method %s is not implemented", m->path);
     } else if (m->handler(&ctx, req, &resp, &err) == 0 && !resp) {
@@ -358,7 +437,7 @@ static void call_run(void *data)
         log_level_t lvl =
             code == RPC_UNIMPLEMENTED || code == RPC_NOT_FOUND ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR;
         log_write(lvl, kv, "%s", err.msg);
-    } else {
+    } else if (!c->stream) {
         c->response = pack_response(resp);
         if (log_get_level() >= LOG_LEVEL_TRACE) {
             char kv[128];
@@ -368,7 +447,10 @@ static void call_run(void *data)
         }
     }
     arena_free(ctx.arena);
-    call_finish(c, code, err.status ? err.msg : NULL);
+    if (c->stream && !err.status)
+        stream_next(c);
+    else
+        call_finish(c, code, err.status ? err.msg : NULL);
 }
 
 static struct call *call_new(rpc_server_t *srv, grpc_call *gc, const rpc_method_t *m)

@@ -23,6 +23,12 @@ typedef struct rpc_ctx rpc_ctx_t;
 typedef int (*rpc_handler_fn)(rpc_ctx_t *ctx, const ProtobufCMessage *req,
                               ProtobufCMessage **ret_resp, cri_error_t *err);
 
+/* A server-streaming handler: *ret_msgs gets *ret_n responses (arena
+ * memory, like everything else), sent in order, then an OK status. Zero
+ * responses is a valid, empty stream. */
+typedef int (*rpc_stream_fn)(rpc_ctx_t *ctx, const ProtobufCMessage *req,
+                             ProtobufCMessage ***ret_msgs, size_t *ret_n, cri_error_t *err);
+
 /* Where a method runs. FAST handlers answer inline on a poller thread and
  * must never block (no runc, CNI, network, sleeping locks); SLOW ones run on
  * the worker pool. */
@@ -40,6 +46,7 @@ typedef struct rpc_method {
     rpc_handler_fn handler;
     rpc_class_t klass;
     bool server_streaming; /* protobuf-c does not mark these */
+    rpc_stream_fn stream;  /* server_streaming methods: NULL = not built yet */
 } rpc_method_t;
 
 /* The method table: every RuntimeService and ImageService method. */
@@ -53,6 +60,15 @@ char *rpc_strdup(rpc_ctx_t *ctx, const char *s);
 char *rpc_printf(rpc_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Arena array of n pointers, zeroed. */
 #define rpc_alloc_array(ctx, n, type) ((type *)rpc_alloc((ctx), sizeof(type) * (n)))
+
+/* Items per response when a list goes out as a stream. */
+#define RPC_STREAM_CHUNK 256
+
+/* Splits items[0..n) over responses of type desc, whose first field must be
+ * the repeated one, RPC_STREAM_CHUNK items each (no copy: the responses
+ * point into items). For the Stream* twins of the List* methods. */
+void rpc_stream_slices(rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *desc, void **items,
+                       size_t n, ProtobufCMessage ***ret_msgs, size_t *ret_n);
 
 /* The daemon state a handler works on. */
 daemon_t *rpc_daemon(rpc_ctx_t *ctx);

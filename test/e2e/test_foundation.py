@@ -15,7 +15,8 @@ from conftest import CRICKETD, METHODS, Cri, run_cricketd
 
 BUILT = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "ImageFsInfo",
          "PullImage", "ListImages", "ImageStatus", "RemoveImage", "RunPodSandbox",
-         "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox"}
+         "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox",
+         "StreamImages", "StreamPodSandboxes"}
 CONFLIST = {
     "cniVersion": "1.0.0",
     "name": "cricket-test",
@@ -160,6 +161,12 @@ def test_unbuilt_method_answers_unimplemented(cri, name):
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, e.value
     assert name in e.value.details()
     assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("name", ["StreamImages", "StreamPodSandboxes"])
+def test_stream_lists_answer_an_empty_stream(cri, name):
+    # server-streaming replies: nothing to list is zero messages and OK
+    assert list(cri.call(name, timeout=10)) == []
 
 
 def test_unknown_method_answers_unimplemented_at_once(cri):

@@ -287,6 +287,17 @@ def test_list_filter(images, reg):
     assert len(cri.call("ListImages", filter=api_pb2.ImageFilter()).images) == 1
 
 
+def test_stream_images_matches_list(images, reg):
+    _, cri = images
+    assert list(cri.call("StreamImages")) == []  # an empty store: an empty stream
+    pull(cri, "busybox")
+    listed = list(cri.call("ListImages").images)
+    streamed = [img for chunk in cri.call("StreamImages") for img in chunk.images]
+    assert streamed == listed and len(listed) == 1
+    f = api_pb2.ImageFilter(image=spec("nothing"))
+    assert [c for c in cri.call("StreamImages", filter=f)] == []
+
+
 def test_present_layer_not_downloaded_again(daemon_factory, reg, proxy):
     base = busybox_layer()
     a = push_image(reg, "library/la", "v1", [base, tar_bytes([("a", "file", "a", {})])])
