@@ -111,6 +111,29 @@ static oci_ns_mode_t host_or_new(int mode)
     return mode == SANDBOX_NS_NODE ? OCI_NS_HOST : OCI_NS_NEW;
 }
 
+/* The pod's seccomp profile for the infra: the SecurityProfile message, else
+ * the deprecated string, else RuntimeDefault (the CRI zero value). A
+ * privileged pod's infra runs unconfined, as in containerd. */
+static void infra_seccomp(oci_desc_t *desc, const Runtime__V1__LinuxSandboxSecurityContext *sc)
+{
+    const char *path = sc->seccomp_profile_path;
+    if (sc->privileged) {
+        desc->seccomp = OCI_SECCOMP_UNCONFINED;
+    } else if (sc->seccomp) {
+        if (sc->seccomp->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined)
+            desc->seccomp = OCI_SECCOMP_UNCONFINED;
+        if (sc->seccomp->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost) {
+            desc->seccomp = OCI_SECCOMP_LOCALHOST;
+            desc->seccomp_profile_path = sc->seccomp->localhost_ref;
+        }
+    } else if (strcmp(path, "unconfined") == 0) {
+        desc->seccomp = OCI_SECCOMP_UNCONFINED;
+    } else if (str_has_prefix(path, "localhost/")) {
+        desc->seccomp = OCI_SECCOMP_LOCALHOST;
+        desc->seccomp_profile_path = path + strlen("localhost");
+    }
+}
+
 static void infra_security(oci_desc_t *desc, const Runtime__V1__LinuxSandboxSecurityContext *sc)
 {
     static const char *const drop_all[] = {"ALL", NULL};
@@ -118,6 +141,7 @@ static void infra_security(oci_desc_t *desc, const Runtime__V1__LinuxSandboxSecu
     desc->process.no_new_privileges = true;
     if (!sc)
         return;
+    infra_seccomp(desc, sc);
     if (sc->run_as_user)
         desc->process.uid = (uint32_t)sc->run_as_user->value;
     if (sc->run_as_group)

@@ -2,6 +2,7 @@
  * the paths every pod file lives at. A bad request gets EINVAL naming the
  * field; protobuf-c accepts any enum number, so every enum is checked. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,10 +125,43 @@ int sandbox_validate_sysctl(const char *name, int ns_network, int ns_ipc, cri_er
                          name);
 }
 
+static int validate_security(const Runtime__V1__LinuxSandboxSecurityContext *sc, cri_error_t *err)
+{
+    if (!sc)
+        return 0;
+    const Runtime__V1__SecurityProfile *p = sc->seccomp;
+    if (p && ((int)p->profile_type < RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault ||
+              p->profile_type > RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost))
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.seccomp.profile_type: invalid %d",
+                             (int)p->profile_type);
+    if (p && p->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost &&
+        p->localhost_ref[0] != '/')
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.seccomp.localhost_ref `%s` is not an "
+                             "absolute path",
+                             p->localhost_ref);
+    const char *path = sc->seccomp_profile_path;
+    if (!p && path[0] && strcmp(path, "unconfined") != 0 && strcmp(path, "runtime/default") != 0 &&
+        strcmp(path, "docker/default") != 0 && !str_has_prefix(path, "localhost//"))
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.seccomp_profile_path `%s`: expected "
+                             "unconfined, runtime/default or localhost/<absolute path>",
+                             path);
+    if (sc->run_as_user && (sc->run_as_user->value < 0 || sc->run_as_user->value > UINT32_MAX))
+        return cri_error_set(err, EINVAL, "config.linux.security_context.run_as_user out of range");
+    if (sc->run_as_group && (sc->run_as_group->value < 0 || sc->run_as_group->value > UINT32_MAX))
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.run_as_group out of range");
+    return 0;
+}
+
 static int validate_linux(const Runtime__V1__LinuxPodSandboxConfig *lx, cri_error_t *err)
 {
     if (!lx)
         return 0;
+    if (validate_security(lx->security_context, err) < 0)
+        return -1;
     const Runtime__V1__NamespaceOption *ns =
         lx->security_context ? lx->security_context->namespace_options : NULL;
     if (validate_namespaces(ns, err) < 0)

@@ -437,6 +437,22 @@ def test_host_network_pod_has_no_netns_and_no_cni(env):
     env.remove(pid)
 
 
+def test_seccomp_of_the_pod_applies_to_infra(env):
+    def spec_of(sc):
+        lx = api_pb2.LinuxPodSandboxConfig(security_context=sc)
+        pid = env.run(env.config("sc-%d" % len(env.list()), linux=lx))
+        spec = env.info(pid)["runtimeSpec"]
+        env.remove(pid)
+        return spec
+    assert "seccomp" in spec_of(api_pb2.LinuxSandboxSecurityContext())["linux"]
+    unconfined = api_pb2.SecurityProfile(profile_type=api_pb2.SecurityProfile.Unconfined)
+    assert "seccomp" not in spec_of(api_pb2.LinuxSandboxSecurityContext(seccomp=unconfined))["linux"]
+    assert "seccomp" not in spec_of(api_pb2.LinuxSandboxSecurityContext(privileged=True))["linux"]
+    spec = spec_of(api_pb2.LinuxSandboxSecurityContext(run_as_user=api_pb2.Int64Value(value=65534)))
+    assert spec["process"]["user"]["uid"] == 65534
+    assert spec["root"]["readonly"] is True
+
+
 def test_shared_pid_namespace_infra_is_pid_1(env):
     ns = api_pb2.NamespaceOption(pid=api_pb2.POD)
     lx = api_pb2.LinuxPodSandboxConfig(
@@ -486,12 +502,28 @@ def test_failing_cni_plugin_fails_run_and_leaves_nothing(env):
 
 
 def test_hung_cni_plugin_times_out(envf):
-    env = envf(env={"CRICKET_CNI_TIMEOUT_MS": "1500"})
+    env = envf(env={"CRICKET_CNI_TIMEOUT_MS": "3000"})
+    other = env.run(env.config("other"))
     env.wrap_plugin("bridge", 'if [ "$CNI_COMMAND" = ADD ]; then exec sleep 600; fi')
     t0 = time.monotonic()
-    msg = expect_error(grpc.StatusCode.DEADLINE_EXCEEDED, env.run, env.config("hung"))
+    fut = env.cri.future("RunPodSandbox", timeout=60, config=env.config("hung"))
+    # List and Status answer at once while RunPodSandbox hangs (FAST path)
+    slowest = 0
+    while not fut.done():
+        t1 = time.monotonic()
+        assert [p.id for p in env.list()] == [other]
+        assert env.status(other).status.state == READY
+        slowest = max(slowest, time.monotonic() - t1)
+        time.sleep(0.05)
+    assert slowest < 0.5, slowest
+    with pytest.raises(grpc.RpcError) as e:
+        fut.result()
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value
+    msg = e.value.details()
     assert time.monotonic() - t0 < 20
     assert "bridge" in msg
+    os.unlink(os.path.join(env.wrapper_dir, "bridge"))
+    env.remove(other)
     assert env.list() == []
     assert env.leaks() == {}
 

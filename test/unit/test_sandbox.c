@@ -319,6 +319,26 @@ static void test_validate_config(void **state)
     expect_invalid(&cfg, "net.ipv4.ip_forward");
     sy.key = "kernel.msgmax";
     assert_int_equal(sandbox_validate_config(&cfg, &err), 0);
+    Runtime__V1__SecurityProfile prof = RUNTIME__V1__SECURITY_PROFILE__INIT;
+    sc.seccomp = &prof;
+    prof.profile_type = (Runtime__V1__SecurityProfile__ProfileType)3;
+    expect_invalid(&cfg, "seccomp.profile_type");
+    prof.profile_type = RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost;
+    prof.localhost_ref = "profiles/x.json";
+    expect_invalid(&cfg, "seccomp.localhost_ref");
+    prof.localhost_ref = "/etc/x.json";
+    assert_int_equal(sandbox_validate_config(&cfg, &err), 0);
+    sc.seccomp = NULL;
+    sc.seccomp_profile_path = "docker/evil";
+    expect_invalid(&cfg, "seccomp_profile_path");
+    sc.seccomp_profile_path = "runtime/default";
+    Runtime__V1__Int64Value uid = RUNTIME__V1__INT64_VALUE__INIT;
+    uid.value = -1;
+    sc.run_as_user = &uid;
+    expect_invalid(&cfg, "run_as_user");
+    uid.value = 1000;
+    assert_int_equal(sandbox_validate_config(&cfg, &err), 0);
+
     lx.cgroup_parent = "kubepods";
     expect_invalid(&cfg, "config.linux.cgroup_parent");
     lx.cgroup_parent = "kubepods-besteffort.slice";
