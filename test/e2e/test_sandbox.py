@@ -69,6 +69,14 @@ class Net:
 
     def destroy(self):
         sh("ip", "link", "del", self.name, check=False)
+        # a test's own cgroup parent (named like the bridge) goes too
+        for root, dirs, _ in os.walk("/sys/fs/cgroup"):
+            if self.name in dirs:
+                try:
+                    os.rmdir(os.path.join(root, self.name))
+                except OSError:
+                    pass
+            dirs[:] = [d for d in dirs if root == "/sys/fs/cgroup"]
         shutil.rmtree(os.path.join(HOST_LOCAL_DIR, self.name), ignore_errors=True)
 
 
@@ -459,7 +467,7 @@ def test_shared_pid_namespace_infra_is_pid_1(env):
         security_context=api_pb2.LinuxSandboxSecurityContext(namespace_options=ns),
         sysctls={"kernel.shm_rmid_forced": "1", "net.ipv4.ip_unprivileged_port_start": "0",
                  "fs.mqueue.msg_max": "100"},
-        cgroup_parent="/crkt-test-pods")
+        cgroup_parent="/" + env.net.name)
     pid = env.run(env.config("pidpod", linux=lx))
     infra = env.info(pid)["pid"]
     assert os.stat("/proc/%d/ns/pid" % infra).st_ino != os.stat("/proc/self/ns/pid").st_ino
@@ -468,7 +476,7 @@ def test_shared_pid_namespace_infra_is_pid_1(env):
     assert nspid[-1] == "1"
     spec = env.info(pid)["runtimeSpec"]
     assert spec["linux"]["sysctl"]["kernel.shm_rmid_forced"] == "1"
-    assert spec["linux"]["cgroupsPath"] == "/crkt-test-pods/" + pid
+    assert spec["linux"]["cgroupsPath"] == "/%s/%s" % (env.net.name, pid)
     r = sh("nsenter", "--ipc=/proc/%d/ns/ipc" % infra, "cat",
            "/proc/sys/kernel/shm_rmid_forced")
     assert r.stdout.strip() == "1"
