@@ -738,3 +738,23 @@ def test_crictl_runp_pods_inspectp_stopp_rmp(env):
     crictl("rmp", pid[:13])
     assert crictl("pods", "-q") == ""
     assert env.leaks() == {}
+
+
+def test_concurrent_runs_and_removes(env):
+    futs = [env.cri.future("RunPodSandbox", timeout=120, config=env.config("c%d" % i))
+            for i in range(8)]
+    ids = [f.result().pod_sandbox_id for f in futs]
+    assert len(set(ids)) == 8
+    ips = {env.status(p).status.network.ip for p in ids}
+    assert len(ips) == 8
+    assert all(p.state == READY for p in env.list())
+    # Stop and Remove racing on the same pods, twice each
+    futs = []
+    for p in ids:
+        futs.append(env.cri.future("StopPodSandbox", timeout=120, pod_sandbox_id=p))
+        futs.append(env.cri.future("RemovePodSandbox", timeout=120, pod_sandbox_id=p))
+        futs.append(env.cri.future("RemovePodSandbox", timeout=120, pod_sandbox_id=p))
+    for f in futs:
+        f.result()
+    assert env.list() == []
+    assert env.leaks() == {}
