@@ -19,6 +19,7 @@ struct conf;
 struct store;
 struct image_store;
 struct sandbox_store;
+struct streaming_server;
 
 /* One runtime handler of the config, ready to run containers. */
 typedef struct daemon_runtime {
@@ -52,6 +53,7 @@ typedef struct daemon {
     char *cni_cache_dir;             /* <root>/cni/results */
     cni_opts_t cni;                  /* plugin dirs, cache dir, per-plugin timeout */
     struct sandbox_store *sandboxes; /* server/sandbox */
+    struct streaming_server *streaming; /* server/streaming; set by main before serving */
 
     /* mutable, behind lock */
     pthread_mutex_t lock;

@@ -30,6 +30,10 @@ RPC_HANDLER(handle_stop_pod_sandbox);
 RPC_HANDLER(handle_remove_pod_sandbox);
 RPC_HANDLER(handle_pod_sandbox_status);
 RPC_HANDLER(handle_list_pod_sandbox);
+/* server/streaming/exec.c, attach.c, port_forward.c */
+RPC_HANDLER(handle_exec);
+RPC_HANDLER(handle_attach);
+RPC_HANDLER(handle_port_forward);
 
 #define RPC_STREAM_HANDLER(name)                                                        \
     int name(rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage ***ret_msgs, \

@@ -20,6 +20,7 @@
 #include "server/daemon.h"
 #include "server/rpc.h"
 #include "server/sandbox/sandbox.h"
+#include "server/streaming/streaming.h"
 
 #define SHUTDOWN_GRACE_MS 5000
 
@@ -191,9 +192,20 @@ static int serve(conf_t *conf)
         return 1;
     }
     log_info("recovered %zu pod sandboxes", pods);
+    /* before the gRPC server, so no handler ever sees d.streaming change */
+    streaming_config_t scfg = {.address = d.conf->streaming.address,
+                               .port = d.conf->streaming.port,
+                               .daemon = &d};
+    if (streaming_server_start(&scfg, &d.streaming, &err) < 0) {
+        log_error("start: streaming server: %s", err.msg);
+        daemon_close(&d);
+        return 1;
+    }
+    log_info("streaming server on %s", streaming_server_base_url(d.streaming));
     rpc_server_t *srv = NULL;
     if (rpc_server_start(&d, d.conf->listen, &srv, &err) < 0) {
         log_error("start: %s", err.msg);
+        streaming_server_stop(d.streaming);
         daemon_close(&d);
         return 1;
     }
@@ -214,6 +226,8 @@ static int serve(conf_t *conf)
         break;
     }
     rpc_server_stop(srv, SHUTDOWN_GRACE_MS);
+    streaming_server_stop(d.streaming);
+    d.streaming = NULL;
     daemon_close(&d);
     log_info("stopped");
     return 0;

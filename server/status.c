@@ -13,6 +13,7 @@
 #include "common/cleanup.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
+#include "server/streaming/streaming.h"
 
 static Runtime__V1__RuntimeCondition *condition(rpc_ctx_t *ctx, const char *type, bool ok,
                                                 const char *reason, const char *message)
@@ -77,11 +78,18 @@ RPC_HANDLER(handle_status)
 
     if (in->verbose) {
         cleanup_free char *cidr = daemon_pod_cidr(d);
-        resp->n_info = 3;
-        resp->info = rpc_alloc_array(ctx, 3, Runtime__V1__StatusResponse__InfoEntry *);
+        resp->n_info = d->streaming ? 5 : 3;
+        resp->info = rpc_alloc_array(ctx, 5, Runtime__V1__StatusResponse__InfoEntry *);
         resp->info[0] = info_entry(ctx, "config", d->config_json, NULL);
         resp->info[1] = info_entry(ctx, "podCIDR", NULL, cidr);
         resp->info[2] = info_entry(ctx, "cniConfig", NULL, cni_path ? cni_path : "");
+        if (d->streaming) {
+            resp->info[3] = info_entry(ctx, "streamingURL", NULL,
+                                       streaming_server_base_url(d->streaming));
+            resp->info[4] = info_entry(
+                ctx, "streamingPort",
+                rpc_printf(ctx, "%u", (unsigned)streaming_server_port(d->streaming)), NULL);
+        }
     }
     *ret_resp = &resp->base;
     return 0;

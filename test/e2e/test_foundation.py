@@ -16,7 +16,7 @@ from conftest import CRICKETD, METHODS, Cri, run_cricketd
 BUILT = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "ImageFsInfo",
          "PullImage", "ListImages", "ImageStatus", "RemoveImage", "RunPodSandbox",
          "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox",
-         "StreamImages", "StreamPodSandboxes"}
+         "StreamImages", "StreamPodSandboxes", "Exec", "Attach", "PortForward"}
 CONFLIST = {
     "cniVersion": "1.0.0",
     "name": "cricket-test",

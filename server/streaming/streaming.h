@@ -1,0 +1,146 @@
+/* server/streaming/: the Exec, Attach and PortForward RPCs and the HTTP
+ * streaming server their URLs point at.
+ *
+ * The RPC handlers (exec.c, attach.c, port_forward.c) validate a request,
+ * look its target up through the hooks below and store a copy of it under a
+ * random single-use token; the reply is
+ * `http://<address>:<port>/{exec,attach,portforward}/<token>`. The server
+ * (libmicrohttpd) answers that URL with an upgrade to SPDY/3.1 (kubelet,
+ * crictl) or WebSocket (newer kubectl/kubelet), runs one thread per upgraded
+ * connection and calls a backend ops table that does the container work:
+ * it sees file descriptors only, so it knows nothing of either protocol.
+ *
+ * Thread safety: every function here may be called from any thread. */
+#ifndef CRICKET_SERVER_STREAMING_STREAMING_H
+#define CRICKET_SERVER_STREAMING_STREAMING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct daemon;
+
+typedef enum streaming_kind {
+    STREAMING_EXEC = 0,
+    STREAMING_ATTACH = 1,
+    STREAMING_PORTFORWARD = 2,
+} streaming_kind_t;
+
+/* A copy of the CRI request a token stands for (every string malloc'd). */
+typedef struct streaming_request {
+    streaming_kind_t kind;
+    char *container_id;     /* exec, attach: the full id the lookup returned */
+    char *pod_id;           /* portforward: the full sandbox id */
+    char *netns_path;       /* portforward: pinned netns, "" = host network */
+    char **cmd;             /* exec: argv, NULL-terminated */
+    bool tty, in, out, err; /* exec, attach: stdin, stdout, stderr */
+    int32_t *ports;         /* portforward: the request's ports (may be empty) */
+    size_t n_ports;
+} streaming_request_t;
+
+/* Frees r and everything it holds. Accepts NULL. */
+void streaming_request_free(streaming_request_t *r);
+
+/* ---- the backend: what the container code provides ---- */
+
+/* Terminal size sent to resize_fd as one record per change. */
+typedef struct streaming_winsize {
+    uint16_t width, height;
+} streaming_winsize_t;
+
+/* The descriptors a backend works with. The backend only borrows them:
+ * the streaming code closes them after the backend call returns, which is
+ * what ends stdout/stderr for the client. -1 = stream not requested. */
+typedef struct streaming_stdio {
+    int in;     /* read: the client's stdin; EOF when the client closes it */
+    int out;    /* write: to the client's stdout */
+    int err;    /* write: to the client's stderr (never with tty) */
+    int resize; /* read: streaming_winsize_t records (tty only) */
+    int cancel; /* read: becomes readable (POLLIN/POLLHUP) when the client
+                 * went away; the backend then stops and returns */
+} streaming_stdio_t;
+
+typedef struct streaming_backend_ops {
+    /* Runs r->cmd in the running container r->container_id with its streams
+     * on io and waits for it; *ret_exit_code gets the exit status. Runs on a
+     * thread of its own and may block. ENOENT when the container is gone. */
+    int (*exec)(void *data, const streaming_request_t *r, const streaming_stdio_t *io,
+                int *ret_exit_code, cri_error_t *err);
+    /* Connects io to the container's attach socket until the container's
+     * output ends, io->cancel fires or (stdin_once) stdin closes. */
+    int (*attach)(void *data, const streaming_request_t *r, const streaming_stdio_t *io,
+                  cri_error_t *err);
+    /* Connects to `port` on localhost inside the pod's network; *ret_fd gets
+     * a connected stream socket the caller owns. ECONNREFUSED and friends
+     * come back as err->status. */
+    int (*portforward)(void *data, const streaming_request_t *r, uint16_t port, int *ret_fd,
+                       cri_error_t *err);
+} streaming_backend_ops_t;
+
+/* The backend the daemon uses: exec and attach fail with ENOSYS until
+ * containers exist; portforward is streaming_netns_connect(). */
+extern const streaming_backend_ops_t streaming_default_backend;
+
+/* Connects to localhost:port inside the network namespace pinned at
+ * netns_path ("" = the host's), tcp4 first then tcp6, from a dedicated
+ * thread that setns()es (the caller's namespace never changes). *ret_fd
+ * gets the connected socket (CLOEXEC). Fails with the connect errno of the
+ * last attempt (ECONNREFUSED, ...) or the setns/open errno. */
+int streaming_netns_connect(const char *netns_path, uint16_t port, int *ret_fd, cri_error_t *err);
+
+/* ---- lookups the sandbox and container code will fill in ---- */
+
+/* Resolves a container id (full or unique prefix) for Exec/Attach: *ret_id
+ * gets the full id (malloc'd). ENOENT when no such container exists (always,
+ * until server/container/ exists), EINVAL when it is not running. */
+int streaming_lookup_container(struct daemon *d, const char *id, char **ret_id, cri_error_t *err);
+
+/* Resolves a sandbox id for PortForward: *ret_id gets the full id and
+ * *ret_netns its pinned netns path ("" for host network), both malloc'd.
+ * ENOENT when unknown, EINVAL when the sandbox is not ready. */
+int streaming_lookup_sandbox(struct daemon *d, const char *id, char **ret_id, char **ret_netns,
+                             cri_error_t *err);
+
+/* ---- the server ---- */
+
+typedef struct streaming_server streaming_server_t;
+
+typedef struct streaming_config {
+    const char *address; /* IP to bind ("127.0.0.1", "::1", "0.0.0.0") */
+    int port;            /* 0 = pick a free port */
+    const streaming_backend_ops_t *ops;
+    void *ops_data;
+    int64_t token_ttl_ms;  /* 0 = 60 s */
+    size_t max_tokens;     /* 0 = 1000 */
+    struct daemon *daemon; /* for the test hook's fake targets; may be NULL */
+} streaming_config_t;
+
+/* Binds and starts serving. The environment variable
+ * CRICKET_TEST_HOOK_STREAMING (tests only: "fake" and/or "ttl_ms=N",
+ * comma separated) swaps in a fake backend and a shorter token lifetime.
+ * EADDRINUSE/EINVAL style errors when the address cannot be bound. Free
+ * with streaming_server_stop(). */
+int streaming_server_start(const streaming_config_t *cfg, streaming_server_t **ret,
+                           cri_error_t *err);
+
+/* Closes every upgraded connection (their backends see cancel), waits for
+ * their threads, stops the HTTP server and frees everything. Accepts NULL. */
+void streaming_server_stop(streaming_server_t *s);
+
+/* The bound port (the chosen one when the config said 0). */
+uint16_t streaming_server_port(const streaming_server_t *s);
+
+/* The base URL, "http://127.0.0.1:40123" (IPv6 in brackets). Owned by s. */
+const char *streaming_server_base_url(const streaming_server_t *s);
+
+/* True while the test hook's fake backend is on. */
+bool streaming_server_fake(const streaming_server_t *s);
+
+/* Stores r (ownership moves to the server, also on failure) under a new
+ * token and sets *ret_url (malloc'd) to the URL for it. */
+int streaming_server_issue(streaming_server_t *s, streaming_request_t *r, char **ret_url,
+                           cri_error_t *err);
+
+#endif
