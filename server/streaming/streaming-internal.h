@@ -96,7 +96,7 @@ enum spdy_type {
 };
 #define SPDY_FLAG_FIN 0x01
 #define SPDY_FLAG_UNIDIRECTIONAL 0x02
-#define SPDY_MAX_FRAME (16u << 20)
+#define SPDY_MAX_FRAME (8u << 20) /* bounds the input buffer; clients send 32 KiB */
 #define SPDY_RST_PROTOCOL_ERROR 1
 #define SPDY_RST_INVALID_STREAM 2
 #define SPDY_RST_REFUSED_STREAM 3
