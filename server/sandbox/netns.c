@@ -102,7 +102,7 @@ int sandbox_netns_pin(const char *path, cri_error_t *err)
 
 int sandbox_netns_unpin(const char *path, cri_error_t *err)
 {
-    if (!path || !path[0])
+    if (!path || !path[0] || (access(path, F_OK) < 0 && errno == ENOENT))
         return 0;
     if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
         return cri_error_make(err, errno, "unmount netns `%s`", path);

@@ -87,6 +87,8 @@ static int write_hosts(const sandbox_t *sb, const char *dir, cri_error_t *err)
 
 int sandbox_shm_unmount(const char *shm_dir, cri_error_t *err)
 {
+    if (access(shm_dir, F_OK) < 0 && errno == ENOENT)
+        return 0;
     if (umount2(shm_dir, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
         return cri_error_make(err, errno, "unmount pod shm `%s`", shm_dir);
     return 0;

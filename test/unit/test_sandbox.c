@@ -9,11 +9,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "conf/conf.h"
+#include "oci/oci.h"
+#include "server/daemon.h"
 #include "server/sandbox/sandbox-internal.h"
 #include "server/store.h"
 
@@ -375,13 +379,230 @@ static void test_new_id(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* ---- stop, remove and recovery against a fake runtime ---- */
+
+/* The fake runtime knows at most 4 containers: id -> status. */
+typedef struct fake_rt {
+    char ids[4][80];
+    oci_status_t status[4];
+    int kills, deletes;
+    const char *exit_dir; /* kill writes <exit_dir>/<id> as the monitor would */
+} fake_rt_t;
+
+static int fake_find(fake_rt_t *f, const char *id)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(f->ids[i], id) == 0)
+            return i;
+    return -1;
+}
+
+static int fake_state(oci_runtime_t *rt, const char *id, oci_state_t *ret, cri_error_t *err)
+{
+    fake_rt_t *f = rt->userdata;
+    int i = fake_find(f, id);
+    if (i < 0)
+        return cri_error_set(err, ENOENT, "fake state `%s`: container does not exist", id);
+    memset(ret, 0, sizeof(*ret));
+    ret->status = f->status[i];
+    ret->pid = f->status[i] == OCI_STATUS_RUNNING ? 4321 : 0;
+    return 0;
+}
+
+static int fake_kill(oci_runtime_t *rt, const char *id, int signo, bool all, cri_error_t *err)
+{
+    fake_rt_t *f = rt->userdata;
+    int i = fake_find(f, id);
+    f->kills++;
+    if (i < 0)
+        return cri_error_set(err, ENOENT, "fake kill `%s`: container does not exist", id);
+    f->status[i] = OCI_STATUS_STOPPED;
+    cleanup_free char *path = xasprintf("%s/%s", f->exit_dir, id);
+    static const char exit_json[] = "{\"pid\":4321,\"exit_code\":137}\n";
+    return write_file_atomic(path, exit_json, sizeof(exit_json) - 1, 0600, err);
+}
+
+static int fake_delete(oci_runtime_t *rt, const char *id, bool force, cri_error_t *err)
+{
+    fake_rt_t *f = rt->userdata;
+    int i = fake_find(f, id);
+    f->deletes++;
+    if (i < 0)
+        return cri_error_set(err, ENOENT, "fake delete `%s`: container does not exist", id);
+    f->ids[i][0] = '\0';
+    return 0;
+}
+
+static const struct oci_runtime_ops fake_ops = {
+    .state = fake_state,
+    .kill = fake_kill,
+    .delete = fake_delete,
+};
+
+typedef struct fixture {
+    char dir[64];
+    daemon_t d;
+    fake_rt_t rt;
+    char *root, *runroot;
+} fixture_t;
+
+static int fixture_setup(void **state)
+{
+    fixture_t *fx = xcalloc(1, sizeof(*fx));
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/test-sandbox-ops-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    cri_error_t err = CRI_ERROR_INIT;
+    daemon_t *d = &fx->d;
+    d->conf = conf_new_defaults(NULL);
+    fx->root = xasprintf("%s/root", fx->dir);
+    fx->runroot = xasprintf("%s/run", fx->dir);
+    d->root = fx->root;
+    d->runroot = fx->runroot;
+    d->exit_dir = xasprintf("%s/exits", fx->dir);
+    assert_int_equal(mkdir_p(d->exit_dir, 0700, &err), 0);
+    fx->rt.exit_dir = d->exit_dir;
+    cleanup_free char *meta = xasprintf("%s/meta", fx->root);
+    assert_int_equal(store_open(meta, &d->store, &err), 0);
+    d->sandboxes = sandbox_store_new(d->store);
+    d->runtimes = xcalloc(1, sizeof(*d->runtimes));
+    d->runtimes[0].name = "runc";
+    d->runtimes[0].oci = oci_runtime_new_with_ops(&fake_ops, "fake", fx->dir, &fx->rt);
+    d->n_runtimes = 1;
+    *state = fx;
+    return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+    fixture_t *fx = *state;
+    daemon_t *d = &fx->d;
+    sandbox_store_free(d->sandboxes);
+    store_close(d->store);
+    oci_runtime_free(d->runtimes[0].oci);
+    free(d->runtimes);
+    free(d->exit_dir);
+    conf_free(d->conf);
+    cri_error_t err = CRI_ERROR_INIT;
+    rm_rf(fx->dir, &err);
+    free(fx->root);
+    free(fx->runroot);
+    free(fx);
+    return 0;
+}
+
+/* A pod record as RunPodSandbox leaves it: host network, so no CNI. */
+static sandbox_t *stored_pod(fixture_t *fx, const char *id, bool creating, oci_status_t st)
+{
+    sandbox_t *sb = make(id, id);
+    set(&sb->netns_path, "");
+    set(&sb->cni_network, "");
+    sb->ns_network = SANDBOX_NS_NODE;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_store_persist(fx->d.sandboxes, sb, true, &err), 0);
+    if (!creating)
+        assert_int_equal(sandbox_store_persist(fx->d.sandboxes, sb, false, &err), 0);
+    if (st != OCI_STATUS_UNKNOWN) {
+        int i = fake_find(&fx->rt, "");
+        assert_true(i >= 0);
+        snprintf(fx->rt.ids[i], sizeof(fx->rt.ids[i]), "%s", id);
+        fx->rt.status[i] = st;
+    }
+    return sb;
+}
+
+static void test_recover(void **state)
+{
+    fixture_t *fx = *state;
+    cleanup_sandbox sandbox_t *alive = stored_pod(fx, "alive", false, OCI_STATUS_RUNNING);
+    cleanup_sandbox sandbox_t *dead = stored_pod(fx, "dead", false, OCI_STATUS_STOPPED);
+    cleanup_sandbox sandbox_t *half = stored_pod(fx, "half", true, OCI_STATUS_RUNNING);
+    cleanup_sandbox sandbox_t *gone = stored_pod(fx, "gone", false, OCI_STATUS_UNKNOWN);
+    size_t loaded = 0;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_recover(&fx->d, &loaded, &err), 0);
+    assert_int_equal(loaded, 3);
+
+    sandbox_t *sb = NULL;
+    pid_t pid = 0;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, "alive", &sb, &err), 0);
+    assert_int_equal(sandbox_get_state(sb, &pid), SANDBOX_STATE_READY);
+    assert_int_equal(pid, 4321);
+    sandbox_unref(sb);
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, "dead", &sb, &err), 0);
+    assert_int_equal(sandbox_get_state(sb, &pid), SANDBOX_STATE_NOTREADY);
+    assert_int_equal(pid, 0);
+    sandbox_unref(sb);
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, "gone", &sb, &err), 0);
+    assert_int_equal(sandbox_get_state(sb, NULL), SANDBOX_STATE_NOTREADY);
+    sandbox_unref(sb);
+
+    /* the unfinished pod: infra killed and deleted, record and name gone */
+    cri_error_t nf = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, "half", &sb, &nf), -1);
+    assert_int_equal(nf.status, ENOENT);
+    assert_int_equal(fake_find(&fx->rt, "half"), -1);
+    void *val = NULL;
+    cri_error_t gerr = CRI_ERROR_INIT;
+    assert_int_equal(store_get1(fx->d.store, STORE_PODS, "half", &val, NULL, &gerr), -1);
+    assert_int_equal(gerr.status, ENOENT);
+    /* NOTREADY was persisted: a second recovery agrees */
+    assert_int_equal(store_get1(fx->d.store, STORE_PODS, "dead", &val, NULL, &err), 0);
+    assert_non_null(strstr(val, "\"state\":1"));
+    free(val);
+
+    /* the exit watcher's hook: only full ids of known pods */
+    assert_false(sandbox_on_infra_exit(&fx->d, "ali"));
+    assert_false(sandbox_on_infra_exit(&fx->d, "nope"));
+    assert_true(sandbox_on_infra_exit(&fx->d, "alive"));
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, "alive", &sb, &err), 0);
+    assert_int_equal(sandbox_get_state(sb, NULL), SANDBOX_STATE_NOTREADY);
+    sandbox_unref(sb);
+}
+
+static void test_stop_remove_idempotent(void **state)
+{
+    fixture_t *fx = *state;
+    cleanup_sandbox sandbox_t *sb = stored_pod(fx, "pod1", false, OCI_STATUS_RUNNING);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_store_add(fx->d.sandboxes, sb, &err), 0);
+    assert_int_equal(sandbox_stop_locked(&fx->d, sb, &err), 0);
+    assert_int_equal(fx->rt.kills, 1);
+    assert_int_equal(fx->rt.deletes, 1);
+    assert_int_equal(sandbox_get_state(sb, NULL), SANDBOX_STATE_NOTREADY);
+    /* again: the runtime no longer knows it, which is fine */
+    assert_int_equal(sandbox_stop_locked(&fx->d, sb, &err), 0);
+    assert_int_equal(fx->rt.kills, 1);
+    cleanup_free char *exit_file = xasprintf("%s/pod1", fx->d.exit_dir);
+    assert_int_equal(access(exit_file, F_OK), 0);
+    assert_int_equal(sandbox_remove_locked(&fx->d, sb, &err), 0);
+    assert_true(sb->removed);
+    assert_int_equal(access(exit_file, F_OK), -1); /* Remove takes the exit file */
+    cri_error_t nf = CRI_ERROR_INIT;
+    sandbox_t *got = NULL;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, "pod1", &got, &nf), -1);
+    assert_int_equal(nf.status, ENOENT);
+    /* the name is free again */
+    cleanup_sandbox sandbox_t *again = make("pod2", "pod1");
+    assert_int_equal(sandbox_store_persist(fx->d.sandboxes, again, true, &err), 0);
+    /* after Remove, Stop and Remove are no-ops */
+    assert_int_equal(sandbox_stop_locked(&fx->d, sb, &err), 0);
+    assert_int_equal(sandbox_remove_locked(&fx->d, sb, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_record_round_trip), cmocka_unit_test(test_record_parse_errors),
-        cmocka_unit_test(test_store_lookup),      cmocka_unit_test(test_store_persist_and_reserve),
-        cmocka_unit_test(test_sysctls),           cmocka_unit_test(test_validate_config),
-        cmocka_unit_test(test_resolv_conf),       cmocka_unit_test(test_new_id),
+        cmocka_unit_test(test_record_round_trip),
+        cmocka_unit_test(test_record_parse_errors),
+        cmocka_unit_test(test_store_lookup),
+        cmocka_unit_test(test_store_persist_and_reserve),
+        cmocka_unit_test(test_sysctls),
+        cmocka_unit_test(test_validate_config),
+        cmocka_unit_test(test_resolv_conf),
+        cmocka_unit_test(test_new_id),
+        cmocka_unit_test_setup_teardown(test_recover, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_remove_idempotent, fixture_setup,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
