@@ -498,3 +498,44 @@ def test_portforward_websocket_into_netns(fake, tmp_path):
     finally:
         srv.stop()
         del_netns(ns)
+
+
+# ---- port-forward into a real pod sandbox ----
+
+import test_sandbox  # noqa: E402  (its Env: daemon + CNI network + leak checks)
+from test_sandbox import envf  # noqa: E402,F401  (fixture)
+
+needs_pods = pytest.mark.skipif(not test_sandbox.ok or not test_sandbox.PAUSE or
+                                not test_sandbox.CONMON,
+                                reason=test_sandbox.why or "CRICKET_PAUSE/CRICKET_CONMON not set")
+
+
+@needs_pods
+def test_portforward_into_pod(envf, tmp_path):
+    env = envf()
+    pid = env.run(env.config("pf"))
+    netns = env.info(pid)["netns"]
+    srv = Httpd(str(tmp_path), netns, port=8080, size=16 << 20)
+    try:
+        want = hashlib.sha256(srv.body).hexdigest()
+        # SPDY, the way kubelet/kubectl do it: two concurrent connections
+        url = env.cri.call("PortForward", pod_sandbox_id=pid).url
+        results = spdy_forward_requests(url, 8080, 2)
+        for err, data in results:
+            assert err == b""
+            assert hashlib.sha256(http_body(data)).hexdigest() == want
+        # a unique prefix of the id works too (crictl sends what was typed)
+        url = env.cri.call("PortForward", pod_sandbox_id=pid[:12], port=[8080]).url
+        w, _ = sc.ws_connect(url, ["v4.channel.k8s.io"])
+        w.read_message(), w.read_message()
+        w.send_channel(0, b"GET /big HTTP/1.0\r\n\r\n")
+        out, _ = w.collect(limit=100000)
+        w.close()
+        assert hashlib.sha256(http_body(out[0])).hexdigest() == want
+    finally:
+        srv.stop()
+    env.stop(pid)
+    expect_code(grpc.StatusCode.INVALID_ARGUMENT, env.cri.call, "PortForward",
+                pod_sandbox_id=pid)
+    env.remove(pid)
+    expect_code(grpc.StatusCode.NOT_FOUND, env.cri.call, "PortForward", pod_sandbox_id=pid)
