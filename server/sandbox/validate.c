@@ -74,6 +74,13 @@ static int validate_namespaces(const Runtime__V1__NamespaceOption *ns, cri_error
                              "config.linux.security_context.namespace_options.ipc: invalid mode "
                              "%d for a pod (POD or NODE)",
                              (int)ns->ipc);
+    /* a pod user namespace (hostUsers: false) needs id-mapped mounts this
+     * runtime does not do yet: refuse rather than run in the host's */
+    if (ns->userns_options && ns->userns_options->mode != RUNTIME__V1__NAMESPACE_MODE__NODE)
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.namespace_options.userns_options: "
+                             "mode %d: user namespaces are not supported (only NODE)",
+                             (int)ns->userns_options->mode);
     return 0;
 }
 

@@ -312,6 +312,12 @@ static void test_validate_config(void **state)
     expect_invalid(&cfg, "namespace_options.ipc");
     ns.ipc = RUNTIME__V1__NAMESPACE_MODE__POD;
     assert_int_equal(sandbox_validate_config(&cfg, &err), 0);
+    Runtime__V1__UserNamespace userns = RUNTIME__V1__USER_NAMESPACE__INIT;
+    ns.userns_options = &userns;
+    userns.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
+    expect_invalid(&cfg, "userns_options");
+    userns.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
+    assert_int_equal(sandbox_validate_config(&cfg, &err), 0);
 
     Runtime__V1__LinuxPodSandboxConfig__SysctlsEntry sy =
         RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__SYSCTLS_ENTRY__INIT;
