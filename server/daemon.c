@@ -11,6 +11,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "conf/conf.h"
+#include "server/container/container.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
 #include "server/store.h"
@@ -147,6 +148,8 @@ static void daemon_release(daemon_t *d)
     }
     image_store_close(d->images);
     d->images = NULL;
+    container_store_free(d->containers);
+    d->containers = NULL;
     store_close(d->store);
     d->store = NULL;
 }
@@ -173,6 +176,11 @@ static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
         return -1;
     if (image_store_open(conf, d->store, &d->images, err) < 0)
         return -1;
+    /* container records first: GC must keep the layers containers use */
+    d->containers = container_store_new(d->store);
+    if (container_store_load(d->containers, err) < 0)
+        return -1;
+    image_store_set_in_use_fn(d->images, container_layer_in_use, d->containers);
     if (image_store_gc(d->images, err) < 0)
         return -1;
     return open_pod_runtime(d, conf, err);

@@ -19,6 +19,8 @@ struct conf;
 struct store;
 struct image_store;
 struct sandbox_store;
+struct container_store;
+struct exit_watcher;
 struct streaming_server;
 
 /* One runtime handler of the config, ready to run containers. */
@@ -53,6 +55,8 @@ typedef struct daemon {
     char *cni_cache_dir;             /* <root>/cni/results */
     cni_opts_t cni;                  /* plugin dirs, cache dir, per-plugin timeout */
     struct sandbox_store *sandboxes; /* server/sandbox */
+    struct container_store *containers; /* server/container (loaded before image GC) */
+    struct exit_watcher *exits;         /* started by main after recovery */
     struct streaming_server *streaming; /* server/streaming; set by main before serving */
 
     /* mutable, behind lock */

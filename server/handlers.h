@@ -30,6 +30,13 @@ RPC_HANDLER(handle_stop_pod_sandbox);
 RPC_HANDLER(handle_remove_pod_sandbox);
 RPC_HANDLER(handle_pod_sandbox_status);
 RPC_HANDLER(handle_list_pod_sandbox);
+/* server/container/create.c, start.c, stop.c, remove.c, list.c, status.c */
+RPC_HANDLER(handle_create_container);
+RPC_HANDLER(handle_start_container);
+RPC_HANDLER(handle_stop_container);
+RPC_HANDLER(handle_remove_container);
+RPC_HANDLER(handle_list_containers);
+RPC_HANDLER(handle_container_status);
 /* server/streaming/exec.c, attach.c, port_forward.c */
 RPC_HANDLER(handle_exec);
 RPC_HANDLER(handle_attach);

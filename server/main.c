@@ -17,7 +17,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "conf/conf.h"
+#include "server/container/container.h"
 #include "server/daemon.h"
+#include "server/exits.h"
 #include "server/rpc.h"
 #include "server/sandbox/sandbox.h"
 #include "server/streaming/streaming.h"
@@ -166,6 +168,15 @@ static conf_t *load_config(const struct options *o, cri_error_t *err)
     return TAKE_PTR(conf);
 }
 
+/* Exit watcher callback: infra containers mark their pod NOTREADY, the
+ * others record their exit. */
+static void on_exit_file(const char *id, const conmon_exit_t *e, void *data)
+{
+    daemon_t *d = data;
+    if (!sandbox_on_infra_exit(d, id))
+        container_on_exit(d, id, e);
+}
+
 static int serve(conf_t *conf)
 {
     cri_error_t err = CRI_ERROR_INIT;
@@ -185,19 +196,28 @@ static int serve(conf_t *conf)
         conf_free(conf);
         return 1;
     }
-    size_t pods = 0;
+    size_t ctrs = 0, pods = 0;
+    container_recover(&d, &ctrs, &err);
+    log_info("recovered %zu containers", ctrs);
     if (sandbox_recover(&d, &pods, &err) < 0) {
         log_error("start: %s", err.msg);
         daemon_close(&d);
         return 1;
     }
     log_info("recovered %zu pod sandboxes", pods);
+    /* after recovery: it reports the exits that happened while we were down */
+    if (exit_watcher_start(d.exit_dir, on_exit_file, &d, &d.exits, &err) < 0) {
+        log_error("start: exit watcher: %s", err.msg);
+        daemon_close(&d);
+        return 1;
+    }
     /* before the gRPC server, so no handler ever sees d.streaming change */
     streaming_config_t scfg = {.address = d.conf->streaming.address,
                                .port = d.conf->streaming.port,
                                .daemon = &d};
     if (streaming_server_start(&scfg, &d.streaming, &err) < 0) {
         log_error("start: streaming server: %s", err.msg);
+        exit_watcher_stop(d.exits);
         daemon_close(&d);
         return 1;
     }
@@ -206,6 +226,7 @@ static int serve(conf_t *conf)
     if (rpc_server_start(&d, d.conf->listen, &srv, &err) < 0) {
         log_error("start: %s", err.msg);
         streaming_server_stop(d.streaming);
+        exit_watcher_stop(d.exits);
         daemon_close(&d);
         return 1;
     }
@@ -228,6 +249,8 @@ static int serve(conf_t *conf)
     rpc_server_stop(srv, SHUTDOWN_GRACE_MS);
     streaming_server_stop(d.streaming);
     d.streaming = NULL;
+    exit_watcher_stop(d.exits);
+    d.exits = NULL;
     daemon_close(&d);
     log_info("stopped");
     return 0;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -86,5 +87,177 @@ int container_rootfs_mount(char *const *layer_dirs, size_t n_layers, const char 
 
 /* Unmounts target (lazily when busy). Not mounted is fine. */
 int container_rootfs_unmount(const char *target, cri_error_t *err);
+
+/* ------------------------------------------------------------------ */
+/* Containers of the daemon (store.c, record.c and the RPC files)      */
+/* ------------------------------------------------------------------ */
+
+struct daemon;
+struct store;
+struct sandbox;
+struct conmon_exit;
+
+/* CRI ContainerState numbers (CREATED is 0). */
+typedef enum container_state {
+    CONTAINER_STATE_CREATED = 0,
+    CONTAINER_STATE_RUNNING = 1,
+    CONTAINER_STATE_EXITED = 2,
+    CONTAINER_STATE_UNKNOWN = 3,
+} container_state_t;
+
+/* A CRI mount as requested (kept for ContainerStatus.mounts). */
+typedef struct container_mount {
+    char *container_path;
+    char *host_path; /* as resolved (symlinks followed) */
+    bool readonly;
+    bool selinux_relabel;
+    int propagation; /* CRI MountPropagation */
+} container_mount_t;
+
+/* Linux resources as CRI carries them (ContainerStatus.resources, update). */
+typedef struct container_resources {
+    int64_t cpu_period, cpu_quota, cpu_shares, memory_limit, memory_swap, oom_score_adj;
+    char *cpuset_cpus, *cpuset_mems;
+} container_resources_t;
+
+/* A container. Identity fields are fixed once it is in the store and are
+ * read without a lock; the run state changes under `lock`; Start, Stop,
+ * Remove and Update of one container are serialised by `op_lock`. */
+typedef struct container {
+    char *id;         /* 64 hex digits */
+    char *name;       /* reserved: k8s_<name>_<pod name>_<namespace>_<uid>_<attempt> */
+    char *sandbox_id; /* full pod id */
+    char *meta_name;
+    uint32_t attempt;
+    char **labels;      /* key, value, ..., NULL */
+    char **annotations; /* same */
+    char *image_name;   /* ImageSpec.image reported: first repo tag, else as requested */
+    char *image_user;   /* ImageSpec.user_specified_image */
+    char *image_ref;    /* first repo digest, else the image id */
+    char *image_id;     /* sha256:<config hex> */
+    char **chain_ids;   /* the image's layers (kept from GC while the container exists) */
+    char *runtime;      /* conf handler name */
+    char *log_path;     /* absolute; "" = no log */
+    int64_t created_at;
+    int stop_signal; /* signal number */
+    bool tty, stdin_open, stdin_once;
+    container_mount_t *mounts;
+    size_t n_mounts;
+    uint32_t uid, gid;
+    int64_t *gids; /* additional gids */
+    size_t n_gids;
+    char *spec_json; /* config.json text ("" when unknown) */
+    bool creating;   /* loaded from a record of an unfinished create */
+
+    pthread_mutex_t lock; /* behind it: the fields below */
+    container_state_t state;
+    pid_t pid;
+    int64_t started_at, finished_at;
+    int exit_code;
+    char *reason, *message;
+    container_resources_t resources;
+
+    pthread_mutex_t op_lock;
+    bool removed; /* behind op_lock */
+    int refs;     /* atomic */
+} container_t;
+
+/* A snapshot of the run state (strings malloc'd; container_status_clear). */
+typedef struct container_status {
+    container_state_t state;
+    pid_t pid;
+    int64_t started_at, finished_at;
+    int exit_code;
+    char *reason, *message;
+} container_status_t;
+
+container_t *container_new(void);
+container_t *container_ref(container_t *c);
+/* Drops a reference; frees on the last. Accepts NULL. */
+void container_unref(container_t *c);
+static inline void container_unrefp(container_t **c)
+{
+    container_unref(*c);
+}
+#define cleanup_container __attribute__((cleanup(container_unrefp)))
+
+/* Reads the run state under c->lock into *ret. */
+void container_get_status(container_t *c, container_status_t *ret);
+void container_status_clear(container_status_t *st);
+/* Sets EXITED with the given code and reason (message may be NULL). */
+void container_set_exited(container_t *c, int64_t finished_at, int exit_code, const char *reason,
+                          const char *message);
+
+/* Value of label `key`, or NULL. */
+const char *container_label(const container_t *c, const char *key);
+
+/* The record (JSON text, malloc'd). `creating` marks an unfinished create. */
+char *container_record_dump(container_t *c, bool creating);
+/* Parses a record; EINVAL naming what is wrong. */
+int container_record_parse(const char *json, size_t len, container_t **ret, bool *ret_creating,
+                           cri_error_t *err);
+
+/* ---- the store: every container in memory, persisted in STORE_CONTAINERS ---- */
+
+typedef struct container_store container_store_t;
+
+container_store_t *container_store_new(struct store *persist);
+void container_store_free(container_store_t *s);
+/* Adds c (the store takes a reference). EEXIST when the id is taken. */
+int container_store_add(container_store_t *s, container_t *c, cri_error_t *err);
+/* By full id or unique prefix; *ret gets a reference. EINVAL for an empty id
+ * or ambiguous prefix, ENOENT when none matches. */
+int container_store_get(container_store_t *s, const char *id, container_t **ret, cri_error_t *err);
+void container_store_remove(container_store_t *s, container_t *c);
+/* Snapshot of every container (one reference each); never fails. With
+ * sandbox_id, only that pod's containers (full id). */
+void container_store_list(container_store_t *s, const char *sandbox_id, container_t ***ret_list,
+                          size_t *ret_n);
+void container_list_free(container_t **list, size_t n);
+/* Writes c's record; with `reserve` also reserves c->name in the same
+ * transaction (EEXIST naming the holder) and marks the record creating. */
+int container_store_persist(container_store_t *s, container_t *c, bool reserve, cri_error_t *err);
+/* Deletes c's record and releases its name. Missing is success. */
+int container_store_forget(container_store_t *s, container_t *c, cri_error_t *err);
+/* Loads every record into memory (no host checks: container_recover does
+ * those). Records marked creating are loaded too, flagged in *creating ids
+ * list handled by container_recover. Needed before image GC. */
+int container_store_load(container_store_t *s, cri_error_t *err);
+/* For image_store_set_in_use_fn: true when a container uses chain_id. */
+bool container_layer_in_use(const char *chain_id, void *data);
+
+/* ---- operations shared by the RPCs, the pod hooks and recovery ---- */
+
+/* <root>/containers/<id> (upper, work, rootfs) and <runroot>/containers/<id>
+ * (bundle). malloc'd. */
+char *container_dir(const struct daemon *d, const char *id);
+char *container_bundle_dir(const struct daemon *d, const char *id);
+
+/* Stops c: stop signal, then SIGKILL after timeout_s (0 = SIGKILL now);
+ * returns once it has exited. Not running is success. Caller holds
+ * c->op_lock. */
+int container_stop_locked(struct daemon *d, container_t *c, int64_t timeout_s, cri_error_t *err);
+/* Kills if running, deletes it from the runtime, unmounts and deletes its
+ * dirs, exit file, record and name, and the memory entry. Caller holds
+ * c->op_lock. */
+int container_remove_locked(struct daemon *d, container_t *c, cri_error_t *err);
+
+/* Stops (no grace) / removes every container of pod `sandbox_id`. */
+int container_stop_pod(struct daemon *d, const char *sandbox_id, cri_error_t *err);
+int container_remove_pod(struct daemon *d, const char *sandbox_id, cri_error_t *err);
+
+/* Exit watcher: when id is a container, records its exit (idempotent). */
+bool container_on_exit(struct daemon *d, const char *id, const struct conmon_exit *e);
+
+/* Startup: rolls back unfinished creates and reconciles every container
+ * with the runtime's state and exit files. Per-container problems are
+ * logged and skipped. */
+int container_recover(struct daemon *d, size_t *ret_loaded, cri_error_t *err);
+
+/* Signal name ("SIGTERM", "TERM", "15") to number; EINVAL when unknown. */
+int container_signal_parse(const char *s, int *ret, cri_error_t *err);
+/* CRI Signal enum <-> signal number (0 = unknown / RUNTIME_DEFAULT). */
+int container_signal_from_cri(int cri);
+int container_signal_to_cri(int signo);
 
 #endif

@@ -9,15 +9,14 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "server/container/container.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
 
 int sandbox_remove_containers_hook(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
-    /* TODO(container store): remove every container of sb once
-     * server/container/ exists. */
-    return 0;
+    return container_remove_pod(d, sb->id, err);
 }
 
 int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)

@@ -147,9 +147,8 @@ int sandbox_stop_locked(struct daemon *d, sandbox_t *sb, cri_error_t *err);
  * has stopped sb. */
 int sandbox_remove_locked(struct daemon *d, sandbox_t *sb, cri_error_t *err);
 
-/* Hook for the container store (server/container/ does not exist yet):
- * stop every container of sb with no grace period. Returns 0 while there is
- * no container store. */
+/* Hook for the container store: stop every container of sb with no grace
+ * period (container_stop_pod). */
 int sandbox_stop_containers_hook(struct daemon *d, sandbox_t *sb, cri_error_t *err);
 /* Hook: remove every container of sb (after the stop hook). */
 int sandbox_remove_containers_hook(struct daemon *d, sandbox_t *sb, cri_error_t *err);
@@ -166,5 +165,10 @@ bool sandbox_on_infra_exit(struct daemon *d, const char *id);
  * logged as warnings and skipped; *ret_loaded (may be NULL) gets the count.
  * Fails only when the store cannot be read. */
 int sandbox_recover(struct daemon *d, size_t *ret_loaded, cri_error_t *err);
+
+/* Paths other modules use (malloc'd): the pod files dir (<root>/sandboxes/
+ * <id>: hostname, resolv.conf, hosts) and the pod's shm mount point. */
+char *sandbox_files_dir(const struct daemon *d, const char *id);
+char *sandbox_shm_dir(const struct daemon *d, const char *id);
 
 #endif

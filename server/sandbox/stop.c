@@ -14,15 +14,14 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "server/container/container.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
 
 int sandbox_stop_containers_hook(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
-    /* TODO(container store): stop every container whose sandbox is sb, with
-     * no grace period, once server/container/ exists. */
-    return 0;
+    return container_stop_pod(d, sb->id, err);
 }
 
 struct teardown_job {

@@ -16,7 +16,9 @@ from conftest import CRICKETD, METHODS, Cri, run_cricketd
 BUILT = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "ImageFsInfo",
          "PullImage", "ListImages", "ImageStatus", "RemoveImage", "RunPodSandbox",
          "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox",
-         "StreamImages", "StreamPodSandboxes", "Exec", "Attach", "PortForward"}
+         "StreamImages", "StreamPodSandboxes", "Exec", "Attach", "PortForward",
+         "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
+         "ListContainers", "ContainerStatus"}
 CONFLIST = {
     "cniVersion": "1.0.0",
     "name": "cricket-test",

@@ -1,0 +1,53 @@
+/* Private helpers of server/container/: only its files (and unit tests)
+ * include this. */
+#ifndef CRICKET_SERVER_CONTAINER_CONTAINER_INTERNAL_H
+#define CRICKET_SERVER_CONTAINER_CONTAINER_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "api/cri/v1/api.pb-c.h"
+#include "common/error.h"
+#include "server/container/container.h"
+#include "server/rpc.h"
+
+struct daemon;
+struct sandbox;
+struct image;
+
+/* How long Stop and Remove wait for the exit file after SIGKILL. */
+#define CONTAINER_KILL_WAIT_MS 10000
+
+/* Writes the OCI spec of c into bundle (config.json) and keeps its text in
+ * c->spec_json; fills c's user, mounts, stop signal and resources from the
+ * request. rootfs is the mounted root filesystem (for user lookup). EINVAL
+ * naming the field for bad input. */
+int container_spec_write(struct daemon *d, container_t *c, struct sandbox *sb,
+                         const Runtime__V1__CreateContainerRequest *r, struct image *img,
+                         const char *rootfs, const char *bundle, cri_error_t *err);
+
+/* Checks the CRI mounts of a request (paths absolute, propagation known). */
+int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error_t *err);
+
+/* Waits up to timeout_ms for c's exit file and records the exit. True when
+ * c has exited. */
+bool container_wait_exit(struct daemon *d, container_t *c, int timeout_ms);
+
+/* Reads c's exit file into its state when there is one. True when found. */
+bool container_check_exit_file(struct daemon *d, container_t *c);
+
+/* Removes what create may have left for c: runtime state, rootfs mount,
+ * dirs, bundle, exit file, monitor dir. Best effort. */
+void container_cleanup_host(struct daemon *d, container_t *c);
+
+/* Resources from CRI into c->resources (under c->lock) and into *ret for
+ * the OCI runtime (borrowing strings from r). */
+void container_resources_from_cri(const Runtime__V1__LinuxContainerResources *r,
+                                  container_resources_t *ret);
+
+/* Reply pieces shared by ListContainers and ContainerStatus (arena). */
+Runtime__V1__ContainerMetadata *container_reply_metadata(rpc_ctx_t *ctx, const container_t *c);
+Runtime__V1__ImageSpec *container_reply_image(rpc_ctx_t *ctx, const container_t *c);
+/* key/value map entries (any CRI *_LabelsEntry/AnnotationsEntry type). */
+void **container_reply_pairs(rpc_ctx_t *ctx, char **pairs, size_t *ret_n);
+
+#endif

@@ -1,0 +1,235 @@
+/* CreateContainer: validate; find the pod (READY) and the image (local
+ * store only: no implicit pull); reserve the name with a "creating" record
+ * (one LMDB transaction); mount the overlay rootfs under
+ * <root>/containers/<id>/{upper,work,rootfs}; write the spec into
+ * <runroot>/containers/<id>; start a monitor that runs `runc create`;
+ * persist CREATED; reply.
+ *
+ * Any failure rolls back every earlier step (runtime state, mount, dirs,
+ * bundle, record, reservation) and returns the cause. A crash half way
+ * leaves the "creating" record, which container_recover() rolls back. */
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "server/container/container-internal.h"
+#include "server/daemon.h"
+#include "server/handlers.h"
+#include "server/image/image.h"
+#include "server/sandbox/sandbox.h"
+
+static char *new_id(void)
+{
+    unsigned char raw[32];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+        else if (errno != EINTR)
+            abort(); /* getrandom cannot fail on a working kernel */
+    }
+    char *id = xmalloc(65);
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        id[2 * i] = "0123456789abcdef"[raw[i] >> 4];
+        id[2 * i + 1] = "0123456789abcdef"[raw[i] & 15];
+    }
+    id[64] = '\0';
+    return id;
+}
+
+static char **pairs_from(void **entries, size_t n)
+{
+    char **v = xcalloc(n * 2 + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        /* every map entry message has key then value after its base */
+        const Runtime__V1__ContainerConfig__LabelsEntry *e = entries[i];
+        v[2 * i] = xstrdup(e->key);
+        v[2 * i + 1] = xstrdup(e->value);
+    }
+    return v;
+}
+
+static int create_validate(const Runtime__V1__CreateContainerRequest *r, cri_error_t *err)
+{
+    const Runtime__V1__ContainerConfig *cfg = r->config;
+    if (!r->pod_sandbox_id[0])
+        return cri_error_set(err, EINVAL, "pod_sandbox_id is empty");
+    if (!cfg)
+        return cri_error_set(err, EINVAL, "config is missing");
+    if (!cfg->metadata || !cfg->metadata->name[0])
+        return cri_error_set(err, EINVAL, "config.metadata.name is empty");
+    if (strchr(cfg->metadata->name, '_') || strchr(cfg->metadata->name, '/'))
+        return cri_error_set(err, EINVAL, "config.metadata.name `%s` has `_` or `/`",
+                             cfg->metadata->name);
+    if (!cfg->image || !cfg->image->image[0])
+        return cri_error_set(err, EINVAL, "config.image.image is empty");
+    if (strstr(cfg->log_path, ".."))
+        return cri_error_set(err, EINVAL, "config.log_path `%s` has `..`", cfg->log_path);
+    if (container_validate_mounts(cfg, err) < 0)
+        return cri_error_wrap(err, "config");
+    bool priv =
+        cfg->linux && cfg->linux->security_context && cfg->linux->security_context->privileged;
+    const Runtime__V1__PodSandboxConfig *sc = r->sandbox_config;
+    bool pod_priv =
+        sc && sc->linux && sc->linux->security_context && sc->linux->security_context->privileged;
+    if (priv && !pod_priv)
+        return cri_error_set(err, EINVAL, "no privileged container allowed in sandbox");
+    return 0;
+}
+
+/* Identity of the new container from the request, the pod and the image. */
+static void create_describe(daemon_t *d, container_t *c, sandbox_t *sb,
+                            const Runtime__V1__ContainerConfig *cfg, image_t *img)
+{
+    free(c->id);
+    c->id = new_id();
+    free(c->name);
+    c->name = xasprintf("k8s_%s_%s_%s_%s_%u", cfg->metadata->name, sb->meta_name,
+                        sb->meta_namespace, sb->meta_uid, cfg->metadata->attempt);
+    free(c->sandbox_id);
+    c->sandbox_id = xstrdup(sb->id);
+    free(c->meta_name);
+    c->meta_name = xstrdup(cfg->metadata->name);
+    c->attempt = cfg->metadata->attempt;
+    strv_free(c->labels);
+    c->labels = pairs_from((void **)cfg->labels, cfg->n_labels);
+    strv_free(c->annotations);
+    c->annotations = pairs_from((void **)cfg->annotations, cfg->n_annotations);
+    free(c->image_name);
+    c->image_name = xstrdup(img->repo_tags[0] ? img->repo_tags[0] : cfg->image->image);
+    free(c->image_user);
+    c->image_user = xstrdup(cfg->image->user_specified_image[0] ? cfg->image->user_specified_image
+                                                                : cfg->image->image);
+    free(c->image_ref);
+    c->image_ref = xstrdup(img->repo_digests[0] ? img->repo_digests[0] : img->id);
+    free(c->image_id);
+    c->image_id = xstrdup(img->id);
+    strv_free(c->chain_ids);
+    c->chain_ids = xcalloc(img->n_layers + 1, sizeof(char *));
+    for (size_t i = 0; i < img->n_layers; i++)
+        c->chain_ids[i] = xstrdup(img->chain_ids[i]);
+    free(c->runtime);
+    c->runtime = xstrdup(sb->runtime);
+    free(c->log_path);
+    c->log_path = sb->log_directory[0] && cfg->log_path[0]
+                      ? xasprintf("%s/%s", sb->log_directory, cfg->log_path)
+                      : xstrdup("");
+    c->created_at = now_unix_ns();
+    c->tty = cfg->tty;
+    c->stdin_open = cfg->stdin;
+    c->stdin_once = cfg->stdin_once;
+}
+
+static int create_rootfs(daemon_t *d, container_t *c, image_t *img, cri_error_t *err)
+{
+    cleanup_free char *dir = container_dir(d, c->id);
+    cleanup_free char *upper = xasprintf("%s/upper", dir);
+    cleanup_free char *work = xasprintf("%s/work", dir);
+    cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+    cleanup_free char *empty = xasprintf("%s/empty", dir);
+    if (mkdir_p(upper, 0755, err) < 0 || mkdir_p(work, 0700, err) < 0 ||
+        mkdir_p(rootfs, 0755, err) < 0)
+        return -1;
+    if (img->n_layers == 0 && mkdir_p(empty, 0755, err) < 0)
+        return -1;
+    return container_rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err);
+}
+
+static int create_log_dir(const char *log_path, cri_error_t *err)
+{
+    if (!log_path[0])
+        return 0;
+    cleanup_free char *dir = xstrdup(log_path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdir_p(dir, 0755, err) < 0)
+            return cri_error_wrap(err, "create log directory");
+    }
+    return 0;
+}
+
+static int create_monitor(daemon_t *d, container_t *c, cri_error_t *err)
+{
+    daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
+    if (!rt)
+        return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", c->runtime);
+    cleanup_free char *bundle = container_bundle_dir(d, c->id);
+    conmon_create_opts_t opts = {.id = c->id,
+                                 .bundle = bundle,
+                                 .log_path = c->log_path,
+                                 .terminal = c->tty,
+                                 .stdin_open = c->stdin_open,
+                                 .stdin_once = c->stdin_once};
+    pid_t pid = 0;
+    if (conmon_create(&rt->conmon, &opts, &pid, NULL, err) < 0)
+        return cri_error_wrap(err, "create container");
+    pthread_mutex_lock(&c->lock);
+    c->state = CONTAINER_STATE_CREATED;
+    c->pid = pid;
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+/* Everything after the reservation; on failure the caller rolls back. */
+static int create_build(daemon_t *d, container_t *c, sandbox_t *sb,
+                        const Runtime__V1__CreateContainerRequest *r, image_t *img,
+                        cri_error_t *err)
+{
+    if (create_rootfs(d, c, img, err) < 0)
+        return cri_error_wrap(err, "mount rootfs");
+    cleanup_free char *dir = container_dir(d, c->id);
+    cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+    cleanup_free char *bundle = container_bundle_dir(d, c->id);
+    if (container_spec_write(d, c, sb, r, img, rootfs, bundle, err) < 0)
+        return -1;
+    if (create_log_dir(c->log_path, err) < 0)
+        return -1;
+    return create_monitor(d, c, err);
+}
+
+static int create_lookup(daemon_t *d, const Runtime__V1__CreateContainerRequest *r,
+                         sandbox_t **ret_sb, image_t **ret_img, cri_error_t *err)
+{
+    cleanup_sandbox sandbox_t *sb = NULL;
+    if (sandbox_store_get(d->sandboxes, r->pod_sandbox_id, &sb, err) < 0)
+        return cri_error_wrap(err, "pod_sandbox_id");
+    if (sandbox_get_state(sb, NULL) != SANDBOX_STATE_READY)
+        return cri_error_set(err, EINVAL, "pod sandbox `%s` is not ready", sb->id);
+    if (image_store_resolve(d->images, r->config->image->image, ret_img, err) < 0)
+        return cri_error_wrap(err, "config.image.image");
+    *ret_sb = TAKE_PTR(sb);
+    return 0;
+}
+
+RPC_HANDLER(handle_create_container)
+{
+    const Runtime__V1__CreateContainerRequest *r = (const Runtime__V1__CreateContainerRequest *)req;
+    daemon_t *d = rpc_daemon(ctx);
+    if (create_validate(r, err) < 0)
+        return -1;
+    cleanup_sandbox sandbox_t *sb = NULL;
+    cleanup_image image_t *img = NULL;
+    if (create_lookup(d, r, &sb, &img, err) < 0)
+        return -1;
+    cleanup_container container_t *c = container_new();
+    create_describe(d, c, sb, r->config, img);
+    if (container_store_persist(d->containers, c, true, err) < 0)
+        return cri_error_wrap(err, "create container `%s`", r->config->metadata->name);
+    if (create_build(d, c, sb, r, img, err) < 0 ||
+        container_store_persist(d->containers, c, false, err) < 0 ||
+        container_store_add(d->containers, c, err) < 0) {
+        cri_error_t ignore = CRI_ERROR_INIT;
+        container_cleanup_host(d, c);
+        container_store_forget(d->containers, c, &ignore);
+        return cri_error_wrap(err, "create container `%s`", c->name);
+    }
+    Runtime__V1__CreateContainerResponse *resp = rpc_alloc(ctx, sizeof(*resp));
+    runtime__v1__create_container_response__init(resp);
+    resp->container_id = rpc_strdup(ctx, c->id);
+    *ret_resp = &resp->base;
+    return 0;
+}

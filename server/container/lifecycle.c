@@ -1,0 +1,209 @@
+/* What Stop, Remove, the pod hooks and the exit watcher share: waiting for
+ * exits, killing, and taking a container's host state apart. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "conmon/conmon.h"
+#include "server/container/container-internal.h"
+#include "server/daemon.h"
+
+char *container_dir(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/containers/%s", d->root, id);
+}
+
+char *container_bundle_dir(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/containers/%s", d->runroot, id);
+}
+
+static const char *exit_reason(const conmon_exit_t *e)
+{
+    if (e->oom_killed)
+        return "OOMKilled";
+    return e->exit_code == 0 ? "Completed" : "Error";
+}
+
+static void record_exit(container_t *c, const conmon_exit_t *e)
+{
+    container_status_t st;
+    container_get_status(c, &st);
+    bool done = st.state == CONTAINER_STATE_EXITED;
+    container_status_clear(&st);
+    if (!done)
+        container_set_exited(c, e->finished_at, e->exit_code, exit_reason(e), NULL);
+}
+
+bool container_check_exit_file(daemon_t *d, container_t *c)
+{
+    cleanup_free char *path = xasprintf("%s/%s", d->exit_dir, c->id);
+    conmon_exit_t e;
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (conmon_exit_read(path, &e, &ignore) < 0)
+        return false;
+    record_exit(c, &e);
+    return true;
+}
+
+bool container_on_exit(daemon_t *d, const char *id, const conmon_exit_t *e)
+{
+    cleanup_container container_t *c = NULL;
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (!d->containers || container_store_get(d->containers, id, &c, &ignore) < 0 ||
+        strcmp(c->id, id) != 0)
+        return false;
+    record_exit(c, e);
+    return true;
+}
+
+bool container_wait_exit(daemon_t *d, container_t *c, int timeout_ms)
+{
+    const struct timespec tick = {0, 5 * 1000 * 1000};
+    for (int waited = 0;; waited += 5) {
+        if (container_check_exit_file(d, c))
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        nanosleep(&tick, NULL);
+    }
+}
+
+/* Whether the runtime still has a live process for c. */
+static bool runtime_alive(daemon_runtime_t *rt, container_t *c)
+{
+    oci_state_t st;
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (oci_runtime_state(rt->oci, c->id, &st, &ignore) < 0)
+        return false;
+    return st.status == OCI_STATUS_RUNNING || st.status == OCI_STATUS_CREATED ||
+           st.status == OCI_STATUS_PAUSED;
+}
+
+/* Sends signo; "not running" answers are fine (it exited meanwhile). */
+static int send_signal(daemon_runtime_t *rt, container_t *c, int signo, cri_error_t *err)
+{
+    cri_error_t kerr = CRI_ERROR_INIT;
+    if (oci_runtime_kill(rt->oci, c->id, signo, signo == SIGKILL, &kerr) == 0 ||
+        !runtime_alive(rt, c))
+        return 0;
+    *err = kerr;
+    return cri_error_wrap(err, "signal %d", signo);
+}
+
+int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error_t *err)
+{
+    container_status_t st;
+    container_get_status(c, &st);
+    container_state_t state = st.state;
+    container_status_clear(&st);
+    if (c->removed || state == CONTAINER_STATE_EXITED || container_check_exit_file(d, c))
+        return 0;
+    daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
+    if (!rt)
+        return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", c->runtime);
+    if (state == CONTAINER_STATE_CREATED || !runtime_alive(rt, c)) {
+        /* never started (or already gone): nothing to wait for but the
+         * monitor, which writes an exit file once runc's init dies */
+        if (runtime_alive(rt, c) && send_signal(rt, c, SIGKILL, err) < 0)
+            return -1;
+        if (!container_wait_exit(d, c, CONTAINER_KILL_WAIT_MS))
+            container_set_exited(c, now_unix_ns(), 255, "Unknown", "no exit status");
+        return 0;
+    }
+    if (timeout_s > 0 && c->stop_signal != SIGKILL) {
+        if (send_signal(rt, c, c->stop_signal, err) < 0)
+            return -1;
+        int64_t ms = timeout_s > 86400 ? 86400000 : timeout_s * 1000;
+        if (container_wait_exit(d, c, (int)ms))
+            return 0;
+    }
+    if (send_signal(rt, c, SIGKILL, err) < 0)
+        return -1;
+    if (!container_wait_exit(d, c, CONTAINER_KILL_WAIT_MS))
+        return cri_error_set(err, ETIMEDOUT, "container `%s` did not exit %d ms after SIGKILL",
+                             c->id, CONTAINER_KILL_WAIT_MS);
+    return 0;
+}
+
+void container_cleanup_host(daemon_t *d, container_t *c)
+{
+    cri_error_t ignore = CRI_ERROR_INIT;
+    daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
+    if (rt)
+        oci_runtime_delete(rt->oci, c->id, true, &ignore);
+    cleanup_free char *dir = container_dir(d, c->id);
+    cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+    container_rootfs_unmount(rootfs, &ignore);
+    rm_rf(dir, &ignore);
+    cleanup_free char *bundle = container_bundle_dir(d, c->id);
+    rm_rf(bundle, &ignore);
+    cleanup_free char *mon = xasprintf("%s/%s", d->conmon_dir, c->id);
+    rm_rf(mon, &ignore);
+    cleanup_free char *exit_file = xasprintf("%s/%s", d->exit_dir, c->id);
+    unlink(exit_file);
+}
+
+int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
+{
+    if (c->removed)
+        return 0;
+    if (container_stop_locked(d, c, 0, err) < 0)
+        return cri_error_wrap(err, "kill container `%s`", c->id);
+    daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
+    cri_error_t derr = CRI_ERROR_INIT;
+    if (rt && oci_runtime_delete(rt->oci, c->id, true, &derr) < 0 && derr.status != ENOENT) {
+        *err = derr;
+        return cri_error_wrap(err, "delete container `%s`", c->id);
+    }
+    cleanup_free char *dir = container_dir(d, c->id);
+    cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+    if (container_rootfs_unmount(rootfs, err) < 0)
+        return -1;
+    container_cleanup_host(d, c);
+    if (container_store_forget(d->containers, c, err) < 0)
+        return -1;
+    c->removed = true;
+    container_store_remove(d->containers, c);
+    return 0;
+}
+
+typedef int (*pod_op_fn)(daemon_t *d, container_t *c, cri_error_t *err);
+
+static int pod_stop_one(daemon_t *d, container_t *c, cri_error_t *err)
+{
+    return container_stop_locked(d, c, 0, err);
+}
+
+static int for_each_of_pod(daemon_t *d, const char *sandbox_id, pod_op_fn fn, cri_error_t *err)
+{
+    if (!d->containers)
+        return 0;
+    container_t **list = NULL;
+    size_t n = 0;
+    container_store_list(d->containers, sandbox_id, &list, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        pthread_mutex_lock(&list[i]->op_lock);
+        rc = fn(d, list[i], err);
+        pthread_mutex_unlock(&list[i]->op_lock);
+        if (rc < 0)
+            cri_error_wrap(err, "container `%s`", list[i]->id);
+    }
+    container_list_free(list, n);
+    return rc;
+}
+
+int container_stop_pod(daemon_t *d, const char *sandbox_id, cri_error_t *err)
+{
+    return for_each_of_pod(d, sandbox_id, pod_stop_one, err);
+}
+
+int container_remove_pod(daemon_t *d, const char *sandbox_id, cri_error_t *err)
+{
+    return for_each_of_pod(d, sandbox_id, container_remove_locked, err);
+}
