@@ -344,7 +344,7 @@ int streaming_server_start(const streaming_config_t *cfg, streaming_server_t **r
     int64_t ttl_ms = cfg->token_ttl_ms;
     parse_hook(s, &ttl_ms);
     s->ops = s->fake ? &streaming_fake_backend : cfg->ops ? cfg->ops : &streaming_default_backend;
-    s->ops_data = cfg->ops_data;
+    s->ops_data = cfg->ops_data ? cfg->ops_data : cfg->daemon;
     s->tokens = token_store_new(ttl_ms, cfg->max_tokens, NULL, NULL);
     const char *address = cfg->address && *cfg->address ? cfg->address : "127.0.0.1";
     s->mhd = bind_mhd(s, address, cfg->port, err);

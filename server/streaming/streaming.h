@@ -114,7 +114,8 @@ typedef struct streaming_config {
     void *ops_data;
     int64_t token_ttl_ms;  /* 0 = 60 s */
     size_t max_tokens;     /* 0 = 1000 */
-    struct daemon *daemon; /* for the test hook's fake targets; may be NULL */
+    struct daemon *daemon; /* the ops' data when ops_data is NULL (the container
+                            * backends will look their targets up in it) */
 } streaming_config_t;
 
 /* Binds and starts serving. The environment variable

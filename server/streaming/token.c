@@ -179,13 +179,24 @@ int token_store_insert(token_store_t *t, streaming_request_t *r, char **ret_toke
     return 0;
 }
 
+/* Compares without an early exit, so timing tells nothing of a prefix. */
+static bool token_equal(const char *a, const char *b)
+{
+    if (strlen(b) != TOKEN_CHARS)
+        return false;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < TOKEN_CHARS; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 streaming_request_t *token_store_consume(token_store_t *t, const char *token)
 {
     streaming_request_t *r = NULL;
     pthread_mutex_lock(&t->lock);
     expire_locked(t, t->clock(t->clock_data));
     for (size_t i = 0; i < t->n; i++) {
-        if (strcmp(t->v[i].token, token) == 0) {
+        if (token_equal(t->v[i].token, token)) {
             r = t->v[i].req;
             t->v[i].req = NULL;
             remove_at(t, i);
