@@ -1,7 +1,7 @@
-/* The backends: the daemon's default (exec and attach wait for the
- * containers module; port-forward is real) and the fake one the e2e tests
- * switch on with CRICKET_TEST_HOOK_STREAMING=fake, which exercises every
- * stream of both protocols without a container:
+/* The backends: the daemon's default (exec waits for an interactive exec
+ * mode in the monitor; attach is attach_backend.c, port-forward netns.c) and the fake one the e2e
+ * tests switch on with CRICKET_TEST_HOOK_STREAMING=fake, which exercises every stream of both
+ * protocols without a container:
  *
  *   echo ARGS...   ARGS joined by spaces and a newline on stdout
  *   stderr ARGS... the same on stderr
@@ -26,14 +26,8 @@
 static int default_exec(void *data, const streaming_request_t *r, const streaming_stdio_t *io,
                         int *ret_exit_code, cri_error_t *err)
 {
-    return cri_error_set(err, ENOSYS, "exec in container `%s`: containers are not built yet",
-                         r->container_id);
-}
-
-static int default_attach(void *data, const streaming_request_t *r, const streaming_stdio_t *io,
-                          cri_error_t *err)
-{
-    return cri_error_set(err, ENOSYS, "attach to container `%s`: containers are not built yet",
+    return cri_error_set(err, ENOSYS,
+                         "exec in container `%s`: the monitor has no interactive exec mode yet",
                          r->container_id);
 }
 
@@ -45,7 +39,7 @@ static int default_portforward(void *data, const streaming_request_t *r, uint16_
 
 const streaming_backend_ops_t streaming_default_backend = {
     .exec = default_exec,
-    .attach = default_attach,
+    .attach = streaming_attach_conmon,
     .portforward = default_portforward,
 };
 

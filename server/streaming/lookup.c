@@ -1,7 +1,6 @@
-/* Where Exec/Attach/PortForward find their targets. Sandboxes come from
- * the sandbox store (PortForward wants a READY pod; the netns is its pin).
- * Containers are the hook the container module fills in: until
- * server/container/ has a store every container lookup is ENOENT.
+/* Where Exec/Attach/PortForward find their targets: the container store
+ * (Exec and Attach want a RUNNING container) and the sandbox store
+ * (PortForward wants a READY pod; the netns is its pin).
  *
  * With the test hook's fake backend on, container ids starting "fake" are
  * "running", and sandbox id "fakens-NAME" is a pod whose network is the
@@ -13,6 +12,8 @@
 #include <sys/stat.h>
 
 #include "common/util.h"
+#include "common/cleanup.h"
+#include "server/container/container.h"
 #include "server/daemon.h"
 #include "server/sandbox/sandbox.h"
 #include "server/streaming/streaming.h"
@@ -28,7 +29,19 @@ int streaming_lookup_container(struct daemon *d, const char *id, char **ret_id, 
         *ret_id = xstrdup(id);
         return 0;
     }
-    return cri_error_set(err, ENOENT, "container `%s` not found", id);
+    if (!d || !d->containers)
+        return cri_error_set(err, ENOENT, "container `%s` not found", id);
+    cleanup_container container_t *c = NULL;
+    if (container_store_get(d->containers, id, &c, err) < 0)
+        return -1;
+    container_status_t st = {0};
+    container_get_status(c, &st);
+    bool running = st.state == CONTAINER_STATE_RUNNING;
+    container_status_clear(&st);
+    if (!running)
+        return cri_error_set(err, EINVAL, "container `%s` is not running", c->id);
+    *ret_id = xstrdup(c->id);
+    return 0;
 }
 
 int streaming_lookup_sandbox(struct daemon *d, const char *id, char **ret_id, char **ret_netns,

@@ -79,8 +79,9 @@ typedef struct streaming_backend_ops {
                        cri_error_t *err);
 } streaming_backend_ops_t;
 
-/* The backend the daemon uses: exec and attach fail with ENOSYS until
- * containers exist; portforward is streaming_netns_connect(). */
+/* The backend the daemon uses (ops data: the daemon): exec fails with
+ * ENOSYS until the monitor has an interactive exec mode; attach is
+ * streaming_attach_conmon(); portforward is streaming_netns_connect(). */
 extern const streaming_backend_ops_t streaming_default_backend;
 
 /* Connects to localhost:port inside the network namespace pinned at
@@ -90,11 +91,18 @@ extern const streaming_backend_ops_t streaming_default_backend;
  * last attempt (ECONNREFUSED, ...) or the setns/open errno. */
 int streaming_netns_connect(const char *netns_path, uint16_t port, int *ret_fd, cri_error_t *err);
 
+/* Attaches io to the attach socket of r->container_id's monitor (data: the
+ * daemon_t). Returns 0 when the container's output ended or the client
+ * went away; ESRCH when no monitor runs for it. */
+int streaming_attach_conmon(void *data, const streaming_request_t *r, const streaming_stdio_t *io,
+                            cri_error_t *err);
+
 /* ---- lookups the sandbox and container code will fill in ---- */
 
-/* Resolves a container id (full or unique prefix) for Exec/Attach: *ret_id
- * gets the full id (malloc'd). ENOENT when no such container exists (always,
- * until server/container/ exists), EINVAL when it is not running. */
+/* Resolves a container id (full or unique prefix) for Exec/Attach through
+ * the container store: *ret_id gets the full id (malloc'd). ENOENT when no
+ * such container exists, EINVAL when it is not running (or the prefix is
+ * ambiguous). */
 int streaming_lookup_container(struct daemon *d, const char *id, char **ret_id, cri_error_t *err);
 
 /* Resolves a sandbox id for PortForward: *ret_id gets the full id and
