@@ -539,3 +539,34 @@ def test_portforward_into_pod(envf, tmp_path):
                 pod_sandbox_id=pid)
     env.remove(pid)
     expect_code(grpc.StatusCode.NOT_FOUND, env.cri.call, "PortForward", pod_sandbox_id=pid)
+
+
+def test_daemon_stops_cleanly_with_sessions_open(daemon_factory, tmp_path):
+    """SIGTERM with an exec, an attach and a port-forward session still open:
+    the sessions are cut, their backends cancelled, exit code 0 (and no
+    sanitizer report in a sanitizer build)."""
+    d = daemon_factory(env=HOOK)
+    cri = Cri(d.socket)
+    ns = make_netns()
+    srv = Httpd(str(tmp_path), "/run/netns/" + ns, size=1 << 10)
+    try:
+        c1, _ = sc.spdy_connect(exec_url(cri, ["sleep"], stdin=True), V4)
+        sc.exec_streams(c1, stdin=True, stdout=True, stderr=True)
+        url = cri.call("Attach", container_id="fake-a", stdin=True, stdout=True).url
+        w, _ = sc.ws_connect(url, ["v4.channel.k8s.io"])
+        w.read_message()
+        url = cri.call("PortForward", pod_sandbox_id="fakens-" + ns).url
+        c2, _ = sc.spdy_connect(url, ["portforward.k8s.io"])
+        hdr = [("port", "8080"), ("requestid", "0")]
+        c2.open_stream([("streamtype", "error")] + hdr)
+        c2.open_stream([("streamtype", "data")] + hdr)
+        time.sleep(0.3)
+        cri.close()
+        start = time.monotonic()
+        assert d.stop() == 0, d.logs()
+        assert time.monotonic() - start < 10
+        for conn in (c1, c2, w):
+            conn.close()
+    finally:
+        srv.stop()
+        del_netns(ns)
