@@ -492,94 +492,89 @@ static void test_token_bound(void **state)
 
 /* ---- negotiation and status ---- */
 
+static const struct neg_case {
+    streaming_kind_t kind;
+    bool ws;
+    const char *offers[3];
+    size_t n;
+    const char *want; /* NULL = refused */
+    stream_proto_t proto;
+    bool base64;
+} neg_cases[] = {
+    {STREAMING_EXEC,
+     false,
+     {"v4.channel.k8s.io", "channel.k8s.io"},
+     2,
+     "v4.channel.k8s.io",
+     PROTO_V4,
+     false},
+    {STREAMING_EXEC,
+     false,
+     {"v2.channel.k8s.io", "v4.channel.k8s.io"},
+     2,
+     "v2.channel.k8s.io",
+     PROTO_V2,
+     false},
+    {STREAMING_EXEC,
+     false,
+     {"v9.channel.k8s.io, v3.channel.k8s.io"},
+     1,
+     "v3.channel.k8s.io",
+     PROTO_V3,
+     false},
+    {STREAMING_ATTACH, false, {" channel.k8s.io "}, 1, "channel.k8s.io", PROTO_V1, false},
+    {STREAMING_EXEC, false, {"v5.channel.k8s.io"}, 1, NULL, PROTO_NONE, false},
+    {STREAMING_EXEC, false, {"portforward.k8s.io"}, 1, NULL, PROTO_NONE, false},
+    {STREAMING_EXEC, false, {NULL}, 0, NULL, PROTO_NONE, false},
+    {STREAMING_PORTFORWARD,
+     false,
+     {"portforward.k8s.io"},
+     1,
+     "portforward.k8s.io",
+     PROTO_PORTFORWARD,
+     false},
+    {STREAMING_PORTFORWARD, false, {"v4.channel.k8s.io"}, 1, NULL, PROTO_NONE, false},
+    {STREAMING_EXEC,
+     true,
+     {"v5.channel.k8s.io", "v4.channel.k8s.io"},
+     2,
+     "v5.channel.k8s.io",
+     PROTO_V5,
+     false},
+    {STREAMING_EXEC,
+     true,
+     {"v4.base64.channel.k8s.io"},
+     1,
+     "v4.base64.channel.k8s.io",
+     PROTO_V4,
+     true},
+    {STREAMING_ATTACH, true, {"base64.channel.k8s.io"}, 1, "base64.channel.k8s.io", PROTO_V1, true},
+    {STREAMING_EXEC, true, {NULL}, 0, "", PROTO_V1, false},
+    {STREAMING_EXEC, true, {"v3.channel.k8s.io"}, 1, NULL, PROTO_NONE, false},
+    {STREAMING_PORTFORWARD,
+     true,
+     {"v4.channel.k8s.io"},
+     1,
+     "v4.channel.k8s.io",
+     PROTO_PORTFORWARD,
+     false},
+    {STREAMING_PORTFORWARD, true, {"v5.channel.k8s.io"}, 1, NULL, PROTO_NONE, false},
+    {STREAMING_PORTFORWARD, true, {NULL}, 0, "", PROTO_PORTFORWARD, false},
+};
+
 static void test_negotiation_tables(void **state)
 {
-    struct {
-        streaming_kind_t kind;
-        bool ws;
-        const char *offers[3];
-        size_t n;
-        const char *want; /* NULL = refused */
-        stream_proto_t proto;
-        bool base64;
-    } cases[] = {
-        {STREAMING_EXEC,
-         false,
-         {"v4.channel.k8s.io", "channel.k8s.io"},
-         2,
-         "v4.channel.k8s.io",
-         PROTO_V4,
-         false},
-        {STREAMING_EXEC,
-         false,
-         {"v2.channel.k8s.io", "v4.channel.k8s.io"},
-         2,
-         "v2.channel.k8s.io",
-         PROTO_V2,
-         false},
-        {STREAMING_EXEC,
-         false,
-         {"v9.channel.k8s.io, v3.channel.k8s.io"},
-         1,
-         "v3.channel.k8s.io",
-         PROTO_V3,
-         false},
-        {STREAMING_ATTACH, false, {" channel.k8s.io "}, 1, "channel.k8s.io", PROTO_V1, false},
-        {STREAMING_EXEC, false, {"v5.channel.k8s.io"}, 1, NULL, PROTO_NONE, false},
-        {STREAMING_EXEC, false, {"portforward.k8s.io"}, 1, NULL, PROTO_NONE, false},
-        {STREAMING_EXEC, false, {NULL}, 0, NULL, PROTO_NONE, false},
-        {STREAMING_PORTFORWARD,
-         false,
-         {"portforward.k8s.io"},
-         1,
-         "portforward.k8s.io",
-         PROTO_PORTFORWARD,
-         false},
-        {STREAMING_PORTFORWARD, false, {"v4.channel.k8s.io"}, 1, NULL, PROTO_NONE, false},
-        {STREAMING_EXEC,
-         true,
-         {"v5.channel.k8s.io", "v4.channel.k8s.io"},
-         2,
-         "v5.channel.k8s.io",
-         PROTO_V5,
-         false},
-        {STREAMING_EXEC,
-         true,
-         {"v4.base64.channel.k8s.io"},
-         1,
-         "v4.base64.channel.k8s.io",
-         PROTO_V4,
-         true},
-        {STREAMING_ATTACH,
-         true,
-         {"base64.channel.k8s.io"},
-         1,
-         "base64.channel.k8s.io",
-         PROTO_V1,
-         true},
-        {STREAMING_EXEC, true, {NULL}, 0, "", PROTO_V1, false},
-        {STREAMING_EXEC, true, {"v3.channel.k8s.io"}, 1, NULL, PROTO_NONE, false},
-        {STREAMING_PORTFORWARD,
-         true,
-         {"v4.channel.k8s.io"},
-         1,
-         "v4.channel.k8s.io",
-         PROTO_PORTFORWARD,
-         false},
-        {STREAMING_PORTFORWARD, true, {"v5.channel.k8s.io"}, 1, NULL, PROTO_NONE, false},
-        {STREAMING_PORTFORWARD, true, {NULL}, 0, "", PROTO_PORTFORWARD, false},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const proto_choice_t *c =
-            streaming_negotiate(cases[i].kind, cases[i].ws, cases[i].offers, cases[i].n);
-        if (!cases[i].want) {
+    for (size_t i = 0; i < sizeof(neg_cases) / sizeof(neg_cases[0]); i++) {
+        const struct neg_case *nc = &neg_cases[i];
+        const proto_choice_t *c = streaming_negotiate(nc->kind, nc->ws, nc->offers, nc->n);
+        if (!nc->want) {
             assert_null(c);
             continue;
         }
         assert_non_null(c);
-        assert_string_equal(c->name, cases[i].want);
-        assert_int_equal(c->proto, cases[i].proto);
-        assert_int_equal(c->base64, cases[i].base64);
+        assert_string_equal(c->name, nc->want);
+        assert_int_equal(c->proto, nc->proto);
+        assert_int_equal(c->base64, nc->base64);
     }
     assert_non_null(strstr(streaming_supported(STREAMING_EXEC, false), "v4.channel.k8s.io"));
 }
