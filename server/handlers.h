@@ -37,6 +37,10 @@ RPC_HANDLER(handle_stop_container);
 RPC_HANDLER(handle_remove_container);
 RPC_HANDLER(handle_list_containers);
 RPC_HANDLER(handle_container_status);
+/* server/container/update.c, reopen_log.c, exec_sync.c */
+RPC_HANDLER(handle_update_container_resources);
+RPC_HANDLER(handle_reopen_container_log);
+RPC_HANDLER(handle_exec_sync);
 /* server/streaming/exec.c, attach.c, port_forward.c */
 RPC_HANDLER(handle_exec);
 RPC_HANDLER(handle_attach);

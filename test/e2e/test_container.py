@@ -354,3 +354,68 @@ def test_daemon_killed_containers_survive_and_exit_while_down(pod):
     assert sorted(c.id for c in pod.list()) == sorted([long, short])
     pod.stop(long, timeout=0)
     assert pod.status(long).status.exit_code == 137
+
+
+def exec_sync(pod, cid, cmd, timeout=0):
+    fn, req_cls = pod.cri.stub("ExecSync")
+    return fn(req_cls(container_id=cid, cmd=cmd, timeout=timeout), timeout=timeout + 30)
+
+
+def procs_with_cmdline(cmdline):
+    found = []
+    for p in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                if p.isdigit() and f.read() == cmdline:
+                    found.append(int(p))
+        except OSError:
+            pass
+    return found
+
+
+def test_exec_sync(pod):
+    sc = api_pb2.LinuxContainerSecurityContext(run_as_user=api_pb2.Int64Value(value=1234))
+    cid = pod.run("ex", command=["sleep", "1000"], envs=[api_pb2.KeyValue(key="E", value=b"v")],
+                  linux=api_pb2.LinuxContainerConfig(security_context=sc))
+    r = exec_sync(pod, cid, ["echo", "-n", "hello"])
+    assert r.stdout == b"hello" and r.stderr == b"" and r.exit_code == 0
+    r = exec_sync(pod, cid, ["sh", "-c", "echo -n $E; id -u; echo err >&2; exit 5"])
+    assert r.stdout == b"v1234\n" and r.stderr == b"err\n" and r.exit_code == 5
+    t0 = time.time()
+    d = expect_error(grpc.StatusCode.DEADLINE_EXCEEDED, exec_sync, pod, cid,
+                     ["sh", "-c", "sleep 30"], timeout=1)
+    assert "timed out" in d and time.time() - t0 < 10
+    # killed, not left behind (busybox sh may exec the sleep in place)
+    assert procs_with_cmdline(b"sh\0-c\0sleep 30\0") == []
+    assert procs_with_cmdline(b"sleep\x0030\0") == []
+    big = exec_sync(pod, cid, ["sh", "-c", "busybox seq 1 300000"])
+    assert big.stdout.endswith(b"300000\n") and big.exit_code == 0
+    expect_error(grpc.StatusCode.NOT_FOUND, exec_sync, pod, "0" * 64, ["true"])
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, exec_sync, pod, cid, [])
+    pod.stop(cid, timeout=0)
+    d = expect_error(grpc.StatusCode.INVALID_ARGUMENT, exec_sync, pod, cid, ["true"])
+    assert "not running" in d
+
+
+def test_reopen_log_and_update_resources(pod):
+    cid = pod.run("rot", command=["sh", "-c", "i=0; while true; do echo line$i; "
+                                              "i=$((i+1)); sleep 0.2; done"])
+    log = pod.status(cid).status.log_path
+    time.sleep(0.7)
+    os.rename(log, log + ".1")
+    pod.cri.call("ReopenContainerLog", container_id=cid)
+    assert os.path.exists(log)
+    time.sleep(0.7)
+    res = api_pb2.LinuxContainerResources(memory_limit_in_bytes=64 << 20, cpu_shares=512)
+    pod.cri.call("UpdateContainerResources", container_id=cid, linux=res)
+    st = pod.status(cid).status
+    assert st.resources.linux.memory_limit_in_bytes == 64 << 20
+    assert st.resources.linux.cpu_shares == 512
+    pod.stop(cid, timeout=0)
+    old = [l.split(" ", 3)[3].strip() for l in open(log + ".1")]
+    new = [l.split(" ", 3)[3].strip() for l in open(log)]
+    nums = [int(x[4:]) for x in old + new]
+    assert new and old and nums == list(range(len(nums))), (old, new)  # no line lost
+    d = expect_error(grpc.StatusCode.INVALID_ARGUMENT, pod.cri.call, "ReopenContainerLog",
+                     container_id=cid)
+    assert "not running" in d

@@ -18,7 +18,8 @@ BUILT = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "ImageFsIn
          "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox",
          "StreamImages", "StreamPodSandboxes", "Exec", "Attach", "PortForward",
          "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
-         "ListContainers", "ContainerStatus"}
+         "ListContainers", "ContainerStatus", "ExecSync", "ReopenContainerLog",
+         "UpdateContainerResources"}
 CONFLIST = {
     "cniVersion": "1.0.0",
     "name": "cricket-test",

@@ -1,0 +1,114 @@
+/* ExecSync: run cmd in a running container through a monitor in exec mode
+ * and return its stdout, stderr (each capped at 16 MiB, the rest dropped,
+ * as kubelet's limit) and exit code. The process is the container's own
+ * (user, groups, env, cwd, capabilities, seccomp, no_new_privs) with the
+ * args replaced. A non-zero exit is a successful reply. On timeout the
+ * monitor kills the process and the call fails with DEADLINE_EXCEEDED
+ * (containerd's answer; kubelet turns it into a probe timeout). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "conmon/conmon.h"
+#include "server/container/container-internal.h"
+#include "server/daemon.h"
+#include "server/handlers.h"
+
+#define EXEC_OUTPUT_CAP (16 * 1024 * 1024)
+
+/* The container's process object with args = cmd, written to a file in the
+ * bundle; *ret_path is malloc'd. */
+static int exec_process_file(daemon_t *d, container_t *c, char **cmd, size_t n_cmd, char **ret_path,
+                             cri_error_t *err)
+{
+    json_error_t je;
+    json_t *spec = json_loads(c->spec_json, 0, &je);
+    json_t *proc = spec ? json_object_get(spec, "process") : NULL;
+    if (!json_is_object(proc)) {
+        json_decref(spec);
+        return cri_error_set(err, EIO, "container `%s` has no process spec", c->id);
+    }
+    json_t *args = json_array();
+    for (size_t i = 0; i < n_cmd; i++)
+        json_array_append_new(args, json_string(cmd[i]));
+    json_object_set_new(proc, "args", args);
+    json_object_set_new(proc, "terminal", json_false());
+    json_object_del(proc, "consoleSize");
+    char *text = json_dumps(proc, JSON_COMPACT);
+    json_decref(spec);
+    if (!text)
+        return cri_error_set(err, EINVAL, "cmd is not valid UTF-8");
+    cleanup_free char *bundle = container_bundle_dir(d, c->id);
+    char rnd[9];
+    for (int i = 0; i < 8; i++)
+        rnd[i] = "0123456789abcdef"[random() & 15];
+    rnd[8] = '\0';
+    char *path = xasprintf("%s/exec-%s.json", bundle, rnd);
+    int rc = write_file_atomic(path, text, strlen(text), 0600, err);
+    free(text);
+    if (rc < 0) {
+        free(path);
+        return -1;
+    }
+    *ret_path = path;
+    return 0;
+}
+
+static ProtobufCBinaryData arena_bytes(rpc_ctx_t *ctx, const char *data, size_t len)
+{
+    ProtobufCBinaryData b = {len, NULL};
+    if (len) {
+        b.data = rpc_alloc(ctx, len);
+        memcpy(b.data, data, len);
+    }
+    return b;
+}
+
+RPC_HANDLER(handle_exec_sync)
+{
+    const Runtime__V1__ExecSyncRequest *r = (const Runtime__V1__ExecSyncRequest *)req;
+    daemon_t *d = rpc_daemon(ctx);
+    if (r->n_cmd == 0 || !r->cmd[0][0])
+        return cri_error_set(err, EINVAL, "cmd is empty");
+    if (r->timeout < 0)
+        return cri_error_set(err, EINVAL, "timeout %lld is negative", (long long)r->timeout);
+    cleanup_container container_t *c = NULL;
+    if (container_store_get(d->containers, r->container_id, &c, err) < 0)
+        return -1;
+    container_status_t st;
+    container_get_status(c, &st);
+    bool running = st.state == CONTAINER_STATE_RUNNING;
+    container_status_clear(&st);
+    if (!running || container_check_exit_file(d, c))
+        return cri_error_set(err, EINVAL, "container `%s` is not running", c->id);
+    daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
+    if (!rt)
+        return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", c->runtime);
+    cleanup_free char *path = NULL;
+    if (exec_process_file(d, c, r->cmd, r->n_cmd, &path, err) < 0)
+        return cri_error_wrap(err, "exec in `%s`", c->id);
+    conmon_exec_opts_t opts = {.id = c->id,
+                               .process_path = path,
+                               .timeout_s = r->timeout > 86400 ? 86400 : (int)r->timeout,
+                               .output_cap = EXEC_OUTPUT_CAP};
+    cleanup_conmon_exec_result conmon_exec_result_t *res = NULL;
+    int rc = conmon_exec_sync(&rt->conmon, &opts, &res, err);
+    unlink(path);
+    if (rc < 0)
+        return cri_error_wrap(err, "exec in `%s`", c->id);
+    if (res->timed_out)
+        return cri_error_set(err, ETIMEDOUT, "command timed out after %lld s (killed)",
+                             (long long)r->timeout);
+    Runtime__V1__ExecSyncResponse *resp = rpc_alloc(ctx, sizeof(*resp));
+    runtime__v1__exec_sync_response__init(resp);
+    resp->stdout = arena_bytes(ctx, res->out, res->out_len);
+    resp->stderr = arena_bytes(ctx, res->err, res->err_len);
+    resp->exit_code = res->exit_code;
+    *ret_resp = &resp->base;
+    return 0;
+}
