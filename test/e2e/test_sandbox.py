@@ -550,6 +550,11 @@ def test_netns_removed_by_hand_still_stops_and_removes(env):
 def test_infra_killed_by_hand_stop_still_works(env):
     pid = env.run(env.config("killed"))
     sh(bundle.RUNC, "--root", env.runc_root, "kill", pid, "KILL")
+    # the monitor's exit file reaches the exit watcher: NOTREADY without a Stop
+    deadline = time.monotonic() + 10
+    while env.status(pid).status.state != NOTREADY:
+        assert time.monotonic() < deadline, "pod still READY after its infra died"
+        time.sleep(0.05)
     env.stop(pid)
     env.remove(pid)
     assert env.leaks() == {}
