@@ -523,7 +523,7 @@ def test_hung_cni_plugin_times_out(envf):
         assert env.status(other).status.state == READY
         slowest = max(slowest, time.monotonic() - t1)
         time.sleep(0.05)
-    assert slowest < 0.5, slowest
+    assert slowest < 1.0, slowest  # the hung ADD lasts 3 s
     with pytest.raises(grpc.RpcError) as e:
         fut.result()
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value
