@@ -54,5 +54,7 @@ RPC_HANDLER(handle_port_forward);
 RPC_STREAM_HANDLER(handle_stream_images);
 /* server/sandbox/stream.c */
 RPC_STREAM_HANDLER(handle_stream_pod_sandboxes);
+/* server/container/stream.c */
+RPC_STREAM_HANDLER(handle_stream_containers);
 
 #endif

@@ -53,7 +53,7 @@ static const rpc_method_t methods[] = {
     {"/runtime.v1.RuntimeService/StopContainer", "StopContainer", &runtime__v1__stop_container_request__descriptor, handle_stop_container, RPC_SLOW, false, NULL},
     {"/runtime.v1.RuntimeService/RemoveContainer", "RemoveContainer", &runtime__v1__remove_container_request__descriptor, handle_remove_container, RPC_SLOW, false, NULL},
     {"/runtime.v1.RuntimeService/ListContainers", "ListContainers", &runtime__v1__list_containers_request__descriptor, handle_list_containers, RPC_FAST, false, NULL},
-    {"/runtime.v1.RuntimeService/StreamContainers", "StreamContainers", &runtime__v1__stream_containers_request__descriptor, NULL, RPC_SLOW, true, NULL},
+    {"/runtime.v1.RuntimeService/StreamContainers", "StreamContainers", &runtime__v1__stream_containers_request__descriptor, NULL, RPC_SLOW, true, handle_stream_containers},
     {"/runtime.v1.RuntimeService/ContainerStatus", "ContainerStatus", &runtime__v1__container_status_request__descriptor, handle_container_status, RPC_FAST, false, NULL},
     {"/runtime.v1.RuntimeService/UpdateContainerResources", "UpdateContainerResources", &runtime__v1__update_container_resources_request__descriptor, handle_update_container_resources, RPC_SLOW, false, NULL},
     {"/runtime.v1.RuntimeService/ReopenContainerLog", "ReopenContainerLog", &runtime__v1__reopen_container_log_request__descriptor, handle_reopen_container_log, RPC_SLOW, false, NULL},

@@ -160,6 +160,10 @@ def test_create_start_list_status_stop_remove(pod):
     assert pod.list(state=api_pb2.ContainerStateValue(state=CREATED)) == []
     assert [c.id for c in pod.list(label_selector={"app": "web"})] == [cid]
     assert pod.list(label_selector={"app": "db"}) == []
+    # StreamContainers: the same entries, in chunks
+    f = api_pb2.ContainerFilter(pod_sandbox_id=pod.id)
+    streamed = [c for chunk in pod.cri.call("StreamContainers", filter=f) for c in chunk.containers]
+    assert streamed == items
 
     # start again: a clear error
     assert "not created" in expect_error(grpc.StatusCode.INVALID_ARGUMENT, pod.start, cid)

@@ -19,7 +19,7 @@ BUILT = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "ImageFsIn
          "StreamImages", "StreamPodSandboxes", "Exec", "Attach", "PortForward",
          "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
          "ListContainers", "ContainerStatus", "ExecSync", "ReopenContainerLog",
-         "UpdateContainerResources"}
+         "UpdateContainerResources", "StreamContainers"}
 CONFLIST = {
     "cniVersion": "1.0.0",
     "name": "cricket-test",
@@ -166,7 +166,7 @@ def test_unbuilt_method_answers_unimplemented(cri, name):
     assert time.monotonic() - start < 5
 
 
-@pytest.mark.parametrize("name", ["StreamImages", "StreamPodSandboxes"])
+@pytest.mark.parametrize("name", ["StreamImages", "StreamPodSandboxes", "StreamContainers"])
 def test_stream_lists_answer_an_empty_stream(cri, name):
     # server-streaming replies: nothing to list is zero messages and OK
     assert list(cri.call(name, timeout=10)) == []
