@@ -32,6 +32,7 @@ const conf_key_t conf_keys[] = {
     {"network.conf_dir", CONF_KEY_STRING, OFF(network.conf_dir), conf_check_abs_path},
     {"network.plugin_dirs", CONF_KEY_STRV, OFF(network.plugin_dirs), conf_check_abs_path},
     {"network.default_network", CONF_KEY_STRING, OFF(network.default_network), NULL},
+    {"network.plugin_timeout", CONF_KEY_DURATION, OFF(network.plugin_timeout_ms), NULL},
     {"image", CONF_KEY_SECTION, 0, NULL},
     {"image.registries", CONF_KEY_REGISTRIES, 0, NULL},
     {"image.insecure_registries", CONF_KEY_STRV, OFF(image.insecure_registries),
@@ -100,6 +101,7 @@ conf_t *conf_new_defaults(const char *exe_dir)
     c->network.conf_dir = xstrdup("/etc/cni/net.d");
     c->network.plugin_dirs = strv_new(plugin_dirs);
     c->network.default_network = xstrdup("");
+    c->network.plugin_timeout_ms = 60000;
     c->image.insecure_registries = strv_new(NULL);
     c->image.pause_image = xstrdup("");
     c->image.pull_progress_timeout_ms = 60000;

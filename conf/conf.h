@@ -59,9 +59,10 @@ typedef struct conf {
         char *pause_path;     /* cricket-pause binary (copied into the infra rootfs) */
     } runtime;
     struct {
-        char *conf_dir;        /* CNI config dir (absolute) */
-        char **plugin_dirs;    /* CNI plugin dirs (absolute), searched in order */
-        char *default_network; /* network name; "" = first config file in lexical order */
+        char *conf_dir;             /* CNI config dir (absolute) */
+        char **plugin_dirs;         /* CNI plugin dirs (absolute), searched in order */
+        char *default_network;      /* network name; "" = first config file in lexical order */
+        uint64_t plugin_timeout_ms; /* each CNI plugin call is killed past this; 0 = 1m */
     } network;
     struct {
         conf_registry_t *registries; /* n_registries entries, in order of first definition */

@@ -101,8 +101,7 @@ static int open_runtimes(daemon_t *d, const conf_t *conf, cri_error_t *err)
     return 0;
 }
 
-/* Runtimes, monitor dirs, CNI options and the sandbox store. The CNI
- * plugin timeout may be lowered for tests with CRICKET_CNI_TIMEOUT_MS. */
+/* Runtimes, monitor dirs, CNI options and the sandbox store. */
 static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
 {
     oci_host_detect(&d->host);
@@ -112,8 +111,7 @@ static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
     if (mkdir_p(d->exit_dir, 0700, err) < 0 || mkdir_p(d->conmon_dir, 0700, err) < 0 ||
         mkdir_p(d->cni_cache_dir, 0700, err) < 0)
         return -1;
-    const char *t = getenv("CRICKET_CNI_TIMEOUT_MS");
-    long timeout = t ? strtol(t, NULL, 10) : 0;
+    uint64_t timeout = conf->network.plugin_timeout_ms;
     d->cni.plugin_dirs = conf->network.plugin_dirs;
     d->cni.cache_dir = d->cni_cache_dir;
     d->cni.timeout_ms = timeout > 0 && timeout < 3600000 ? (int)timeout : DAEMON_CNI_TIMEOUT_MS;

@@ -510,7 +510,7 @@ def test_failing_cni_plugin_fails_run_and_leaves_nothing(env):
 
 
 def test_hung_cni_plugin_times_out(envf):
-    env = envf(env={"CRICKET_CNI_TIMEOUT_MS": "3000"})
+    env = envf(extra_config="  plugin_timeout: 3s\n")
     other = env.run(env.config("other"))
     env.wrap_plugin("bridge", 'if [ "$CNI_COMMAND" = ADD ]; then exec sleep 600; fi')
     t0 = time.monotonic()

@@ -100,6 +100,8 @@ static char *get(const conf_t *c, const char *key)
         return strv_join(c->network.plugin_dirs);
     if (strcmp(key, "image.insecure_registries") == 0)
         return strv_join(c->image.insecure_registries);
+    if (strcmp(key, "network.plugin_timeout") == 0)
+        return xasprintf("%" PRIu64, c->network.plugin_timeout_ms);
     if (strcmp(key, "image.pull_progress_timeout") == 0)
         return xasprintf("%" PRIu64, c->image.pull_progress_timeout_ms);
     if (strcmp(key, "streaming.port") == 0)
@@ -185,6 +187,7 @@ static void assert_conf_equal(const conf_t *a, const conf_t *b)
     assert_strv_equal(a->image.insecure_registries, b->image.insecure_registries);
     assert_string_equal(a->image.pause_image, b->image.pause_image);
     assert_int_equal(a->image.pull_progress_timeout_ms, b->image.pull_progress_timeout_ms);
+    assert_int_equal(a->network.plugin_timeout_ms, b->network.plugin_timeout_ms);
     assert_string_equal(a->image.auth_file, b->image.auth_file);
     assert_string_equal(a->streaming.address, b->streaming.address);
     assert_int_equal(a->streaming.port, b->streaming.port);
@@ -227,6 +230,7 @@ static void test_defaults(void **state)
         {"image.insecure_registries", ""},
         {"image.pause_image", ""},
         {"image.pull_progress_timeout", "60000"},
+        {"network.plugin_timeout", "60000"},
         {"image.auth_file", ""},
         {"streaming.address", "127.0.0.1"},
         {"streaming.port", "0"},
@@ -323,6 +327,7 @@ static void test_each_key(void **state)
         {"image:\n  pause_image: registry.k8s.io/pause:3.9\n", "image.pause_image",
          "registry.k8s.io/pause:3.9"},
         {"image:\n  pull_progress_timeout: 30s\n", "image.pull_progress_timeout", "30000"},
+        {"network:\n  plugin_timeout: 3s\n", "network.plugin_timeout", "3000"},
         {"image:\n  pull_progress_timeout: 1m\n", "image.pull_progress_timeout", "60000"},
         {"image:\n  pull_progress_timeout: 1m30s\n", "image.pull_progress_timeout", "90000"},
         {"image:\n  pull_progress_timeout: 500ms\n", "image.pull_progress_timeout", "500"},
@@ -957,6 +962,7 @@ static void test_to_yaml_shape(void **state)
                                "  - /opt/cni/bin\n"
                                "  - /usr/lib/cni\n"
                                "  default_network: \"\"\n"
+                               "  plugin_timeout: 1m\n"
                                "image:\n"
                                "  registries: {}\n"
                                "  insecure_registries: []\n"
