@@ -174,15 +174,17 @@ static int infra_desc_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSa
 }
 
 int sandbox_infra_spec(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
-                       const char *rootfs, const char *bundle, const char *shm_path,
-                       cri_error_t *err)
+                       const char *rootfs, char *const *args, const char *bundle,
+                       const char *shm_path, cri_error_t *err)
 {
-    static const char *const args[] = {"/pause", NULL};
-    static const char *const env[] = {"PATH=/", NULL};
+    static const char *const pause_args[] = {"/pause", NULL};
+    static const char *const pause_env[] = {"PATH=/", NULL};
+    static const char *const image_env[] = {
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     oci_desc_t desc;
     oci_desc_init(&desc, d->host.cgroup2);
-    desc.process.args = args;
-    desc.process.env = env;
+    desc.process.args = args ? (const char *const *)args : pause_args;
+    desc.process.env = args ? image_env : pause_env;
     desc.root_path = rootfs;
     desc.root_readonly = true;
     desc.shm_path = shm_path;

@@ -27,7 +27,8 @@ int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
         return cri_error_wrap(err, "remove containers of pod `%s`", sb->id);
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *files = sandbox_files_dir(d, sb->id);
-    if (rm_rf(bundle, err) < 0 || rm_rf(files, err) < 0)
+    if (sandbox_pause_image_release(d, sb->id, err) < 0 || rm_rf(bundle, err) < 0 ||
+        rm_rf(files, err) < 0)
         return -1;
     cleanup_free char *exit_file = xasprintf("%s/%s", d->exit_dir, sb->id);
     if (unlink(exit_file) < 0 && errno != ENOENT)

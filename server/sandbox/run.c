@@ -100,6 +100,7 @@ static void run_rollback(daemon_t *d, sandbox_t *sb)
     rm_rf(files, &ignore);
     cleanup_free char *exit_file = xasprintf("%s/%s", d->exit_dir, sb->id);
     unlink(exit_file);
+    sandbox_pause_image_release(d, sb->id, &ignore);
     sandbox_store_forget(d->sandboxes, sb, &ignore);
 }
 
@@ -128,7 +129,7 @@ static void *cni_thread(void *data)
 
 /* Pod shm, infra spec, infra start: the part that runs beside CNI. */
 static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
-                     const char *rootfs, pid_t *ret_pid, cri_error_t *err)
+                     const char *rootfs, char *const *args, pid_t *ret_pid, cri_error_t *err)
 {
     int64_t t0 = now_unix_ns();
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
@@ -138,7 +139,7 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
     if (sb->ns_ipc != SANDBOX_NS_NODE && sandbox_shm_mount(shm, err) < 0)
         return -1;
     const char *shm_path = sb->ns_ipc == SANDBOX_NS_NODE ? "/dev/shm" : shm;
-    if (sandbox_infra_spec(d, sb, cfg, rootfs, bundle, shm_path, err) < 0)
+    if (sandbox_infra_spec(d, sb, cfg, rootfs, args, bundle, shm_path, err) < 0)
         return -1;
     sb->timings.files_ns = now_unix_ns() - t0;
     return sandbox_infra_start(d, sb, bundle, ret_pid, err);
@@ -146,7 +147,7 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
 
 /* Everything after the reservation; on failure the caller rolls back. */
 static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
-                     const char *rootfs, cri_error_t *err)
+                     const char *rootfs, char *const *args, cri_error_t *err)
 {
     int64_t t0 = now_unix_ns();
     if (sb->netns_path[0] && sandbox_netns_pin(sb->netns_path, err) < 0)
@@ -160,7 +161,7 @@ static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
         return cri_error_make(err, e, "start CNI thread");
     int64_t t1 = now_unix_ns();
     pid_t pid = 0;
-    int rc = run_infra(d, sb, cfg, rootfs, &pid, err);
+    int rc = run_infra(d, sb, cfg, rootfs, args, &pid, err);
     sb->timings.infra_ns = now_unix_ns() - t1;
     pthread_join(t, NULL);
     sb->timings.cni_ns = job.took_ns;
@@ -181,21 +182,21 @@ RPC_HANDLER(handle_run_pod_sandbox)
     int64_t start = now_unix_ns();
     if (sandbox_validate_config(r->config, err) < 0)
         return -1;
-    if (d->conf->image.pause_image[0])
-        return cri_error_set(err, ENOTSUP,
-                             "image.pause_image `%s`: pause images are not supported yet; unset "
-                             "it to use the built-in pause rootfs",
-                             d->conf->image.pause_image);
+    bool pause_image = d->conf->image.pause_image[0] != '\0';
     cleanup_sandbox sandbox_t *sb = sandbox_new();
     if (run_describe(d, sb, r, err) < 0)
         return -1;
     cleanup_free char *rootfs = NULL;
-    if (sandbox_infra_rootfs(d->root, d->conf->runtime.pause_path, &rootfs, err) < 0)
+    cleanup_strv char **args = NULL;
+    if (!pause_image &&
+        sandbox_infra_rootfs(d->root, d->conf->runtime.pause_path, &rootfs, err) < 0)
         return -1;
     if (sandbox_store_persist(d->sandboxes, sb, true, err) < 0)
         return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);
 
-    int rc = run_build(d, sb, r->config, rootfs, err);
+    int rc = pause_image ? sandbox_pause_image_prepare(d, sb, &rootfs, &args, err) : 0;
+    if (rc == 0)
+        rc = run_build(d, sb, r->config, rootfs, args, err);
     sb->timings.total_ns = now_unix_ns() - start;
     if (rc < 0 || sandbox_store_persist(d->sandboxes, sb, false, err) < 0 ||
         sandbox_store_add(d->sandboxes, sb, err) < 0) {

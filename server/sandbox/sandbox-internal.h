@@ -82,10 +82,21 @@ int sandbox_infra_rootfs(const char *root, const char *pause_path, char **ret_pa
                          cri_error_t *err);
 
 /* Writes the infra spec for sb into bundle (config.json) from cfg, and
- * keeps its text in sb->spec_json. */
+ * keeps its text in sb->spec_json. args is the infra's argv (NULL: the
+ * built-in rootfs's /pause). */
 int sandbox_infra_spec(struct daemon *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
-                       const char *rootfs, const char *bundle, const char *shm_path,
-                       cri_error_t *err);
+                       const char *rootfs, char *const *args, const char *bundle,
+                       const char *shm_path, cri_error_t *err);
+
+/* ---- image.pause_image (pause_image.c) ---- */
+
+/* Resolves image.pause_image (pulling it when absent), mounts its layers
+ * read-only for pod sb and gives the rootfs path and the image's
+ * Entrypoint + Cmd (both malloc'd). On failure nothing stays mounted. */
+int sandbox_pause_image_prepare(struct daemon *d, sandbox_t *sb, char **ret_rootfs,
+                                char ***ret_argv, cri_error_t *err);
+/* Unmounts and removes pod `id`'s pause-image rootfs; none is fine. */
+int sandbox_pause_image_release(struct daemon *d, const char *id, cri_error_t *err);
 
 /* Starts the infra container (monitor + runtime create, runtime start).
  * *ret_pid gets its pid. On failure the container is deleted again. */
