@@ -173,6 +173,37 @@ static int infra_desc_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSa
     return 0;
 }
 
+/* The pod's resources (kubelet's sum of its containers' and the overhead)
+ * as annotations on the infra spec, the way containerd passes them: kubelet
+ * sizes the pod cgroup itself (cgroup_parent), so runc needs nothing more,
+ * but a VM-based handler sizes its VM from these. Values are printed into
+ * buf (5 slots of 32 bytes); returns how many were set. */
+static size_t resource_annotations(const Runtime__V1__PodSandboxConfig *cfg, oci_kv_t *kv,
+                                   char (*buf)[32])
+{
+    const Runtime__V1__LinuxContainerResources *r = cfg->linux ? cfg->linux->resources : NULL;
+    if (!r)
+        return 0;
+    const struct {
+        const char *key;
+        int64_t value;
+    } fields[] = {
+        {"io.kubernetes.cri.sandbox-cpu-period", r->cpu_period},
+        {"io.kubernetes.cri.sandbox-cpu-quota", r->cpu_quota},
+        {"io.kubernetes.cri.sandbox-cpu-shares", r->cpu_shares},
+        {"io.kubernetes.cri.sandbox-memory", r->memory_limit_in_bytes},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (fields[i].value == 0)
+            continue;
+        snprintf(buf[n], 32, "%lld", (long long)fields[i].value);
+        kv[n] = (oci_kv_t){fields[i].key, buf[n]};
+        n++;
+    }
+    return n;
+}
+
 int sandbox_infra_spec(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
                        const char *rootfs, char *const *args, const char *bundle,
                        const char *shm_path, cri_error_t *err)
@@ -188,15 +219,16 @@ int sandbox_infra_spec(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandbox
     desc.root_path = rootfs;
     desc.root_readonly = true;
     desc.shm_path = shm_path;
-    const oci_kv_t annotations[] = {
+    oci_kv_t annotations[10] = {
         {"io.kubernetes.cri.container-type", "sandbox"},
         {"io.kubernetes.cri.sandbox-id", sb->id},
         {"io.kubernetes.cri.sandbox-name", sb->meta_name},
         {"io.kubernetes.cri.sandbox-namespace", sb->meta_namespace},
         {"io.kubernetes.cri.sandbox-uid", sb->meta_uid},
     };
+    char values[5][32];
     desc.annotations = annotations;
-    desc.n_annotations = sizeof(annotations) / sizeof(annotations[0]);
+    desc.n_annotations = 5 + resource_annotations(cfg, annotations + 5, values);
     size_t n_sysctls = cfg->linux ? cfg->linux->n_sysctls : 0;
     cleanup_free oci_kv_t *sysctls = xcalloc(n_sysctls + 1, sizeof(*sysctls));
     if (infra_desc_build(d, sb, cfg, &desc, sysctls, err) < 0)

@@ -467,7 +467,8 @@ def test_shared_pid_namespace_infra_is_pid_1(env):
         security_context=api_pb2.LinuxSandboxSecurityContext(namespace_options=ns),
         sysctls={"kernel.shm_rmid_forced": "1", "net.ipv4.ip_unprivileged_port_start": "0",
                  "fs.mqueue.msg_max": "100"},
-        cgroup_parent="/" + env.net.name)
+        cgroup_parent="/" + env.net.name,
+        resources=api_pb2.LinuxContainerResources(cpu_shares=512, memory_limit_in_bytes=64 << 20))
     pid = env.run(env.config("pidpod", linux=lx))
     infra = env.info(pid)["pid"]
     assert os.stat("/proc/%d/ns/pid" % infra).st_ino != os.stat("/proc/self/ns/pid").st_ino
@@ -477,6 +478,11 @@ def test_shared_pid_namespace_infra_is_pid_1(env):
     spec = env.info(pid)["runtimeSpec"]
     assert spec["linux"]["sysctl"]["kernel.shm_rmid_forced"] == "1"
     assert spec["linux"]["cgroupsPath"] == "/%s/%s" % (env.net.name, pid)
+    # the pod's resources ride along as annotations (kubelet sizes the pod
+    # cgroup itself; a VM-based handler reads these); unset ones are absent
+    assert spec["annotations"]["io.kubernetes.cri.sandbox-cpu-shares"] == "512"
+    assert spec["annotations"]["io.kubernetes.cri.sandbox-memory"] == str(64 << 20)
+    assert "io.kubernetes.cri.sandbox-cpu-quota" not in spec["annotations"]
     r = sh("nsenter", "--ipc=/proc/%d/ns/ipc" % infra, "cat",
            "/proc/sys/kernel/shm_rmid_forced")
     assert r.stdout.strip() == "1"
