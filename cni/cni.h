@@ -25,6 +25,21 @@
 int cni_find_config(const char *conf_dir, const char *want_name, char **ret_path, char **ret_name,
                     cri_error_t *err);
 
+/* The config in use, kept current by an inotify watch on conf_dir (created
+ * when missing): adding, changing or removing a config file is seen by the
+ * next call, without a restart and without rescanning an unchanged dir. */
+typedef struct cni_watch cni_watch_t;
+
+/* Starts watching conf_dir for the config cni_find_config() would pick
+ * (want_name as there). Free with cni_watch_stop(). */
+int cni_watch_start(const char *conf_dir, const char *want_name, cni_watch_t **ret,
+                    cri_error_t *err);
+/* The config now: malloc'd path (and name, when ret_name is not NULL), or
+ * ENOENT with the reason there is none. Thread-safe. */
+int cni_watch_current(cni_watch_t *w, char **ret_path, char **ret_name, cri_error_t *err);
+/* NULL is fine. */
+void cni_watch_stop(cni_watch_t *w);
+
 typedef struct cni_network cni_network_t;
 
 /* Loads and checks one config file (.conflist, or .conf/.json holding a

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "conf/conf.h"
 #include "server/container/container.h"
@@ -118,11 +119,26 @@ static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
     if (open_runtimes(d, conf, err) < 0)
         return -1;
     d->sandboxes = sandbox_store_new(d->store);
+    /* without a watch (the dir cannot be made or watched) every reader
+     * scans the dir instead: slower, same answers */
+    cri_error_t werr = CRI_ERROR_INIT;
+    if (cni_watch_start(conf->network.conf_dir, conf->network.default_network, &d->cni_watch,
+                        &werr) < 0)
+        log_warn("%s, scanning it on every use instead", werr.msg);
     return 0;
+}
+
+int daemon_cni_config(daemon_t *d, char **ret_path, cri_error_t *err)
+{
+    if (d->cni_watch)
+        return cni_watch_current(d->cni_watch, ret_path, NULL, err);
+    return cni_find_config(d->cni_conf_dir, d->cni_network, ret_path, NULL, err);
 }
 
 static void close_pod_runtime(daemon_t *d)
 {
+    cni_watch_stop(d->cni_watch);
+    d->cni_watch = NULL;
     sandbox_store_free(d->sandboxes);
     d->sandboxes = NULL;
     for (size_t i = 0; i < d->n_runtimes; i++)

@@ -50,11 +50,12 @@ typedef struct daemon {
     oci_host_t host;
     daemon_runtime_t *runtimes; /* one per runtime.handlers entry, same order */
     size_t n_runtimes;
-    char *exit_dir;                  /* <runroot>/exits: monitors' exit files */
-    char *conmon_dir;                /* <runroot>/conmon: monitors' socket dirs */
-    char *cni_cache_dir;             /* <root>/cni/results */
-    cni_opts_t cni;                  /* plugin dirs, cache dir, per-plugin timeout */
-    struct sandbox_store *sandboxes; /* server/sandbox */
+    char *exit_dir;                     /* <runroot>/exits: monitors' exit files */
+    char *conmon_dir;                   /* <runroot>/conmon: monitors' socket dirs */
+    char *cni_cache_dir;                /* <root>/cni/results */
+    cni_opts_t cni;                     /* plugin dirs, cache dir, per-plugin timeout */
+    cni_watch_t *cni_watch;             /* the config in use; NULL: scan on every use */
+    struct sandbox_store *sandboxes;    /* server/sandbox */
     struct container_store *containers; /* server/container (loaded before image GC) */
     struct exit_watcher *exits;         /* started by main after recovery */
     struct streaming_server *streaming; /* server/streaming; set by main before serving */
@@ -82,5 +83,9 @@ char *daemon_pod_cidr(daemon_t *d);
 
 /* Stores the pod CIDR (kubelet sends it when the node's PodCIDR changes). */
 void daemon_set_pod_cidr(daemon_t *d, const char *cidr);
+
+/* The CNI config file in use now (malloc'd path), or ENOENT with the reason
+ * there is none. */
+int daemon_cni_config(daemon_t *d, char **ret_path, cri_error_t *err);
 
 #endif

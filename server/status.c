@@ -53,7 +53,7 @@ RPC_HANDLER(handle_status)
 
     cleanup_free char *cni_path = NULL;
     cri_error_t cni_err = CRI_ERROR_INIT;
-    bool net_ok = cni_find_config(d->cni_conf_dir, d->cni_network, &cni_path, NULL, &cni_err) == 0;
+    bool net_ok = daemon_cni_config(d, &cni_path, &cni_err) == 0;
 
     Runtime__V1__RuntimeStatus *st = rpc_alloc(ctx, sizeof(*st));
     runtime__v1__runtime_status__init(st);
@@ -84,8 +84,8 @@ RPC_HANDLER(handle_status)
         resp->info[1] = info_entry(ctx, "podCIDR", NULL, cidr);
         resp->info[2] = info_entry(ctx, "cniConfig", NULL, cni_path ? cni_path : "");
         if (d->streaming) {
-            resp->info[3] = info_entry(ctx, "streamingURL", NULL,
-                                       streaming_server_base_url(d->streaming));
+            resp->info[3] =
+                info_entry(ctx, "streamingURL", NULL, streaming_server_base_url(d->streaming));
             resp->info[4] = info_entry(
                 ctx, "streamingPort",
                 rpc_printf(ctx, "%u", (unsigned)streaming_server_port(d->streaming)), NULL);

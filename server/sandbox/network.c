@@ -27,7 +27,7 @@ static void result_freep(cni_result_t **r)
 static int load_network(daemon_t *d, cni_network_t **ret, cri_error_t *err)
 {
     cleanup_free char *path = NULL;
-    if (cni_find_config(d->cni_conf_dir, d->cni_network, &path, NULL, err) < 0) {
+    if (daemon_cni_config(d, &path, err) < 0) {
         /* ENOENT would read as "pod not found": say what is missing instead */
         err->status = ENETDOWN;
         return cri_error_wrap(err, "no CNI network");

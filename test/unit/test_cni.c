@@ -341,6 +341,46 @@ static void test_find_config_order_and_name(void **state)
     assert_int_equal(err.status, ENOENT);
 }
 
+static void test_watch_sees_changes_at_once(void **state)
+{
+    fixture_t *f = *state;
+    cri_error_t err = CRI_ERROR_INIT;
+    cleanup_free char *dir = xasprintf("%s/net.d", f->dir); /* made by the watch */
+    cni_watch_t *w = NULL;
+    assert_int_equal(cni_watch_start(dir, "", &w, &err), 0);
+    char *path = NULL;
+    assert_int_equal(cni_watch_current(w, &path, NULL, &err), -1);
+    assert_int_equal(err.status, ENOENT);
+
+    /* no sleep: the event is queued before write_file_atomic returns */
+    static const char *const b = "{\"cniVersion\":\"1.0.0\",\"name\":\"b\",\"type\":\"ptp\"}";
+    static const char *const a = "{\"cniVersion\":\"1.0.0\",\"name\":\"a\",\"type\":\"ptp\"}";
+    cleanup_free char *pb = xasprintf("%s/20-b.conf", dir);
+    cleanup_free char *pa = xasprintf("%s/10-a.conf", dir);
+    assert_int_equal(write_file_atomic(pb, b, strlen(b), 0644, &err), 0);
+    char *name = NULL;
+    assert_int_equal(cni_watch_current(w, &path, &name, &err), 0);
+    assert_string_equal(path, pb);
+    assert_string_equal(name, "b");
+    free(path);
+    free(name);
+    assert_int_equal(write_file_atomic(pa, a, strlen(a), 0644, &err), 0);
+    assert_int_equal(cni_watch_current(w, &path, NULL, &err), 0);
+    assert_string_equal(path, pa); /* lexical order picks the new one */
+    free(path);
+    /* a config broken in place, then removed */
+    assert_int_equal(write_file_atomic(pa, "{", 1, 0644, &err), 0);
+    assert_int_equal(cni_watch_current(w, &path, NULL, &err), 0);
+    assert_string_equal(path, pb);
+    free(path);
+    assert_int_equal(unlink(pa), 0);
+    assert_int_equal(unlink(pb), 0);
+    assert_int_equal(cni_watch_current(w, &path, NULL, &err), -1);
+    assert_int_equal(err.status, ENOENT);
+    cni_watch_stop(w);
+    cni_watch_stop(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +394,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_check_uses_cached_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_config_order_and_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_sees_changes_at_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
