@@ -1,7 +1,7 @@
 /* The daemon side of the monitor protocol: start monitors with
  * posix_spawn() (safe in a threaded process), read their sync pipe, and
  * talk to running ones over their control socket. */
-#include "conmon.h"
+#include "conmon-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,8 +64,10 @@ static int64_t mono_ms(void)
 }
 
 /* posix_spawn()s the monitor with the sync pipe's write end as fd 3 and
- * reaps the first process, which exits as soon as it has forked. */
-static int spawn_monitor(const conmon_config_t *cfg, char **argv, int *ret_rfd, cri_error_t *err)
+ * extra[i] (borrowed) as fd 4 + i, and reaps the first process, which exits
+ * as soon as it has forked. */
+static int spawn_monitor(const conmon_config_t *cfg, char **argv, const int *extra, size_t n_extra,
+                         int *ret_rfd, cri_error_t *err)
 {
     /* posix_spawn() reports exec failures only when it really uses vfork */
     if (access(cfg->monitor_path, X_OK) < 0)
@@ -95,8 +97,21 @@ static int spawn_monitor(const conmon_config_t *cfg, char **argv, int *ret_rfd, 
     posix_spawn_file_actions_addopen(&fa, 2, cfg->monitor_log ? cfg->monitor_log : "/dev/null",
                                      O_WRONLY | O_APPEND | O_CREAT, 0600);
     posix_spawn_file_actions_adddup2(&fa, wfd, SYNC_FD);
+    /* copies above the targets, so no dup2 clobbers a source or maps an fd
+     * onto itself (which would keep its close-on-exec flag) */
+    int high[2] = {-1, -1};
+    for (size_t i = 0; i < n_extra && i < 2; i++) {
+        high[i] = fcntl(extra[i], F_DUPFD_CLOEXEC, 10);
+        if (high[i] >= 0)
+            posix_spawn_file_actions_adddup2(&fa, high[i], SYNC_FD + 1 + (int)i);
+    }
     pid_t pid = -1;
-    int r = posix_spawn(&pid, cfg->monitor_path, &fa, &attr, argv, environ);
+    int r = (n_extra > 0 && high[0] < 0) || (n_extra > 1 && high[1] < 0)
+                ? errno
+                : posix_spawn(&pid, cfg->monitor_path, &fa, &attr, argv, environ);
+    for (size_t i = 0; i < 2; i++)
+        if (high[i] >= 0)
+            close(high[i]);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (r != 0)
@@ -221,7 +236,7 @@ int conmon_create(const conmon_config_t *cfg, const conmon_create_opts_t *opts,
     cleanup_strv char **argv = b.v;
 
     cleanup_close int rfd = -1;
-    if (spawn_monitor(cfg, argv, &rfd, err) < 0)
+    if (spawn_monitor(cfg, argv, NULL, 0, &rfd, err) < 0)
         return cri_error_wrap(err, "create container `%s`", opts->id);
     int timeout = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_CREATE_TIMEOUT_MS;
     sync_reader_t r = {.fd = rfd, .deadline = mono_ms() + timeout};
@@ -325,7 +340,7 @@ int conmon_exec_sync(const conmon_config_t *cfg, const conmon_exec_opts_t *opts,
     cleanup_strv char **argv = b.v;
 
     cleanup_close int rfd = -1;
-    if (spawn_monitor(cfg, argv, &rfd, err) < 0)
+    if (spawn_monitor(cfg, argv, NULL, 0, &rfd, err) < 0)
         return cri_error_wrap(err, "exec in container `%s`", opts->id);
     sync_reader_t r = {.fd = rfd};
     if (opts->timeout_s > 0)
@@ -334,5 +349,134 @@ int conmon_exec_sync(const conmon_config_t *cfg, const conmon_exec_opts_t *opts,
     free(r.buf);
     if (rc < 0)
         return cri_error_wrap(err, "exec in container `%s`", opts->id);
+    return 0;
+}
+
+/* ---- interactive exec ---------------------------------------------------- */
+
+struct conmon_exec_live {
+    char *id;
+    int attach_fd; /* our end of the monitor's attach-style socket */
+    int ctl_fd;    /* our end of its ctl socket */
+    sync_reader_t r;
+    pid_t monitor;
+    bool done; /* the exec (or error) message was read */
+    int exit_code;
+};
+
+void conmon_exec_live_free(conmon_exec_live_t *x)
+{
+    if (!x)
+        return;
+    conmon_exec_live_cancel(x);
+    if (x->r.fd >= 0)
+        close(x->r.fd);
+    free(x->r.buf);
+    free(x->id);
+    free(x);
+}
+
+int conmon_exec_live_fd(const conmon_exec_live_t *x)
+{
+    return x->attach_fd;
+}
+
+void conmon_exec_live_cancel(conmon_exec_live_t *x)
+{
+    /* the monitor sees its client go and kills the process */
+    if (x->attach_fd >= 0)
+        close(x->attach_fd);
+    if (x->ctl_fd >= 0)
+        close(x->ctl_fd);
+    x->attach_fd = x->ctl_fd = -1;
+}
+
+static int seqpacket_pair(int *ret_mine, int *ret_theirs, cri_error_t *err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return cri_error_make(err, errno, "socketpair");
+    *ret_mine = sv[0];
+    *ret_theirs = sv[1];
+    return 0;
+}
+
+int conmon_exec_live_start(const conmon_config_t *cfg, const conmon_exec_live_opts_t *opts,
+                           conmon_exec_live_t **ret, cri_error_t *err)
+{
+    if (!cfg->monitor_path || !cfg->runtime_path || !opts->id || !*opts->id || !opts->process_path)
+        return cri_error_set(err, EINVAL, "exec: missing option");
+    strv_builder_t b = {0};
+    sb_common(&b, cfg, opts->id);
+    sb_add(&b, "--exec");
+    sb_add2(&b, "--exec-process", opts->process_path);
+    sb_add2(&b, "--exec-attach-fd", "4");
+    sb_add2(&b, "--exec-ctl-fd", "5");
+    if (cfg->socket_dir)
+        sb_add2(&b, "--socket-dir", cfg->socket_dir);
+    if (opts->terminal)
+        sb_add(&b, "--terminal");
+    if (opts->stdin_open) {
+        sb_add(&b, "--stdin");
+        sb_add(&b, "--stdin-once");
+    }
+    cleanup_strv char **argv = b.v;
+
+    conmon_exec_live_t *x = xcalloc(1, sizeof(*x));
+    x->id = xstrdup(opts->id);
+    x->attach_fd = x->ctl_fd = x->r.fd = -1;
+    cleanup_close int attach_peer = -1, ctl_peer = -1;
+    if (seqpacket_pair(&x->attach_fd, &attach_peer, err) < 0 ||
+        seqpacket_pair(&x->ctl_fd, &ctl_peer, err) < 0) {
+        conmon_exec_live_free(x);
+        return cri_error_wrap(err, "exec in container `%s`", opts->id);
+    }
+    int extra[2] = {attach_peer, ctl_peer};
+    if (spawn_monitor(cfg, argv, extra, 2, &x->r.fd, err) < 0) {
+        conmon_exec_live_free(x);
+        return cri_error_wrap(err, "exec in container `%s`", opts->id);
+    }
+    *ret = x;
+    return 0;
+}
+
+int conmon_exec_live_resize(conmon_exec_live_t *x, unsigned width, unsigned height,
+                            cri_error_t *err)
+{
+    if (x->ctl_fd < 0)
+        return cri_error_set(err, ESRCH, "exec in `%s` has ended", x->id);
+    char buf[600];
+    /* answers of earlier requests: read and dropped */
+    while (recv(x->ctl_fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+        ;
+    int n = snprintf(buf, sizeof(buf), "resize %u %u", width, height);
+    if (send(x->ctl_fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        return cri_error_make(err, errno == EPIPE ? ESRCH : errno, "resize exec in `%s`", x->id);
+    return 0;
+}
+
+int conmon_exec_live_wait(conmon_exec_live_t *x, int timeout_ms, int *ret_exit_code,
+                          cri_error_t *err)
+{
+    x->r.deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
+    while (!x->done) {
+        conmon_sync_msg_t m = {0};
+        if (reader_next(&x->r, &m, err) < 0)
+            return cri_error_wrap(err, "exec in container `%s`", x->id);
+        if (m.type == CONMON_SYNC_MONITOR) {
+            x->monitor = m.pid;
+        } else if (m.type == CONMON_SYNC_EXEC) {
+            x->done = true;
+            x->exit_code = m.exit_code;
+        } else {
+            int st = m.type == CONMON_SYNC_ERROR ? m.status : EPROTO;
+            cri_error_set(err, st, "exec in container `%s`: %s", x->id,
+                          m.type == CONMON_SYNC_ERROR ? m.message : "unexpected sync message");
+            conmon_sync_msg_clear(&m);
+            return -1;
+        }
+        conmon_sync_msg_clear(&m);
+    }
+    *ret_exit_code = x->exit_code;
     return 0;
 }

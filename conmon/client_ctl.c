@@ -1,6 +1,6 @@
 /* Talking to a running monitor: its control and attach sockets in
  * <socket-dir>/<id>/ (SOCK_SEQPACKET, see PROTOCOL.md). */
-#include "conmon.h"
+#include "conmon-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,14 +46,8 @@ static int connect_at(const char *socket_dir, const char *id, const char *name, 
     return 0;
 }
 
-/* Sends one request and waits for the one-packet answer: "ok" or
- * "error <errno> <message>". */
-static int ctl_request(const char *socket_dir, const char *id, const char *req, int timeout_ms,
-                       cri_error_t *err)
+int conmon_ctl_exchange(int fd, const char *req, int timeout_ms, const char *id, cri_error_t *err)
 {
-    cleanup_close int fd = -1;
-    if (connect_at(socket_dir, id, "ctl", &fd, err) < 0)
-        return -1;
     if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0)
         return cri_error_make(err, errno, "send to monitor of `%s`", id);
     struct pollfd p = {fd, POLLIN, 0};
@@ -76,6 +70,16 @@ static int ctl_request(const char *socket_dir, const char *id, const char *req, 
     if (sscanf(buf, "error %d %n", &status, &off) >= 1 && off > 0)
         return cri_error_set(err, status > 0 ? status : EIO, "monitor of `%s`: %s", id, buf + off);
     return cri_error_set(err, EPROTO, "monitor of `%s`: bad answer", id);
+}
+
+/* Sends one request on a new connection to `id`'s ctl socket. */
+static int ctl_request(const char *socket_dir, const char *id, const char *req, int timeout_ms,
+                       cri_error_t *err)
+{
+    cleanup_close int fd = -1;
+    if (connect_at(socket_dir, id, "ctl", &fd, err) < 0)
+        return -1;
+    return conmon_ctl_exchange(fd, req, timeout_ms, id, err);
 }
 
 int conmon_reopen_log(const char *socket_dir, const char *id, int timeout_ms, cri_error_t *err)

@@ -78,7 +78,9 @@ typedef struct conmon_opts {
     const char *exec_process;
     int timeout_s;
     size_t exec_output_cap;
-    int oom_score_adj; /* value the runtime child (and so the container) starts with */
+    int exec_attach_fd; /* exec: inherited SOCK_SEQPACKET for live stdio, or -1 */
+    int exec_ctl_fd;    /* exec: inherited SOCK_SEQPACKET for ctl requests, or -1 */
+    int oom_score_adj;  /* value the runtime child (and so the container) starts with */
     bool have_oom_score_adj;
 } conmon_opts_t;
 
@@ -138,5 +140,14 @@ int conmon_listen_at(int dir_fd, const char *name, int *ret_fd, cri_error_t *err
 /* Sends one sync message on fd; errors are ignored (the daemon may be gone)
  * but reported through the return value. */
 int conmon_sync_send(int fd, const conmon_sync_msg_t *msg);
+
+/* ---- client side (client*.c) --------------------------------------------- */
+
+/* Sends one ctl request (PROTOCOL.md "Control socket") on a connected
+ * SOCK_SEQPACKET fd and waits up to timeout_ms (0 = 10 s) for the answer:
+ * 0 on "ok"; "error E msg" comes back as err->status E. ETIMEDOUT without
+ * an answer, ESRCH when the monitor closed the socket. `id` names the
+ * container in messages. */
+int conmon_ctl_exchange(int fd, const char *req, int timeout_ms, const char *id, cri_error_t *err);
 
 #endif

@@ -140,6 +140,64 @@ static inline void cleanup_conmon_exec_result_fn(conmon_exec_result_t **r)
 }
 #define cleanup_conmon_exec_result __attribute__((cleanup(cleanup_conmon_exec_result_fn)))
 
+/* ---- interactive exec (streaming Exec) ---------------------------------- */
+
+typedef struct conmon_exec_live_opts {
+    const char *id;           /* container id */
+    const char *process_path; /* absolute path of an OCI process JSON file */
+    bool terminal;            /* the process JSON has terminal: true (pty) */
+    bool stdin_open;          /* the process gets a stdin fed from the socket */
+} conmon_exec_live_opts_t;
+
+/* One interactive exec: a monitor in exec mode that serves the process's
+ * stdio live on a socket pair (PROTOCOL.md "Interactive exec"). Opaque. */
+typedef struct conmon_exec_live conmon_exec_live_t;
+
+/* Starts a monitor that runs `<runtime> exec -d --process FILE ID` with its
+ * stdio (pipes, or a pty with `terminal`) served on a SOCK_SEQPACKET socket
+ * pair; returns at once (the runtime runs in the background: a failure to
+ * start comes from conmon_exec_live_wait()). Free with
+ * conmon_exec_live_free(). EINVAL for bad options, else the errno of a
+ * local failure (socketpair, spawn). */
+int conmon_exec_live_start(const conmon_config_t *cfg, const conmon_exec_live_opts_t *opts,
+                           conmon_exec_live_t **ret, cri_error_t *err);
+
+/* The daemon's end of the stdio socket (SOCK_SEQPACKET, owned by x, O_CLOEXEC,
+ * blocking), in the attach socket's packet format: received packets are a
+ * stream byte (1 stdout, 2 stderr) plus data; sent packets are stdin;
+ * shutdown(SHUT_WR) closes the process's stdin (pipes). EOF: the process
+ * exited and its output is drained. -1 after conmon_exec_live_cancel(). */
+int conmon_exec_live_fd(const conmon_exec_live_t *x);
+
+/* Asks the monitor to set the pty size of the exec'd process, without
+ * waiting for its answer (the monitor may be blocked handing over output
+ * the caller has yet to read; answers are read and dropped by the next
+ * call). ESRCH when the exec has ended or was cancelled, EAGAIN when the
+ * monitor has not taken earlier requests yet. */
+int conmon_exec_live_resize(conmon_exec_live_t *x, unsigned width, unsigned height,
+                            cri_error_t *err);
+
+/* Waits up to timeout_ms (0 = no limit) for the end of the exec:
+ * *ret_exit_code = exit status, or 128 + signal. EIO with the runtime's
+ * message when the exec could not start (or the monitor died), ETIMEDOUT
+ * when nothing came in time. May be called again after ETIMEDOUT. */
+int conmon_exec_live_wait(conmon_exec_live_t *x, int timeout_ms, int *ret_exit_code,
+                          cri_error_t *err);
+
+/* Closes the daemon's sockets: the monitor then SIGKILLs the process (and
+ * its process group) and reports the exit, which conmon_exec_live_wait()
+ * still returns. Idempotent. */
+void conmon_exec_live_cancel(conmon_exec_live_t *x);
+
+/* Cancels when still running, closes everything and frees x. Accepts NULL. */
+void conmon_exec_live_free(conmon_exec_live_t *x);
+
+static inline void cleanup_conmon_exec_live_fn(conmon_exec_live_t **x)
+{
+    conmon_exec_live_free(*x);
+}
+#define cleanup_conmon_exec_live __attribute__((cleanup(cleanup_conmon_exec_live_fn)))
+
 /* ---- talking to a running monitor --------------------------------------- */
 
 /* Asks the monitor of `id` to reopen its log file and waits (up to

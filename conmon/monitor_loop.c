@@ -39,7 +39,8 @@ typedef struct loop {
     int ctl[MAX_CLIENTS];
     bool exited;
     bool log_warned;
-    char *pending; /* stdin bytes the container has not taken yet */
+    bool close_stdin; /* stdin_once: close stdin when pending is written */
+    char *pending;    /* stdin bytes the container has not taken yet */
     size_t pending_len;
 } loop_t;
 
@@ -84,21 +85,49 @@ static void append_capped(char **buf, size_t *len, bool *trunc, size_t cap, cons
     (*buf)[*len] = '\0';
 }
 
+static bool live_exec(const loop_t *l)
+{
+    return l->o->exec && l->o->exec_attach_fd >= 0;
+}
+
+/* Closes attach client `slot`. In interactive exec the one client is the
+ * daemon: when it goes away, so does the exec'd process (its process group
+ * too, when it leads one: a shell's children). */
+static void drop_attach(loop_t *l, int slot)
+{
+    close_fd(l, &l->attach[slot]);
+    if (live_exec(l) && !l->exited) {
+        kill(-l->ch->pid, SIGKILL);
+        kill(l->ch->pid, SIGKILL); /* unreaped until we reap it: no pid reuse */
+    }
+}
+
 static void broadcast(loop_t *l, unsigned char stream, const char *d, size_t n)
 {
+    /* a client too slow to keep up loses this packet, never the log; the
+     * daemon's exec socket is blocking instead: its output is never lost
+     * and a slow client slows the process down (backpressure) */
+    int flags = MSG_NOSIGNAL | (live_exec(l) ? 0 : MSG_DONTWAIT);
     for (int i = 0; i < MAX_CLIENTS; i++) {
         if (l->attach[i] < 0)
             continue;
         struct iovec iov[2] = {{&stream, 1}, {(void *)d, n}};
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
-        /* a client too slow to keep up loses this packet, never the log */
-        if (sendmsg(l->attach[i], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
-            close_fd(l, &l->attach[i]);
+        ssize_t k;
+        do
+            k = sendmsg(l->attach[i], &msg, flags);
+        while (k < 0 && errno == EINTR);
+        if (k < 0 && errno != EAGAIN)
+            drop_attach(l, i);
     }
 }
 
 static void on_output(loop_t *l, bool is_err, const char *d, size_t n)
 {
+    if (live_exec(l)) {
+        broadcast(l, is_err ? 2 : 1, d, n);
+        return;
+    }
     if (l->o->exec) {
         conmon_result_t *r = l->res;
         if (is_err)
@@ -161,7 +190,11 @@ static void flush_stdin(loop_t *l, const char *d, size_t n)
         d += w;
         n -= (size_t)w;
     }
-    char *rest = n ? xstrndup(d, n) : NULL; /* d may point into pending */
+    char *rest = NULL; /* a copy: d may point into pending; bytes, not a string */
+    if (n) {
+        rest = xmalloc(n);
+        memcpy(rest, d, n);
+    }
     free(l->pending);
     l->pending = rest;
     l->pending_len = n;
@@ -172,6 +205,8 @@ static void flush_stdin(loop_t *l, const char *d, size_t n)
     } else {
         if (l->ch->in_fd >= 0)
             epoll_ctl(l->ep, EPOLL_CTL_DEL, l->ch->in_fd, NULL);
+        if (l->close_stdin)
+            close_fd(l, &l->ch->in_fd);
         pause_clients(l, false);
     }
 }
@@ -191,11 +226,15 @@ static void on_attach(loop_t *l, int slot)
          * client goes away completely (EPOLLHUP comes back here) */
         l->attach_eof[slot] = true;
         ep_mod(l, l->attach[slot], K_ATTACH, 0);
-        if (l->o->stdin_once && !l->o->terminal && !l->pending)
-            close_fd(l, &l->ch->in_fd);
+        if (l->o->stdin_once && !l->o->terminal) {
+            if (l->pending)
+                l->close_stdin = true; /* once what is queued got through */
+            else
+                close_fd(l, &l->ch->in_fd);
+        }
         return;
     }
-    close_fd(l, &l->attach[slot]);
+    drop_attach(l, slot);
 }
 
 static void reply(int fd, int status, const char *msg)
@@ -373,6 +412,19 @@ static int setup(loop_t *l, cri_error_t *err)
     return setup_signals(l, err);
 }
 
+/* Interactive exec: the daemon's sockets are already-connected clients
+ * (the loop owns them from now on). */
+static int adopt_exec_sockets(loop_t *l, cri_error_t *err)
+{
+    l->attach[0] = l->o->exec_attach_fd;
+    if (ep_add(l, l->attach[0], K_ATTACH, EPOLLIN) < 0)
+        return cri_error_make(err, errno, "epoll_ctl exec socket");
+    l->ctl[0] = l->o->exec_ctl_fd;
+    if (l->ctl[0] >= 0 && ep_add(l, l->ctl[0], K_CTL, EPOLLIN) < 0)
+        return cri_error_make(err, errno, "epoll_ctl exec ctl socket");
+    return 0;
+}
+
 static void teardown(loop_t *l)
 {
     for (int i = 0; i < MAX_CLIENTS; i++) {
@@ -402,6 +454,8 @@ int conmon_supervise(const conmon_opts_t *o, conmon_child_t *child, conmon_log_t
     for (int i = 0; i < MAX_CLIENTS; i++)
         l.attach[i] = l.ctl[i] = -1;
     int rc = setup(&l, err);
+    if (rc == 0 && o->exec_attach_fd >= 0)
+        rc = adopt_exec_sockets(&l, err);
     if (rc == 0 && child->early_err_len)
         on_output(&l, true, child->early_err, child->early_err_len);
     reap(&l); /* a child that exited before SIGCHLD was blocked */

@@ -43,6 +43,8 @@ enum {
     OPT_EXEC_CAP,
     OPT_OOM_ADJ,
     OPT_LOG_LEVEL,
+    OPT_EXEC_ATTACH_FD,
+    OPT_EXEC_CTL_FD,
 };
 
 static const struct option long_opts[] = {
@@ -65,6 +67,8 @@ static const struct option long_opts[] = {
     {"exec-output-cap", required_argument, NULL, OPT_EXEC_CAP},
     {"oom-score-adj", required_argument, NULL, OPT_OOM_ADJ},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"exec-attach-fd", required_argument, NULL, OPT_EXEC_ATTACH_FD},
+    {"exec-ctl-fd", required_argument, NULL, OPT_EXEC_CTL_FD},
     {NULL, 0, NULL, 0},
 };
 
@@ -87,6 +91,21 @@ static int check_path(const char *name, const char *p, cri_error_t *err)
     return 0;
 }
 
+/* Interactive exec: the sockets the daemon passed must be real, distinct
+ * fds above stdio. */
+static int check_exec_fds(const conmon_opts_t *o, cri_error_t *err)
+{
+    int a = o->exec_attach_fd, c = o->exec_ctl_fd;
+    if ((a >= 0 || c >= 0) && !o->exec)
+        return cri_error_set(err, EINVAL, "--exec-attach-fd and --exec-ctl-fd need --exec");
+    if (c >= 0 && a < 0)
+        return cri_error_set(err, EINVAL, "--exec-ctl-fd needs --exec-attach-fd");
+    if ((a >= 0 && (a <= 2 || a == o->sync_fd)) ||
+        (c >= 0 && (c <= 2 || c == o->sync_fd || c == a)))
+        return cri_error_set(err, EINVAL, "--sync-fd and --exec-*-fd must be distinct fds above 2");
+    return 0;
+}
+
 static int opts_validate(const conmon_opts_t *o, cri_error_t *err)
 {
     if (!o->id || !*o->id || strchr(o->id, '/') || !strcmp(o->id, ".") || !strcmp(o->id, ".."))
@@ -99,6 +118,8 @@ static int opts_validate(const conmon_opts_t *o, cri_error_t *err)
         return cri_error_set(err, EINVAL, "--bundle, --exit-dir and --socket-dir are required");
     if (o->sync_fd < 0)
         return cri_error_set(err, EINVAL, "--sync-fd is required");
+    if (check_exec_fds(o, err) < 0)
+        return -1;
     if (check_path("bundle", o->bundle, err) < 0 || check_path("runtime", o->runtime, err) < 0 ||
         check_path("log-path", o->log_path, err) < 0 ||
         check_path("exit-dir", o->exit_dir, err) < 0 ||
@@ -132,6 +153,13 @@ static int opt_number(int c, const char *arg, conmon_opts_t *o, cri_error_t *err
         if (parse_ll("exec-output-cap", arg, 0, 1LL << 30, &v, err) < 0)
             return -1;
         o->exec_output_cap = v ? (size_t)v : DEFAULT_EXEC_CAP;
+        return 0;
+    case OPT_EXEC_ATTACH_FD:
+    case OPT_EXEC_CTL_FD:
+        if (parse_ll(c == OPT_EXEC_CTL_FD ? "exec-ctl-fd" : "exec-attach-fd", arg, 0, INT_MAX, &v,
+                     err) < 0)
+            return -1;
+        *(c == OPT_EXEC_CTL_FD ? &o->exec_ctl_fd : &o->exec_attach_fd) = (int)v;
         return 0;
     case OPT_OOM_ADJ:
         if (parse_ll("oom-score-adj", arg, -1000, 1000, &v, err) < 0)
@@ -202,7 +230,10 @@ static int opt_one(int c, const char *arg, conmon_opts_t *o, cri_error_t *err)
 
 int conmon_opts_parse(int argc, char **argv, conmon_opts_t *ret, cri_error_t *err)
 {
-    conmon_opts_t o = {.sync_fd = -1, .exec_output_cap = DEFAULT_EXEC_CAP};
+    conmon_opts_t o = {.sync_fd = -1,
+                       .exec_output_cap = DEFAULT_EXEC_CAP,
+                       .exec_attach_fd = -1,
+                       .exec_ctl_fd = -1};
     int c;
     optind = 1;
     opterr = 0;
@@ -248,6 +279,33 @@ static int send_error(int fd, const cri_error_t *err)
     conmon_sync_msg_t m = {.type = CONMON_SYNC_ERROR, .status = err->status};
     m.message = (char *)err->msg;
     return conmon_sync_send(fd, &m);
+}
+
+/* Closes every fd above 2 but the sync fd and the exec sockets, and marks
+ * those close-on-exec. */
+static int close_other_fds(const conmon_opts_t *o)
+{
+    int keep[3] = {o->sync_fd, o->exec_attach_fd, o->exec_ctl_fd};
+    /* sort the (at most three) fds; -1 entries sort first and are skipped */
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (keep[j] < keep[i]) {
+                int t = keep[i];
+                keep[i] = keep[j];
+                keep[j] = t;
+            }
+    unsigned next = 3;
+    for (int i = 0; i < 3; i++) {
+        if (keep[i] < 0)
+            continue;
+        if ((unsigned)keep[i] > next)
+            close_range(next, (unsigned)keep[i] - 1, 0);
+        if (fcntl(keep[i], F_SETFD, FD_CLOEXEC) < 0)
+            return -1;
+        next = (unsigned)keep[i] + 1;
+    }
+    close_range(next, ~0U, 0);
+    return 0;
 }
 
 /* Finds --sync-fd early so even a usage error reaches the daemon. */
@@ -483,12 +541,10 @@ int main(int argc, char **argv)
         send_error(early_sync, &err);
         return 2;
     }
-    /* nothing but stdio and the sync pipe may leak into the runtime */
-    if (o.sync_fd > 3)
-        close_range(3, (unsigned)o.sync_fd - 1, 0);
-    close_range((unsigned)o.sync_fd + 1, ~0U, 0);
-    if (fcntl(o.sync_fd, F_SETFD, FD_CLOEXEC) < 0) {
-        fprintf(stderr, "cricket-conmon: bad --sync-fd %d\n", o.sync_fd);
+    /* nothing but stdio, the sync pipe (and the exec sockets) may stay
+     * open, and none of them leaks into the runtime */
+    if (close_other_fds(&o) < 0) {
+        fprintf(stderr, "cricket-conmon: bad --sync-fd or --exec-*-fd\n");
         return 2;
     }
     if (detach(&err) < 0) {

@@ -308,7 +308,11 @@ static void ctx_paths(const conmon_opts_t *o, start_ctx_t *c)
 {
     const char *base = NULL;
     cleanup_free char *dir = NULL;
-    if (o->exec) {
+    if (o->exec && o->socket_dir) {
+        /* short: a console socket path must fit in sun_path */
+        dir = xasprintf("%s/exec-%d", o->socket_dir, (int)getpid());
+        base = dir;
+    } else if (o->exec) {
         base = o->exec_process;
     } else {
         dir = xasprintf("%s/%s/runtime", o->socket_dir, o->id);

@@ -233,6 +233,15 @@ bool container_layer_in_use(const char *chain_id, void *data);
 char *container_dir(const struct daemon *d, const char *id);
 char *container_bundle_dir(const struct daemon *d, const char *id);
 
+/* The process of an exec in c: c's own process object from its spec (user,
+ * groups, env, cwd, capabilities, no_new_privs, seccomp, apparmor) with
+ * args = cmd and `terminal` set, written to a new file in c's bundle for
+ * `runtime exec --process`. *ret_path is malloc'd; the caller unlinks the
+ * file when done. EIO when c has no process spec, EINVAL when cmd is not
+ * UTF-8. (ExecSync and the streaming Exec.) */
+int container_exec_process_file(struct daemon *d, container_t *c, char *const *cmd, size_t n_cmd,
+                                bool terminal, char **ret_path, cri_error_t *err);
+
 /* Stops c: stop signal, then SIGKILL after timeout_s (0 = SIGKILL now);
  * returns once it has exited. Not running is success. Caller holds
  * c->op_lock. */

@@ -21,10 +21,8 @@
 
 #define EXEC_OUTPUT_CAP (16 * 1024 * 1024)
 
-/* The container's process object with args = cmd, written to a file in the
- * bundle; *ret_path is malloc'd. */
-static int exec_process_file(daemon_t *d, container_t *c, char **cmd, size_t n_cmd, char **ret_path,
-                             cri_error_t *err)
+int container_exec_process_file(struct daemon *d, container_t *c, char *const *cmd, size_t n_cmd,
+                                bool terminal, char **ret_path, cri_error_t *err)
 {
     json_error_t je;
     json_t *spec = json_loads(c->spec_json, 0, &je);
@@ -37,7 +35,7 @@ static int exec_process_file(daemon_t *d, container_t *c, char **cmd, size_t n_c
     for (size_t i = 0; i < n_cmd; i++)
         json_array_append_new(args, json_string(cmd[i]));
     json_object_set_new(proc, "args", args);
-    json_object_set_new(proc, "terminal", json_false());
+    json_object_set_new(proc, "terminal", json_boolean(terminal));
     json_object_del(proc, "consoleSize");
     char *text = json_dumps(proc, JSON_COMPACT);
     json_decref(spec);
@@ -90,7 +88,7 @@ RPC_HANDLER(handle_exec_sync)
     if (!rt)
         return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", c->runtime);
     cleanup_free char *path = NULL;
-    if (exec_process_file(d, c, r->cmd, r->n_cmd, &path, err) < 0)
+    if (container_exec_process_file(d, c, r->cmd, r->n_cmd, false, &path, err) < 0)
         return cri_error_wrap(err, "exec in `%s`", c->id);
     conmon_exec_opts_t opts = {.id = c->id,
                                .process_path = path,

@@ -1,5 +1,5 @@
-/* The backends: the daemon's default (exec waits for an interactive exec
- * mode in the monitor; attach is attach_backend.c, port-forward netns.c) and the fake one the e2e
+/* The backends: the daemon's default (exec is exec_backend.c, attach
+ * attach_backend.c, port-forward netns.c) and the fake one the e2e
  * tests switch on with CRICKET_TEST_HOOK_STREAMING=fake, which exercises every stream of both
  * protocols without a container:
  *
@@ -23,14 +23,6 @@
 #include "common/util.h"
 #include "server/streaming/streaming-internal.h"
 
-static int default_exec(void *data, const streaming_request_t *r, const streaming_stdio_t *io,
-                        int *ret_exit_code, cri_error_t *err)
-{
-    return cri_error_set(err, ENOSYS,
-                         "exec in container `%s`: the monitor has no interactive exec mode yet",
-                         r->container_id);
-}
-
 static int default_portforward(void *data, const streaming_request_t *r, uint16_t port, int *ret_fd,
                                cri_error_t *err)
 {
@@ -38,7 +30,7 @@ static int default_portforward(void *data, const streaming_request_t *r, uint16_
 }
 
 const streaming_backend_ops_t streaming_default_backend = {
-    .exec = default_exec,
+    .exec = streaming_exec_conmon,
     .attach = streaming_attach_conmon,
     .portforward = default_portforward,
 };

@@ -79,9 +79,9 @@ typedef struct streaming_backend_ops {
                        cri_error_t *err);
 } streaming_backend_ops_t;
 
-/* The backend the daemon uses (ops data: the daemon): exec fails with
- * ENOSYS until the monitor has an interactive exec mode; attach is
- * streaming_attach_conmon(); portforward is streaming_netns_connect(). */
+/* The backend the daemon uses (ops data: the daemon): exec is
+ * streaming_exec_conmon(), attach is streaming_attach_conmon(),
+ * portforward is streaming_netns_connect(). */
 extern const streaming_backend_ops_t streaming_default_backend;
 
 /* Connects to localhost:port inside the network namespace pinned at
@@ -90,6 +90,17 @@ extern const streaming_backend_ops_t streaming_default_backend;
  * gets the connected socket (CLOEXEC). Fails with the connect errno of the
  * last attempt (ECONNREFUSED, ...) or the setns/open errno. */
 int streaming_netns_connect(const char *netns_path, uint16_t port, int *ret_fd, cri_error_t *err);
+
+/* Runs r->cmd in r->container_id (data: the daemon_t) through a monitor in
+ * interactive exec mode, with the process built as for ExecSync (the
+ * container's user, env, cwd, caps, seccomp...) and its stdio relayed live
+ * to io (pipes, or a pty with r->tty and resize records forwarded). When
+ * io->cancel fires the process is killed and 0 is returned once the
+ * monitor reported its end. *ret_exit_code: exit status or 128 + signal.
+ * ENOENT when the container is gone, EINVAL when it is not running, EIO
+ * with the runtime's message when the exec could not start. */
+int streaming_exec_conmon(void *data, const streaming_request_t *r, const streaming_stdio_t *io,
+                          int *ret_exit_code, cri_error_t *err);
 
 /* Attaches io to the attach socket of r->container_id's monitor (data: the
  * daemon_t). Returns 0 when the container's output ended or the client
