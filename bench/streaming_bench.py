@@ -3,8 +3,10 @@
 
   CRICKETD=build/cricketd CRI_PY_GEN=build/gen/py bench/streaming_bench.py
 
-- exec round trip over SPDY: Exec RPC, upgrade, streams, the fake backend's
-  `exit 0` (test hook: exec is not wired to containers yet), status read;
+- exec round trip over SPDY: Exec RPC, upgrade, streams, status read; with
+  the fake in-process backend (`exit 0`, the server's own cost) and against a
+  real container (`true` through a monitor in interactive exec mode and runc
+  exec), side by side; plus the monitor's RSS in interactive exec mode;
 - port-forward throughput over one SPDY stream from busybox httpd in a netns
   (100 MB file; the Python client is part of what is measured);
 - daemon RSS growth while a client does not read 100 MB of exec output."""
@@ -41,6 +43,74 @@ def exec_round_trips(cri, n=200):
         times.append((time.perf_counter() - t0) * 1000)
     times.sort()
     return statistics.median(times), times[int(len(times) * 0.99) - 1]
+
+
+def real_exec_figures(n=30):
+    """Exec `true` over SPDY in a real busybox container: (median ms, p99 ms,
+    monitor VmRSS kB while an exec runs)."""
+    from registry import Registry, busybox_layer, make_tmp, push_image, registry_config, rmtree
+    from test_container import Pod
+    from test_sandbox import Env
+    rbase = make_tmp("cricket-sbench-reg-")
+    reg = Registry(rbase)
+    env = None
+    try:
+        reg.busybox = push_image(reg, "library/busybox", "latest", [busybox_layer()])
+        env = Env(tempfile.mkdtemp(prefix="cs-bench-", dir="/tmp"),
+                  extra_config=registry_config(reg.host)).start()
+        pod = Pod(env, reg)
+        cid = pod.run("box", command=["/bin/sleep", "100000"])
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            url = pod.cri.call("Exec", container_id=cid, cmd=["true"], stdout=True).url
+            c, _ = sc.spdy_connect(url, V4)
+            ids = sc.exec_streams(c, stdout=True, stderr=False)
+            c.read_until(lambda: ids["error"] in c.fin)
+            c.close()
+            times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        rss = exec_monitor_rss(pod, cid)
+        for ctr in pod.list():
+            pod.remove(ctr.id)
+        for p in env.list():
+            env.remove(p.id)
+        return statistics.median(times), times[max(0, int(len(times) * 0.99) - 1)], rss
+    finally:
+        if env is not None:
+            env.cri.close()
+            env.daemon.stop()
+            env.cleanup()
+            subprocess.run(["rm", "-rf", env.base])
+        reg.stop()
+        rmtree(rbase)
+
+
+def exec_monitor_rss(pod, cid):
+    """VmRSS of the monitor of a running interactive exec (`sleep`): the
+    exec'd process's parent (the monitor is its subreaper)."""
+    marker = b"/bin/sleep\x00777\x00"
+    url = pod.cri.call("Exec", container_id=cid, cmd=["/bin/sleep", "777"], stdout=True).url
+    c, _ = sc.spdy_connect(url, V4)
+    sc.exec_streams(c, stdout=True, stderr=False)
+    try:
+        for _ in range(100):
+            for p in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open("/proc/%s/cmdline" % p, "rb") as f:
+                        if f.read() != marker:
+                            continue
+                    with open("/proc/%s/status" % p) as f:
+                        ppid = next(int(l.split()[1]) for l in f if l.startswith("PPid:"))
+                    with open("/proc/%d/cmdline" % ppid, "rb") as f:
+                        assert b"cricket-conmon" in f.read()
+                    return rss_kb(ppid)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise AssertionError("exec'd sleep not found")
+    finally:
+        c.close()
 
 
 def portforward_mbps(cri, base, size=100 << 20):
@@ -104,6 +174,10 @@ def main():
         cri.close()
         d.stop()
         subprocess.run(["rm", "-rf", base])
+    med2, p992, rss = real_exec_figures()
+    print("exec round trip over SPDY: fake backend median %.2f ms p99 %.2f ms | real container "
+          "(`true`, 30 runs) median %.2f ms p99 %.2f ms" % (med, p99, med2, p992))
+    print("monitor VmRSS in interactive exec mode: %d kB" % rss)
 
 
 if __name__ == "__main__":
