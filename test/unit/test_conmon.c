@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -405,6 +406,51 @@ static void test_client_monitor_missing_binary(void **state)
     assert_non_null(strstr(err.msg, "create container `x`"));
 }
 
+/* A stand-in monitor (shell) for the interactive exec client: it checks it
+ * got its two sockets as fds 4 and 5 with the matching options, sends one
+ * stdout packet on fd 4, closes it, and reports exit code 7. */
+static const char fake_exec_monitor[] =
+    "#!/bin/sh\n"
+    "case \"$*\" in *'--exec-attach-fd 4 --exec-ctl-fd 5'*) ;; *) exit 9;; esac\n"
+    "ls -l /proc/$$/fd/4 /proc/$$/fd/5 | grep -c socket: | grep -qx 2 || exit 9\n"
+    "printf '{\"type\":\"monitor\",\"pid\":%d}\\n' $$ >&3\n"
+    "printf '\\001hi' >&4\n"
+    "exec 4>&- 5>&-\n"
+    "printf '{\"type\":\"exec\",\"pid\":1,\"exit_code\":7,\"signal\":0,\"timed_out\":false,"
+    "\"stdout_len\":0,\"stderr_len\":0}\\n' >&3\n";
+
+static void test_client_exec_live(void **state)
+{
+    tmpdir_t *t = *state;
+    cleanup_free char *mon = xasprintf("%s/fake-monitor", t->path);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(
+        write_file_atomic(mon, fake_exec_monitor, strlen(fake_exec_monitor), 0700, &err), 0);
+    conmon_config_t cfg = {.monitor_path = mon, .runtime_path = "/bin/true"};
+    conmon_exec_live_opts_t opts = {.id = "x", .process_path = "/nonexistent.json"};
+    conmon_exec_live_t *x = NULL;
+    assert_int_equal(conmon_exec_live_start(&cfg, &opts, &x, &err), 0);
+    char buf[16];
+    ssize_t n = recv(conmon_exec_live_fd(x), buf, sizeof(buf), 0);
+    assert_int_equal(n, 3);
+    assert_memory_equal(buf, "\001hi", 3);
+    assert_int_equal(recv(conmon_exec_live_fd(x), buf, sizeof(buf), 0), 0);
+    int code = -1;
+    assert_int_equal(conmon_exec_live_wait(x, 5000, &code, &err), 0);
+    assert_int_equal(code, 7);
+    /* after the end: resize says so, cancel and free are fine */
+    conmon_exec_live_cancel(x);
+    assert_int_equal(conmon_exec_live_fd(x), -1);
+    assert_int_equal(conmon_exec_live_resize(x, 80, 24, &err), -1);
+    assert_int_equal(err.status, ESRCH);
+    conmon_exec_live_free(x);
+
+    opts.id = "";
+    cri_error_clear(&err);
+    assert_int_equal(conmon_exec_live_start(&cfg, &opts, &x, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -423,6 +469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_no_monitor, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_client_monitor_missing_binary, setup_dir,
                                         teardown_dir),
+        cmocka_unit_test_setup_teardown(test_client_exec_live, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
