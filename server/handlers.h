@@ -36,6 +36,9 @@ RPC_HANDLER(handle_start_container);
 RPC_HANDLER(handle_stop_container);
 RPC_HANDLER(handle_remove_container);
 RPC_HANDLER(handle_list_containers);
+/* server/container/stats.c, list_stats.c */
+RPC_HANDLER(handle_container_stats);
+RPC_HANDLER(handle_list_container_stats);
 RPC_HANDLER(handle_container_status);
 /* server/container/update.c, reopen_log.c, exec_sync.c */
 RPC_HANDLER(handle_update_container_resources);

@@ -49,5 +49,21 @@ Runtime__V1__ContainerMetadata *container_reply_metadata(rpc_ctx_t *ctx, const c
 Runtime__V1__ImageSpec *container_reply_image(rpc_ctx_t *ctx, const container_t *c);
 /* key/value map entries (any CRI *_LabelsEntry/AnnotationsEntry type). */
 void **container_reply_pairs(rpc_ctx_t *ctx, char **pairs, size_t *ret_n);
+/* cpu and memory of a running container's cgroup (cgroup_stats.c). */
+typedef struct container_cgroup_stats {
+    bool valid; /* the cgroup was found */
+    uint64_t cpu_ns;
+    uint64_t mem_usage, mem_working_set, mem_rss;
+    uint64_t page_faults, major_page_faults;
+} container_cgroup_stats_t;
+
+/* Reads the cgroup of pid (0 or a gone pid: all zero, valid false). */
+void container_cgroup_stats(pid_t pid, container_cgroup_stats_t *ret);
+
+/* The CRI stats of c (stats.c): attributes, cgroup cpu/memory, writable layer. */
+Runtime__V1__ContainerStats *container_reply_stats(rpc_ctx_t *ctx, container_t *c);
+
+/* Whether c passes a ListContainers filter (NULL passes everything). */
+bool container_filter_matches(container_t *c, const Runtime__V1__ContainerFilter *f);
 
 #endif

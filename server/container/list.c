@@ -48,7 +48,7 @@ void **container_reply_pairs(rpc_ctx_t *ctx, char **pairs, size_t *ret_n)
     return (void **)v;
 }
 
-static bool list_matches(container_t *c, const Runtime__V1__ContainerFilter *f)
+bool container_filter_matches(container_t *c, const Runtime__V1__ContainerFilter *f)
 {
     if (!f)
         return true;
@@ -109,7 +109,7 @@ RPC_HANDLER(handle_list_containers)
     runtime__v1__list_containers_response__init(resp);
     resp->containers = rpc_alloc_array(ctx, n ? n : 1, Runtime__V1__Container *);
     for (size_t i = 0; i < n; i++)
-        if (list_matches(all[i], f))
+        if (container_filter_matches(all[i], f))
             resp->containers[resp->n_containers++] = list_item(ctx, all[i]);
     container_list_free(all, n);
     *ret_resp = &resp->base;

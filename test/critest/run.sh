@@ -34,16 +34,14 @@ skips=(
     # mode, which is being built ("the monitor has no interactive exec mode
     # yet"). ExecSync is implemented and stays in.
     "runtime should support exec with tty="
-    # ContainerStats and ListContainerStats answer UNIMPLEMENTED for now.
-    "runtime should support listing (container )?stats"
     # The spec masks /bin/ls and expects "sh -c ls" to fail; Debian's
     # busybox-static shell is built standalone (runs applets in-process,
     # never exec()s /bin/ls), so with the stand-in image ls always works.
     "runtime should support MaskedPaths"
 )
 # SELinux and AppArmor specs are only registered by critest on hosts with
-# them enabled (neither is, here); the 5 specs critest itself reports as
-# skipped are its benchmarks.
+# them enabled (neither is, here); critest itself reports 5 specs as
+# skipped (not examined further).
 default_skip=$(IFS='|'; echo "${skips[*]}")
 focus=${CRICKET_CRITEST_FOCUS:-}
 skip=${CRICKET_CRITEST_SKIP-$default_skip}

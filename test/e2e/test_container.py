@@ -423,3 +423,43 @@ def test_reopen_log_and_update_resources(pod):
     d = expect_error(grpc.StatusCode.INVALID_ARGUMENT, pod.cri.call, "ReopenContainerLog",
                      container_id=cid)
     assert "not running" in d
+
+
+# ---- stats ----
+
+def test_container_stats_and_list(pod):
+    busy = ["sh", "-c", "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; "
+            "head -c 8000000 /dev/zero > /filler; touch /ready; sleep 1000"]
+    cid = pod.create("stats", command=busy, labels={"app": "stats"})
+    idle = pod.create("idle", command=["sleep", "1000"])
+    pod.start(cid)
+    deadline = time.time() + 20
+    upper = os.path.join(pod.env.daemon.root, "containers", cid, "upper")
+    while not os.path.exists(os.path.join(upper, "ready")) and time.time() < deadline:
+        time.sleep(0.1)
+
+    s = pod.cri.call("ContainerStats", container_id=cid[:12]).stats
+    assert s.attributes.id == cid and s.attributes.metadata.name == "stats"
+    assert dict(s.attributes.labels) == {"app": "stats"}
+    assert s.cpu.timestamp > 0 and s.memory.timestamp > 0
+    assert s.cpu.usage_core_nano_seconds.value > 1000000  # the loop burned >1 ms
+    assert s.memory.working_set_bytes.value > 0
+    assert s.memory.usage_bytes.value >= s.memory.working_set_bytes.value
+    assert s.writable_layer.used_bytes.value >= 8000000  # /filler landed in the upper dir
+    assert s.writable_layer.fs_id.mountpoint == pod.env.daemon.root
+    # not running: zero usage, still answered
+    s2 = pod.cri.call("ContainerStats", container_id=idle).stats
+    assert s2.attributes.id == idle and s2.cpu.usage_core_nano_seconds.value == 0
+
+    ids = lambda stats: sorted(x.attributes.id for x in stats)
+    assert ids(pod.cri.call("ListContainerStats").stats) == [cid]  # running ones only
+    f = api_pb2.ContainerStatsFilter(pod_sandbox_id=pod.id[:10])
+    assert ids(pod.cri.call("ListContainerStats", filter=f).stats) == [cid]
+    f = api_pb2.ContainerStatsFilter(label_selector={"app": "other"})
+    assert list(pod.cri.call("ListContainerStats", filter=f).stats) == []
+    assert "container_id" in expect_error(grpc.StatusCode.INVALID_ARGUMENT,
+                                          pod.cri.call, "ContainerStats", container_id="")
+    expect_error(grpc.StatusCode.NOT_FOUND, pod.cri.call, "ContainerStats",
+                 container_id="f" * 64)
+    pod.stop(cid, timeout=0)
+    assert list(pod.cri.call("ListContainerStats").stats) == []

@@ -19,7 +19,8 @@ BUILT = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "ImageFsIn
          "StreamImages", "StreamPodSandboxes", "Exec", "Attach", "PortForward",
          "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
          "ListContainers", "ContainerStatus", "ExecSync", "ReopenContainerLog",
-         "UpdateContainerResources", "StreamContainers"}
+         "UpdateContainerResources", "StreamContainers", "ContainerStats",
+         "ListContainerStats"}
 CONFLIST = {
     "cniVersion": "1.0.0",
     "name": "cricket-test",
