@@ -30,10 +30,6 @@ skips=(
     # The image is pinned by digest (test-image-digest@sha256:9700f9a2...): a
     # stand-in built here cannot have that digest, and no test reaches gcr.io.
     "public image with digest should be pulled and removed"
-    # Exec over the streaming server needs the monitor's interactive exec
-    # mode, which is being built ("the monitor has no interactive exec mode
-    # yet"). ExecSync is implemented and stays in.
-    "runtime should support exec with tty="
     # The spec masks /bin/ls and expects "sh -c ls" to fail; Debian's
     # busybox-static shell is built standalone (runs applets in-process,
     # never exec()s /bin/ls), so with the stand-in image ls always works.
