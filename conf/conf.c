@@ -43,6 +43,10 @@ const conf_key_t conf_keys[] = {
     {"streaming", CONF_KEY_SECTION, 0, NULL},
     {"streaming.address", CONF_KEY_STRING, OFF(streaming.address), conf_check_ip},
     {"streaming.port", CONF_KEY_PORT, OFF(streaming.port), NULL},
+    {"streaming.tls_cert", CONF_KEY_STRING, OFF(streaming.tls_cert), conf_check_abs_path_or_empty},
+    {"streaming.tls_key", CONF_KEY_STRING, OFF(streaming.tls_key), conf_check_abs_path_or_empty},
+    {"streaming.tls_client_ca", CONF_KEY_STRING, OFF(streaming.tls_client_ca),
+     conf_check_abs_path_or_empty},
 };
 const size_t conf_n_keys = sizeof(conf_keys) / sizeof(conf_keys[0]);
 
@@ -108,6 +112,9 @@ conf_t *conf_new_defaults(const char *exe_dir)
     c->image.auth_file = xstrdup("");
     c->streaming.address = xstrdup("127.0.0.1");
     c->streaming.port = 0;
+    c->streaming.tls_cert = xstrdup("");
+    c->streaming.tls_key = xstrdup("");
+    c->streaming.tls_client_ca = xstrdup("");
     c->origins = xcalloc(1, sizeof(*c->origins));
     return c;
 }

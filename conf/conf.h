@@ -75,6 +75,9 @@ typedef struct conf {
     struct {
         char *address; /* IP address the streaming server binds to */
         int port;      /* 0..65535; 0 = pick a free port */
+        char *tls_cert;      /* PEM certificate (chain), absolute; "" = plain HTTP */
+        char *tls_key;       /* PEM private key of tls_cert; set with it or not at all */
+        char *tls_client_ca; /* PEM CA clients must present a cert of; "" = none */
     } streaming;
     struct conf_origins *origins;
 } conf_t;
@@ -126,7 +129,9 @@ int conf_load(conf_t *conf, const char *main_path, const char *dropin_dir, bool 
               cri_error_t *err);
 
 /* Checks the merged config: every per-value rule again (for values set by
- * code), plus that runtime.default_handler names a configured handler. The
+ * code), plus that runtime.default_handler names a configured handler and
+ * that streaming.tls_cert and tls_key are set together (tls_client_ca only
+ * with them). The
  * message starts with "<file>:<line>: " when the value came from a file, e.g.
  * `cricket.d/10-rt.yaml:2: key "runtime.default_handler": invalid value
  * "kata": no such entry in runtime.handlers`. err->status: EINVAL. */

@@ -316,6 +316,22 @@ static int validate_registries(const conf_t *conf, cri_error_t *err)
     return 0;
 }
 
+/* streaming.tls_cert and tls_key go together; a client CA needs both. The
+ * message names the key that is set and points at where it was set. */
+static int validate_tls(const conf_t *conf, cri_error_t *err)
+{
+    const char *cert = STR(conf->streaming.tls_cert), *key = STR(conf->streaming.tls_key);
+    const char *ca = STR(conf->streaming.tls_client_ca);
+    if (*cert && !*key)
+        return invalid(conf, "streaming.tls_cert", cert, "streaming.tls_key must be set too", err);
+    if (*key && !*cert)
+        return invalid(conf, "streaming.tls_key", key, "streaming.tls_cert must be set too", err);
+    if (*ca && !*cert)
+        return invalid(conf, "streaming.tls_client_ca", ca,
+                       "needs streaming.tls_cert and streaming.tls_key", err);
+    return 0;
+}
+
 int conf_validate(const conf_t *conf, cri_error_t *err)
 {
     for (size_t i = 0; i < conf_n_keys; i++) {
@@ -354,5 +370,5 @@ int conf_validate(const conf_t *conf, cri_error_t *err)
             break;
         }
     }
-    return 0;
+    return validate_tls(conf, err);
 }

@@ -92,6 +92,9 @@ static char *get(const conf_t *c, const char *key)
         {"image.pause_image", c->image.pause_image},
         {"image.auth_file", c->image.auth_file},
         {"streaming.address", c->streaming.address},
+        {"streaming.tls_cert", c->streaming.tls_cert},
+        {"streaming.tls_key", c->streaming.tls_key},
+        {"streaming.tls_client_ca", c->streaming.tls_client_ca},
     };
     for (size_t i = 0; i < ARRAY_SIZE(strings); i++)
         if (strcmp(key, strings[i].key) == 0)
@@ -191,6 +194,9 @@ static void assert_conf_equal(const conf_t *a, const conf_t *b)
     assert_string_equal(a->image.auth_file, b->image.auth_file);
     assert_string_equal(a->streaming.address, b->streaming.address);
     assert_int_equal(a->streaming.port, b->streaming.port);
+    assert_string_equal(a->streaming.tls_cert, b->streaming.tls_cert);
+    assert_string_equal(a->streaming.tls_key, b->streaming.tls_key);
+    assert_string_equal(a->streaming.tls_client_ca, b->streaming.tls_client_ca);
 }
 
 /* Loads text (as dir/name) over fresh defaults; fails the test on error. */
@@ -234,6 +240,9 @@ static void test_defaults(void **state)
         {"image.auth_file", ""},
         {"streaming.address", "127.0.0.1"},
         {"streaming.port", "0"},
+        {"streaming.tls_cert", ""},
+        {"streaming.tls_key", ""},
+        {"streaming.tls_client_ca", ""},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
         assert_get(c, cases[i].key, cases[i].want);
@@ -347,6 +356,13 @@ static void test_each_key(void **state)
         {"streaming:\n  port: 10010\n", "streaming.port", "10010"},
         {"streaming:\n  port: 65535\n", "streaming.port", "65535"},
         {"streaming:\n  port: '8080'\n", "streaming.port", "8080"},
+        {"streaming:\n  tls_cert: /etc/cricket/tls.crt\n", "streaming.tls_cert",
+         "/etc/cricket/tls.crt"},
+        {"streaming:\n  tls_key: /etc/cricket/tls.key\n", "streaming.tls_key",
+         "/etc/cricket/tls.key"},
+        {"streaming:\n  tls_client_ca: /etc/cricket/ca.crt\n", "streaming.tls_client_ca",
+         "/etc/cricket/ca.crt"},
+        {"streaming:\n  tls_cert: ''\n", "streaming.tls_cert", ""},
         {"network:\n  default_network: \"\"\n", "network.default_network", ""},
         {"image:\n  pause_image: \"null\"\n", "image.pause_image", "null"},
         {"image:\n  pause_image: 123\n", "image.pause_image", "123"},
@@ -611,6 +627,15 @@ static const struct {
      "key \"streaming.port\": invalid value \"0x50\": must be an integer from 0 to 65535"},
     {"streaming:\n  port:\n", 2,
      "key \"streaming.port\": invalid value \"\": must be an integer from 0 to 65535"},
+    {"streaming:\n  tls_cert: tls.crt\n", 2,
+     "key \"streaming.tls_cert\": invalid value \"tls.crt\": must be empty or an absolute path"},
+    {"streaming:\n  port: 1\n  tls_key: ./k\n", 3,
+     "key \"streaming.tls_key\": invalid value \"./k\": must be empty or an absolute path"},
+    {"streaming:\n  tls_client_ca: ca.pem\n", 2,
+     "key \"streaming.tls_client_ca\": invalid value \"ca.pem\": must be empty or an absolute "
+     "path"},
+    {"streaming:\n  tls_cert: [/a]\n", 2,
+     "key \"streaming.tls_cert\" must be a scalar, not a list"},
     {"image:\n  pull_progress_timeout: 30\n", 2,
      "key \"image.pull_progress_timeout\": invalid value \"30\": missing unit (use ms, s, m or "
      "h)"},
@@ -783,6 +808,24 @@ static void test_validate(void **state)
          "runtime:\n  cgroup_manager: systemd\n", 0, 5,
          "key \"runtime.default_handler\": invalid value \"kata\": no such entry in "
          "runtime.handlers"},
+        /* TLS: cert and key together; a client CA only with them */
+        {"streaming:\n  tls_cert: /c.pem\n  tls_key: /k.pem\n", NULL, 0, 0, NULL},
+        {"streaming:\n  tls_cert: /c.pem\n  tls_key: /k.pem\n  tls_client_ca: /ca.pem\n", NULL, 0,
+         0, NULL},
+        {"streaming:\n  tls_cert: /c.pem\n", "streaming:\n  tls_key: /k.pem\n", 0, 0, NULL},
+        {"streaming:\n  port: 1\n  tls_cert: /c.pem\n", NULL, 0, 3,
+         "key \"streaming.tls_cert\": invalid value \"/c.pem\": streaming.tls_key must be set "
+         "too"},
+        {"streaming:\n  tls_key: /k.pem\n", NULL, 0, 2,
+         "key \"streaming.tls_key\": invalid value \"/k.pem\": streaming.tls_cert must be set "
+         "too"},
+        {"streaming:\n  tls_cert: /c.pem\n  tls_key: /k.pem\n", "streaming:\n  tls_key: \"\"\n", 0,
+         2,
+         "key \"streaming.tls_cert\": invalid value \"/c.pem\": streaming.tls_key must be set "
+         "too"},
+        {"streaming:\n  tls_client_ca: /ca.pem\n", NULL, 0, 2,
+         "key \"streaming.tls_client_ca\": invalid value \"/ca.pem\": needs "
+         "streaming.tls_cert and streaming.tls_key"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         cleanup_free char *sub = xasprintf("case%zu", i);
@@ -823,6 +866,8 @@ static void test_validate_code_values(void **state)
          "host[:port][/path], without a scheme"},
         {"key \"listen\": invalid value \"tcp://x\": must be unix:///absolute/path or an "
          "absolute path"},
+        {"key \"streaming.tls_key\": invalid value \"/k\": streaming.tls_cert must be set "
+         "too"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         cleanup_conf conf_t *c = load_text(*state, "image:\n  registries:\n    docker.io:\n");
@@ -851,6 +896,10 @@ static void test_validate_code_values(void **state)
         case 5:
             free(c->listen);
             c->listen = xstrdup("tcp://x");
+            break;
+        case 6:
+            free(c->streaming.tls_key);
+            c->streaming.tls_key = xstrdup("/k");
             break;
         }
         assert_int_equal(conf_validate(c, &err), -1);
@@ -897,7 +946,10 @@ static const char *const round_trip_texts[] = {
     "  auth_file: \"/etc/c/a: b.json\"\n"
     "streaming:\n"
     "  address: \"::\"\n"
-    "  port: 65535\n",
+    "  port: 65535\n"
+    "  tls_cert: /etc/c/tls.crt\n"
+    "  tls_key: \"/etc/c/tls key.pem\"\n"
+    "  tls_client_ca: /etc/c/ca.crt\n",
     "network:\n"
     "  default_network: \"123\"\n"
     "image:\n"
@@ -971,7 +1023,10 @@ static void test_to_yaml_shape(void **state)
                                "  auth_file: \"\"\n"
                                "streaming:\n"
                                "  address: 127.0.0.1\n"
-                               "  port: 0\n";
+                               "  port: 0\n"
+                               "  tls_cert: \"\"\n"
+                               "  tls_key: \"\"\n"
+                               "  tls_client_ca: \"\"\n";
     assert_string_equal(yaml, want);
 
     /* a string set by code that is not UTF-8 cannot be emitted */
