@@ -73,8 +73,8 @@ typedef struct conf {
         char *auth_file;                   /* registry credentials file; "" = none */
     } image;
     struct {
-        char *address; /* IP address the streaming server binds to */
-        int port;      /* 0..65535; 0 = pick a free port */
+        char *address;       /* IP address the streaming server binds to */
+        int port;            /* 0..65535; 0 = pick a free port */
         char *tls_cert;      /* PEM certificate (chain), absolute; "" = plain HTTP */
         char *tls_key;       /* PEM private key of tls_cert; set with it or not at all */
         char *tls_client_ca; /* PEM CA clients must present a cert of; "" = none */
