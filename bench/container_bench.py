@@ -134,10 +134,9 @@ def container_monitors(base, cids):
 def main():
     rbase = make_tmp("cricket-cbench-reg-")
     reg = Registry(rbase)
-    env = None
+    env, base = None, tempfile.mkdtemp(prefix="cb-bench-", dir="/tmp")
     try:
         reg.busybox = push_image(reg, "library/busybox", "latest", [busybox_layer()])
-        base = tempfile.mkdtemp(prefix="cb-bench-", dir="/tmp")
         env = ts.Env(base, extra_config=registry_config(reg.host))
         env.daemon.extra_args = ["--log-level", "info"]
         env.start()
@@ -208,7 +207,7 @@ def main():
             except Exception as e:  # noqa: BLE001 (cleanup below still runs)
                 print("cleanup through the CRI failed: %s" % e, file=sys.stderr)
             env.cleanup()  # daemon, runc state, monitors by PID, mounts, bridge, leases
-            shutil.rmtree(env.base, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
         reg.stop()
         rmtree(rbase)
 
