@@ -15,11 +15,11 @@ cd "$top"
 
 BUILD_DEPS=(cmake gcc make pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
     protobuf-compiler libcurl4-openssl-dev libssl-dev libarchive-dev liblmdb-dev libseccomp-dev
-    libcap-dev libyaml-dev libjansson-dev zlib1g-dev libmicrohttpd-dev)
+    libcap-dev libyaml-dev libjansson-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev)
 RUN_DEPS=(runc containernetworking-plugins iptables iproute2)
 TEST_DEPS=(libcmocka-dev python3 python3-pytest python3-grpcio python3-protobuf valgrind
     clang-format docker-registry skopeo umoci busybox-static apache2-utils zstd util-linux procps
-    psmisc)
+    psmisc openssl)
 
 log() { printf '==> %s\n' "$*" >&2; }
 

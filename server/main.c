@@ -212,8 +212,12 @@ static int serve(conf_t *conf)
         return 1;
     }
     /* before the gRPC server, so no handler ever sees d.streaming change */
-    streaming_config_t scfg = {
-        .address = d.conf->streaming.address, .port = d.conf->streaming.port, .daemon = &d};
+    streaming_config_t scfg = {.address = d.conf->streaming.address,
+                               .port = d.conf->streaming.port,
+                               .tls_cert = d.conf->streaming.tls_cert,
+                               .tls_key = d.conf->streaming.tls_key,
+                               .tls_client_ca = d.conf->streaming.tls_client_ca,
+                               .daemon = &d};
     if (streaming_server_start(&scfg, &d.streaming, &err) < 0) {
         log_error("start: streaming server: %s", err.msg);
         exit_watcher_stop(d.exits);

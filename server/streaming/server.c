@@ -34,6 +34,7 @@ struct streaming_server {
     char *base_url;
     uint16_t port;
     bool fake;
+    streaming_tls_t *tls; /* NULL: plain HTTP */
 
     pthread_mutex_t lock;
     pthread_cond_t idle;
@@ -270,6 +271,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (!streaming_tls_client_ok(srv->tls, conn))
+        return reply_text(conn, MHD_HTTP_FORBIDDEN, "client certificate required\n", NULL);
     streaming_kind_t kind;
     const char *token = NULL;
     if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
@@ -326,10 +329,14 @@ static struct MHD_Daemon *bind_mhd(streaming_server_t *s, const char *address, i
         cri_error_set(err, EINVAL, "streaming address `%s` is not an IP address", address);
         return NULL;
     }
-    struct MHD_Daemon *mhd =
-        MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-                         &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
+    struct MHD_OptionItem tls[4] = {{MHD_OPTION_END, 0, NULL}};
+    streaming_tls_options(s->tls, tls, 3);
+    if (s->tls)
+        flags |= MHD_USE_TLS;
+    struct MHD_Daemon *mhd = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)30, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!mhd)
         cri_error_make(err, errno ? errno : EADDRINUSE, "listen on `%s` port %d", address, port);
     return mhd;
@@ -347,6 +354,10 @@ int streaming_server_start(const streaming_config_t *cfg, streaming_server_t **r
     s->ops_data = cfg->ops_data ? cfg->ops_data : cfg->daemon;
     s->tokens = token_store_new(ttl_ms, cfg->max_tokens, NULL, NULL);
     const char *address = cfg->address && *cfg->address ? cfg->address : "127.0.0.1";
+    if (streaming_tls_load(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &s->tls, err) < 0) {
+        streaming_server_stop(s);
+        return -1;
+    }
     s->mhd = bind_mhd(s, address, cfg->port, err);
     if (!s->mhd) {
         streaming_server_stop(s);
@@ -354,8 +365,9 @@ int streaming_server_start(const streaming_config_t *cfg, streaming_server_t **r
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : (uint16_t)cfg->port;
-    s->base_url = strchr(address, ':') ? xasprintf("http://[%s]:%u", address, s->port)
-                                       : xasprintf("http://%s:%u", address, s->port);
+    const char *scheme = s->tls ? "https" : "http";
+    s->base_url = strchr(address, ':') ? xasprintf("%s://[%s]:%u", scheme, address, s->port)
+                                       : xasprintf("%s://%s:%u", scheme, address, s->port);
     *ret = s;
     return 0;
 }
@@ -375,6 +387,7 @@ void streaming_server_stop(streaming_server_t *s)
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
     token_store_free(s->tokens);
+    streaming_tls_free(s->tls);
     free(s->base_url);
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->lock);

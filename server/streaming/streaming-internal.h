@@ -234,4 +234,35 @@ void streaming_session_run(const session_params_t *p);
 /* The fake backend of the test hook (fake_backend.c). */
 extern const streaming_backend_ops_t streaming_fake_backend;
 
+/* ---- TLS (tls.c) ---- */
+
+struct MHD_OptionItem;
+struct MHD_Connection;
+
+/* PEM text of the streaming server's TLS files, read at startup. */
+typedef struct streaming_tls {
+    char *cert, *key;
+    char *client_ca; /* NULL: no client certificates asked for */
+} streaming_tls_t;
+
+/* Reads the PEM files (absolute paths; "" or NULL = unset) into *ret, which
+ * stays NULL when none is set (plain HTTP), and checks them with GnuTLS.
+ * err->status: EINVAL when only one of cert and key is set, a client CA
+ * comes without them, a file is not PEM, the key does not match the
+ * certificate or GnuTLS refuses a file (its message); ENOTSUP when
+ * libmicrohttpd has no TLS; the read errno (ENOENT, EACCES, EFBIG). Free
+ * with streaming_tls_free(). */
+int streaming_tls_load(const char *cert, const char *key, const char *client_ca,
+                       streaming_tls_t **ret, cri_error_t *err);
+/* Frees t (wiping the key). Accepts NULL. */
+void streaming_tls_free(streaming_tls_t *t);
+/* Fills opts (room for n >= 3 items) with the libmicrohttpd options for t
+ * (key, cert, and the trust list when a client CA is set); returns how many.
+ * The items borrow t's strings. 0 for t NULL. */
+size_t streaming_tls_options(const streaming_tls_t *t, struct MHD_OptionItem *opts, size_t n);
+/* True when t asks for no client certificate, or the connection's client
+ * presented one that verifies against the client CA and may be used for
+ * TLS client authentication. */
+bool streaming_tls_client_ok(const streaming_tls_t *t, struct MHD_Connection *conn);
+
 #endif

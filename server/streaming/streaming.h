@@ -135,9 +135,15 @@ typedef struct streaming_config {
     size_t max_tokens;     /* 0 = 1000 */
     struct daemon *daemon; /* the ops' data when ops_data is NULL (the container
                             * backends will look their targets up in it) */
+    /* TLS (absolute paths of PEM files; NULL or "" = unset): with cert and
+     * key the server speaks HTTPS only; with client_ca too, a client must
+     * present a certificate signed by it (else 403). */
+    const char *tls_cert, *tls_key, *tls_client_ca;
 } streaming_config_t;
 
-/* Binds and starts serving. The environment variable
+/* Binds and starts serving (HTTPS when cfg has TLS files, read here once:
+ * EINVAL for a half-set pair or a non-PEM file, ENOTSUP when libmicrohttpd
+ * lacks TLS, the read errno otherwise). The environment variable
  * CRICKET_TEST_HOOK_STREAMING (tests only: "fake" and/or "ttl_ms=N",
  * comma separated) swaps in a fake backend and a shorter token lifetime.
  * EADDRINUSE/EINVAL style errors when the address cannot be bound. Free
@@ -152,7 +158,8 @@ void streaming_server_stop(streaming_server_t *s);
 /* The bound port (the chosen one when the config said 0). */
 uint16_t streaming_server_port(const streaming_server_t *s);
 
-/* The base URL, "http://127.0.0.1:40123" (IPv6 in brackets). Owned by s. */
+/* The base URL, "http://127.0.0.1:40123" ("https://" with TLS; IPv6 in
+ * brackets). Owned by s. */
 const char *streaming_server_base_url(const streaming_server_t *s);
 
 /* True while the test hook's fake backend is on. */

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import zlib
 from urllib.parse import urlsplit
@@ -49,11 +50,14 @@ class HttpResponse:
         return [v for k, v in self.headers if k.lower() == name.lower()]
 
 
-def http_request(url, method="GET", headers=(), timeout=10):
+def http_request(url, method="GET", headers=(), timeout=10, tls=None):
     """Sends one request; returns (socket, HttpResponse). The body is read
-    only for non-101 replies (Content-Length)."""
+    only for non-101 replies (Content-Length). An https:// URL is spoken
+    over TLS with the ssl.SSLContext tls (default: the system's)."""
     u = urlsplit(url)
     s = socket.create_connection((u.hostname, u.port), timeout=timeout)
+    if u.scheme == "https":
+        s = (tls or ssl.create_default_context()).wrap_socket(s, server_hostname=u.hostname)
     path = u.path + ("?" + u.query if u.query else "")
     lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % (u.hostname, u.port)]
     lines += ["%s: %s" % kv for kv in headers]
@@ -197,10 +201,10 @@ class SpdyClient:
         self.sock.close()
 
 
-def spdy_connect(url, protocols, method="POST", extra_headers=()):
+def spdy_connect(url, protocols, method="POST", extra_headers=(), tls=None):
     headers = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")]
     headers += [("X-Stream-Protocol-Version", p) for p in protocols] + list(extra_headers)
-    sock, resp = http_request(url, method, headers)
+    sock, resp = http_request(url, method, headers, tls=tls)
     if resp.status != 101:
         sock.close()
         return None, resp
@@ -314,14 +318,14 @@ class WsClient:
         self.sock.close()
 
 
-def ws_connect(url, protocols, extra_headers=()):
+def ws_connect(url, protocols, extra_headers=(), tls=None):
     key = base64.b64encode(os.urandom(16)).decode()
     headers = [("Connection", "Upgrade"), ("Upgrade", "websocket"),
                ("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Key", key)]
     if protocols:
         headers.append(("Sec-WebSocket-Protocol", ", ".join(protocols)))
-    sock, resp = http_request(url.replace("ws://", "http://"), "GET",
-                              headers + list(extra_headers))
+    sock, resp = http_request(url.replace("ws://", "http://").replace("wss://", "https://"),
+                              "GET", headers + list(extra_headers), tls=tls)
     if resp.status != 101:
         sock.close()
         return None, resp
