@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <microhttpd.h>
 #include <zlib.h>
 
 #include "common/cleanup.h"
@@ -607,6 +608,101 @@ static void test_status_json(void **state)
     json_decref(st);
 }
 
+/* ---- TLS (tls.c) ---- */
+
+/* A self-signed P-256 certificate for 127.0.0.1, its key, and another key. */
+static const char TEST_CERT[] = "-----BEGIN CERTIFICATE-----\n"
+                                "MIIBkDCCATagAwIBAgIUBrx3BZOP6kiE5LS6m+f8byd0rXcwCgYIKoZIzj0EAwIw\n"
+                                "FDESMBAGA1UEAwwJMTI3LjAuMC4xMCAXDTI2MTEyMzAyNDQyOVoYDzIxMjYxMDMw\n"
+                                "MDI0NDI5WjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjO\n"
+                                "PQMBBwNCAAQmx19VKxRwwq03doHvKSwdgZtYkvpGOMQsMyD7MynKX93j/oW7uzxz\n"
+                                "sU0dnA8nGsOYeZtCsOPlgS+SLAsi6R74o2QwYjAdBgNVHQ4EFgQUiQMWtayTw6NT\n"
+                                "r/onKwyqPHQp/T8wHwYDVR0jBBgwFoAUiQMWtayTw6NTr/onKwyqPHQp/T8wDwYD\n"
+                                "VR0TAQH/BAUwAwEB/zAPBgNVHREECDAGhwR/AAABMAoGCCqGSM49BAMCA0gAMEUC\n"
+                                "IBiKGoJ9T+8RmipNTr6uRBUjWBQzZ8s3AQefaWrai2+PAiEA7LwrI79PsQOr6Ngf\n"
+                                "V2/v/DosieE04dBqJqk56RUmySw=\n"
+                                "-----END CERTIFICATE-----\n";
+static const char TEST_KEY[] = "-----BEGIN PRIVATE KEY-----\n"
+                               "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgLIipyMG69LHS2Y/Z\n"
+                               "76bQJ3FpN4pCasIvCszE20GEpTGhRANCAAQmx19VKxRwwq03doHvKSwdgZtYkvpG\n"
+                               "OMQsMyD7MynKX93j/oW7uzxzsU0dnA8nGsOYeZtCsOPlgS+SLAsi6R74\n"
+                               "-----END PRIVATE KEY-----\n";
+static const char OTHER_KEY[] = "-----BEGIN PRIVATE KEY-----\n"
+                                "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgJcbN0ZJtA2KTadZs\n"
+                                "vHb6TZqq6Ea9lbb9zJmYQmuPbb+hRANCAAQvs5ZSUs/unFzYvJOO7sYaSgNJ7Kkk\n"
+                                "mrvJJXVfGQK9vtcQNXovFM+BZmyRktCt3Qkww78gx5uvL09t7HfA2oHy\n"
+                                "-----END PRIVATE KEY-----\n";
+
+static char *tls_file(const char *dir, const char *name, const char *text)
+{
+    char *path = xasprintf("%s/%s", dir, name);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(write_file_atomic(path, text, strlen(text), 0600, &err), 0);
+    return path;
+}
+
+static void test_tls_load(void **state)
+{
+    char tmpl[] = "/tmp/cricket-tls-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    cleanup_free char *cert = tls_file(tmpl, "c.pem", TEST_CERT);
+    cleanup_free char *key = tls_file(tmpl, "k.pem", TEST_KEY);
+    cleanup_free char *other = tls_file(tmpl, "o.pem", OTHER_KEY);
+    cleanup_free char *text = tls_file(tmpl, "t.txt", "not pem\n");
+    cleanup_free char *missing = xasprintf("%s/missing.pem", tmpl);
+    static const struct {
+        int cert, key, ca; /* 0 unset, 1 cert, 2 key, 3 other key, 4 text, 5 missing */
+        int status;        /* 0 = loads */
+        const char *msg;
+    } cases[] = {
+        {0, 0, 0, 0, NULL},
+        {1, 2, 0, 0, NULL},
+        {1, 2, 1, 0, NULL},
+        {1, 0, 0, EINVAL, "must both be set"},
+        {0, 2, 0, EINVAL, "must both be set"},
+        {0, 0, 1, EINVAL, "must both be set"},
+        {5, 2, 0, ENOENT, "read streaming.tls_cert"},
+        {1, 5, 0, ENOENT, "read streaming.tls_key"},
+        {1, 2, 5, ENOENT, "read streaming.tls_client_ca"},
+        {4, 2, 0, EINVAL, "is not a PEM file"},
+        {1, 3, 0, EINVAL, "tls: load streaming.tls_cert and streaming.tls_key: "},
+        {1, 2, 2, EINVAL, "tls: load streaming.tls_client_ca: "},
+    };
+    const char *paths[] = {"", cert, key, other, text, missing};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        streaming_tls_t *t = NULL;
+        cri_error_t err = CRI_ERROR_INIT;
+        int r = streaming_tls_load(paths[cases[i].cert], paths[cases[i].key], paths[cases[i].ca],
+                                   &t, &err);
+        if (cases[i].status == 0) {
+            if (r != 0)
+                fail_msg("case %zu: %s", i, err.msg);
+            struct MHD_OptionItem opts[3];
+            size_t n = streaming_tls_options(t, opts, 3);
+            assert_int_equal(n, cases[i].cert ? (cases[i].ca ? 3 : 2) : 0);
+            assert_true(cases[i].cert ? t != NULL : t == NULL);
+            streaming_tls_free(t);
+            continue;
+        }
+        assert_int_equal(r, -1);
+        assert_null(t);
+        assert_int_equal(err.status, cases[i].status);
+        if (!strstr(err.msg, cases[i].msg))
+            fail_msg("case %zu: %s", i, err.msg);
+    }
+
+    /* a server with TLS hands out https:// URLs */
+    streaming_config_t cfg = {
+        .address = "127.0.0.1", .tls_cert = cert, .tls_key = key, .tls_client_ca = cert};
+    streaming_server_t *srv = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(streaming_server_start(&cfg, &srv, &err), 0);
+    cleanup_free char *want = xasprintf("https://127.0.0.1:%u", streaming_server_port(srv));
+    assert_string_equal(streaming_server_base_url(srv), want);
+    streaming_server_stop(srv);
+    assert_int_equal(rm_rf(tmpl, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_token_bound),
         cmocka_unit_test(test_negotiation_tables),
         cmocka_unit_test(test_status_json),
+        cmocka_unit_test(test_tls_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
