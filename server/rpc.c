@@ -357,6 +357,26 @@ static void stream_sent(tag_t *tag, bool ok)
     stream_next(c);
 }
 
+void **rpc_map_entries(rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *entry, char *const *pairs,
+                       size_t *ret_n)
+{
+    size_t n = 0;
+    while (pairs && pairs[2 * n])
+        n++;
+    /* map entries have two fields: key (1) then value (2), both strings */
+    const ProtobufCFieldDescriptor *key = &entry->fields[0], *value = &entry->fields[1];
+    void **v = rpc_alloc_array(ctx, n + 1, void *);
+    for (size_t i = 0; i < n; i++) {
+        ProtobufCMessage *m = rpc_alloc(ctx, entry->sizeof_message);
+        entry->message_init(m);
+        *(char **)((char *)m + key->offset) = rpc_strdup(ctx, pairs[2 * i]);
+        *(char **)((char *)m + value->offset) = rpc_strdup(ctx, pairs[2 * i + 1]);
+        v[i] = m;
+    }
+    *ret_n = n;
+    return v;
+}
+
 void rpc_stream_slices(rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *desc, void **items,
                        size_t n, ProtobufCMessage ***ret_msgs, size_t *ret_n)
 {

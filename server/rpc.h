@@ -61,6 +61,13 @@ char *rpc_printf(rpc_ctx_t *ctx, const char *fmt, ...) __attribute__((format(pri
 /* Arena array of n pointers, zeroed. */
 #define rpc_alloc_array(ctx, n, type) ((type *)rpc_alloc((ctx), sizeof(type) * (n)))
 
+/* The entries of a map<string,string> field, built in the arena as
+ * messages of type `entry` (any such map's entry descriptor) from
+ * "key, value, key, value, ..., NULL" pairs. Cast the result to the
+ * field's entry pointer type. */
+void **rpc_map_entries(rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *entry, char *const *pairs,
+                       size_t *ret_n);
+
 /* Items per response when a list goes out as a stream. */
 #define RPC_STREAM_CHUNK 256
 

@@ -47,8 +47,7 @@ void container_resources_from_cri(const Runtime__V1__LinuxContainerResources *r,
 /* Reply pieces shared by ListContainers and ContainerStatus (arena). */
 Runtime__V1__ContainerMetadata *container_reply_metadata(rpc_ctx_t *ctx, const container_t *c);
 Runtime__V1__ImageSpec *container_reply_image(rpc_ctx_t *ctx, const container_t *c);
-/* key/value map entries (any CRI *_LabelsEntry/AnnotationsEntry type). */
-void **container_reply_pairs(rpc_ctx_t *ctx, char **pairs, size_t *ret_n);
+
 /* cpu and memory of a running container's cgroup (cgroup_stats.c). */
 typedef struct container_cgroup_stats {
     bool valid; /* the cgroup was found */

@@ -29,25 +29,6 @@ Runtime__V1__ImageSpec *container_reply_image(rpc_ctx_t *ctx, const container_t 
     return i;
 }
 
-void **container_reply_pairs(rpc_ctx_t *ctx, char **pairs, size_t *ret_n)
-{
-    size_t n = 0;
-    while (pairs[2 * n])
-        n++;
-    Runtime__V1__Container__LabelsEntry **v =
-        rpc_alloc_array(ctx, n + 1, Runtime__V1__Container__LabelsEntry *);
-    for (size_t i = 0; i < n; i++) {
-        /* all map entry messages share this layout; the descriptor differs
-         * only in name, which the packer does not look at for fields */
-        v[i] = rpc_alloc(ctx, sizeof(*v[i]));
-        runtime__v1__container__labels_entry__init(v[i]);
-        v[i]->key = rpc_strdup(ctx, pairs[2 * i]);
-        v[i]->value = rpc_strdup(ctx, pairs[2 * i + 1]);
-    }
-    *ret_n = n;
-    return (void **)v;
-}
-
 bool container_filter_matches(container_t *c, const Runtime__V1__ContainerFilter *f)
 {
     if (!f)
@@ -87,10 +68,11 @@ static Runtime__V1__Container *list_item(rpc_ctx_t *ctx, container_t *c)
     p->state = (Runtime__V1__ContainerState)st.state;
     container_status_clear(&st);
     p->created_at = c->created_at;
-    p->labels =
-        (Runtime__V1__Container__LabelsEntry **)container_reply_pairs(ctx, c->labels, &p->n_labels);
-    p->annotations = (Runtime__V1__Container__AnnotationsEntry **)container_reply_pairs(
-        ctx, c->annotations, &p->n_annotations);
+    p->labels = (Runtime__V1__Container__LabelsEntry **)rpc_map_entries(
+        ctx, &runtime__v1__container__labels_entry__descriptor, c->labels, &p->n_labels);
+    p->annotations = (Runtime__V1__Container__AnnotationsEntry **)rpc_map_entries(
+        ctx, &runtime__v1__container__annotations_entry__descriptor, c->annotations,
+        &p->n_annotations);
     return p;
 }
 

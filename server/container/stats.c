@@ -23,10 +23,11 @@ static Runtime__V1__ContainerAttributes *attributes(rpc_ctx_t *ctx, container_t 
     runtime__v1__container_attributes__init(a);
     a->id = rpc_strdup(ctx, c->id);
     a->metadata = container_reply_metadata(ctx, c);
-    a->labels = (Runtime__V1__ContainerAttributes__LabelsEntry **)container_reply_pairs(
-        ctx, c->labels, &a->n_labels);
-    a->annotations = (Runtime__V1__ContainerAttributes__AnnotationsEntry **)container_reply_pairs(
-        ctx, c->annotations, &a->n_annotations);
+    a->labels = (Runtime__V1__ContainerAttributes__LabelsEntry **)rpc_map_entries(
+        ctx, &runtime__v1__container_attributes__labels_entry__descriptor, c->labels, &a->n_labels);
+    a->annotations = (Runtime__V1__ContainerAttributes__AnnotationsEntry **)rpc_map_entries(
+        ctx, &runtime__v1__container_attributes__annotations_entry__descriptor, c->annotations,
+        &a->n_annotations);
     return a;
 }
 

@@ -81,10 +81,11 @@ static void status_fill(rpc_ctx_t *ctx, container_t *c, const container_status_t
     s->image_id = rpc_strdup(ctx, c->image_id);
     s->reason = rpc_strdup(ctx, st->reason);
     s->message = rpc_strdup(ctx, st->message);
-    s->labels = (Runtime__V1__ContainerStatus__LabelsEntry **)container_reply_pairs(ctx, c->labels,
-                                                                                    &s->n_labels);
-    s->annotations = (Runtime__V1__ContainerStatus__AnnotationsEntry **)container_reply_pairs(
-        ctx, c->annotations, &s->n_annotations);
+    s->labels = (Runtime__V1__ContainerStatus__LabelsEntry **)rpc_map_entries(
+        ctx, &runtime__v1__container_status__labels_entry__descriptor, c->labels, &s->n_labels);
+    s->annotations = (Runtime__V1__ContainerStatus__AnnotationsEntry **)rpc_map_entries(
+        ctx, &runtime__v1__container_status__annotations_entry__descriptor, c->annotations,
+        &s->n_annotations);
     s->mounts = status_mounts(ctx, c);
     s->n_mounts = c->n_mounts;
     s->log_path = rpc_strdup(ctx, c->log_path);

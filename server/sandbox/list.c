@@ -25,24 +25,6 @@ static bool list_matches(sandbox_t *sb, const Runtime__V1__PodSandboxFilter *f)
     return true;
 }
 
-static Runtime__V1__PodSandbox__LabelsEntry **list_pairs(rpc_ctx_t *ctx, char **pairs,
-                                                         size_t *ret_n)
-{
-    size_t n = 0;
-    while (pairs[2 * n])
-        n++;
-    Runtime__V1__PodSandbox__LabelsEntry **v =
-        rpc_alloc_array(ctx, n + 1, Runtime__V1__PodSandbox__LabelsEntry *);
-    for (size_t i = 0; i < n; i++) {
-        v[i] = rpc_alloc(ctx, sizeof(*v[i]));
-        runtime__v1__pod_sandbox__labels_entry__init(v[i]);
-        v[i]->key = rpc_strdup(ctx, pairs[2 * i]);
-        v[i]->value = rpc_strdup(ctx, pairs[2 * i + 1]);
-    }
-    *ret_n = n;
-    return v;
-}
-
 static Runtime__V1__PodSandbox *list_item(rpc_ctx_t *ctx, sandbox_t *sb)
 {
     Runtime__V1__PodSandbox *p = rpc_alloc(ctx, sizeof(*p));
@@ -57,9 +39,11 @@ static Runtime__V1__PodSandbox *list_item(rpc_ctx_t *ctx, sandbox_t *sb)
     p->metadata = m;
     p->state = (Runtime__V1__PodSandboxState)sandbox_get_state(sb, NULL);
     p->created_at = sb->created_at;
-    p->labels = list_pairs(ctx, sb->labels, &p->n_labels);
-    p->annotations = (Runtime__V1__PodSandbox__AnnotationsEntry **)list_pairs(ctx, sb->annotations,
-                                                                              &p->n_annotations);
+    p->labels = (Runtime__V1__PodSandbox__LabelsEntry **)rpc_map_entries(
+        ctx, &runtime__v1__pod_sandbox__labels_entry__descriptor, sb->labels, &p->n_labels);
+    p->annotations = (Runtime__V1__PodSandbox__AnnotationsEntry **)rpc_map_entries(
+        ctx, &runtime__v1__pod_sandbox__annotations_entry__descriptor, sb->annotations,
+        &p->n_annotations);
     p->runtime_handler = rpc_strdup(ctx, sb->runtime_handler);
     return p;
 }

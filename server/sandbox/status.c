@@ -14,24 +14,6 @@
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
 
-static Runtime__V1__PodSandboxStatus__LabelsEntry **status_pairs(rpc_ctx_t *ctx, char **pairs,
-                                                                 size_t *ret_n)
-{
-    size_t n = 0;
-    while (pairs[2 * n])
-        n++;
-    Runtime__V1__PodSandboxStatus__LabelsEntry **v =
-        rpc_alloc_array(ctx, n + 1, Runtime__V1__PodSandboxStatus__LabelsEntry *);
-    for (size_t i = 0; i < n; i++) {
-        v[i] = rpc_alloc(ctx, sizeof(*v[i]));
-        runtime__v1__pod_sandbox_status__labels_entry__init(v[i]);
-        v[i]->key = rpc_strdup(ctx, pairs[2 * i]);
-        v[i]->value = rpc_strdup(ctx, pairs[2 * i + 1]);
-    }
-    *ret_n = n;
-    return v;
-}
-
 static Runtime__V1__PodSandboxNetworkStatus *status_network(rpc_ctx_t *ctx, const sandbox_t *sb)
 {
     Runtime__V1__PodSandboxNetworkStatus *net = rpc_alloc(ctx, sizeof(*net));
@@ -100,9 +82,11 @@ static Runtime__V1__PodSandboxStatus *status_build(rpc_ctx_t *ctx, sandbox_t *sb
     st->created_at = sb->created_at;
     st->network = status_network(ctx, sb);
     st->linux = status_linux(ctx, sb);
-    st->labels = status_pairs(ctx, sb->labels, &st->n_labels);
-    st->annotations = (Runtime__V1__PodSandboxStatus__AnnotationsEntry **)status_pairs(
-        ctx, sb->annotations, &st->n_annotations);
+    st->labels = (Runtime__V1__PodSandboxStatus__LabelsEntry **)rpc_map_entries(
+        ctx, &runtime__v1__pod_sandbox_status__labels_entry__descriptor, sb->labels, &st->n_labels);
+    st->annotations = (Runtime__V1__PodSandboxStatus__AnnotationsEntry **)rpc_map_entries(
+        ctx, &runtime__v1__pod_sandbox_status__annotations_entry__descriptor, sb->annotations,
+        &st->n_annotations);
     st->runtime_handler = rpc_strdup(ctx, sb->runtime_handler);
     return st;
 }
