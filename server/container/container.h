@@ -181,6 +181,12 @@ static inline void container_unrefp(container_t **c)
 }
 #define cleanup_container __attribute__((cleanup(container_unrefp)))
 
+/* Looks up a container that must be running (ExecSync, ReopenContainerLog,
+ * Exec, Attach): *ret gets a reference. ENOENT when unknown, EINVAL naming
+ * it when it is not running (an exit file that arrived counts as not
+ * running). */
+int container_get_running(struct daemon *d, const char *id, container_t **ret, cri_error_t *err);
+
 /* Reads the run state under c->lock into *ret. */
 void container_get_status(container_t *c, container_status_t *ret);
 void container_status_clear(container_status_t *st);

@@ -76,14 +76,8 @@ RPC_HANDLER(handle_exec_sync)
     if (r->timeout < 0)
         return cri_error_set(err, EINVAL, "timeout %lld is negative", (long long)r->timeout);
     cleanup_container container_t *c = NULL;
-    if (container_store_get(d->containers, r->container_id, &c, err) < 0)
+    if (container_get_running(d, r->container_id, &c, err) < 0)
         return -1;
-    container_status_t st;
-    container_get_status(c, &st);
-    bool running = st.state == CONTAINER_STATE_RUNNING;
-    container_status_clear(&st);
-    if (!running || container_check_exit_file(d, c))
-        return cri_error_set(err, EINVAL, "container `%s` is not running", c->id);
     daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
     if (!rt)
         return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", c->runtime);

@@ -207,3 +207,18 @@ int container_remove_pod(daemon_t *d, const char *sandbox_id, cri_error_t *err)
 {
     return for_each_of_pod(d, sandbox_id, container_remove_locked, err);
 }
+
+int container_get_running(daemon_t *d, const char *id, container_t **ret, cri_error_t *err)
+{
+    cleanup_container container_t *c = NULL;
+    if (container_store_get(d->containers, id, &c, err) < 0)
+        return -1;
+    container_status_t st;
+    container_get_status(c, &st);
+    bool running = st.state == CONTAINER_STATE_RUNNING;
+    container_status_clear(&st);
+    if (!running || container_check_exit_file(d, c))
+        return cri_error_set(err, EINVAL, "container `%s` is not running", c->id);
+    *ret = TAKE_PTR(c);
+    return 0;
+}

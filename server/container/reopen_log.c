@@ -16,14 +16,8 @@ RPC_HANDLER(handle_reopen_container_log)
         (const Runtime__V1__ReopenContainerLogRequest *)req;
     daemon_t *d = rpc_daemon(ctx);
     cleanup_container container_t *c = NULL;
-    if (container_store_get(d->containers, r->container_id, &c, err) < 0)
+    if (container_get_running(d, r->container_id, &c, err) < 0)
         return -1;
-    container_status_t st;
-    container_get_status(c, &st);
-    bool running = st.state == CONTAINER_STATE_RUNNING;
-    container_status_clear(&st);
-    if (!running || container_check_exit_file(d, c))
-        return cri_error_set(err, EINVAL, "container `%s` is not running", c->id);
     if (!c->log_path[0])
         return cri_error_set(err, EINVAL, "container `%s` has no log path", c->id);
     if (conmon_reopen_log(d->conmon_dir, c->id, 0, err) < 0)

@@ -32,14 +32,8 @@ int streaming_lookup_container(struct daemon *d, const char *id, char **ret_id, 
     if (!d || !d->containers)
         return cri_error_set(err, ENOENT, "container `%s` not found", id);
     cleanup_container container_t *c = NULL;
-    if (container_store_get(d->containers, id, &c, err) < 0)
+    if (container_get_running(d, id, &c, err) < 0)
         return -1;
-    container_status_t st = {0};
-    container_get_status(c, &st);
-    bool running = st.state == CONTAINER_STATE_RUNNING;
-    container_status_clear(&st);
-    if (!running)
-        return cri_error_set(err, EINVAL, "container `%s` is not running", c->id);
     *ret_id = xstrdup(c->id);
     return 0;
 }
