@@ -25,18 +25,23 @@ static bool list_matches(sandbox_t *sb, const Runtime__V1__PodSandboxFilter *f)
     return true;
 }
 
-static Runtime__V1__PodSandbox *list_item(rpc_ctx_t *ctx, sandbox_t *sb)
+Runtime__V1__PodSandboxMetadata *sandbox_reply_metadata(rpc_ctx_t *ctx, const sandbox_t *sb)
 {
-    Runtime__V1__PodSandbox *p = rpc_alloc(ctx, sizeof(*p));
-    runtime__v1__pod_sandbox__init(p);
-    p->id = rpc_strdup(ctx, sb->id);
     Runtime__V1__PodSandboxMetadata *m = rpc_alloc(ctx, sizeof(*m));
     runtime__v1__pod_sandbox_metadata__init(m);
     m->name = rpc_strdup(ctx, sb->meta_name);
     m->uid = rpc_strdup(ctx, sb->meta_uid);
     m->namespace_ = rpc_strdup(ctx, sb->meta_namespace);
     m->attempt = sb->attempt;
-    p->metadata = m;
+    return m;
+}
+
+static Runtime__V1__PodSandbox *list_item(rpc_ctx_t *ctx, sandbox_t *sb)
+{
+    Runtime__V1__PodSandbox *p = rpc_alloc(ctx, sizeof(*p));
+    runtime__v1__pod_sandbox__init(p);
+    p->id = rpc_strdup(ctx, sb->id);
+    p->metadata = sandbox_reply_metadata(ctx, sb);
     p->state = (Runtime__V1__PodSandboxState)sandbox_get_state(sb, NULL);
     p->created_at = sb->created_at;
     p->labels = (Runtime__V1__PodSandbox__LabelsEntry **)rpc_map_entries(

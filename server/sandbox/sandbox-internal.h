@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "api/cri/v1/api.pb-c.h"
+#include "server/rpc.h"
 #include "common/error.h"
 #include "server/sandbox/sandbox.h"
 
@@ -122,5 +123,9 @@ int sandbox_network_setup(struct daemon *d, sandbox_t *sb, const Runtime__V1__Po
 /* CNI DEL with the cached ADD result (netns "" when the pin is gone).
  * Nothing to do when sb has no network. */
 int sandbox_network_teardown(struct daemon *d, sandbox_t *sb, cri_error_t *err);
+
+/* The pod's CRI metadata (arena), shared by ListPodSandbox and
+ * PodSandboxStatus (list.c). */
+Runtime__V1__PodSandboxMetadata *sandbox_reply_metadata(rpc_ctx_t *ctx, const sandbox_t *sb);
 
 #endif

@@ -71,13 +71,7 @@ static Runtime__V1__PodSandboxStatus *status_build(rpc_ctx_t *ctx, sandbox_t *sb
     Runtime__V1__PodSandboxStatus *st = rpc_alloc(ctx, sizeof(*st));
     runtime__v1__pod_sandbox_status__init(st);
     st->id = rpc_strdup(ctx, sb->id);
-    Runtime__V1__PodSandboxMetadata *m = rpc_alloc(ctx, sizeof(*m));
-    runtime__v1__pod_sandbox_metadata__init(m);
-    m->name = rpc_strdup(ctx, sb->meta_name);
-    m->uid = rpc_strdup(ctx, sb->meta_uid);
-    m->namespace_ = rpc_strdup(ctx, sb->meta_namespace);
-    m->attempt = sb->attempt;
-    st->metadata = m;
+    st->metadata = sandbox_reply_metadata(ctx, sb);
     st->state = (Runtime__V1__PodSandboxState)sandbox_get_state(sb, ret_pid);
     st->created_at = sb->created_at;
     st->network = status_network(ctx, sb);

@@ -17,10 +17,8 @@ RPC_HANDLER(handle_attach)
     daemon_t *d = rpc_daemon(ctx);
     if (!in->container_id || !in->container_id[0])
         return cri_error_set(err, EINVAL, "container_id is empty");
-    if (in->tty && in->stderr)
-        return cri_error_set(err, EINVAL, "tty and stderr cannot both be true");
-    if (!in->stdin && !in->stdout && !in->stderr)
-        return cri_error_set(err, EINVAL, "one of stdin, stdout, and stderr must be set");
+    if (streaming_check_stdio(in->tty, in->stdin, in->stdout, in->stderr, err) < 0)
+        return -1;
     cleanup_free char *id = NULL;
     if (streaming_lookup_container(d, in->container_id, &id, err) < 0)
         return -1;

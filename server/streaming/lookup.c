@@ -23,6 +23,15 @@ static bool fake_mode(struct daemon *d)
     return d && d->streaming && streaming_server_fake(d->streaming);
 }
 
+int streaming_check_stdio(bool tty, bool in, bool out, bool err_stream, cri_error_t *err)
+{
+    if (tty && err_stream)
+        return cri_error_set(err, EINVAL, "tty and stderr cannot both be true");
+    if (!in && !out && !err_stream)
+        return cri_error_set(err, EINVAL, "one of stdin, stdout, or stderr must be set");
+    return 0;
+}
+
 int streaming_lookup_container(struct daemon *d, const char *id, char **ret_id, cri_error_t *err)
 {
     if (fake_mode(d) && str_has_prefix(id, "fake")) {

@@ -110,6 +110,11 @@ int streaming_attach_conmon(void *data, const streaming_request_t *r, const stre
 
 /* ---- lookups the sandbox and container code will fill in ---- */
 
+/* The stdio rules Exec and Attach share: tty together with stderr is
+ * invalid (a tty merges the streams), and at least one stream must be
+ * asked for. EINVAL naming the fields. */
+int streaming_check_stdio(bool tty, bool in, bool out, bool err_stream, cri_error_t *err);
+
 /* Resolves a container id (full or unique prefix) for Exec/Attach through
  * the container store: *ret_id gets the full id (malloc'd). ENOENT when no
  * such container exists, EINVAL when it is not running (or the prefix is
