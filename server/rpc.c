@@ -148,6 +148,7 @@ struct rpc_ctx {
     rpc_server_t *srv;
     const rpc_method_t *method;
     arena_t *arena;
+    gpr_timespec deadline; /* the client's; infinite when it set none */
 };
 
 /* A posted slot waiting for a call to a registered method. */
@@ -184,6 +185,7 @@ struct call {
     grpc_slice details;
     int cancelled;
     int64_t start_ns;
+    gpr_timespec deadline;
 };
 
 void *rpc_alloc(rpc_ctx_t *ctx, size_t size)
@@ -223,6 +225,16 @@ daemon_t *rpc_daemon(rpc_ctx_t *ctx)
 const rpc_method_t *rpc_method(rpc_ctx_t *ctx)
 {
     return ctx->method;
+}
+
+int64_t rpc_deadline_ms(rpc_ctx_t *ctx)
+{
+    gpr_timespec d = gpr_convert_clock_type(ctx->deadline, GPR_CLOCK_MONOTONIC);
+    if (gpr_time_cmp(d, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0 || d.tv_sec > INT64_MAX / 2000)
+        return -1;
+    gpr_timespec left = gpr_time_sub(d, gpr_now(GPR_CLOCK_MONOTONIC));
+    int64_t ms = gpr_time_to_millis(left);
+    return ms < 0 ? 0 : ms;
 }
 
 static void post_slot(rpc_server_t *srv, size_t method);
@@ -435,7 +447,7 @@ static void call_run(void *data)
     cri_error_t err = CRI_ERROR_INIT;
     ProtobufCMessage *resp = NULL;
     int code = RPC_OK;
-    rpc_ctx_t ctx = {.srv = c->srv, .method = m, .arena = arena_new()};
+    rpc_ctx_t ctx = {.srv = c->srv, .method = m, .arena = arena_new(), .deadline = c->deadline};
 
     log_write(method_logs_at_debug(m) ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, NULL, "rpc %s", m->name);
     run_test_hook(c);
@@ -481,6 +493,7 @@ static struct call *call_new(rpc_server_t *srv, grpc_call *gc, const rpc_method_
     c->method = m;
     c->details = grpc_empty_slice();
     c->start_ns = now_unix_ns();
+    c->deadline = gpr_inf_future(GPR_CLOCK_REALTIME);
     pthread_mutex_lock(&srv->lock);
     srv->inflight++;
     pthread_mutex_unlock(&srv->lock);
@@ -506,6 +519,7 @@ static void slot_done(tag_t *tag, bool ok)
     const rpc_method_t *m = &methods[s->method];
     struct call *c = call_new(srv, s->call, m);
     c->payload = s->payload;
+    c->deadline = s->deadline;
     grpc_metadata_array_destroy(&s->md);
     free(s);
 

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -81,6 +82,9 @@ void rpc_stream_slices(rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *desc, v
 daemon_t *rpc_daemon(rpc_ctx_t *ctx);
 /* The method being served. */
 const rpc_method_t *rpc_method(rpc_ctx_t *ctx);
+/* Milliseconds left until the client's deadline (0 when it has passed), or
+ * -1 when the client set none. */
+int64_t rpc_deadline_ms(rpc_ctx_t *ctx);
 
 /* gRPC status codes, numbered as on the wire (grpc/status.h). */
 enum rpc_code {
