@@ -100,6 +100,24 @@ int mkdir_p(const char *path, mode_t mode, cri_error_t *err)
     return 0;
 }
 
+int mkdir_private(const char *path, mode_t max_mode, mode_t *ret_old_mode, cri_error_t *err)
+{
+    if (mkdir_p(path, max_mode, err) < 0)
+        return -1;
+    cleanup_close int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return cri_error_make(err, errno, "open directory `%s`", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return cri_error_make(err, errno, "stat `%s`", path);
+    mode_t old = st.st_mode & 07777;
+    if ((old & ~max_mode) != 0 && fchmod(fd, old & max_mode) < 0)
+        return cri_error_make(err, errno, "chmod `%s`", path);
+    if (ret_old_mode)
+        *ret_old_mode = old;
+    return 0;
+}
+
 static int write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;

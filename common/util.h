@@ -21,6 +21,13 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Creates `path` and its missing parents with `mode`. EEXIST is success. */
 int mkdir_p(const char *path, mode_t mode, cri_error_t *err);
 
+/* Like mkdir_p, then makes sure `path` grants nothing beyond max_mode: an
+ * existing directory with more permissive bits is chmod'ed down to
+ * (its mode & max_mode). *ret_old_mode (may be NULL) gets the mode it had,
+ * so callers can say what they tightened. ENOTDIR when path is not a
+ * directory (a symlink is not followed for the chmod). */
+int mkdir_private(const char *path, mode_t max_mode, mode_t *ret_old_mode, cri_error_t *err);
+
 /* Writes data to `path` atomically: a temp file beside it, fsync, rename.
  * The file gets `mode`. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,

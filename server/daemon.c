@@ -54,6 +54,37 @@ static const char *socket_path(const char *listen)
     return listen;
 }
 
+/* Directories under root and runroot that lead to container files, layers,
+ * bundles and state. A container's rootfs may hold setuid files and device
+ * nodes, so nobody but root may reach them (the Moby CVE-2021-41091 class):
+ * each of these is 0700, and root/runroot themselves 0711 at most. Existing
+ * installs are tightened here at every start. */
+static const char *const root_private_dirs[] = {"meta",      "blobs", "layers", "containers",
+                                                "sandboxes", "pause", "cni"};
+static const char *const runroot_private_dirs[] = {"containers", "sandboxes", "netns", "exits",
+                                                   "conmon"};
+
+static int tighten_dir(const char *path, mode_t max_mode, cri_error_t *err)
+{
+    mode_t old = 0;
+    if (mkdir_private(path, max_mode, &old, err) < 0)
+        return -1;
+    if (old & ~max_mode)
+        log_info("tightened the mode of `%s` from %04o to %04o", path, (unsigned)old,
+                 (unsigned)(old & max_mode));
+    return 0;
+}
+
+static int tighten_subdirs(const char *base, const char *const *names, size_t n, cri_error_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        cleanup_free char *p = xasprintf("%s/%s", base, names[i]);
+        if (tighten_dir(p, 0700, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int prepare_dirs(conf_t *conf, cri_error_t *err)
 {
     const char *sock = socket_path(conf->listen);
@@ -61,11 +92,14 @@ static int prepare_dirs(conf_t *conf, cri_error_t *err)
     char *slash = strrchr(sock_dir, '/');
     if (slash && slash != sock_dir)
         *slash = '\0';
-    const char *dirs[] = {conf->root, conf->runroot, sock_dir};
-    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-        if (mkdir_p(dirs[i], 0711, err) < 0)
-            return -1;
-    return 0;
+    if (mkdir_p(sock_dir, 0711, err) < 0 || tighten_dir(conf->root, 0711, err) < 0 ||
+        tighten_dir(conf->runroot, 0711, err) < 0)
+        return -1;
+    if (tighten_subdirs(conf->root, root_private_dirs,
+                        sizeof(root_private_dirs) / sizeof(root_private_dirs[0]), err) < 0)
+        return -1;
+    return tighten_subdirs(conf->runroot, runroot_private_dirs,
+                           sizeof(runroot_private_dirs) / sizeof(runroot_private_dirs[0]), err);
 }
 
 /* A runtime's state dir: the handler's root, else the runtime's own

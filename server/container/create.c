@@ -130,8 +130,9 @@ static int create_rootfs(daemon_t *d, container_t *c, image_t *img, cri_error_t 
     cleanup_free char *work = xasprintf("%s/work", dir);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     cleanup_free char *empty = xasprintf("%s/empty", dir);
-    if (mkdir_p(upper, 0755, err) < 0 || mkdir_p(work, 0700, err) < 0 ||
-        mkdir_p(rootfs, 0755, err) < 0)
+    /* root-only: the rootfs may hold setuid files and devices (see daemon.c) */
+    if (mkdir_private(dir, 0700, NULL, err) < 0 || mkdir_p(upper, 0755, err) < 0 ||
+        mkdir_p(work, 0700, err) < 0 || mkdir_p(rootfs, 0755, err) < 0)
         return -1;
     if (img->n_layers == 0 && mkdir_p(empty, 0755, err) < 0)
         return -1;

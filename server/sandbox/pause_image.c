@@ -52,6 +52,8 @@ int sandbox_pause_image_prepare(daemon_t *d, sandbox_t *sb, char **ret_rootfs, c
     cleanup_free char *empty = xasprintf("%s/empty", dir);
     cleanup_free char *upper = xasprintf("%s/upper", dir);
     cleanup_free char *work = xasprintf("%s/work", dir);
+    if (mkdir_private(dir, 0700, NULL, err) < 0)
+        return -1;
     char *rootfs = xasprintf("%s/rootfs", dir);
     if (container_rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err) <
         0) {
