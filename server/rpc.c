@@ -32,6 +32,7 @@
 #include "server/arena.h"
 #include "server/handlers.h"
 #include "server/pool.h"
+#include "server/testhooks.h"
 
 #define RPC_MAX_MESSAGE (16 * 1024 * 1024) /* kubelet's limit, both ways */
 #define RPC_POLLERS 2
@@ -138,10 +139,6 @@ struct rpc_server {
     bool shutdown_notified;
     atomic_bool stopping;
     tag_t shutdown_tag;
-
-    /* test-only hook (CRICKET_TEST_HOOK_SLOW=Method:gatefile) */
-    char *hook_method;
-    char *hook_gate;
 };
 
 struct rpc_ctx {
@@ -421,20 +418,6 @@ static void run_stream(struct call *c, rpc_ctx_t *ctx, ProtobufCMessage *req, cr
     c->n_stream = n;
 }
 
-/* Test-only: hold the call while the gate file exists (bounded: 2 min, or
- * until the server stops), to prove slow calls don't stall fast ones. */
-static void run_test_hook(struct call *c)
-{
-    rpc_server_t *srv = c->srv;
-    if (!srv->hook_method || strcmp(srv->hook_method, c->method->name) != 0)
-        return;
-    for (int i = 0; i < 12000 && !atomic_load(&srv->stopping); i++) {
-        if (access(srv->hook_gate, F_OK) < 0)
-            break;
-        usleep(10000);
-    }
-}
-
 static bool method_logs_at_debug(const rpc_method_t *m)
 {
     return m->klass == RPC_FAST || strcmp(m->name, "ImageFsInfo") == 0;
@@ -450,7 +433,7 @@ static void call_run(void *data)
     rpc_ctx_t ctx = {.srv = c->srv, .method = m, .arena = arena_new(), .deadline = c->deadline};
 
     log_write(method_logs_at_debug(m) ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, NULL, "rpc %s", m->name);
-    run_test_hook(c);
+    testhook_slow_wait(m->name, &c->srv->stopping);
 
     ProtobufCMessage *req = unpack_request(c, ctx.arena);
     if (!req) {
@@ -523,8 +506,7 @@ static void slot_done(tag_t *tag, bool ok)
     grpc_metadata_array_destroy(&s->md);
     free(s);
 
-    bool hooked = srv->hook_method && strcmp(srv->hook_method, m->name) == 0;
-    if (m->klass == RPC_FAST && !hooked)
+    if (m->klass == RPC_FAST && !testhook_slow_method(m->name))
         call_run(c);
     else
         pool_submit(srv->pool, call_run, c);
@@ -622,17 +604,6 @@ static const char *listen_path(const char *listen)
     return listen;
 }
 
-static void parse_test_hook(rpc_server_t *srv)
-{
-    const char *hook = getenv("CRICKET_TEST_HOOK_SLOW");
-    const char *colon = hook ? strchr(hook, ':') : NULL;
-    if (!colon || colon == hook || !colon[1])
-        return;
-    srv->hook_method = xstrndup(hook, (size_t)(colon - hook));
-    srv->hook_gate = xstrdup(colon + 1);
-    log_warn("test hook active: %s waits while %s exists", srv->hook_method, srv->hook_gate);
-}
-
 static void server_free(rpc_server_t *srv)
 {
     if (srv->server)
@@ -642,8 +613,6 @@ static void server_free(rpc_server_t *srv)
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->changed);
     free(srv->socket_path);
-    free(srv->hook_method);
-    free(srv->hook_gate);
     free(srv);
     grpc_shutdown();
 }
@@ -662,7 +631,6 @@ int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, c
     srv->shutdown_tag.done = shutdown_done;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->changed, NULL);
-    parse_test_hook(srv);
 
     grpc_arg args[2];
     memset(args, 0, sizeof(args));

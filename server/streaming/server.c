@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/streaming/streaming-internal.h"
+#include "server/testhooks.h"
 
 #define MAX_OFFERS 16
 
@@ -295,22 +296,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return upgrade(conn, ctx, key);
 }
 
-static void parse_hook(streaming_server_t *s, int64_t *ttl_ms)
-{
-    const char *hook = getenv("CRICKET_TEST_HOOK_STREAMING");
-    if (!hook || !*hook)
-        return;
-    cleanup_free char *copy = xstrdup(hook);
-    char *save = NULL;
-    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-        if (strcmp(item, "fake") == 0)
-            s->fake = true;
-        else if (str_has_prefix(item, "ttl_ms="))
-            *ttl_ms = strtoll(item + strlen("ttl_ms="), NULL, 10);
-    }
-    log_warn("streaming: test hook on (%s)", hook);
-}
-
 static struct MHD_Daemon *bind_mhd(streaming_server_t *s, const char *address, int port,
                                    cri_error_t *err)
 {
@@ -349,7 +334,7 @@ int streaming_server_start(const streaming_config_t *cfg, streaming_server_t **r
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->idle, NULL);
     int64_t ttl_ms = cfg->token_ttl_ms;
-    parse_hook(s, &ttl_ms);
+    testhook_streaming(&s->fake, &ttl_ms);
     s->ops = s->fake ? &streaming_fake_backend : cfg->ops ? cfg->ops : &streaming_default_backend;
     s->ops_data = cfg->ops_data ? cfg->ops_data : cfg->daemon;
     s->tokens = token_store_new(ttl_ms, cfg->max_tokens, NULL, NULL);

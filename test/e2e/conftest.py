@@ -16,6 +16,16 @@ import grpc  # noqa: E402
 import api_pb2  # noqa: E402
 
 CRICKETD = os.environ.get("CRICKETD", "")
+# cricketd-test: the same daemon with test hooks compiled in (the shipped
+# cricketd reads no CRICKET_TEST_* variable). Beside cricketd by default.
+CRICKETD_TEST = os.environ.get("CRICKETD_TEST") or (
+    os.path.join(os.path.dirname(CRICKETD), "cricketd-test") if CRICKETD else "")
+TEST_HOOK_PREFIXES = ("CRICKET_TEST_HOOK_", "CRICKET_FAILPOINT")
+
+
+def needs_test_build(env):
+    """True when env asks for a hook only cricketd-test has."""
+    return any(k.startswith(TEST_HOOK_PREFIXES) for k in (env or {}))
 RUNTIME = "/runtime.v1.RuntimeService/"
 IMAGE = "/runtime.v1.ImageService/"
 
@@ -92,11 +102,12 @@ class Daemon:
         self.log_path = os.path.join(base, "cricketd.log")
         self.extra_args = list(extra_args)
         self.env = dict(os.environ, **(env or {}))
+        self.binary = CRICKETD_TEST if needs_test_build(env) else CRICKETD
         self.proc = None
         self.log = None
 
     def argv(self):
-        return [CRICKETD, "--config", self.config] + self.extra_args
+        return [self.binary, "--config", self.config] + self.extra_args
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")

@@ -233,6 +233,32 @@ def test_slow_calls_do_not_stall_fast_ones(daemon_factory, tmpbase):
     assert d.stop() == 0
 
 
+def test_shipped_daemon_has_no_test_hooks(daemon_factory, tmpbase):
+    """Issue 10 item 11: the production cricketd reads no test hook. With the
+    gate shut, cricketd-test holds PullImage; cricketd answers at once."""
+    from conftest import CRICKETD_TEST
+    gate = os.path.join(tmpbase, "gate")
+    open(gate, "w").close()
+    hook = {"CRICKET_TEST_HOOK_SLOW": "PullImage:" + gate,
+            "CRICKET_TEST_HOOK_STREAMING": "fake"}
+    for binary, held in ((CRICKETD_TEST, True), (CRICKETD, False)):
+        d = daemon_factory(env=hook, sub=os.path.basename(binary), start=False)
+        assert d.binary == CRICKETD_TEST  # hooks pick the test build by default
+        d.binary = binary
+        d.start()
+        c = Cri(d.socket)
+        try:
+            f = c.future("PullImage", timeout=60)
+            time.sleep(1.0)
+            assert f.done() != held, binary
+            assert ("test hook" in d.logs()) == held, binary
+        finally:
+            c.close()
+            assert d.stop() == 0
+    with open(CRICKETD, "rb") as f:
+        assert b"CRICKET_TEST_HOOK" not in f.read()
+
+
 # ---- socket, lock, signals ----
 
 def test_socket_mode_is_0660(daemon):

@@ -1,0 +1,29 @@
+/* Test hooks: switches the e2e tests and benchmarks flip through the
+ * environment. They exist only in test builds: `cricketd-test` links
+ * testhooks.c, which reads CRICKET_TEST_HOOK_* once; the shipped `cricketd`
+ * links testhooks_off.c, whose hooks do nothing and read nothing, so no
+ * environment variable can change how the production daemon behaves. */
+#ifndef CRICKET_SERVER_TESTHOOKS_H
+#define CRICKET_SERVER_TESTHOOKS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* True when the test build was built with hooks (cricketd-test). */
+bool testhooks_built(void);
+
+/* CRICKET_TEST_HOOK_SLOW=Method:gatefile: true when calls to `method` are
+ * held (they must then run on the worker pool, never inline). */
+bool testhook_slow_method(const char *method);
+
+/* Holds a call to a hooked method while the gate file exists: at most 2
+ * min, or until *stopping turns true. Returns at once for other methods. */
+void testhook_slow_wait(const char *method, const atomic_bool *stopping);
+
+/* CRICKET_TEST_HOOK_STREAMING="fake[,ttl_ms=N]": *fake turns true for the
+ * fake streaming backend, *ttl_ms gets the token lifetime when given. Both
+ * are left alone otherwise. */
+void testhook_streaming(bool *fake, int64_t *ttl_ms);
+
+#endif

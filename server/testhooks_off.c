@@ -1,0 +1,20 @@
+/* The production twin of testhooks.c: no hook, no environment read. */
+#include "testhooks.h"
+
+bool testhooks_built(void)
+{
+    return false;
+}
+
+bool testhook_slow_method(const char *method)
+{
+    return false;
+}
+
+void testhook_slow_wait(const char *method, const atomic_bool *stopping)
+{
+}
+
+void testhook_streaming(bool *fake, int64_t *ttl_ms)
+{
+}
