@@ -21,6 +21,8 @@ struct pool {
     pthread_cond_t drained; /* the last worker left */
     struct job *head, *tail;
     size_t max_threads, threads, idle;
+    size_t max_queued, queued; /* jobs no worker has taken yet */
+    size_t busy;               /* workers running a job */
     int idle_ms;
     bool stopping;
 };
@@ -57,10 +59,13 @@ static void *worker_main(void *data)
         pool->head = job->next;
         if (!pool->head)
             pool->tail = NULL;
+        pool->queued--;
+        pool->busy++;
         pthread_mutex_unlock(&pool->lock);
         job->fn(job->arg);
         free(job);
         pthread_mutex_lock(&pool->lock);
+        pool->busy--;
     }
 out:
     pool->threads--;
@@ -70,7 +75,7 @@ out:
     return NULL;
 }
 
-pool_t *pool_new(size_t max_threads, int idle_ms)
+pool_t *pool_new(size_t max_threads, size_t max_queued, int idle_ms)
 {
     pool_t *pool = xcalloc(1, sizeof(*pool));
     pthread_condattr_t attr;
@@ -81,6 +86,7 @@ pool_t *pool_new(size_t max_threads, int idle_ms)
     pthread_cond_init(&pool->drained, NULL);
     pthread_condattr_destroy(&attr);
     pool->max_threads = max_threads ? max_threads : 1;
+    pool->max_queued = max_queued;
     pool->idle_ms = idle_ms > 0 ? idle_ms : 1;
     return pool;
 }
@@ -106,14 +112,19 @@ static void spawn_worker(pool_t *pool)
     log_warn("start worker thread: error %d, queueing the job, ignoring", r);
 }
 
-void pool_submit(pool_t *pool, void (*fn)(void *arg), void *arg)
+int pool_submit(pool_t *pool, void (*fn)(void *arg), void *arg)
 {
+    pthread_mutex_lock(&pool->lock);
+    /* accepted and unfinished jobs: one per worker plus max_queued waiting */
+    if (pool->queued + pool->busy >= pool->max_threads + pool->max_queued) {
+        pthread_mutex_unlock(&pool->lock);
+        return -1;
+    }
     struct job *job = xmalloc(sizeof(*job));
     job->next = NULL;
     job->fn = fn;
     job->arg = arg;
-
-    pthread_mutex_lock(&pool->lock);
+    pool->queued++;
     if (pool->tail)
         pool->tail->next = job;
     else
@@ -124,6 +135,15 @@ void pool_submit(pool_t *pool, void (*fn)(void *arg), void *arg)
     else if (pool->threads < pool->max_threads)
         spawn_worker(pool);
     pthread_mutex_unlock(&pool->lock);
+    return 0;
+}
+
+size_t pool_queued(pool_t *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    size_t n = pool->queued;
+    pthread_mutex_unlock(&pool->lock);
+    return n;
 }
 
 size_t pool_threads(pool_t *pool)

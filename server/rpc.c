@@ -38,6 +38,9 @@
 #define RPC_POLLERS 2
 #define RPC_SLOTS_PER_METHOD 2 /* request_call slots kept posted per method */
 #define RPC_POOL_MAX 64
+/* slow calls that may wait for one of the RPC_POOL_MAX workers; past it
+ * RESOURCE_EXHAUSTED (kubelet retries) instead of an unbounded queue */
+#define RPC_POOL_QUEUE_MAX 256
 #define RPC_POOL_IDLE_MS 30000
 
 /* clang-format off */
@@ -131,6 +134,7 @@ struct rpc_server {
     pthread_t pollers[RPC_POLLERS];
     size_t n_pollers;
     pool_t *pool;
+    size_t pool_queue_max;
     char *socket_path;
 
     pthread_mutex_t lock;
@@ -506,10 +510,18 @@ static void slot_done(tag_t *tag, bool ok)
     grpc_metadata_array_destroy(&s->md);
     free(s);
 
-    if (m->klass == RPC_FAST && !testhook_slow_method(m->name))
+    if (m->klass == RPC_FAST && !testhook_slow_method(m->name)) {
         call_run(c);
-    else
-        pool_submit(srv->pool, call_run, c);
+    } else if (pool_submit(srv->pool, call_run, c) < 0) {
+        /* every worker busy and the queue full: refuse rather than grow */
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s refused: %zu calls already wait for a worker (limit %zu)",
+                 m->name, pool_queued(srv->pool), srv->pool_queue_max);
+        char kv[96];
+        snprintf(kv, sizeof(kv), "rpc=%s code=%d", m->name, RPC_RESOURCE_EXHAUSTED);
+        log_write(LOG_LEVEL_WARN, kv, "%s", msg);
+        call_finish(c, RPC_RESOURCE_EXHAUSTED, msg);
+    }
 }
 
 static void post_slot(rpc_server_t *srv, size_t method)
@@ -676,7 +688,10 @@ int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, c
     if (chmod(path, 0660) < 0)
         log_warn("chmod `%s`: %s, ignoring", path, strerror(errno));
 
-    srv->pool = pool_new(RPC_POOL_MAX, RPC_POOL_IDLE_MS);
+    size_t pool_max = RPC_POOL_MAX;
+    srv->pool_queue_max = RPC_POOL_QUEUE_MAX;
+    testhook_pool_limits(&pool_max, &srv->pool_queue_max);
+    srv->pool = pool_new(pool_max, srv->pool_queue_max, RPC_POOL_IDLE_MS);
     for (size_t i = 0; i < N_METHODS; i++)
         for (int k = 0; k < RPC_SLOTS_PER_METHOD; k++)
             post_slot(srv, i);

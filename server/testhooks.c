@@ -69,3 +69,17 @@ void testhook_streaming(bool *fake, int64_t *ttl_ms)
     }
     log_warn("streaming: test hook on (%s)", hook);
 }
+
+void testhook_pool_limits(size_t *threads, size_t *queued)
+{
+    const char *hook = getenv("CRICKET_TEST_HOOK_POOL");
+    char *end = NULL;
+    if (!hook || !*hook)
+        return;
+    unsigned long t = strtoul(hook, &end, 10);
+    if (*end != ':' || t == 0)
+        return;
+    *threads = t;
+    *queued = strtoul(end + 1, NULL, 10);
+    log_warn("test hook active: pool of %zu workers, %zu queued", *threads, *queued);
+}

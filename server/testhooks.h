@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* True when the test build was built with hooks (cricketd-test). */
@@ -25,5 +26,9 @@ void testhook_slow_wait(const char *method, const atomic_bool *stopping);
  * fake streaming backend, *ttl_ms gets the token lifetime when given. Both
  * are left alone otherwise. */
 void testhook_streaming(bool *fake, int64_t *ttl_ms);
+
+/* CRICKET_TEST_HOOK_POOL="threads:queued": the worker pool's limits, so a
+ * test can fill the queue with few calls. Left alone when unset. */
+void testhook_pool_limits(size_t *threads, size_t *queued);
 
 #endif

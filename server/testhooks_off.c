@@ -18,3 +18,7 @@ void testhook_slow_wait(const char *method, const atomic_bool *stopping)
 void testhook_streaming(bool *fake, int64_t *ttl_ms)
 {
 }
+
+void testhook_pool_limits(size_t *threads, size_t *queued)
+{
+}

@@ -233,6 +233,37 @@ def test_slow_calls_do_not_stall_fast_ones(daemon_factory, tmpbase):
     assert d.stop() == 0
 
 
+def test_slow_call_queue_is_bounded(daemon_factory, tmpbase):
+    """Issue 10 item 4: with every worker busy and the queue full, a slow
+    call gets RESOURCE_EXHAUSTED at once instead of growing the queue."""
+    gate = os.path.join(tmpbase, "gate")
+    open(gate, "w").close()
+    d = daemon_factory(env={"CRICKET_TEST_HOOK_SLOW": "PullImage:" + gate,
+                            "CRICKET_TEST_HOOK_POOL": "2:3"})
+    c = Cri(d.socket)
+    try:
+        held = [c.future("PullImage", timeout=120) for _ in range(5)]  # 2 run, 3 wait
+        time.sleep(0.5)
+        for _ in range(3):
+            with pytest.raises(grpc.RpcError) as e:
+                c.call("PullImage", timeout=10)
+            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "wait for a worker (limit 3)" in e.value.details()
+        assert c.call("Version", timeout=10).runtime_name == "cricket"  # fast calls unaffected
+        assert not any(f.done() for f in held)
+        os.unlink(gate)
+        for f in held:
+            with pytest.raises(grpc.RpcError) as e:
+                f.result(timeout=60)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # the handler's answer
+        with pytest.raises(grpc.RpcError) as e:  # room again
+            c.call("PullImage", timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        c.close()
+    assert d.stop() == 0
+
+
 def test_shipped_daemon_has_no_test_hooks(daemon_factory, tmpbase):
     """Issue 10 item 11: the production cricketd reads no test hook. With the
     gate shut, cricketd-test holds PullImage; cricketd answers at once."""

@@ -171,9 +171,9 @@ static void job(void *data)
 static void test_pool_runs_jobs_in_parallel_up_to_max(void **state)
 {
     struct counter c = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-    pool_t *pool = pool_new(4, 50);
+    pool_t *pool = pool_new(4, 16, 50);
     for (int i = 0; i < 10; i++)
-        pool_submit(pool, job, &c);
+        assert_int_equal(pool_submit(pool, job, &c), 0);
     /* all four workers start, blocked on the same condition */
     assert_int_equal(pool_threads(pool), 4);
     pthread_mutex_lock(&c.lock);
@@ -184,6 +184,30 @@ static void test_pool_runs_jobs_in_parallel_up_to_max(void **state)
     assert_int_equal(atomic_load(&c.done), 10);
 }
 
+static void test_pool_queue_is_bounded(void **state)
+{
+    struct counter c = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    pool_t *pool = pool_new(2, 3, 50);
+    for (int i = 0; i < 5; i++) /* 2 running, 3 waiting */
+        assert_int_equal(pool_submit(pool, job, &c), 0);
+    assert_int_equal(pool_submit(pool, job, &c), -1);
+    assert_int_equal(pool_submit(pool, job, &c), -1);
+    for (int i = 0; i < 200 && pool_queued(pool) != 3; i++)
+        usleep(5000);
+    assert_int_equal(pool_queued(pool), 3);
+    pthread_mutex_lock(&c.lock);
+    c.release = 1;
+    pthread_cond_broadcast(&c.cond);
+    pthread_mutex_unlock(&c.lock);
+    for (int i = 0; i < 500 && atomic_load(&c.done) < 5; i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&c.done), 5);
+    assert_int_equal(pool_queued(pool), 0);
+    assert_int_equal(pool_submit(pool, job, &c), 0); /* room again */
+    pool_free(pool);
+    assert_int_equal(atomic_load(&c.done), 6);
+}
+
 static void quick(void *data)
 {
     atomic_fetch_add((atomic_int *)data, 1);
@@ -192,14 +216,14 @@ static void quick(void *data)
 static void test_pool_idle_workers_leave(void **state)
 {
     atomic_int n = 0;
-    pool_t *pool = pool_new(8, 20);
+    pool_t *pool = pool_new(8, 100, 20);
     for (int i = 0; i < 100; i++)
-        pool_submit(pool, quick, &n);
+        assert_int_equal(pool_submit(pool, quick, &n), 0);
     for (int i = 0; i < 500 && pool_threads(pool) > 0; i++)
         usleep(10000);
     assert_int_equal(pool_threads(pool), 0);
     assert_int_equal(atomic_load(&n), 100);
-    pool_submit(pool, quick, &n); /* a new worker comes back */
+    assert_int_equal(pool_submit(pool, quick, &n), 0); /* a new worker comes back */
     pool_free(pool);
     assert_int_equal(atomic_load(&n), 101);
 }
@@ -215,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_arena_backs_protobuf_unpack),
         cmocka_unit_test(test_pool_runs_jobs_in_parallel_up_to_max),
         cmocka_unit_test(test_pool_idle_workers_leave),
+        cmocka_unit_test(test_pool_queue_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
