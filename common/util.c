@@ -134,6 +134,20 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+int fsync_parent(const char *path, cri_error_t *err)
+{
+    const char *slash = strrchr(path, '/');
+    cleanup_free char *dir = !slash          ? xstrdup(".")
+                             : slash == path ? xstrdup("/")
+                                             : xstrndup(path, (size_t)(slash - path));
+    cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cri_error_make(err, errno, "open directory `%s`", dir);
+    if (fsync(fd) < 0)
+        return cri_error_make(err, errno, "fsync directory `%s`", dir);
+    return 0;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, cri_error_t *err)
 {
     cleanup_free char *tmp = xasprintf("%s.tmp.XXXXXX", path);
@@ -150,7 +164,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         unlink(tmp);
         return cri_error_make(err, e, "rename `%s` to `%s`", tmp, path);
     }
-    return 0;
+    /* the rename itself is durable only once the directory is */
+    return fsync_parent(path, err);
 }
 
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, cri_error_t *err)
@@ -229,22 +244,6 @@ int dir_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes, cri_e
         return cri_error_make(err, errno, "walk `%s`", path);
     *ret_bytes = r < 0 ? 0 : usage_bytes;
     *ret_inodes = r < 0 ? 0 : usage_inodes;
-    return 0;
-}
-
-static int rm_visit(const char *fpath, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (type == FTW_DP)
-        return rmdir(fpath) < 0 && errno != ENOENT ? -1 : 0;
-    return unlink(fpath) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int rm_rf(const char *path, cri_error_t *err)
-{
-    if (nftw(path, rm_visit, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
-        return cri_error_make(err, errno, "remove `%s`", path);
     return 0;
 }
 

@@ -28,8 +28,12 @@ int mkdir_p(const char *path, mode_t mode, cri_error_t *err);
  * directory (a symlink is not followed for the chmod). */
 int mkdir_private(const char *path, mode_t max_mode, mode_t *ret_old_mode, cri_error_t *err);
 
-/* Writes data to `path` atomically: a temp file beside it, fsync, rename.
- * The file gets `mode`. */
+/* fsyncs the directory holding `path`, so a rename or unlink in it
+ * survives a crash. */
+int fsync_parent(const char *path, cri_error_t *err);
+
+/* Writes data to `path` atomically: a temp file beside it, fsync, rename,
+ * fsync of the directory. The file gets `mode`. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       cri_error_t *err);
 
@@ -41,7 +45,9 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, cr
  * count, without crossing into other file systems. A missing root counts 0. */
 int dir_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes, cri_error_t *err);
 
-/* Removes a tree (like rm -rf) without crossing mount points. Missing is OK. */
+/* Removes a tree (like rm -rf) without following symlinks or entering
+ * mounts (EBUSY when one is inside); any depth or path length, through
+ * directory fds (common/rmtree.c). Missing is OK. */
 int rm_rf(const char *path, cri_error_t *err);
 
 /* Wall clock in Unix nanoseconds. */

@@ -39,6 +39,11 @@ bool container_check_exit_file(struct daemon *d, container_t *c);
  * dirs, bundle, exit file, monitor dir. Best effort. */
 void container_cleanup_host(struct daemon *d, container_t *c);
 
+/* Removes c's dir (upper, work, rootfs mount point), bundle, monitor dir
+ * and exit file, stopping at the first that cannot go (EBUSY when a mount
+ * is left inside): the caller then keeps c's record. */
+int container_remove_dirs(struct daemon *d, container_t *c, cri_error_t *err);
+
 /* Resources from CRI into c->resources (under c->lock) and into *ret for
  * the OCI runtime (borrowing strings from r). */
 void container_resources_from_cri(const Runtime__V1__LinuxContainerResources *r,

@@ -130,6 +130,19 @@ int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_er
     return 0;
 }
 
+int container_remove_dirs(daemon_t *d, container_t *c, cri_error_t *err)
+{
+    cleanup_free char *dir = container_dir(d, c->id);
+    cleanup_free char *bundle = container_bundle_dir(d, c->id);
+    cleanup_free char *mon = xasprintf("%s/%s", d->conmon_dir, c->id);
+    cleanup_free char *exit_file = xasprintf("%s/%s", d->exit_dir, c->id);
+    if (rm_rf(dir, err) < 0 || rm_rf(bundle, err) < 0 || rm_rf(mon, err) < 0)
+        return -1;
+    if (unlink(exit_file) < 0 && errno != ENOENT)
+        return cri_error_make(err, errno, "remove exit file `%s`", exit_file);
+    return 0;
+}
+
 void container_cleanup_host(daemon_t *d, container_t *c)
 {
     cri_error_t ignore = CRI_ERROR_INIT;
@@ -164,7 +177,10 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     if (container_rootfs_unmount(rootfs, err) < 0)
         return -1;
-    container_cleanup_host(d, c);
+    /* a tree that cannot go keeps the record, so a later Remove or the next
+     * start retries instead of forgetting the disk it holds */
+    if (container_remove_dirs(d, c, err) < 0)
+        return cri_error_wrap(err, "remove files of container `%s`", c->id);
     if (container_store_forget(d->containers, c, err) < 0)
         return -1;
     c->removed = true;

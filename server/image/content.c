@@ -109,6 +109,8 @@ int content_writer_commit(content_writer_t *w, cri_error_t *err)
         return cri_error_make(err, errno, "chmod blob `%s`", w->digest);
     if (rename(w->tmp_path, w->final_path) < 0)
         return cri_error_make(err, errno, "rename blob into `%s`", w->final_path);
+    if (fsync_parent(w->final_path, err) < 0)
+        return -1;
     free(w->tmp_path);
     w->tmp_path = NULL;
     return 0;

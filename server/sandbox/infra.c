@@ -85,6 +85,8 @@ static int rootfs_build(const char *base, const char *rootfs, const char *pause_
         rm_rf(tmp, &ignore);
         return cri_error_make(err, e, "install infra rootfs `%s`", rootfs);
     }
+    if (fsync_parent(rootfs, err) < 0)
+        return -1;
     if (had_old)
         rm_rf(old, &ignore);
     return 0;
