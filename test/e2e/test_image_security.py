@@ -79,3 +79,99 @@ def test_token_cache_keyed_by_credentials(daemon_factory, reg):
         assert d.stop() == 0
     finally:
         p.stop()
+
+
+# ---- credentials go only where they belong ----
+
+def mirror_config(location, mirror, extra=""):
+    return ("image:\n  registries:\n    docker.io:\n      location: %s\n"
+            "      mirrors: [%s]\n  insecure_registries: [\"%s\", \"%s\"]\n%s"
+            % (location, mirror, location, mirror, extra))
+
+
+def test_request_credentials_not_sent_to_mirror(daemon_factory, reg):
+    """AuthConfig is for the image's registry: a mirror that asks for basic
+    credentials gets none (the pull falls back to the location, which does)."""
+    mirror = Proxy(reg.port, basic_users={"mirroruser": "mirrorpw"})
+    loc = Proxy(reg.port, basic_users={"alice": "s3cret"})
+    try:
+        d = daemon_factory(config_text=mirror_config(loc.host, mirror.host))
+        cri = Cri(d.socket)
+        alice = api_pb2.AuthConfig(username="alice", password="s3cret")
+        assert pull(cri, "busybox", auth=alice) == reg.busybox.id
+        assert mirror.auth_headers() == []
+        assert basic("alice", "s3cret") in loc.auth_headers()
+        cri.call("RemoveImage", image=spec("busybox"))
+        # a registry token is sent before any challenge: not to the mirror either
+        with pytest.raises(grpc.RpcError):
+            pull(cri, "busybox", auth=api_pb2.AuthConfig(registry_token="tok-for-loc"))
+        assert mirror.auth_headers() == []
+        assert "Bearer tok-for-loc" in loc.auth_headers()
+        assert listed(cri) == [] and leftovers(d.root) == []
+        cri.close()
+        assert d.stop() == 0
+    finally:
+        mirror.stop()
+        loc.stop()
+
+
+def test_auth_file_entry_of_mirror_host_only(daemon_factory, reg, tmpbase):
+    """A mirror gets the auth file entry of its own host, never the one of
+    the image's registry."""
+    mirror = Proxy(reg.port, basic_users={"mirroruser": "mirrorpw"})
+    loc = Proxy(reg.port, basic_users={"alice": "s3cret"})
+    try:
+        authfile = os.path.join(tmpbase, "auth.json")
+        with open(authfile, "w") as f:
+            json.dump({"auths": {
+                "docker.io": {"auth": base64.b64encode(b"alice:s3cret").decode()},
+                mirror.host: {"username": "mirroruser", "password": "mirrorpw"}}}, f)
+        d = daemon_factory(config_text=mirror_config(loc.host, mirror.host,
+                                                     "  auth_file: %s\n" % authfile))
+        cri = Cri(d.socket)
+        assert pull(cri, "busybox") == reg.busybox.id
+        assert set(mirror.auth_headers()) == {basic("mirroruser", "mirrorpw")}
+        assert loc.seen_auth == []  # the mirror served it all
+        cri.close()
+        assert d.stop() == 0
+    finally:
+        mirror.stop()
+        loc.stop()
+
+
+@pytest.fixture
+def realm_elsewhere(reg):
+    """A registry whose token realm is a plain-http server on another host
+    (127.0.0.2), which records the Authorization headers it receives."""
+    token = Proxy(None, bearer_users={"bob": "hunter2"}, bind="127.0.0.2")
+    p = Proxy(reg.port, bearer_users={"bob": "hunter2"}, token_server=token)
+    yield p, token
+    p.stop()
+    token.stop()
+
+
+def test_plain_http_realm_gets_no_credentials(daemon_factory, reg, realm_elsewhere):
+    p, token = realm_elsewhere
+    d = daemon_factory(config_text=registry_config(p.host))
+    cri = Cri(d.socket)
+    with pytest.raises(grpc.RpcError) as e:
+        pull(cri, "busybox", auth=api_pb2.AuthConfig(username="bob", password="hunter2"))
+    msg = e.value.details()
+    assert "401" in msg and "insecure_registries" in msg and token.host in msg, msg
+    assert token.token_requests >= 1 and token.auth_headers() == []
+    assert listed(cri) == [] and leftovers(d.root) == []
+    cri.close()
+    assert d.stop() == 0
+
+
+def test_insecure_listed_realm_gets_credentials(daemon_factory, reg, realm_elsewhere):
+    p, token = realm_elsewhere
+    d = daemon_factory(config_text=(
+        "image:\n  registries:\n    docker.io:\n      location: %s\n"
+        "  insecure_registries: [\"%s\", \"%s\"]\n" % (p.host, p.host, token.host)))
+    cri = Cri(d.socket)
+    assert pull(cri, "busybox",
+                auth=api_pb2.AuthConfig(username="bob", password="hunter2")) == reg.busybox.id
+    assert basic("bob", "hunter2") in token.auth_headers()
+    cri.close()
+    assert d.stop() == 0
