@@ -175,3 +175,97 @@ def test_insecure_listed_realm_gets_credentials(daemon_factory, reg, realm_elsew
     assert basic("bob", "hunter2") in token.auth_headers()
     cri.close()
     assert d.stop() == 0
+
+
+# ---- pulls are bounded ----
+
+def files_layer(n, size=1, name="f"):
+    return tar_bytes([("%s%04d" % (name, i), "file", os.urandom(size), {}) for i in range(n)])
+
+
+@pytest.fixture(scope="module")
+def bounded_reg():
+    base = make_tmp("cricket-boundreg-")
+    r = Registry(base)
+    try:
+        r.slow = push_image(r, "library/slow", "v1", [busybox_layer(),
+                                                      files_layer(1, 2 << 20, "big")])
+        r.many = push_image(r, "library/many", "v1", [files_layer(50)])
+        r.fat = push_image(r, "library/fat", "v1", [files_layer(1, 1 << 20)])
+        r.small = push_image(r, "library/small", "v1", [files_layer(5, 100)])
+        yield r
+    finally:
+        r.stop()
+        rmtree(base)
+
+
+def wait_pull_logged(d, timeout=60):
+    """The daemon's last word on the PullImage call: its error (code=) or,
+    at trace level, its completion (took_us=)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in d.logs().splitlines():
+            if "rpc=PullImage code=" in line or "rpc=PullImage took_us=" in line:
+                return line
+        time.sleep(0.1)
+    raise AssertionError("PullImage never ended:\n" + d.logs()[-3000:])
+
+
+def test_client_deadline_ends_pull(daemon_factory, bounded_reg):
+    """A pull slower than the client's deadline stops at it: the daemon ends
+    it with DEADLINE_EXCEEDED and keeps nothing of it."""
+    p = Proxy(bounded_reg.port)
+    try:
+        p.stall[bounded_reg.slow.layer_digests[1]] = 8  # slow, but never idle for 1m
+        d = daemon_factory(config_text=registry_config(p.host),
+                           extra_args=("--log-level", "trace"))
+        cri = Cri(d.socket)
+        with pytest.raises(grpc.RpcError) as e:
+            pull(cri, "slow:v1", timeout=2)
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        line = wait_pull_logged(d)
+        assert "code=4" in line and "deadline exceeded" in line, line
+        assert "the client's deadline" in line, line
+        assert listed(cri) == [] and leftovers(d.root) == []
+        cri.close()
+        assert d.stop() == 0
+    finally:
+        p.stop()
+
+
+def test_pull_timeout_config(daemon_factory, bounded_reg):
+    p = Proxy(bounded_reg.port)
+    try:
+        p.stall[bounded_reg.slow.layer_digests[1]] = 8
+        d = daemon_factory(config_text=registry_config(p.host, "  pull_timeout: 2s\n"))
+        cri = Cri(d.socket)
+        with pytest.raises(grpc.RpcError) as e:
+            pull(cri, "slow:v1", timeout=60)
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
+        assert "image.pull_timeout" in e.value.details(), e.value.details()
+        assert listed(cri) == [] and leftovers(d.root) == []
+        # without the stall the same pull fits
+        p.stall.clear()
+        assert pull(cri, "slow:v1") == bounded_reg.slow.id
+        cri.close()
+        assert d.stop() == 0
+    finally:
+        p.stop()
+
+
+def test_layer_caps(daemon_factory, bounded_reg):
+    d = daemon_factory(config_text=registry_config(
+        bounded_reg.host, "  max_layer_entries: 20\n  max_layer_unpacked_bytes: 256Ki\n"))
+    cri = Cri(d.socket)
+    for ref, img, key in (("many:v1", bounded_reg.many, "image.max_layer_entries"),
+                          ("fat:v1", bounded_reg.fat, "image.max_layer_unpacked_bytes")):
+        with pytest.raises(grpc.RpcError) as e:
+            pull(cri, ref)
+        msg = e.value.details()
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, msg
+        assert img.layer_digests[0] in msg and key in msg, msg
+        assert ("20" if "entries" in key else "262144") in msg, msg
+        assert listed(cri) == [] and leftovers(d.root) == []
+    assert pull(cri, "small:v1") == bounded_reg.small.id  # within both caps
+    cri.close()
+    assert d.stop() == 0
