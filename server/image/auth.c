@@ -268,7 +268,8 @@ bool registry_realm_trusted(const char *realm, char *const *insecure_list)
         ok = strcasecmp(scheme, "https") == 0;
         curl_url_get(u, CURLUPART_PORT, &port, 0); /* only when the URL names one */
         cleanup_free char *hostport = port ? xasprintf("%s:%s", host, port) : xstrdup(host);
-        for (char *const *p = insecure_list; !ok && p && *p; p++)
+        bool http = strcasecmp(scheme, "http") == 0;
+        for (char *const *p = insecure_list; http && !ok && p && *p; p++)
             ok = strcasecmp(*p, hostport) == 0;
     }
     curl_free(scheme);
