@@ -115,12 +115,14 @@ static int apply_port(walk_t *w, const char *key, const conf_node_t *vn, int *ds
     return 0;
 }
 
-static int apply_duration(walk_t *w, const char *key, const conf_node_t *vn, uint64_t *dst)
+/* A duration (ms) or a count: both uint64_t, read by parse. */
+static int apply_u64(walk_t *w, const char *key, const conf_node_t *vn,
+                     const char *(*parse)(const char *, uint64_t *), uint64_t *dst)
 {
     uint64_t ms = 0;
     if (vn->kind != CONF_NODE_SCALAR)
         return err_type(w, key, vn, CONF_NODE_SCALAR);
-    const char *why = conf_duration_parse(vn->value, &ms);
+    const char *why = parse(vn->value, &ms);
     if (why)
         return err_invalid(w, key, vn->line, vn->value, why);
     if (w->apply) {
@@ -274,7 +276,9 @@ static int apply_key(walk_t *w, const conf_key_t *k, const conf_node_t *vn)
     case CONF_KEY_PORT:
         return apply_port(w, k->key, vn, CONF_FIELD(c, k, int));
     case CONF_KEY_DURATION:
-        return apply_duration(w, k->key, vn, CONF_FIELD(c, k, uint64_t));
+        return apply_u64(w, k->key, vn, conf_duration_parse, CONF_FIELD(c, k, uint64_t));
+    case CONF_KEY_COUNT:
+        return apply_u64(w, k->key, vn, conf_count_parse, CONF_FIELD(c, k, uint64_t));
     case CONF_KEY_STRV:
         return apply_strv(w, k->key, vn, k->check, CONF_FIELD(c, k, char **));
     case CONF_KEY_HANDLERS:

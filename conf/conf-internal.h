@@ -55,6 +55,7 @@ typedef enum conf_key_kind {
     CONF_KEY_STRING,     /* char * */
     CONF_KEY_PORT,       /* int, 0..65535 */
     CONF_KEY_DURATION,   /* uint64_t milliseconds, Go-style text */
+    CONF_KEY_COUNT,      /* uint64_t, a whole number with an optional Ki/Mi/Gi/Ti suffix */
     CONF_KEY_STRV,       /* char **, NULL-terminated */
     CONF_KEY_HANDLERS,   /* runtime.handlers */
     CONF_KEY_REGISTRIES, /* image.registries */
@@ -127,6 +128,10 @@ const char *conf_duration_parse(const char *text, uint64_t *ret_ms);
 /* Formats milliseconds the way conf_duration_parse() reads them back
  * ("1m30s", "500ms", "0s") into buf. */
 void conf_duration_format(uint64_t ms, char *buf, size_t size);
+
+/* Parses a whole number ("1000", "64Gi": Ki, Mi, Gi, Ti are powers of 1024)
+ * into *ret; returns NULL, or why not. */
+const char *conf_count_parse(const char *text, uint64_t *ret);
 
 /* Parses a port number (decimal, 0..65535); returns NULL or why not. */
 const char *conf_port_parse(const char *text, int *ret_port);

@@ -40,6 +40,9 @@ const conf_key_t conf_keys[] = {
     {"image.pause_image", CONF_KEY_STRING, OFF(image.pause_image), NULL},
     {"image.pull_progress_timeout", CONF_KEY_DURATION, OFF(image.pull_progress_timeout_ms), NULL},
     {"image.auth_file", CONF_KEY_STRING, OFF(image.auth_file), conf_check_abs_path_or_empty},
+    {"image.pull_timeout", CONF_KEY_DURATION, OFF(image.pull_timeout_ms), NULL},
+    {"image.max_layer_unpacked_bytes", CONF_KEY_COUNT, OFF(image.max_layer_unpacked_bytes), NULL},
+    {"image.max_layer_entries", CONF_KEY_COUNT, OFF(image.max_layer_entries), NULL},
     {"streaming", CONF_KEY_SECTION, 0, NULL},
     {"streaming.address", CONF_KEY_STRING, OFF(streaming.address), conf_check_ip},
     {"streaming.port", CONF_KEY_PORT, OFF(streaming.port), NULL},
@@ -110,6 +113,9 @@ conf_t *conf_new_defaults(const char *exe_dir)
     c->image.pause_image = xstrdup("");
     c->image.pull_progress_timeout_ms = 60000;
     c->image.auth_file = xstrdup("");
+    c->image.pull_timeout_ms = 3600000;
+    c->image.max_layer_unpacked_bytes = (uint64_t)64 << 30;
+    c->image.max_layer_entries = 1000000;
     c->streaming.address = xstrdup("127.0.0.1");
     c->streaming.port = 0;
     c->streaming.tls_cert = xstrdup("");

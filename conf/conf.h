@@ -71,6 +71,9 @@ typedef struct conf {
         char *pause_image;                 /* "" = the built-in pause rootfs */
         uint64_t pull_progress_timeout_ms; /* cancel a pull idle this long; 0 = never */
         char *auth_file;                   /* registry credentials file; "" = none */
+        uint64_t pull_timeout_ms;          /* a whole pull, at most; 0 = no limit */
+        uint64_t max_layer_unpacked_bytes; /* uncompressed tar of one layer; 0 = no limit */
+        uint64_t max_layer_entries;        /* tar entries of one layer; 0 = no limit */
     } image;
     struct {
         char *address;       /* IP address the streaming server binds to */

@@ -73,6 +73,9 @@ static json_t *section_json(const conf_t *conf, const char *prefix)
             v = json_string(text);
             break;
         }
+        case CONF_KEY_COUNT:
+            v = json_integer((json_int_t)*CONF_CFIELD(conf, k, uint64_t));
+            break;
         case CONF_KEY_STRV:
             v = strv_json(*CONF_CFIELD(conf, k, char **));
             break;

@@ -118,6 +118,30 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+const char *conf_count_parse(const char *text, uint64_t *ret)
+{
+    static const char *const suffixes[] = {"", "Ki", "Mi", "Gi", "Ti"};
+    uint64_t n = 0;
+    size_t i = 0;
+    for (; is_digit(text[i]); i++) {
+        uint64_t d = (uint64_t)(text[i] - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            return "too large";
+        n = n * 10 + d;
+    }
+    if (i == 0)
+        return "must be a whole number such as 1000 or 64Gi";
+    for (size_t k = 0; k < sizeof(suffixes) / sizeof(suffixes[0]); k++) {
+        if (strcmp(text + i, suffixes[k]) != 0)
+            continue;
+        if (n > (UINT64_MAX >> (10 * k)))
+            return "too large";
+        *ret = n << (10 * k);
+        return NULL;
+    }
+    return "unknown suffix (use Ki, Mi, Gi or Ti)";
+}
+
 typedef unsigned __int128 u128;
 
 /* Go's time.ParseDuration grammar: [+]{digits[.digits]unit}+ or "0". */
@@ -367,6 +391,7 @@ int conf_validate(const conf_t *conf, cri_error_t *err)
             break;
         case CONF_KEY_SECTION:
         case CONF_KEY_DURATION:
+        case CONF_KEY_COUNT:
             break;
         }
     }

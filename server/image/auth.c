@@ -2,9 +2,12 @@
  * flow (docker distribution token spec, with an OAuth2 refresh token when an
  * identity token is given), HTTP basic, the token cache and the auth file.
  *
- * Tokens are cached per (realm, service, scope, user) until 10 s before they
- * expire (expires_in, default 60 s), so the layers of a pull and later pulls
- * of the same repository reuse them. Each new token evicts the expired ones,
+ * Tokens are cached per (realm, service, scope, credentials) until 10 s
+ * before they expire (expires_in, default 60 s), so the layers of a pull and
+ * later pulls of the same repository with the same credentials reuse them.
+ * The key holds the user name and a sha256 of every secret (password,
+ * identity token, registry token): a pull with other or no credentials never
+ * gets a token that was issued for these. Each new token evicts the expired ones,
  * so the cache holds at most the live tokens (and never more than
  * REGISTRY_TOKENS_MAX). */
 #include <curl/curl.h>
@@ -237,29 +240,79 @@ static int token_request(const char *realm, const char *service, const char *sco
     return 0;
 }
 
-static int bearer(registry_tokens_t *tokens, json_t *params, const char *repo,
-                  const registry_creds_t *creds, uint64_t timeout_ms, char **ret_authz,
-                  cri_error_t *err)
+char *registry_token_key(const char *realm, const char *service, const char *scope,
+                         const registry_creds_t *creds)
+{
+    const char *who = "anonymous";
+    char hash[IMAGE_DIGEST_LEN + 1] = "";
+    if (creds->username || creds->password || creds->identity_token || creds->registry_token) {
+        /* a JSON array keeps the fields apart whatever bytes they hold */
+        cleanup_json json_t *a = json_pack("[s?, s?, s?, s?]", creds->username, creds->password,
+                                           creds->identity_token, creds->registry_token);
+        cleanup_free char *text = json_dumps(a, JSON_COMPACT);
+        image_digest_of(text, strlen(text), hash);
+        who = hash;
+    }
+    return xasprintf("%s\n%s\n%s\n%s\n%s", realm, service ? service : "", scope,
+                     creds->username ? creds->username : "", who);
+}
+
+bool registry_realm_trusted(const char *realm, char *const *insecure_list)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    bool ok = false;
+    if (u && curl_url_set(u, CURLUPART_URL, realm, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        ok = strcasecmp(scheme, "https") == 0;
+        curl_url_get(u, CURLUPART_PORT, &port, 0); /* only when the URL names one */
+        cleanup_free char *hostport = port ? xasprintf("%s:%s", host, port) : xstrdup(host);
+        bool http = strcasecmp(scheme, "http") == 0;
+        for (char *const *p = insecure_list; http && !ok && p && *p; p++)
+            ok = strcasecmp(*p, hostport) == 0;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+static int bearer(const registry_auth_ctx_t *ctx, json_t *params, const registry_creds_t *creds,
+                  char **ret_authz, cri_error_t *err)
 {
     const char *realm = json_string_value(json_object_get(params, "realm"));
     const char *service = json_string_value(json_object_get(params, "service"));
     const char *scope = json_string_value(json_object_get(params, "scope"));
     if (!realm || !*realm)
         return cri_error_set(err, EACCES, "bearer challenge without realm");
-    cleanup_free char *def_scope = xasprintf("repository:%s:pull", repo);
+    cleanup_free char *def_scope = xasprintf("repository:%s:pull", ctx->repo);
     if (!scope || !*scope)
         scope = def_scope;
-    cleanup_free char *key = xasprintf("%s\n%s\n%s\n%s", realm, service ? service : "", scope,
-                                       creds->username ? creds->username : "");
-    cleanup_free char *cached = registry_tokens_get(tokens, key, mono_s());
+    static const registry_creds_t anonymous = {0};
+    bool has_creds = creds->username || creds->identity_token;
+    bool withheld = has_creds && !registry_realm_trusted(realm, ctx->insecure_list);
+    if (withheld) /* never send secrets in clear text to a host nobody vouched for */
+        creds = &anonymous;
+    cleanup_free char *key = registry_token_key(realm, service, scope, creds);
+    cleanup_free char *cached = registry_tokens_get(ctx->tokens, key, mono_s());
     if (cached) {
         *ret_authz = xasprintf("Bearer %s", cached);
         return 0;
     }
 
     cleanup_free char *body = NULL;
-    if (token_request(realm, service, scope, creds, timeout_ms, &body, err) < 0)
-        return -1;
+    if (token_request(realm, service, scope, creds, ctx->timeout_ms, &body, err) < 0) {
+        if (!withheld || err->status != EACCES)
+            return -1;
+        cri_error_clear(err);
+        return cri_error_set(err, EACCES,
+                             "token server `%s` refused an anonymous request; credentials were "
+                             "not sent: the realm is plain http on a host not in "
+                             "image.insecure_registries",
+                             realm);
+    }
     json_error_t je;
     cleanup_json json_t *o = json_loads(body, 0, &je);
     const char *tok = json_string_value(json_object_get(o, "token"));
@@ -273,21 +326,20 @@ static int bearer(registry_tokens_t *tokens, json_t *params, const char *repo,
     if (ttl > TOKEN_MAX_TTL)
         ttl = TOKEN_MAX_TTL; /* a hostile expires_in must not overflow */
     int64_t now = mono_s();
-    registry_tokens_put(tokens, key, tok, now + ttl - TOKEN_MARGIN, now);
+    registry_tokens_put(ctx->tokens, key, tok, now + ttl - TOKEN_MARGIN, now);
     *ret_authz = xasprintf("Bearer %s", tok);
     return 0;
 }
 
-int registry_authorize(registry_tokens_t *tokens, const char *challenge, const char *repo,
-                       const registry_creds_t *creds, uint64_t timeout_ms, char **ret_authz,
-                       cri_error_t *err)
+int registry_authorize(const registry_auth_ctx_t *ctx, const char *challenge,
+                       const registry_creds_t *creds, char **ret_authz, cri_error_t *err)
 {
     cleanup_free char *scheme = NULL;
     cleanup_json json_t *params = NULL;
     if (registry_parse_challenge(challenge, &scheme, &params, err) < 0)
         return -1;
     if (strcmp(scheme, "bearer") == 0)
-        return bearer(tokens, params, repo, creds, timeout_ms, ret_authz, err);
+        return bearer(ctx, params, creds, ret_authz, err);
     if (strcmp(scheme, "basic") == 0) {
         if (!creds->username)
             return cri_error_set(err, EACCES, "registry wants credentials and none were given");

@@ -7,13 +7,17 @@
  * pull that needs one waits for the first instead of fetching it again. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
+#include "conf/conf.h"
 #include "server/image/image-internal.h"
 
 struct inflight {
@@ -59,13 +63,21 @@ static int download_blob(image_store_t *s, registry_client_t *c, const fetch_lay
 }
 
 static int unpack_into_place(image_store_t *s, const fetch_layer_job_t *j, const char *final,
-                             cri_error_t *err)
+                             int64_t deadline_ms, cri_error_t *err)
 {
     cleanup_free char *tmp = xasprintf("%s/layers/tmp/%.12s-XXXXXX", s->root, j->chain_id + 7);
     if (!mkdtemp(tmp))
         return cri_error_make(err, errno, "create `%s`", tmp);
     cleanup_free char *blob = content_blob_path(s->root, j->digest);
-    int r = unpack_layer(blob, tmp, j->diff_id, NULL, err);
+    unpack_limits_t limits = {.max_bytes = s->conf->image.max_layer_unpacked_bytes,
+                              .max_entries = s->conf->image.max_layer_entries,
+                              .deadline_ms = deadline_ms};
+    unpack_stats_t stats = {0};
+    int r = unpack_layer(blob, tmp, j->diff_id, &limits, &stats, err);
+    if (r == 0 && stats.dropped_xattrs)
+        log_warn("layer %s: dropped %" PRIu64 " trusted.* xattrs (overlay metadata a layer "
+                 "may not set), ignoring",
+                 j->digest, stats.dropped_xattrs);
     if (r == 0 && chmod(tmp, 0755) < 0)
         r = cri_error_make(err, errno, "chmod `%s`", tmp);
     if (r == 0 && rename(tmp, final) < 0)
@@ -116,6 +128,31 @@ static void inflight_leave(image_store_t *s, inflight_t *f)
     free(f);
 }
 
+/* Waits (s->lock held) until f is done or the deadline (image_now_ms(); 0 =
+ * none) passes: f's status, or ETIMEDOUT. */
+static int wait_inflight(image_store_t *s, inflight_t *f, int64_t deadline_ms)
+{
+    while (!f->done) {
+        if (!deadline_ms) {
+            pthread_cond_wait(&s->cond, &s->lock);
+            continue;
+        }
+        int64_t left = deadline_ms - image_now_ms();
+        if (left <= 0)
+            return ETIMEDOUT;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts); /* s->cond uses the default clock */
+        ts.tv_sec += (time_t)(left / 1000);
+        ts.tv_nsec += (long)(left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+    }
+    return f->status;
+}
+
 static int fetch_one(image_store_t *s, registry_client_t *c, const fetch_layer_job_t *j,
                      cri_error_t *err)
 {
@@ -128,10 +165,13 @@ static int fetch_one(image_store_t *s, registry_client_t *c, const fetch_layer_j
     bool owner;
     inflight_t *f = inflight_join(s, j->chain_id, &owner);
     if (!owner) {
-        while (!f->done)
-            pthread_cond_wait(&s->cond, &s->lock);
-        int status = f->status;
-        if (status)
+        int status = wait_inflight(s, f, registry_client_deadline(c));
+        if (status == ETIMEDOUT && !f->done)
+            cri_error_set(err, status,
+                          "layer `%s`: pull deadline exceeded while another pull "
+                          "fetches it",
+                          j->digest);
+        else if (status)
             cri_error_set(err, status, "%s", f->msg);
         inflight_leave(s, f);
         pthread_mutex_unlock(&s->lock);
@@ -141,7 +181,7 @@ static int fetch_one(image_store_t *s, registry_client_t *c, const fetch_layer_j
 
     int r = download_blob(s, c, j, err);
     if (r == 0)
-        r = unpack_into_place(s, j, final, err);
+        r = unpack_into_place(s, j, final, registry_client_deadline(c), err);
 
     pthread_mutex_lock(&s->lock);
     f->done = true;

@@ -69,16 +69,32 @@ int content_get(const char *root, const char *digest, size_t max, char **ret, si
 
 /* ---- unpack.c: layer tarballs -------------------------------------------- */
 
+/* Bounds of one unpack; 0 = none. */
+typedef struct unpack_limits {
+    uint64_t max_bytes;   /* uncompressed tar stream (image.max_layer_unpacked_bytes) */
+    uint64_t max_entries; /* tar entries (image.max_layer_entries) */
+    int64_t deadline_ms;  /* CLOCK_MONOTONIC milliseconds */
+} unpack_limits_t;
+
+typedef struct unpack_stats {
+    uint64_t size;           /* uncompressed bytes */
+    uint64_t entries;        /* tar entries read (counted when max_entries is set) */
+    uint64_t dropped_xattrs; /* trusted.* xattrs not written */
+} unpack_stats_t;
+
 /* Unpacks the layer blob at blob_path (gzip, zstd or plain tar) into dir,
  * which must exist and be empty. OCI whiteouts become overlay whiteouts
- * (char 0/0 devices; `trusted.overlay.opaque=y` on opaque dirs). Entries with
- * `..`, absolute names (made relative) and any write through a symlink are
- * confined to dir: nothing is written outside it. When diff_id is not NULL
- * the uncompressed stream must hash to it. *ret_size (may be NULL) gets the
- * uncompressed size. err->status: EBADMSG (bad archive, diff_id mismatch),
- * EPERM (hostile entry refused), errno (ENOSPC). */
-int unpack_layer(const char *blob_path, const char *dir, const char *diff_id, uint64_t *ret_size,
-                 cri_error_t *err);
+ * (char 0/0 devices; `trusted.overlay.opaque=y` on opaque dirs); trusted.*
+ * xattrs of the tar are dropped. Entries with `..`, absolute names (made
+ * relative) and any write through a symlink are confined to dir: nothing is
+ * written outside it. When diff_id is not NULL the uncompressed stream must
+ * hash to it. limits may be NULL. *ret_stats (may be NULL) is set on
+ * success. What was written stays in dir on failure (the caller removes it).
+ * err->status: EBADMSG (bad archive, diff_id mismatch), EPERM (hostile entry
+ * refused), EINVAL (a limit of limits: the message names the config key),
+ * ETIMEDOUT (deadline), errno (ENOSPC). */
+int unpack_layer(const char *blob_path, const char *dir, const char *diff_id,
+                 const unpack_limits_t *limits, unpack_stats_t *ret_stats, cri_error_t *err);
 
 /* ---- manifest.c: manifests, indexes, configs ----------------------------- */
 
@@ -140,6 +156,7 @@ typedef struct registry_endpoint {
     char *host;   /* host[:port] contacted */
     char *prefix; /* path put before the repository ("" = none) */
     bool insecure;
+    bool mirror; /* one of image.registries.<host>.mirrors (gets no request credentials) */
 } registry_endpoint_t;
 
 /* The endpoints to try for domain, in order: mirrors, then location (or the
@@ -162,13 +179,33 @@ typedef struct registry_creds {
     char *registry_token;
 } registry_creds_t;
 
+/* The token cache key (malloc'd) of a token for realm, service and scope
+ * fetched with creds: every field that authenticates is in it (the user name,
+ * and a sha256 of user, password, identity token and registry token), and
+ * anonymous requests get a key of their own. */
+char *registry_token_key(const char *realm, const char *service, const char *scope,
+                         const registry_creds_t *creds);
+
+/* What answering a challenge needs besides the credentials (all borrowed). */
+typedef struct registry_auth_ctx {
+    registry_tokens_t *tokens;
+    const char *repo;           /* default scope repository:<repo>:pull */
+    char *const *insecure_list; /* hosts whose plain-http realms may get credentials */
+    uint64_t timeout_ms;        /* of the token request; 0 = none */
+} registry_auth_ctx_t;
+
+/* True when credentials may go to the token realm URL: it is https, or its
+ * host[:port] is in insecure_list (NULL-terminated, may be NULL). */
+bool registry_realm_trusted(const char *realm, char *const *insecure_list);
+
 /* Answers a 401 challenge: *ret_authz (malloc'd) is the Authorization header
  * value to retry with ("Bearer <token>" from the token server, cached until
- * it expires, or "Basic <base64>"). err->status: EACCES (no or wrong
- * credentials, token server refusal), EIO (token server unreachable). */
-int registry_authorize(registry_tokens_t *tokens, const char *challenge, const char *repo,
-                       const registry_creds_t *creds, uint64_t timeout_ms, char **ret_authz,
-                       cri_error_t *err);
+ * it expires, or "Basic <base64>"). A realm registry_realm_trusted() refuses
+ * is asked anonymously. err->status: EACCES (no or wrong credentials, token
+ * server refusal: the message says when credentials were withheld), EIO
+ * (token server unreachable), ETIMEDOUT. */
+int registry_authorize(const registry_auth_ctx_t *ctx, const char *challenge,
+                       const registry_creds_t *creds, char **ret_authz, cri_error_t *err);
 
 /* Decodes AuthConfig.auth (base64 "user:password"). EINVAL when malformed. */
 int registry_decode_auth(const char *b64, char **ret_user, char **ret_pass, cri_error_t *err);
@@ -178,10 +215,22 @@ int registry_decode_auth(const char *b64, char **ret_user, char **ret_pass, cri_
 int registry_parse_challenge(const char *header, char **ret_scheme, json_t **ret_params,
                              cri_error_t *err);
 
+/* Settings of a client (insecure_list borrowed). */
+typedef struct registry_opts {
+    uint64_t progress_timeout_ms; /* a transfer idle this long fails; 0 = never */
+    int64_t deadline_ms;          /* image_now_ms() every request must end by; 0 = none */
+    char *const *insecure_list;   /* image.insecure_registries */
+} registry_opts_t;
+
+/* A client for repo on ep. auth (may be NULL) is sent to this endpoint only:
+ * the caller picks the credentials that belong to it. err->status: EINVAL
+ * (auth.auth not base64 of user:password). */
 int registry_client_new(const registry_endpoint_t *ep, const char *repo, const image_auth_t *auth,
-                        registry_tokens_t *tokens, uint64_t progress_timeout_ms,
+                        registry_tokens_t *tokens, const registry_opts_t *opts,
                         registry_client_t **ret, cri_error_t *err);
 void registry_client_free(registry_client_t *c);
+/* The deadline of the client's requests (image_now_ms() value; 0 = none). */
+int64_t registry_client_deadline(const registry_client_t *c);
 
 /* GETs a manifest by tag or digest. *ret_body (malloc'd, NUL-terminated) and
  * *ret_type (Content-Type, malloc'd). err->status: ENOENT (404), EACCES
@@ -210,6 +259,8 @@ bool registry_retryable_status(long code);
 uint64_t registry_retry_delay_ms(int attempt, const char *retry_after, int64_t now);
 /* Sleeps ms milliseconds (EINTR resumed). */
 void registry_retry_sleep(uint64_t ms);
+/* CLOCK_MONOTONIC in milliseconds (pull deadlines). */
+int64_t image_now_ms(void);
 
 /* ---- meta.c: image records in LMDB -------------------------------------- */
 

@@ -150,14 +150,18 @@ typedef struct image_auth {
 /* Pulls `ref` (any reference form) for the host platform and stores it.
  * Blobs and layers already present are reused; concurrent pulls of the same
  * layers share one download. auth may be NULL (then the configured auth file
- * is used). On success *ret_id (malloc'd) is the image id "sha256:<hex>".
- * err->status: EINVAL (bad reference), ENOENT (manifest or blob unknown),
- * EACCES (401/403), ENOTSUP (schema1, no matching platform), EBADMSG (digest
- * or size mismatch, bad manifest), ETIMEDOUT (no progress), ECONNREFUSED and
- * other network errors (EIO), ENOSPC; the message names the host and the
- * HTTP status. Nothing of a failed pull stays visible. */
-int image_store_pull(image_store_t *s, const char *ref, const image_auth_t *auth, char **ret_id,
-                     cri_error_t *err);
+ * is used); it goes to the image's registry only, never to a mirror. The pull
+ * ends after client_timeout_ms (-1 = no client deadline) or
+ * image.pull_timeout, whichever comes first. On success *ret_id (malloc'd)
+ * is the image id "sha256:<hex>". err->status: EINVAL (bad reference, a
+ * layer past image.max_layer_unpacked_bytes or max_layer_entries), ENOENT
+ * (manifest or blob unknown), EACCES (401/403), ENOTSUP (schema1, no
+ * matching platform), EBADMSG (digest or size mismatch, bad manifest),
+ * ETIMEDOUT (no progress, deadline), ECONNREFUSED and other network errors
+ * (EIO), ENOSPC; the message names the host and the HTTP status. Nothing of
+ * a failed pull stays visible. */
+int image_store_pull(image_store_t *s, const char *ref, const image_auth_t *auth,
+                     int64_t client_timeout_ms, char **ret_id, cri_error_t *err);
 
 /* Finds the image `ref` names: an id ("sha256:<hex>" or the bare hex), a
  * unique id prefix (at least 3 hex digits), a tag in any reference form

@@ -1,7 +1,9 @@
 /* PullImage: pulls image.image for the host platform and returns the image
  * id ("sha256:<config digest>"), which kubelet passes back as
  * CreateContainer's image and which equals Image.id (api.proto: image_ref
- * must equal Image.id since v1.36). sandbox_config is only for logs. */
+ * must equal Image.id since v1.36). sandbox_config is only for logs. The
+ * pull ends with the client's deadline (or image.pull_timeout, if sooner):
+ * DEADLINE_EXCEEDED, and nothing of it stays. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -25,8 +27,8 @@ RPC_HANDLER(handle_pull_image)
         auth.registry_token = r->auth->registry_token;
     }
     cleanup_free char *id = NULL;
-    if (image_store_pull(rpc_daemon(ctx)->images, r->image->image, r->auth ? &auth : NULL, &id,
-                         err) < 0)
+    if (image_store_pull(rpc_daemon(ctx)->images, r->image->image, r->auth ? &auth : NULL,
+                         rpc_deadline_ms(ctx), &id, err) < 0)
         return -1;
     Runtime__V1__PullImageResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__pull_image_response__init(resp);

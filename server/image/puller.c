@@ -179,28 +179,6 @@ static int pull_from(image_store_t *s, registry_client_t *c, const image_ref_t *
     return ret;
 }
 
-static int pull_endpoints(image_store_t *s, const image_ref_t *r, const image_auth_t *auth,
-                          char **ret_id, cri_error_t *err)
-{
-    size_t n = 0;
-    registry_endpoint_t *eps = registry_endpoints(s->conf, r->domain, &n);
-    int ret = -1;
-    cri_error_t last = CRI_ERROR_INIT; /* err is set only when every endpoint failed */
-    for (size_t i = 0; i < n && ret < 0; i++) {
-        registry_client_t *c = NULL;
-        cri_error_clear(&last);
-        if (registry_client_new(&eps[i], r->path, auth, s->tokens,
-                                s->conf->image.pull_progress_timeout_ms, &c, &last) < 0)
-            break;
-        ret = pull_from(s, c, r, ret_id, &last);
-        registry_client_free(c);
-    }
-    registry_endpoints_free(eps, n);
-    if (ret < 0)
-        *err = last;
-    return ret;
-}
-
 static bool auth_empty(const image_auth_t *a)
 {
     return !a || ((!a->username || !*a->username) && (!a->auth || !*a->auth) &&
@@ -208,24 +186,77 @@ static bool auth_empty(const image_auth_t *a)
                   (!a->registry_token || !*a->registry_token));
 }
 
-int image_store_pull(image_store_t *s, const char *ref, const image_auth_t *auth, char **ret_id,
-                     cri_error_t *err)
+/* Pulls through one endpoint with the credentials that belong to it: the
+ * request's (else the auth file's entry for the image's registry) for the
+ * registry itself (location), and only the auth file's entry for the
+ * mirror's own host for a mirror. */
+static int pull_endpoint(image_store_t *s, const image_ref_t *r, const registry_endpoint_t *ep,
+                         const image_auth_t *auth, const registry_opts_t *opts, char **ret_id,
+                         cri_error_t *err)
 {
-    cleanup_image_ref image_ref_t *r = NULL;
-    if (image_ref_parse(ref, &r, err) < 0)
-        return -1;
     cleanup_free char *user = NULL, *pass = NULL;
     image_auth_t file_auth = {0};
-    if (auth_empty(auth)) {
-        if (registry_auth_file_lookup(s->conf->image.auth_file, r->domain, &user, &pass, err) < 0)
+    if (ep->mirror || auth_empty(auth)) {
+        const char *key = ep->mirror ? ep->host : r->domain;
+        if (registry_auth_file_lookup(s->conf->image.auth_file, key, &user, &pass, err) < 0)
             return -1;
         file_auth.username = user;
         file_auth.password = pass;
         auth = &file_auth;
     }
+    registry_client_t *c = NULL;
+    if (registry_client_new(ep, r->path, auth, s->tokens, opts, &c, err) < 0)
+        return -1;
+    int ret = pull_from(s, c, r, ret_id, err);
+    registry_client_free(c);
+    return ret;
+}
+
+static int pull_endpoints(image_store_t *s, const image_ref_t *r, const image_auth_t *auth,
+                          int64_t deadline_ms, char **ret_id, cri_error_t *err)
+{
+    size_t n = 0;
+    registry_endpoint_t *eps = registry_endpoints(s->conf, r->domain, &n);
+    registry_opts_t opts = {.progress_timeout_ms = s->conf->image.pull_progress_timeout_ms,
+                            .deadline_ms = deadline_ms,
+                            .insecure_list = s->conf->image.insecure_registries};
+    int ret = -1;
+    cri_error_t last = CRI_ERROR_INIT; /* err is set only when every endpoint failed */
+    for (size_t i = 0; i < n && ret < 0; i++) {
+        if (i > 0 && deadline_ms && image_now_ms() >= deadline_ms)
+            break; /* keep the last endpoint's error */
+        cri_error_clear(&last);
+        ret = pull_endpoint(s, r, &eps[i], auth, &opts, ret_id, &last);
+    }
+    registry_endpoints_free(eps, n);
+    if (ret < 0)
+        *err = last;
+    return ret;
+}
+
+int image_store_pull(image_store_t *s, const char *ref, const image_auth_t *auth,
+                     int64_t client_timeout_ms, char **ret_id, cri_error_t *err)
+{
+    cleanup_image_ref image_ref_t *r = NULL;
+    if (image_ref_parse(ref, &r, err) < 0)
+        return -1;
+    /* the sooner of image.pull_timeout and the client's deadline */
+    int64_t start = image_now_ms(), deadline = 0;
+    uint64_t cap = s->conf->image.pull_timeout_ms;
+    const char *why = "image.pull_timeout";
+    if (cap)
+        deadline = start + (int64_t)(cap < (uint64_t)INT64_MAX / 4 ? cap : (uint64_t)INT64_MAX / 4);
+    if (client_timeout_ms >= 0 && (!deadline || start + client_timeout_ms < deadline)) {
+        deadline = start + (client_timeout_ms > 0 ? client_timeout_ms : 1);
+        why = "the client's deadline";
+    }
     image_store_pull_begin(s);
-    int ret = pull_endpoints(s, r, auth, ret_id, err);
+    int ret = pull_endpoints(s, r, auth, deadline, ret_id, err);
     image_store_pull_end(s, ret < 0);
+    if (ret < 0 && deadline && image_now_ms() >= deadline) {
+        err->status = ETIMEDOUT; /* whatever broke, the pull ran out of time */
+        return cri_error_wrap(err, "pull `%s`: deadline exceeded (%s)", ref, why);
+    }
     if (ret < 0)
         return cri_error_wrap(err, "pull `%s`", ref);
     return 0;

@@ -31,8 +31,10 @@ struct registry_client {
     bool plain_http; /* decided after the first transport failure on an insecure endpoint */
     registry_creds_t creds;
     registry_tokens_t *tokens;
-    uint64_t timeout_ms;
-    pthread_mutex_t lock; /* authz, plain_http */
+    uint64_t timeout_ms;        /* progress timeout; 0 = none */
+    int64_t deadline_ms;        /* image_now_ms() the pull must end by; 0 = none */
+    char *const *insecure_list; /* image.insecure_registries (token realms) */
+    pthread_mutex_t lock;       /* authz, plain_http */
     char *authz;
 };
 
@@ -93,8 +95,10 @@ registry_endpoint_t *registry_endpoints(const conf_t *conf, const char *domain, 
     const conf_registry_t *reg = conf_find_registry(conf, domain);
     size_t n_mirrors = reg ? image_strv_len(reg->mirrors) : 0, n = 0;
     registry_endpoint_t *e = xcalloc(n_mirrors + 1, sizeof(*e));
-    for (size_t i = 0; i < n_mirrors; i++)
+    for (size_t i = 0; i < n_mirrors; i++) {
         add_endpoint(e, &n, conf, reg->mirrors[i], domain);
+        e[n - 1].mirror = true;
+    }
     const char *loc = reg && reg->location[0] ? reg->location : domain;
     if (strcmp(loc, "docker.io") == 0)
         loc = "registry-1.docker.io";
@@ -104,7 +108,7 @@ registry_endpoint_t *registry_endpoints(const conf_t *conf, const char *domain, 
 }
 
 int registry_client_new(const registry_endpoint_t *ep, const char *repo, const image_auth_t *auth,
-                        registry_tokens_t *tokens, uint64_t progress_timeout_ms,
+                        registry_tokens_t *tokens, const registry_opts_t *opts,
                         registry_client_t **ret, cri_error_t *err)
 {
     pthread_once(&curl_once, curl_init_once);
@@ -113,7 +117,9 @@ int registry_client_new(const registry_endpoint_t *ep, const char *repo, const i
     c->repo = ep->prefix[0] ? xasprintf("%s/%s", ep->prefix, repo) : xstrdup(repo);
     c->insecure = ep->insecure;
     c->tokens = tokens;
-    c->timeout_ms = progress_timeout_ms;
+    c->timeout_ms = opts->progress_timeout_ms;
+    c->deadline_ms = opts->deadline_ms;
+    c->insecure_list = opts->insecure_list;
     pthread_mutex_init(&c->lock, NULL);
     if (auth && auth->auth && auth->auth[0]) {
         if (registry_decode_auth(auth->auth, &c->creds.username, &c->creds.password, err) < 0) {
@@ -152,6 +158,20 @@ void registry_client_free(registry_client_t *c)
 const char *registry_client_host(const registry_client_t *c)
 {
     return c->host;
+}
+
+int64_t registry_client_deadline(const registry_client_t *c)
+{
+    return c->deadline_ms;
+}
+
+/* Milliseconds left before the pull deadline: -1 = no deadline, 0 = past. */
+static int64_t time_left_ms(const registry_client_t *c)
+{
+    if (!c->deadline_ms)
+        return -1;
+    int64_t left = c->deadline_ms - image_now_ms();
+    return left > 0 ? left : 0;
 }
 
 static size_t on_header(char *line, size_t size, size_t n, void *data)
@@ -264,6 +284,9 @@ static int curl_errno(CURLcode rc)
 static int http_get(registry_client_t *c, const char *url, const char *accept, sink_t *s,
                     long *ret_code, cri_error_t *err)
 {
+    int64_t left = time_left_ms(c);
+    if (left == 0)
+        return cri_error_set(err, ETIMEDOUT, "GET %s: pull deadline exceeded", url);
     CURL *h = curl_easy_init();
     if (!h)
         return cri_error_set(err, ENOMEM, "curl_easy_init");
@@ -301,6 +324,8 @@ static int http_get(registry_client_t *c, const char *url, const char *accept, s
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
     }
+    if (left > 0) /* the whole transfer ends with the pull's deadline */
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left);
     CURLcode rc = curl_easy_perform(h);
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
@@ -312,6 +337,8 @@ static int http_get(registry_client_t *c, const char *url, const char *accept, s
         return -1;
     }
     s->transient = rc != CURLE_OK && curl_transient(rc);
+    if (rc != CURLE_OK && left > 0 && time_left_ms(c) == 0)
+        return cri_error_set(err, ETIMEDOUT, "GET %s: pull deadline exceeded", url);
     if (rc != CURLE_OK)
         return cri_error_set(err, curl_errno(rc), "GET %s: %s", url,
                              errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -341,8 +368,14 @@ static int reauthorize(registry_client_t *c, const sink_t *s, long code, const c
                        cri_error_t *err)
 {
     cleanup_free char *authz = NULL;
-    if (registry_authorize(c->tokens, s->www_auth, c->repo, &c->creds, c->timeout_ms, &authz, err) <
-        0)
+    int64_t left = time_left_ms(c);
+    if (left == 0)
+        return cri_error_set(err, ETIMEDOUT, "%s: pull deadline exceeded", what);
+    uint64_t timeout = c->timeout_ms;
+    if (left > 0 && (timeout == 0 || (uint64_t)left < timeout))
+        timeout = (uint64_t)left;
+    registry_auth_ctx_t actx = {c->tokens, c->repo, c->insecure_list, timeout};
+    if (registry_authorize(&actx, s->www_auth, &c->creds, &authz, err) < 0)
         return cri_error_wrap(err, "%s: HTTP 401", what);
     pthread_mutex_lock(&c->lock);
     bool same = c->authz && strcmp(c->authz, authz) == 0;
@@ -356,12 +389,17 @@ static int reauthorize(registry_client_t *c, const sink_t *s, long code, const c
     return 0;
 }
 
-/* A failed try: waits and returns true when another is allowed (retry.c). */
-static bool retry_after_wait(const sink_t *s, int *tries)
+/* A failed try: waits and returns true when another is allowed (retry.c),
+ * never past the pull deadline. */
+static bool retry_after_wait(const registry_client_t *c, const sink_t *s, int *tries)
 {
     if (++*tries >= REGISTRY_ATTEMPTS)
         return false;
-    registry_retry_sleep(registry_retry_delay_ms(*tries - 1, s->retry_after, time(NULL)));
+    uint64_t ms = registry_retry_delay_ms(*tries - 1, s->retry_after, time(NULL));
+    int64_t left = time_left_ms(c);
+    if (left >= 0 && ms >= (uint64_t)left)
+        return false;
+    registry_retry_sleep(ms);
     return true;
 }
 
@@ -392,14 +430,14 @@ static int request(registry_client_t *c, const char *kind, const char *ref, cons
                 pthread_mutex_unlock(&c->lock);
                 continue;
             }
-            if (s->transient && retry_after_wait(s, &tries))
+            if (s->transient && retry_after_wait(c, s, &tries))
                 continue;
             *err = gerr;
             return cri_error_wrap(err, "%s", what);
         }
         if (code >= 200 && code <= 299)
             return 0;
-        if (registry_retryable_status(code) && retry_after_wait(s, &tries))
+        if (registry_retryable_status(code) && retry_after_wait(c, s, &tries))
             continue;
         if (code != 401 || auth_rounds++ == 2 || !s->www_auth) {
             status_error(s, code, what, err);

@@ -48,6 +48,13 @@ uint64_t registry_retry_delay_ms(int attempt, const char *retry_after, int64_t n
     return ms > REGISTRY_RETRY_MAX_MS ? REGISTRY_RETRY_MAX_MS : ms;
 }
 
+int64_t image_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void registry_retry_sleep(uint64_t ms)
 {
     struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};

@@ -10,11 +10,18 @@
  * parent is a symlink is refused, so no write ever goes through a link, and
  * whatever is in the way of the final component is removed first. Hard link
  * targets get the same treatment. Only this code writes into the temporary
- * layer directory, so the checks cannot race. */
+ * layer directory, so the checks cannot race.
+ *
+ * Xattrs: trusted.* ones in the tar are dropped (counted in the stats), so a
+ * layer cannot hand overlayfs a redirect, metacopy or opaque marker of its
+ * own; the only trusted.overlay.opaque on disk is the one this code sets for
+ * an OCI `.wh..wh..opq`. Limits: the uncompressed stream size, the number of
+ * entries and a deadline (checked per read) end the unpack early. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +45,23 @@ typedef struct unpack_src {
     uint64_t size;
     char *buf;
     bool failed;
+    const unpack_limits_t *limits;
+    cri_error_t limit_err; /* a limit was hit: this error wins over libarchive's */
 } unpack_src_t;
+
+/* Sets src->limit_err when the stream outgrew its cap or the deadline passed. */
+static bool src_over_limit(unpack_src_t *src)
+{
+    const unpack_limits_t *l = src->limits;
+    if (l->max_bytes && src->size > l->max_bytes)
+        cri_error_set(&src->limit_err, EINVAL,
+                      "layer unpacks to more than %" PRIu64
+                      " bytes (image.max_layer_unpacked_bytes)",
+                      l->max_bytes);
+    else if (l->deadline_ms && image_now_ms() >= l->deadline_ms)
+        cri_error_set(&src->limit_err, ETIMEDOUT, "pull deadline exceeded while unpacking");
+    return src->limit_err.status != 0;
+}
 
 static la_ssize_t src_read(struct archive *a, void *data, const void **ret_buf)
 {
@@ -51,8 +74,57 @@ static la_ssize_t src_read(struct archive *a, void *data, const void **ret_buf)
     }
     image_hasher_update(src->hasher, src->buf, (size_t)n);
     src->size += (uint64_t)n;
+    if (src_over_limit(src)) {
+        src->failed = true;
+        archive_set_error(a, src->limit_err.status, "%s", src->limit_err.msg);
+        return -1;
+    }
     *ret_buf = src->buf;
     return n;
+}
+
+/* Drops the trusted.* xattrs of e: overlayfs reads trusted.overlay.* of lower
+ * dirs (redirect, metacopy, opaque) and a layer must not forge them; the only
+ * one a layer gets is the opaque marker set_opaque() writes for OCI opaque
+ * whiteouts. user.* and security.* (file capabilities) are kept. Returns how
+ * many were dropped. */
+static uint64_t drop_trusted_xattrs(struct archive_entry *e)
+{
+    int n = archive_entry_xattr_reset(e);
+    if (n <= 0)
+        return 0;
+    struct {
+        char *name;
+        void *value;
+        size_t size;
+    } *keep = xcalloc((size_t)n, sizeof(*keep));
+    size_t k = 0;
+    uint64_t dropped = 0;
+    const char *name;
+    const void *value;
+    size_t size;
+    cleanup_strv char **gone = xcalloc(1, sizeof(char *));
+    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+        if (strncmp(name, "trusted.", 8) == 0) {
+            /* pax headers may carry one twice (SCHILY. and LIBARCHIVE.) */
+            dropped += image_strv_add(&gone, name) ? 1 : 0;
+            continue;
+        }
+        keep[k].name = xstrdup(name);
+        keep[k].value = xmalloc(size ? size : 1);
+        memcpy(keep[k].value, value, size);
+        keep[k++].size = size;
+    }
+    if (dropped)
+        archive_entry_xattr_clear(e);
+    for (size_t i = 0; i < k; i++) {
+        if (dropped)
+            archive_entry_xattr_add_entry(e, keep[i].name, keep[i].value, keep[i].size);
+        free(keep[i].name);
+        free(keep[i].value);
+    }
+    free(keep);
+    return dropped;
 }
 
 /* Cleans name into a relative path inside the layer: no "", "." or ".."
@@ -168,7 +240,7 @@ static int handle_whiteout(const char *dir, const char *rel, char ***opaque, cri
 }
 
 static int write_entry(struct archive *in, struct archive *out, struct archive_entry *e,
-                       const char *dir, char ***opaque, cri_error_t *err)
+                       const char *dir, char ***opaque, unpack_stats_t *stats, cri_error_t *err)
 {
     cleanup_free char *rel = clean_path(archive_entry_pathname(e));
     if (!rel[0])
@@ -190,6 +262,7 @@ static int write_entry(struct archive *in, struct archive *out, struct archive_e
         cleanup_free char *lpath = xasprintf("%s/%s", dir, lrel);
         archive_entry_copy_hardlink(e, lpath);
     }
+    stats->dropped_xattrs += drop_trusted_xattrs(e);
     if (archive_write_header(out, e) < ARCHIVE_WARN)
         return cri_error_set(err, archive_errno(out) > 0 ? archive_errno(out) : EIO,
                              "extract `%s`: %s", rel, archive_error_string(out));
@@ -220,13 +293,19 @@ static int set_opaque(const char *dir, char **opaque, cri_error_t *err)
 }
 
 static int extract_all(struct archive *in, struct archive *out, const char *dir, char ***opaque,
-                       unpack_src_t *src, cri_error_t *err)
+                       unpack_src_t *src, unpack_stats_t *stats, cri_error_t *err)
 {
     struct archive_entry *e;
     int r;
-    while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN)
-        if (write_entry(in, out, e, dir, opaque, err) < 0)
+    uint64_t max_entries = src->limits->max_entries;
+    while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        if (max_entries && ++stats->entries > max_entries)
+            return cri_error_set(
+                err, EINVAL, "layer has more than %" PRIu64 " entries (image.max_layer_entries)",
+                max_entries);
+        if (write_entry(in, out, e, dir, opaque, stats, err) < 0)
             return -1;
+    }
     if (r != ARCHIVE_EOF)
         return cri_error_set(err, EBADMSG, "read layer: %s", archive_error_string(in));
     if (archive_write_close(out) != ARCHIVE_OK)
@@ -262,15 +341,21 @@ static struct archive *disk_writer(void)
     return out;
 }
 
-int unpack_layer(const char *blob_path, const char *dir, const char *diff_id, uint64_t *ret_size,
-                 cri_error_t *err)
+int unpack_layer(const char *blob_path, const char *dir, const char *diff_id,
+                 const unpack_limits_t *limits, unpack_stats_t *ret_stats, cri_error_t *err)
 {
+    static const unpack_limits_t no_limits = {0};
+    unpack_stats_t stats = {0};
     __attribute__((cleanup(archive_freep))) struct archive *outer = archive_read_new();
     __attribute__((cleanup(archive_freep))) struct archive *in = archive_read_new();
     __attribute__((cleanup(archive_write_freep))) struct archive *out = disk_writer();
     cleanup_free char *buf = xmalloc(UNPACK_BUF);
     cleanup_strv char **opaque = xcalloc(1, sizeof(char *));
-    unpack_src_t src = {.outer = outer, .hasher = image_hasher_new(), .buf = buf};
+    unpack_src_t src = {.outer = outer,
+                        .hasher = image_hasher_new(),
+                        .buf = buf,
+                        .limits = limits ? limits : &no_limits,
+                        .limit_err = CRI_ERROR_INIT};
 
     /* only the layer compressions OCI defines, all in-process: filter_all
      * would let a blob's magic bytes make libarchive run external programs
@@ -287,7 +372,11 @@ int unpack_layer(const char *blob_path, const char *dir, const char *diff_id, ui
     else if (archive_read_open(in, &src, NULL, src_read, NULL) != ARCHIVE_OK)
         cri_error_set(err, EBADMSG, "open layer tar: %s", archive_error_string(in));
     else
-        r = extract_all(in, out, dir, &opaque, &src, err);
+        r = extract_all(in, out, dir, &opaque, &src, &stats, err);
+    if (r < 0 && src.limit_err.status) { /* libarchive only saw a failed read */
+        cri_error_clear(err);
+        *err = src.limit_err;
+    }
     if (r == 0)
         r = set_opaque(dir, opaque, err);
     char got[IMAGE_DIGEST_LEN + 1];
@@ -297,7 +386,8 @@ int unpack_layer(const char *blob_path, const char *dir, const char *diff_id, ui
         return -1;
     if (diff_id && strcmp(got, diff_id) != 0)
         return cri_error_set(err, EBADMSG, "layer diff id mismatch: got %s, want %s", got, diff_id);
-    if (ret_size)
-        *ret_size = src.size;
+    stats.size = src.size;
+    if (ret_stats)
+        *ret_stats = stats;
     return 0;
 }

@@ -248,9 +248,13 @@ class Proxy:
     """Forwards to a registry; can demand bearer tokens (its own /token
     endpoint, basic-authenticated), count blob GETs, corrupt or stall blobs."""
 
-    def __init__(self, upstream_port, bearer_users=None):
+    def __init__(self, upstream_port, bearer_users=None, basic_users=None, bind="127.0.0.1",
+                 token_server=None):
         self.upstream = upstream_port
         self.bearer_users = bearer_users  # {"user": "pass"} or None
+        self.basic_users = basic_users  # {"user": "pass"}: demand HTTP basic, or None
+        self.token_server = token_server  # another Proxy: its /token is the realm
+        self.seen_auth = []  # (path, Authorization header or None) of every request
         self.tokens = set()
         self.token_requests = 0
         self.blob_gets = {}
@@ -273,10 +277,10 @@ class Proxy:
             def do_HEAD(self):
                 proxy.handle(self)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((bind, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.host = "127.0.0.1:%d" % self.port
+        self.host = "%s:%d" % (bind, self.port)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -309,15 +313,33 @@ class Proxy:
         body = json.dumps({"token": tok, "expires_in": 300}).encode()
         self._send(h, 200, body, {"Content-Type": "application/json"})
 
+    def auth_headers(self):
+        """The Authorization headers received (None entries dropped)."""
+        with self.lock:
+            return [a for _, a in self.seen_auth if a is not None]
+
+    def _basic_ok(self, h):
+        auth = h.headers.get("Authorization", "")
+        if not auth.startswith("Basic "):
+            return False
+        user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
+        return self.basic_users.get(user) == pw
+
     def handle(self, h):
+        with self.lock:
+            self.seen_auth.append((h.path, h.headers.get("Authorization")))
         if h.path.startswith("/token"):
             return self._token(h)
+        if self.basic_users is not None and h.path != "/v2/" and not self._basic_ok(h):
+            return self._send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                              {"WWW-Authenticate": 'Basic realm="cricket-test"'})
         if self.bearer_users is not None and h.path != "/v2/":
             auth = h.headers.get("Authorization", "")
-            if not (auth.startswith("Bearer ") and auth[7:] in self.tokens):
+            issuer = self.token_server or self
+            if not (auth.startswith("Bearer ") and auth[7:] in issuer.tokens):
                 repo = h.path.split("/")[2] + "/" + h.path.split("/")[3]
                 chal = ('Bearer realm="http://%s/token",service="cricket-test",'
-                        'scope="repository:%s:pull"' % (self.host, repo))
+                        'scope="repository:%s:pull"' % (issuer.host, repo))
                 return self._send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
                                   {"WWW-Authenticate": chal})
         if h.path in self.manifest_override:

@@ -101,9 +101,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mkdir(layer, 0755) < 0)
         fuzz_fail("mkdir `%s`: %s", layer, strerror(errno));
 
-    uint64_t unpacked = 0;
+    unpack_stats_t stats = {0};
     cri_error_t err = CRI_ERROR_INIT;
-    if (unpack_layer(blob, layer, NULL, &unpacked, &err) < 0)
+    if (unpack_layer(blob, layer, NULL, NULL, &stats, &err) < 0)
         fuzz_check_error(&err, "unpack_layer");
     check_contained(blob, layer);
 

@@ -60,6 +60,17 @@ def seeds():
     yield "pax_long_name.tar", tar([entry("d/" + "n" * 200, data=b"x",
                                           pax_headers={"SCHILY.xattr.user.k": "v"})],
                                    tarfile.PAX_FORMAT)
+    # overlay metadata a layer may not set (dropped), kept user.* and capability
+    yield "xattrs_trusted.tar", tar([
+        entry("d/", tarfile.DIRTYPE, mode=0o755,
+              pax_headers={"SCHILY.xattr.trusted.overlay.opaque": "y"}),
+        entry("d/f", data=b"x", pax_headers={
+            "SCHILY.xattr.trusted.overlay.redirect": "/etc",
+            "SCHILY.xattr.trusted.overlay.metacopy": "",
+            "SCHILY.xattr.trusted.foo": "bar",
+            "SCHILY.xattr.user.keep": "1",
+            "SCHILY.xattr.security.capability":
+                "\x01\x00\x00\x02\x00\x04" + "\x00" * 14})], tarfile.PAX_FORMAT)
     yield "gnu_long_link.tar", tar([entry("l", tarfile.SYMTYPE, link="x" * 300)],
                                    tarfile.GNU_FORMAT)
     # hostile: climb out, absolute names

@@ -107,6 +107,12 @@ static char *get(const conf_t *c, const char *key)
         return xasprintf("%" PRIu64, c->network.plugin_timeout_ms);
     if (strcmp(key, "image.pull_progress_timeout") == 0)
         return xasprintf("%" PRIu64, c->image.pull_progress_timeout_ms);
+    if (strcmp(key, "image.pull_timeout") == 0)
+        return xasprintf("%" PRIu64, c->image.pull_timeout_ms);
+    if (strcmp(key, "image.max_layer_unpacked_bytes") == 0)
+        return xasprintf("%" PRIu64, c->image.max_layer_unpacked_bytes);
+    if (strcmp(key, "image.max_layer_entries") == 0)
+        return xasprintf("%" PRIu64, c->image.max_layer_entries);
     if (strcmp(key, "streaming.port") == 0)
         return xasprintf("%d", c->streaming.port);
     if (strcmp(key, "runtime.handlers") == 0) {
@@ -190,6 +196,9 @@ static void assert_conf_equal(const conf_t *a, const conf_t *b)
     assert_strv_equal(a->image.insecure_registries, b->image.insecure_registries);
     assert_string_equal(a->image.pause_image, b->image.pause_image);
     assert_int_equal(a->image.pull_progress_timeout_ms, b->image.pull_progress_timeout_ms);
+    assert_int_equal(a->image.pull_timeout_ms, b->image.pull_timeout_ms);
+    assert_int_equal(a->image.max_layer_unpacked_bytes, b->image.max_layer_unpacked_bytes);
+    assert_int_equal(a->image.max_layer_entries, b->image.max_layer_entries);
     assert_int_equal(a->network.plugin_timeout_ms, b->network.plugin_timeout_ms);
     assert_string_equal(a->image.auth_file, b->image.auth_file);
     assert_string_equal(a->streaming.address, b->streaming.address);
@@ -238,6 +247,9 @@ static void test_defaults(void **state)
         {"image.pull_progress_timeout", "60000"},
         {"network.plugin_timeout", "60000"},
         {"image.auth_file", ""},
+        {"image.pull_timeout", "3600000"},
+        {"image.max_layer_unpacked_bytes", "68719476736"},
+        {"image.max_layer_entries", "1000000"},
         {"streaming.address", "127.0.0.1"},
         {"streaming.port", "0"},
         {"streaming.tls_cert", ""},
@@ -349,6 +361,17 @@ static void test_each_key(void **state)
         {"image:\n  pull_progress_timeout: 2000us\n", "image.pull_progress_timeout", "2"},
         {"image:\n  pull_progress_timeout: 3000000ns\n", "image.pull_progress_timeout", "3"},
         {"image:\n  pull_progress_timeout: \"+1s\"\n", "image.pull_progress_timeout", "1000"},
+        {"image:\n  pull_timeout: 0\n", "image.pull_timeout", "0"},
+        {"image:\n  pull_timeout: 10m\n", "image.pull_timeout", "600000"},
+        {"image:\n  max_layer_entries: 100\n", "image.max_layer_entries", "100"},
+        {"image:\n  max_layer_entries: 0\n", "image.max_layer_entries", "0"},
+        {"image:\n  max_layer_unpacked_bytes: 4096\n", "image.max_layer_unpacked_bytes", "4096"},
+        {"image:\n  max_layer_unpacked_bytes: 1Ki\n", "image.max_layer_unpacked_bytes", "1024"},
+        {"image:\n  max_layer_unpacked_bytes: 3Mi\n", "image.max_layer_unpacked_bytes", "3145728"},
+        {"image:\n  max_layer_unpacked_bytes: 2Ti\n", "image.max_layer_unpacked_bytes",
+         "2199023255552"},
+        {"image:\n  max_layer_unpacked_bytes: \"18446744073709551615\"\n",
+         "image.max_layer_unpacked_bytes", "18446744073709551615"},
         {"image:\n  auth_file: /etc/cricket/auth.json\n", "image.auth_file",
          "/etc/cricket/auth.json"},
         {"streaming:\n  address: 0.0.0.0\n", "streaming.address", "0.0.0.0"},
@@ -656,6 +679,18 @@ static const struct {
     {"image:\n  pull_progress_timeout:\n", 2,
      "key \"image.pull_progress_timeout\": invalid value \"\": must be a duration such as 500ms, "
      "30s, 1m30s or 2h"},
+    {"image:\n  max_layer_entries: -1\n", 2,
+     "key \"image.max_layer_entries\": invalid value \"-1\": must be a whole number such as 1000 "
+     "or 64Gi"},
+    {"image:\n  max_layer_entries: 10k\n", 2,
+     "key \"image.max_layer_entries\": invalid value \"10k\": unknown suffix (use Ki, Mi, Gi or "
+     "Ti)"},
+    {"image:\n  max_layer_unpacked_bytes: 18446744073709551616\n", 2,
+     "key \"image.max_layer_unpacked_bytes\": invalid value \"18446744073709551616\": too large"},
+    {"image:\n  max_layer_unpacked_bytes: 17179869184Gi\n", 2,
+     "key \"image.max_layer_unpacked_bytes\": invalid value \"17179869184Gi\": too large"},
+    {"image:\n  max_layer_unpacked_bytes: [1]\n", 2,
+     "key \"image.max_layer_unpacked_bytes\" must be a scalar, not a list"},
     {"image:\n  pull_progress_timeout: 9999999999999999999h\n", 2,
      "key \"image.pull_progress_timeout\": invalid value \"9999999999999999999h\": too large"},
     {"root: \"/a\\nb\"\nlog_level: \"x\\ty\"\n", 2,
@@ -944,6 +979,9 @@ static const char *const round_trip_texts[] = {
     "  pause_image: \"null\"\n"
     "  pull_progress_timeout: 1h2m3.5s\n"
     "  auth_file: \"/etc/c/a: b.json\"\n"
+    "  pull_timeout: 90s\n"
+    "  max_layer_unpacked_bytes: 5Gi\n"
+    "  max_layer_entries: 0\n"
     "streaming:\n"
     "  address: \"::\"\n"
     "  port: 65535\n"
@@ -1021,6 +1059,9 @@ static void test_to_yaml_shape(void **state)
                                "  pause_image: \"\"\n"
                                "  pull_progress_timeout: 1m\n"
                                "  auth_file: \"\"\n"
+                               "  pull_timeout: 1h\n"
+                               "  max_layer_unpacked_bytes: 68719476736\n"
+                               "  max_layer_entries: 1000000\n"
                                "streaming:\n"
                                "  address: 127.0.0.1\n"
                                "  port: 0\n"

@@ -227,8 +227,17 @@ typedef struct tar_entry {
     mode_t perm;
 } tar_entry_t;
 
-/* Writes a tar (gzip, zstd or none) of the entries to path with libarchive. */
-static void write_tar(const char *path, const tar_entry_t *ents, size_t n, int filter)
+typedef struct tar_xattr {
+    const char *name;
+    const void *value;
+    size_t size;
+} tar_xattr_t;
+
+/* Writes a tar (gzip, zstd or none) of the entries to path with libarchive;
+ * xattrs (may be NULL) has n lists of xattrs (each ends with a NULL name, or
+ * is NULL). */
+static void write_tar_x(const char *path, const tar_entry_t *ents, const tar_xattr_t *const *xattrs,
+                        size_t n, int filter)
 {
     struct archive *a = archive_write_new();
     archive_write_set_format_pax_restricted(a);
@@ -248,6 +257,8 @@ static void write_tar(const char *path, const tar_entry_t *ents, size_t n, int f
             archive_entry_set_filetype(e, ents[i].type);
         }
         archive_entry_set_perm(e, ents[i].perm ? ents[i].perm : 0644);
+        for (const tar_xattr_t *x = xattrs ? xattrs[i] : NULL; x && x->name; x++)
+            archive_entry_xattr_add_entry(e, x->name, x->value, x->size);
         if (ents[i].type == AE_IFLNK)
             archive_entry_set_symlink(e, ents[i].data_or_link);
         size_t len =
@@ -260,6 +271,11 @@ static void write_tar(const char *path, const tar_entry_t *ents, size_t n, int f
     }
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
     archive_write_free(a);
+}
+
+static void write_tar(const char *path, const tar_entry_t *ents, size_t n, int filter)
+{
+    write_tar_x(path, ents, NULL, n, filter);
 }
 
 typedef struct sandbox {
@@ -293,7 +309,7 @@ static void sandbox_fini(sandbox_t *s)
 
 static int unpack(sandbox_t *s, cri_error_t *err)
 {
-    return unpack_layer(s->tar, s->layer, NULL, NULL, err);
+    return unpack_layer(s->tar, s->layer, NULL, NULL, NULL, err);
 }
 
 static void test_unpack_dotdot_is_confined(void **state)
@@ -383,9 +399,10 @@ static void test_unpack_whiteouts_and_metadata(void **state)
     };
     write_tar(s.tar, ents, sizeof(ents) / sizeof(ents[0]), ARCHIVE_FILTER_ZSTD);
     cri_error_t err = CRI_ERROR_INIT;
-    uint64_t size = 0;
-    assert_int_equal(unpack_layer(s.tar, s.layer, NULL, &size, &err), 0);
-    assert_true(size > 0);
+    unpack_stats_t stats = {0};
+    assert_int_equal(unpack_layer(s.tar, s.layer, NULL, NULL, &stats, &err), 0);
+    assert_true(stats.size > 0);
+    assert_int_equal(stats.dropped_xattrs, 0);
     struct stat st;
     cleanup_free char *wh = xasprintf("%s/etc/passwd", s.layer);
     assert_int_equal(lstat(wh, &st), 0);
@@ -412,6 +429,90 @@ static void test_unpack_whiteouts_and_metadata(void **state)
     sandbox_fini(&s);
 }
 
+/* A layer may not set trusted.* xattrs (overlay reads trusted.overlay.* from
+ * lower dirs: redirect, metacopy, a forged opaque); user.* and file
+ * capabilities are kept. */
+static void test_unpack_xattrs_filtered(void **state)
+{
+    sandbox_t s;
+    sandbox_init(&s);
+    /* vfs_cap_data v2, effective, permitted = CAP_NET_BIND_SERVICE (10) */
+    static const unsigned char cap[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x04};
+    const tar_xattr_t file_x[] = {
+        {"trusted.overlay.redirect", "/etc", 4},   {"trusted.foo", "bar", 3}, {"user.keep", "1", 1},
+        {"security.capability", cap, sizeof(cap)}, {NULL, NULL, 0},
+    };
+    const tar_xattr_t dir_x[] = {{"trusted.overlay.opaque", "y", 1}, {NULL, NULL, 0}};
+    tar_entry_t ents[] = {
+        {"f", AE_IFREG, "data", 0755},
+        {"forged", AE_IFDIR, NULL, 0755},
+        {"opq", AE_IFDIR, NULL, 0755},
+        {"opq/.wh..wh..opq", AE_IFREG, "", 0},
+    };
+    const tar_xattr_t *const xattrs[] = {file_x, dir_x, NULL, NULL};
+    write_tar_x(s.tar, ents, xattrs, sizeof(ents) / sizeof(ents[0]), ARCHIVE_FILTER_NONE);
+    cri_error_t err = CRI_ERROR_INIT;
+    unpack_stats_t stats = {0};
+    assert_int_equal(unpack_layer(s.tar, s.layer, NULL, NULL, &stats, &err), 0);
+    assert_int_equal(stats.dropped_xattrs, 3); /* redirect, foo, the forged opaque */
+    cleanup_free char *f = xasprintf("%s/f", s.layer);
+    cleanup_free char *forged = xasprintf("%s/forged", s.layer);
+    cleanup_free char *opq = xasprintf("%s/opq", s.layer);
+    char v[64];
+    assert_int_equal(lgetxattr(f, "trusted.overlay.redirect", v, sizeof(v)), -1);
+    assert_int_equal(lgetxattr(f, "trusted.foo", v, sizeof(v)), -1);
+    assert_int_equal(lgetxattr(forged, "trusted.overlay.opaque", v, sizeof(v)), -1);
+    assert_int_equal(lgetxattr(f, "user.keep", v, sizeof(v)), 1);
+    assert_int_equal(v[0], '1');
+    assert_int_equal(lgetxattr(f, "security.capability", v, sizeof(v)), (ssize_t)sizeof(cap));
+    assert_int_equal(lgetxattr(opq, "trusted.overlay.opaque", v, sizeof(v)), 1);
+    sandbox_fini(&s);
+}
+
+/* Caps on entries and uncompressed bytes, and the pull deadline: a clear
+ * error naming the limit (the caller removes the half-written dir). */
+static void test_unpack_limits(void **state)
+{
+    sandbox_t s;
+    sandbox_init(&s);
+    static char big[64 * 1024];
+    memset(big, 'b', sizeof(big) - 1);
+    tar_entry_t ents[] = {
+        {"a", AE_IFREG, "1", 0},
+        {"b", AE_IFREG, "2", 0},
+        {"c", AE_IFREG, big, 0},
+    };
+    write_tar(s.tar, ents, 3, ARCHIVE_FILTER_GZIP);
+    cri_error_t err = CRI_ERROR_INIT;
+    unpack_limits_t lim = {.max_entries = 3, .max_bytes = 1 << 20};
+    assert_int_equal(unpack_layer(s.tar, s.layer, NULL, &lim, NULL, &err), 0);
+
+    lim = (unpack_limits_t){.max_entries = 2};
+    rmtree(s.layer);
+    assert_int_equal(mkdir(s.layer, 0755), 0);
+    assert_int_equal(unpack_layer(s.tar, s.layer, NULL, &lim, NULL, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, "more than 2 entries (image.max_layer_entries)"));
+
+    lim = (unpack_limits_t){.max_bytes = 16 * 1024};
+    cri_error_clear(&err);
+    rmtree(s.layer);
+    assert_int_equal(mkdir(s.layer, 0755), 0);
+    assert_int_equal(unpack_layer(s.tar, s.layer, NULL, &lim, NULL, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, "more than 16384 bytes (image.max_layer_unpacked_bytes)"));
+
+    lim = (unpack_limits_t){.deadline_ms = 1}; /* long gone */
+    cri_error_clear(&err);
+    rmtree(s.layer);
+    assert_int_equal(mkdir(s.layer, 0755), 0);
+    assert_int_equal(unpack_layer(s.tar, s.layer, NULL, &lim, NULL, &err), -1);
+    assert_int_equal(err.status, ETIMEDOUT);
+    rmtree(s.layer);
+    assert_int_equal(mkdir(s.layer, 0755), 0);
+    sandbox_fini(&s);
+}
+
 static void test_unpack_diff_id_checked(void **state)
 {
     sandbox_t s;
@@ -426,9 +527,9 @@ static void test_unpack_diff_id_checked(void **state)
     image_digest_of(raw, len, diff);
     /* gzip the same tar: the diff id is over the uncompressed stream */
     write_tar(s.tar, ents, 1, ARCHIVE_FILTER_GZIP);
-    assert_int_equal(unpack_layer(s.tar, s.layer, diff, NULL, &err), 0);
+    assert_int_equal(unpack_layer(s.tar, s.layer, diff, NULL, NULL, &err), 0);
     char wrong[] = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-    assert_int_equal(unpack_layer(s.tar, s.layer, wrong, NULL, &err), -1);
+    assert_int_equal(unpack_layer(s.tar, s.layer, wrong, NULL, NULL, &err), -1);
     assert_int_equal(err.status, EBADMSG);
     sandbox_fini(&s);
 }
@@ -599,6 +700,8 @@ int main(void)
         cmocka_unit_test(test_unpack_relative_symlink_escape_refused),
         cmocka_unit_test(test_unpack_symlink_replaced_not_followed),
         cmocka_unit_test(test_unpack_whiteouts_and_metadata),
+        cmocka_unit_test(test_unpack_xattrs_filtered),
+        cmocka_unit_test(test_unpack_limits),
         cmocka_unit_test(test_unpack_diff_id_checked),
         cmocka_unit_test(test_unpack_garbage_refused),
         cmocka_unit_test(test_manifest_parse),

@@ -110,6 +110,58 @@ static void test_tokens_bounded(void **state)
     registry_tokens_free(t);
 }
 
+/* Every secret changes the key; anonymous never shares one with credentials. */
+static void test_token_key_covers_credentials(void **state)
+{
+    char u[] = "bob", p1[] = "hunter2", p2[] = "wrong", it[] = "refresh", rt[] = "tok";
+    const registry_creds_t variants[] = {
+        {NULL, NULL, NULL, NULL}, {u, NULL, NULL, NULL},  {u, p1, NULL, NULL}, {u, p2, NULL, NULL},
+        {NULL, NULL, it, NULL},   {NULL, NULL, NULL, rt}, {u, p1, it, NULL},
+    };
+    size_t n = sizeof(variants) / sizeof(variants[0]);
+    char *keys[sizeof(variants) / sizeof(variants[0])];
+    for (size_t i = 0; i < n; i++)
+        keys[i] =
+            registry_token_key("https://auth/token", "svc", "repository:a:pull", &variants[i]);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(keys[i], keys[j]);
+        assert_null(strstr(keys[i], "hunter2")); /* secrets only as a hash */
+    }
+    char *again =
+        registry_token_key("https://auth/token", "svc", "repository:a:pull", &variants[2]);
+    assert_string_equal(again, keys[2]);
+    free(again);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+}
+
+static void test_realm_trusted(void **state)
+{
+    char *insecure[] = {"127.0.0.2:5001", "reg.local", NULL};
+    static const struct {
+        const char *realm;
+        bool trusted;
+    } table[] = {
+        {"https://auth.example/token", true},
+        {"HTTPS://auth.example:8443/token?x=1", true},
+        {"http://auth.example/token", false},
+        {"http://127.0.0.2:5001/token", true},
+        {"http://127.0.0.2:5002/token", false},
+        {"http://127.0.0.2/token", false},
+        {"http://reg.local/token", true},
+        {"http://reg.local:80/token", false},
+        {"http://user@127.0.0.2:5001/token", true},
+        {"ftp://reg.local/token", false},
+        {"not a url", false},
+        {"", false},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (registry_realm_trusted(table[i].realm, insecure) != table[i].trusted)
+            fail_msg("realm `%s`: want %d", table[i].realm, table[i].trusted);
+    assert_false(registry_realm_trusted("http://reg.local/token", NULL));
+}
+
 /* ---- annotations ------------------------------------------------------------------ */
 
 static void manifest_freep(manifest_t **m)
@@ -186,6 +238,8 @@ int main(void)
         cmocka_unit_test(test_retry_delay),
         cmocka_unit_test(test_tokens_expire_and_evict),
         cmocka_unit_test(test_tokens_bounded),
+        cmocka_unit_test(test_token_key_covers_credentials),
+        cmocka_unit_test(test_realm_trusted),
         cmocka_unit_test(test_manifest_annotations),
         cmocka_unit_test(test_record_annotations_round_trip),
     };
