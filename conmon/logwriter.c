@@ -33,9 +33,13 @@ size_t conmon_log_timestamp(int64_t unix_ns, char *buf, size_t size)
     }
     struct tm tm;
     gmtime_r(&sec, &tm);
-    int n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, nsec);
-    return n < 0 ? 0 : (size_t)n;
+    /* strftime for the fields (their ranges are known to it, not to gcc's
+     * -Wformat-truncation at -O3), then the nanoseconds */
+    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n == 0)
+        return 0;
+    int m = snprintf(buf + n, size - n, ".%09ldZ", nsec);
+    return m < 0 || (size_t)m >= size - n ? 0 : n + (size_t)m;
 }
 
 static int open_log(const char *path, int64_t *ret_size, cri_error_t *err)

@@ -39,7 +39,7 @@ install_deps() {
 build() { # build DIR [cmake args...]
     local dir=$1
     shift
-    cmake -S "$top" -B "$dir" "$@" >/dev/null
+    cmake -S "$top" -B "$dir" -DCRICKET_WERROR=ON "$@" >/dev/null
     cmake --build "$dir" -j"$(nproc)"
 }
 

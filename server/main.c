@@ -20,6 +20,7 @@
 #include "server/container/container.h"
 #include "server/daemon.h"
 #include "server/exits.h"
+#include "server/notify.h"
 #include "server/rpc.h"
 #include "server/sandbox/sandbox.h"
 #include "server/streaming/streaming.h"
@@ -116,15 +117,21 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* Directory of the running binary, so a build tree finds its helpers. */
-static char *exe_dir(void)
+/* Where the helper binaries (cricket-conmon, cricket-pause) are: beside the
+ * running binary when they are there (a build tree), else the install's
+ * libexec dir. */
+static char *helper_dir(void)
 {
     char buf[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
     if (n <= 0)
-        return NULL;
+        return xstrdup(CRICKET_LIBEXECDIR);
     buf[n] = '\0';
-    return xstrdup(dirname(buf));
+    cleanup_free char *dir = xstrdup(dirname(buf));
+    cleanup_free char *conmon = xasprintf("%s/cricket-conmon", dir);
+    if (access(conmon, X_OK) == 0)
+        return TAKE_PTR(dir);
+    return xstrdup(CRICKET_LIBEXECDIR);
 }
 
 static void replace(char **field, const char *value)
@@ -135,7 +142,7 @@ static void replace(char **field, const char *value)
 
 static conf_t *load_config(const struct options *o, cri_error_t *err)
 {
-    cleanup_free char *dir = exe_dir();
+    cleanup_free char *dir = helper_dir();
     cleanup_conf conf_t *conf = conf_new_defaults(dir);
     const char *main_path = o->config ? o->config : CONF_DEFAULT_PATH;
     cleanup_free char *dropins = NULL;
@@ -235,6 +242,10 @@ static int serve(conf_t *conf)
     }
     log_info("cricketd %s serving CRI on %s (root %s, runroot %s)", CRICKET_VERSION, d.conf->listen,
              d.root, d.runroot);
+    /* Type=notify: kubelet (After=cricket.service) starts once the socket answers */
+    cri_error_t nerr = CRI_ERROR_INIT;
+    if (notify_service_manager("READY=1", &nerr) < 0)
+        log_warn("%s, ignoring", nerr.msg);
 
     for (;;) {
         int sig = 0;
@@ -247,6 +258,7 @@ static int serve(conf_t *conf)
             continue;
         }
         log_info("received %s, shutting down", strsignal(sig));
+        notify_service_manager("STOPPING=1", &nerr);
         break;
     }
     rpc_server_stop(srv, SHUTDOWN_GRACE_MS);
