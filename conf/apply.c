@@ -115,6 +115,21 @@ static int apply_port(walk_t *w, const char *key, const conf_node_t *vn, int *ds
     return 0;
 }
 
+static int apply_count(walk_t *w, const char *key, const conf_node_t *vn, unsigned int *dst)
+{
+    unsigned int n = 0;
+    if (vn->kind != CONF_NODE_SCALAR)
+        return err_type(w, key, vn, CONF_NODE_SCALAR);
+    const char *why = conf_count_parse(vn->value, &n);
+    if (why)
+        return err_invalid(w, key, vn->line, vn->value, why);
+    if (w->apply) {
+        *dst = n;
+        conf_origin_set(w->conf, key, w->file, vn->line);
+    }
+    return 0;
+}
+
 static int apply_duration(walk_t *w, const char *key, const conf_node_t *vn, uint64_t *dst)
 {
     uint64_t ms = 0;
@@ -275,6 +290,8 @@ static int apply_key(walk_t *w, const conf_key_t *k, const conf_node_t *vn)
         return apply_port(w, k->key, vn, CONF_FIELD(c, k, int));
     case CONF_KEY_DURATION:
         return apply_duration(w, k->key, vn, CONF_FIELD(c, k, uint64_t));
+    case CONF_KEY_COUNT:
+        return apply_count(w, k->key, vn, CONF_FIELD(c, k, unsigned int));
     case CONF_KEY_STRV:
         return apply_strv(w, k->key, vn, k->check, CONF_FIELD(c, k, char **));
     case CONF_KEY_HANDLERS:

@@ -55,6 +55,7 @@ typedef enum conf_key_kind {
     CONF_KEY_STRING,     /* char * */
     CONF_KEY_PORT,       /* int, 0..65535 */
     CONF_KEY_DURATION,   /* uint64_t milliseconds, Go-style text */
+    CONF_KEY_COUNT,      /* unsigned int, 1..CONF_COUNT_MAX */
     CONF_KEY_STRV,       /* char **, NULL-terminated */
     CONF_KEY_HANDLERS,   /* runtime.handlers */
     CONF_KEY_REGISTRIES, /* image.registries */
@@ -130,6 +131,10 @@ void conf_duration_format(uint64_t ms, char *buf, size_t size);
 
 /* Parses a port number (decimal, 0..65535); returns NULL or why not. */
 const char *conf_port_parse(const char *text, int *ret_port);
+
+/* Parses a count (decimal, 1..CONF_COUNT_MAX); returns NULL or why not. */
+#define CONF_COUNT_MAX 1000000u
+const char *conf_count_parse(const char *text, unsigned int *ret_count);
 
 /* Copies s into buf for an error message: at most about 80 bytes (cut on a
  * UTF-8 boundary, "..." appended), control characters shown as '?'. */

@@ -171,6 +171,10 @@ static int emit_section(emit_t *em, const conf_t *conf, const char *prefix)
             conf_duration_format(*CONF_CFIELD(conf, k, uint64_t), num, sizeof(num));
             r = emit_string(em, num);
             break;
+        case CONF_KEY_COUNT:
+            snprintf(num, sizeof(num), "%u", *CONF_CFIELD(conf, k, unsigned int));
+            r = emit_string(em, num);
+            break;
         case CONF_KEY_STRV:
             r = emit_strv(em, *CONF_CFIELD(conf, k, char **));
             break;

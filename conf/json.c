@@ -67,6 +67,9 @@ static json_t *section_json(const conf_t *conf, const char *prefix)
         case CONF_KEY_PORT:
             v = json_integer(*CONF_CFIELD(conf, k, int));
             break;
+        case CONF_KEY_COUNT:
+            v = json_integer(*CONF_CFIELD(conf, k, unsigned int));
+            break;
         case CONF_KEY_DURATION: {
             char text[64];
             conf_duration_format(*CONF_CFIELD(conf, k, uint64_t), text, sizeof(text));

@@ -113,6 +113,24 @@ const char *conf_port_parse(const char *text, int *ret_port)
     return NULL;
 }
 
+const char *conf_count_parse(const char *text, unsigned int *ret_count)
+{
+    static const char *const why = "must be an integer from 1 to 1000000";
+    size_t len = strlen(text);
+    unsigned int n = 0;
+    if (len == 0 || len > 7)
+        return why;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return why;
+        n = n * 10 + (unsigned int)(text[i] - '0');
+    }
+    if (n < 1 || n > CONF_COUNT_MAX)
+        return why;
+    *ret_count = n;
+    return NULL;
+}
+
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -351,6 +369,13 @@ int conf_validate(const conf_t *conf, cri_error_t *err)
             snprintf(num, sizeof(num), "%d", port);
             if (port < 0 || port > 65535)
                 return invalid(conf, k->key, num, "must be an integer from 0 to 65535", err);
+            break;
+        }
+        case CONF_KEY_COUNT: {
+            unsigned int n = *CONF_CFIELD(conf, k, unsigned int);
+            snprintf(num, sizeof(num), "%u", n);
+            if (n < 1 || n > CONF_COUNT_MAX)
+                return invalid(conf, k->key, num, "must be an integer from 1 to 1000000", err);
             break;
         }
         case CONF_KEY_STRV:
