@@ -2,7 +2,8 @@
 """Daemon RSS and fd count under streaming abuse (run as root from a build
 tree):
 
-  CRICKETD=build/cricketd CRI_PY_GEN=build/gen/py bench/streaming_abuse.py [--no-config]
+  CRICKETD=build/cricketd CRI_PY_GEN=build/gen/py bench/streaming_abuse.py [--no-config] \
+      [ping-spdy ping-websocket syn-rst slowloris]
 
 Each pattern against a fresh daemon (fake streaming backend), printing
 VmRSS (kB) and open fds before, during and after:
@@ -54,7 +55,10 @@ def daemon(**limits):
 
 def done(base, d, cri):
     cri.close()
-    d.stop(timeout=60)
+    try:
+        d.stop(timeout=30)
+    except AssertionError as e:  # a daemon stuck in a session: killed
+        print("  (%s)" % e)
     subprocess.run(["rm", "-rf", base])
 
 
@@ -99,8 +103,11 @@ def syn_rst():
                                   args=(lambda: len(c.replied) + len(c.reset) >= n,))
         t0 = time.monotonic()
         reader.start()
-        c.sock.sendall(frames)
-        reader.join(120)
+        try:
+            c.sock.sendall(frames)
+        except OSError as e:
+            print("  sending: %s" % e)
+        reader.join(max(1, 120 - (time.monotonic() - t0)))
         print("  after: %s, %d replied, %d refused in %.1f s, %s" %
               (figures(pid), len(c.replied), len(c.reset), time.monotonic() - t0, exec_ok(cri)))
         c.close()
@@ -120,7 +127,6 @@ def slowloris():
         for _ in range(1100):
             s = socket.socket()
             s.bind(("127.0.0.2", 0))
-            s.settimeout(5)
             try:
                 s.connect(("127.0.0.1", port))
                 s.send(b"POST /exec/AAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\n")
@@ -128,11 +134,13 @@ def slowloris():
                 pass
             socks.append(s)
         time.sleep(0.5)
+        during = figures(pid)
         still = sum(not tl.is_closed(s) for s in socks)
-        print("  during: %s, %d of 1100 still open, %s" % (figures(pid), still, exec_ok(cri)))
+        print("  during: %s, %d of 1100 still open, %s" % (during, still, exec_ok(cri)))
         time.sleep(4)
+        later = figures(pid)
         still = sum(not tl.is_closed(s) for s in socks)
-        print("  4 s later: %s, %d still open" % (figures(pid), still))
+        print("  4 s later: %s, %d still open" % (later, still))
     finally:
         for s in socks:
             s.close()
@@ -142,10 +150,12 @@ def slowloris():
 
 
 def main():
-    ping_flood("spdy")
-    ping_flood("websocket")
-    syn_rst()
-    slowloris()
+    patterns = {"ping-spdy": lambda: ping_flood("spdy"),
+                "ping-websocket": lambda: ping_flood("websocket"),
+                "syn-rst": syn_rst, "slowloris": slowloris}
+    chosen = [a for a in sys.argv[1:] if not a.startswith("--")] or list(patterns)
+    for name in chosen:
+        patterns[name]()
 
 
 if __name__ == "__main__":
