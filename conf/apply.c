@@ -115,14 +115,18 @@ static int apply_port(walk_t *w, const char *key, const conf_node_t *vn, int *ds
     return 0;
 }
 
-/* A duration (ms) or a count: both uint64_t, read by parse. */
+/* A duration (ms) or a count: both uint64_t, read by parse; check (may be
+ * NULL) puts bounds on the text. */
 static int apply_u64(walk_t *w, const char *key, const conf_node_t *vn,
-                     const char *(*parse)(const char *, uint64_t *), uint64_t *dst)
+                     const char *(*parse)(const char *, uint64_t *), conf_check_fn check,
+                     uint64_t *dst)
 {
     uint64_t ms = 0;
     if (vn->kind != CONF_NODE_SCALAR)
         return err_type(w, key, vn, CONF_NODE_SCALAR);
-    const char *why = parse(vn->value, &ms);
+    const char *why = check ? check(vn->value) : NULL;
+    if (!why)
+        why = parse(vn->value, &ms);
     if (why)
         return err_invalid(w, key, vn->line, vn->value, why);
     if (w->apply) {
@@ -276,9 +280,9 @@ static int apply_key(walk_t *w, const conf_key_t *k, const conf_node_t *vn)
     case CONF_KEY_PORT:
         return apply_port(w, k->key, vn, CONF_FIELD(c, k, int));
     case CONF_KEY_DURATION:
-        return apply_u64(w, k->key, vn, conf_duration_parse, CONF_FIELD(c, k, uint64_t));
+        return apply_u64(w, k->key, vn, conf_duration_parse, NULL, CONF_FIELD(c, k, uint64_t));
     case CONF_KEY_COUNT:
-        return apply_u64(w, k->key, vn, conf_count_parse, CONF_FIELD(c, k, uint64_t));
+        return apply_u64(w, k->key, vn, conf_count_parse, k->check, CONF_FIELD(c, k, uint64_t));
     case CONF_KEY_STRV:
         return apply_strv(w, k->key, vn, k->check, CONF_FIELD(c, k, char **));
     case CONF_KEY_HANDLERS:

@@ -136,6 +136,11 @@ const char *conf_count_parse(const char *text, uint64_t *ret);
 /* Parses a port number (decimal, 0..65535); returns NULL or why not. */
 const char *conf_port_parse(const char *text, int *ret_port);
 
+/* A check for counts that must be 1..CONF_COUNT_MAX (connection and
+ * stream limits): text as conf_count_parse() reads it. */
+#define CONF_COUNT_MAX 1000000u
+const char *conf_check_count_limit(const char *value);
+
 /* Copies s into buf for an error message: at most about 80 bytes (cut on a
  * UTF-8 boundary, "..." appended), control characters shown as '?'. */
 const char *conf_quote(const char *s, char *buf, size_t size);

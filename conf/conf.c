@@ -50,6 +50,14 @@ const conf_key_t conf_keys[] = {
     {"streaming.tls_key", CONF_KEY_STRING, OFF(streaming.tls_key), conf_check_abs_path_or_empty},
     {"streaming.tls_client_ca", CONF_KEY_STRING, OFF(streaming.tls_client_ca),
      conf_check_abs_path_or_empty},
+    {"streaming.max_connections", CONF_KEY_COUNT, OFF(streaming.max_connections),
+     conf_check_count_limit},
+    {"streaming.max_connections_per_client", CONF_KEY_COUNT,
+     OFF(streaming.max_connections_per_client), conf_check_count_limit},
+    {"streaming.max_port_forwards", CONF_KEY_COUNT, OFF(streaming.max_port_forwards),
+     conf_check_count_limit},
+    {"streaming.handshake_timeout", CONF_KEY_DURATION, OFF(streaming.handshake_timeout_ms), NULL},
+    {"streaming.idle_timeout", CONF_KEY_DURATION, OFF(streaming.idle_timeout_ms), NULL},
 };
 const size_t conf_n_keys = sizeof(conf_keys) / sizeof(conf_keys[0]);
 
@@ -121,6 +129,11 @@ conf_t *conf_new_defaults(const char *exe_dir)
     c->streaming.tls_cert = xstrdup("");
     c->streaming.tls_key = xstrdup("");
     c->streaming.tls_client_ca = xstrdup("");
+    c->streaming.max_connections = 1024;
+    c->streaming.max_connections_per_client = 128;
+    c->streaming.max_port_forwards = 64;
+    c->streaming.handshake_timeout_ms = 10000;
+    c->streaming.idle_timeout_ms = 4 * 3600 * 1000;
     c->origins = xcalloc(1, sizeof(*c->origins));
     return c;
 }

@@ -81,6 +81,12 @@ typedef struct conf {
         char *tls_cert;      /* PEM certificate (chain), absolute; "" = plain HTTP */
         char *tls_key;       /* PEM private key of tls_cert; set with it or not at all */
         char *tls_client_ca; /* PEM CA clients must present a cert of; "" = none */
+
+        uint64_t max_connections;            /* open at once, all clients */
+        uint64_t max_connections_per_client; /* open at once from one IP address */
+        uint64_t max_port_forwards;          /* open at once in one port-forward session */
+        uint64_t handshake_timeout_ms;       /* accept to complete upgrade request; 0 = none */
+        uint64_t idle_timeout_ms;            /* upgraded session without traffic; 0 = none */
     } streaming;
     struct conf_origins *origins;
 } conf_t;

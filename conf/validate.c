@@ -113,6 +113,14 @@ const char *conf_port_parse(const char *text, int *ret_port)
     return NULL;
 }
 
+const char *conf_check_count_limit(const char *value)
+{
+    uint64_t n = 0;
+    if (conf_count_parse(value, &n) || n < 1 || n > CONF_COUNT_MAX)
+        return "must be a whole number from 1 to 1000000";
+    return NULL;
+}
+
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -377,6 +385,13 @@ int conf_validate(const conf_t *conf, cri_error_t *err)
                 return invalid(conf, k->key, num, "must be an integer from 0 to 65535", err);
             break;
         }
+        case CONF_KEY_COUNT: {
+            snprintf(num, sizeof(num), "%" PRIu64, *CONF_CFIELD(conf, k, uint64_t));
+            why = k->check ? k->check(num) : NULL;
+            if (why)
+                return invalid(conf, k->key, num, why, err);
+            break;
+        }
         case CONF_KEY_STRV:
             if (validate_strv(conf, k->key, *CONF_CFIELD(conf, k, char **), k->check, err) < 0)
                 return -1;
@@ -391,7 +406,6 @@ int conf_validate(const conf_t *conf, cri_error_t *err)
             break;
         case CONF_KEY_SECTION:
         case CONF_KEY_DURATION:
-        case CONF_KEY_COUNT:
             break;
         }
     }

@@ -219,12 +219,18 @@ static int serve(conf_t *conf)
         return 1;
     }
     /* before the gRPC server, so no handler ever sees d.streaming change */
-    streaming_config_t scfg = {.address = d.conf->streaming.address,
-                               .port = d.conf->streaming.port,
-                               .tls_cert = d.conf->streaming.tls_cert,
-                               .tls_key = d.conf->streaming.tls_key,
-                               .tls_client_ca = d.conf->streaming.tls_client_ca,
-                               .daemon = &d};
+    streaming_config_t scfg = {
+        .address = d.conf->streaming.address,
+        .port = d.conf->streaming.port,
+        .tls_cert = d.conf->streaming.tls_cert,
+        .tls_key = d.conf->streaming.tls_key,
+        .tls_client_ca = d.conf->streaming.tls_client_ca,
+        .max_connections = d.conf->streaming.max_connections,
+        .max_connections_per_client = d.conf->streaming.max_connections_per_client,
+        .max_port_forwards = d.conf->streaming.max_port_forwards,
+        .handshake_timeout_ms = (int64_t)d.conf->streaming.handshake_timeout_ms,
+        .idle_timeout_ms = (int64_t)d.conf->streaming.idle_timeout_ms,
+        .daemon = &d};
     if (streaming_server_start(&scfg, &d.streaming, &err) < 0) {
         log_error("start: streaming server: %s", err.msg);
         exit_watcher_stop(d.exits);

@@ -28,6 +28,11 @@ RPC_HANDLER(handle_port_forward)
         return -1;
     if (!d->streaming)
         return cri_error_set(err, EAGAIN, "the streaming server is not running");
+    unsigned int max = streaming_server_max_port_forwards(d->streaming);
+    if (in->n_port > max)
+        return cri_error_set(err, EINVAL,
+                             "port: %zu ports, more than streaming.max_port_forwards (%u)",
+                             in->n_port, max);
 
     streaming_request_t *r = xcalloc(1, sizeof(*r));
     r->kind = STREAMING_PORTFORWARD;

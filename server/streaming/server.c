@@ -36,6 +36,9 @@ struct streaming_server {
     uint16_t port;
     bool fake;
     streaming_tls_t *tls; /* NULL: plain HTTP */
+    streaming_guard_t *guard;
+    unsigned int max_connections, max_per_client, max_port_forwards;
+    int64_t idle_timeout_ms;
 
     pthread_mutex_t lock;
     pthread_cond_t idle;
@@ -91,6 +94,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, co
 {
     req_ctx_t *ctx = cls;
     streaming_server_t *srv = ctx->srv;
+    streaming_guard_upgraded(srv->guard, conn);
     session_start_t *st = xcalloc(1, sizeof(*st));
     st->srv = srv;
     st->urh = urh;
@@ -103,7 +107,9 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, co
                                .proto = ctx->proto,
                                .websocket = ctx->websocket,
                                .ops = srv->ops,
-                               .ops_data = srv->ops_data};
+                               .ops_data = srv->ops_data,
+                               .idle_timeout_ms = srv->idle_timeout_ms,
+                               .max_port_forwards = srv->max_port_forwards};
     st->live.sock = sock;
     pthread_mutex_lock(&srv->lock);
     st->live.next = srv->live;
@@ -314,14 +320,19 @@ static struct MHD_Daemon *bind_mhd(streaming_server_t *s, const char *address, i
         cri_error_set(err, EINVAL, "streaming address `%s` is not an IP address", address);
         return NULL;
     }
-    struct MHD_OptionItem tls[4] = {{MHD_OPTION_END, 0, NULL}};
-    streaming_tls_options(s->tls, tls, 3);
+    struct MHD_OptionItem opts[8] = {{MHD_OPTION_END, 0, NULL}};
+    size_t n = streaming_tls_options(s->tls, opts, 3);
     if (s->tls)
         flags |= MHD_USE_TLS;
+    /* MHD counts upgraded connections too until they are given back */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->max_connections, NULL};
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_per_client, NULL};
+    streaming_guard_option(s->guard, &opts[n++]);
     struct MHD_Daemon *mhd = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)30, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        (unsigned int)30, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!mhd)
         cri_error_make(err, errno ? errno : EADDRINUSE, "listen on `%s` port %d", address, port);
     return mhd;
@@ -338,6 +349,13 @@ int streaming_server_start(const streaming_config_t *cfg, streaming_server_t **r
     s->ops = s->fake ? &streaming_fake_backend : cfg->ops ? cfg->ops : &streaming_default_backend;
     s->ops_data = cfg->ops_data ? cfg->ops_data : cfg->daemon;
     s->tokens = token_store_new(ttl_ms, cfg->max_tokens, NULL, NULL);
+    s->max_connections = cfg->max_connections ? cfg->max_connections : STREAMING_MAX_CONNECTIONS;
+    s->max_per_client = cfg->max_connections_per_client ? cfg->max_connections_per_client
+                                                        : STREAMING_MAX_CONNECTIONS_PER_CLIENT;
+    s->max_port_forwards =
+        cfg->max_port_forwards ? cfg->max_port_forwards : STREAMING_MAX_PORT_FORWARDS;
+    s->idle_timeout_ms = cfg->idle_timeout_ms > 0 ? cfg->idle_timeout_ms : 0;
+    s->guard = streaming_guard_new(cfg->handshake_timeout_ms > 0 ? cfg->handshake_timeout_ms : 0);
     const char *address = cfg->address && *cfg->address ? cfg->address : "127.0.0.1";
     if (streaming_tls_load(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &s->tls, err) < 0) {
         streaming_server_stop(s);
@@ -369,8 +387,10 @@ void streaming_server_stop(streaming_server_t *s)
     while (s->n_live > 0)
         pthread_cond_wait(&s->idle, &s->lock);
     pthread_mutex_unlock(&s->lock);
+    streaming_guard_stop(s->guard);
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
+    streaming_guard_free(s->guard);
     token_store_free(s->tokens);
     streaming_tls_free(s->tls);
     free(s->base_url);
@@ -387,6 +407,11 @@ uint16_t streaming_server_port(const streaming_server_t *s)
 const char *streaming_server_base_url(const streaming_server_t *s)
 {
     return s->base_url;
+}
+
+unsigned int streaming_server_max_port_forwards(const streaming_server_t *s)
+{
+    return s->max_port_forwards;
 }
 
 bool streaming_server_fake(const streaming_server_t *s)

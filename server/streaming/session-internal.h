@@ -31,7 +31,7 @@ typedef struct chan {
     bool open;       /* SPDY: SYN_STREAM seen; WebSocket: always */
     uint32_t id;     /* SPDY stream id, WebSocket channel number */
     bool client_fin; /* the client closed its side */
-    bool fin_sent;
+    bool fin_sent;   /* no more frames go out on it (FIN sent, or reset) */
 } chan_t;
 
 typedef struct pf_pair {
@@ -57,6 +57,9 @@ struct streaming_session {
     bool client_gone;
     bool closing; /* flush out, then close */
     int64_t started_ns;
+    int64_t idle_timeout_ms; /* 0 = none */
+    int64_t last_traffic_ms; /* last byte read from or written to the client */
+    unsigned int max_pairs;  /* port-forward pairs open at once */
 
     spdy_zctx_t z;
     uint32_t last_stream;
@@ -104,6 +107,14 @@ pf_pair_t *pf_pair_get(session_t *s, uint32_t request_id, bool create);
 void pf_pair_dial(session_t *s, pf_pair_t *p);
 void pf_data_from_client(session_t *s, pf_pair_t *p, const uint8_t *d, size_t n);
 void pf_client_fin(session_t *s, pf_pair_t *p);
+/* The client reset one of p's streams: nothing more goes out on it, and a
+ * reset data stream drops the connection into the pod. Frees p (and
+ * removes it from s->pairs) once nothing is left of it. */
+void pf_client_reset(session_t *s, pf_pair_t *p, bool data);
+/* Bytes from the client waiting for the pods' sockets. */
+size_t pf_pending_in(session_t *s);
+/* Drops the pairs that are done (no socket, every open stream ended). */
+void pf_reap(session_t *s);
 /* Adds the pairs' fds to a poll set; handles their events. */
 size_t pf_poll_add(session_t *s, struct pollfd *fds, size_t max);
 void pf_poll_handle(session_t *s, const struct pollfd *fds, size_t n);

@@ -5,7 +5,12 @@
  * read only while less than SESSION_OUT_HIGH bytes wait for the client, and
  * the client is read only while less than SESSION_IN_HIGH bytes wait for a
  * backend, so a slow reader on either side stalls the other instead of
- * growing a buffer. Exec and attach run on a backend thread of their own;
+ * growing a buffer. The client is not read either while more than
+ * SESSION_OUT_HIGH bytes wait for it: every frame it sends may call for a
+ * reply (PING, a refused stream, a WebSocket pong), and a client that
+ * sends without reading must stall on its own socket, not grow ours.
+ * A session with no traffic to or from its client for idle_timeout_ms
+ * ends. Exec and attach run on a backend thread of their own;
  * when it returns and its output has drained, the exit status goes on the
  * error stream and the connection closes. */
 #include <errno.h>
@@ -19,6 +24,7 @@
 #include <jansson.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "server/streaming/session-internal.h"
 
@@ -277,6 +283,7 @@ static void flush_out(session_t *s)
             s->out.len = 0;
             return;
         }
+        s->last_traffic_ms = session_now_ms();
         sbuf_consume(&s->out, (size_t)k);
     }
 }
@@ -291,6 +298,7 @@ static void read_client(session_t *s)
         s->client_gone = true;
         return;
     }
+    s->last_traffic_ms = session_now_ms();
     sbuf_append(&s->in, buf, (size_t)k);
     cri_error_t err = CRI_ERROR_INIT;
     int rc = s->websocket ? ws_session_input(s, &err) : spdy_session_input(s, &err);
@@ -305,12 +313,8 @@ static void read_client(session_t *s)
 
 static bool client_readable(session_t *s)
 {
-    if (s->closing || s->to_stdin.len >= SESSION_IN_HIGH)
-        return false;
-    for (size_t i = 0; i < s->n_pairs; i++)
-        if (s->pairs[i]->to_fd.len >= SESSION_IN_HIGH)
-            return false;
-    return true;
+    return !s->closing && s->out.len < SESSION_OUT_HIGH && s->to_stdin.len < SESSION_IN_HIGH &&
+           pf_pending_in(s) < SESSION_IN_HIGH;
 }
 
 enum { P_SOCK, P_OUT, P_ERR, P_IN, P_DONE, P_FIXED };
@@ -336,6 +340,8 @@ static void poll_once(session_t *s)
         return;
     if (fds[P_SOCK].revents & (POLLERR | POLLHUP | POLLNVAL) && !(fds[P_SOCK].revents & POLLIN))
         s->client_gone = true;
+    /* the pairs first: reading the client may add or drop pairs */
+    pf_poll_handle(s, fds + P_FIXED, n - P_FIXED);
     if (fds[P_SOCK].revents & POLLIN)
         read_client(s);
     if (fds[P_OUT].revents)
@@ -348,7 +354,6 @@ static void poll_once(session_t *s)
         close_fd(&s->done_r);
         s->backend_done = true;
     }
-    pf_poll_handle(s, fds + P_FIXED, n - P_FIXED);
     flush_stdin(s);
     flush_out(s);
 }
@@ -388,6 +393,14 @@ static void progress(session_t *s)
     finish_exec(s);
 }
 
+static bool idle_too_long(session_t *s)
+{
+    if (s->idle_timeout_ms <= 0 || session_now_ms() - s->last_traffic_ms < s->idle_timeout_ms)
+        return false;
+    log_info("streaming: closing a session idle for %lld ms", (long long)s->idle_timeout_ms);
+    return true;
+}
+
 static void cleanup_backend(session_t *s)
 {
     /* the client is gone or done: make the backend stop and wait for it */
@@ -417,6 +430,9 @@ void streaming_session_run(const session_params_t *p)
     s.ops = p->ops;
     s.ops_data = p->ops_data;
     s.started_ns = session_now_ms();
+    s.last_traffic_ms = s.started_ns;
+    s.idle_timeout_ms = p->idle_timeout_ms;
+    s.max_pairs = p->max_port_forwards ? p->max_port_forwards : STREAMING_MAX_PORT_FORWARDS;
     s.in_w = s.out_r = s.err_r = s.resize_w = s.cancel_w = s.done_r = s.done_w = -1;
     s.bio = (streaming_stdio_t){-1, -1, -1, -1, -1};
     cri_error_t err = CRI_ERROR_INIT;
@@ -432,6 +448,8 @@ void streaming_session_run(const session_params_t *p)
         if (s.closing && s.out.len == 0)
             break;
         poll_once(&s);
+        if (idle_too_long(&s))
+            s.client_gone = true; /* no linger: it does not read anyway */
     }
     if (!s.client_gone)
         linger(&s);

@@ -137,15 +137,23 @@ static void pf_write(session_t *s, pf_pair_t *p)
     maybe_shut_wr(p);
 }
 
-/* SPDY: a pair whose socket is closed and whose streams both ended is
- * dropped, so a long kubectl port-forward session does not accumulate them.
- * (WebSocket pairs are indexed by channel and live as long as the session.) */
-static void pf_reap(session_t *s)
+static bool chan_done(const chan_t *c)
+{
+    return !c->open || c->fin_sent;
+}
+
+/* SPDY: a pair whose socket is closed and whose open streams all ended (or
+ * were reset) is dropped, so neither a long kubectl port-forward session
+ * nor a client opening and resetting streams accumulates them. A pair
+ * still waiting for its second stream stays (it counts against the
+ * session's limit). WebSocket pairs are indexed by channel and live as
+ * long as the session. */
+void pf_reap(session_t *s)
 {
     size_t k = 0;
     for (size_t i = 0; i < s->n_pairs; i++) {
         pf_pair_t *p = s->pairs[i];
-        if (!s->websocket && p->started && p->fd < 0 && p->data.fin_sent && p->error.fin_sent) {
+        if (!s->websocket && p->fd < 0 && chan_done(&p->data) && chan_done(&p->error)) {
             sbuf_free(&p->to_fd);
             free(p);
             continue;
@@ -174,6 +182,30 @@ void pf_poll_handle(session_t *s, const struct pollfd *fds, size_t n)
         }
     }
     pf_reap(s);
+}
+
+void pf_client_reset(session_t *s, pf_pair_t *p, bool data)
+{
+    chan_t *c = data ? &p->data : &p->error;
+    c->client_fin = true;
+    c->fin_sent = true;
+    if (data) {
+        sbuf_free(&p->to_fd);
+        if (p->fd >= 0)
+            close(p->fd);
+        p->fd = -1;
+        p->fd_eof = true;
+        p->shut_wr = true;
+    }
+    pf_reap(s);
+}
+
+size_t pf_pending_in(session_t *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_pairs; i++)
+        n += s->pairs[i]->to_fd.len;
+    return n;
 }
 
 bool pf_all_done(session_t *s)

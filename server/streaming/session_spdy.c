@@ -53,6 +53,28 @@ static pf_pair_t *pf_by_stream(session_t *s, uint32_t id, bool *ret_data)
     return NULL;
 }
 
+/* One port-forward connection too many: its error stream is accepted to
+ * say so and ends at once, its data stream is refused (REFUSED_STREAM).
+ * Neither is kept, so a client cannot grow the session's table. */
+static int refuse_portforward(session_t *s, uint32_t id, bool data, unsigned long port,
+                              cri_error_t *err)
+{
+    if (data) {
+        spdy_write_rst(&s->out, id, SPDY_RST_REFUSED_STREAM);
+        return 0;
+    }
+    if (reply(s, id, err) < 0)
+        return -1;
+    chan_t c = {.open = true, .id = id};
+    cleanup_free char *msg =
+        xasprintf("error forwarding port %lu to pod %s: too many port-forward connections in this "
+                  "session (limit %u, streaming.max_port_forwards)",
+                  port, s->req->pod_id ? s->req->pod_id : "", s->max_pairs);
+    session_send(s, ROLE_PF_ERROR, &c, msg, strlen(msg));
+    session_send_fin(s, &c);
+    return 0;
+}
+
 /* Port-forward streams carry `port` and `requestid`; clients before
  * requestid pair a data stream with the error stream opened just before it. */
 static int syn_portforward(session_t *s, uint32_t id, const spdy_headers_t *h, cri_error_t *err)
@@ -70,14 +92,18 @@ static int syn_portforward(session_t *s, uint32_t id, const spdy_headers_t *h, c
         spdy_write_rst(&s->out, id, SPDY_RST_PROTOCOL_ERROR);
         return 0;
     }
-    pf_pair_t *p = pf_pair_get(s, (uint32_t)req_id, true);
+    const char *port = spdy_headers_get(h, "port");
+    unsigned long pn = port ? strtoul(port, &end, 10) : 0;
+    pf_pair_t *p = pf_pair_get(s, (uint32_t)req_id, false);
+    if (!p && s->n_pairs >= s->max_pairs)
+        return refuse_portforward(s, id, data, pn, err);
+    if (!p)
+        p = pf_pair_get(s, (uint32_t)req_id, true);
     chan_t *c = data ? &p->data : &p->error;
     if (c->open) {
         spdy_write_rst(&s->out, id, SPDY_RST_PROTOCOL_ERROR);
         return 0;
     }
-    const char *port = spdy_headers_get(h, "port");
-    unsigned long pn = port ? strtoul(port, &end, 10) : 0;
     if (port && *port && *end == '\0' && pn >= 1 && pn <= 65535)
         p->port = (uint16_t)pn;
     c->open = true;
@@ -144,13 +170,16 @@ static void on_data(session_t *s, uint32_t id, uint8_t flags, const uint8_t *p, 
 
 static void on_rst(session_t *s, uint32_t id)
 {
+    if (s->req->kind == STREAMING_PORTFORWARD) {
+        bool is_data = false;
+        pf_pair_t *pair = pf_by_stream(s, id, &is_data);
+        if (pair)
+            pf_client_reset(s, pair, is_data); /* may free pair */
+        return;
+    }
     on_data(s, id, SPDY_FLAG_FIN, NULL, 0);
-    bool is_data = false;
-    pf_pair_t *pair = pf_by_stream(s, id, &is_data);
-    chan_t *c = pair ? (is_data ? &pair->data : &pair->error) : NULL;
     role_t role;
-    if (!c)
-        c = exec_chan(s, id, &role);
+    chan_t *c = exec_chan(s, id, &role);
     if (c)
         c->fin_sent = true; /* reset: nothing more may go out on it */
 }

@@ -33,7 +33,8 @@ void ws_session_close(session_t *s, uint16_t code)
 static void open_portforward(session_t *s)
 {
     const streaming_request_t *r = s->req;
-    for (size_t i = 0; i < r->n_ports; i++) {
+    /* PortForward refuses more ports than this (streaming_server_max_port_forwards) */
+    for (size_t i = 0; i < r->n_ports && i < s->max_pairs; i++) {
         pf_pair_t *p = pf_pair_get(s, (uint32_t)i, true);
         p->port = (uint16_t)r->ports[i];
         p->data = (chan_t){.open = true, .id = (uint32_t)(2 * i)};

@@ -223,6 +223,8 @@ typedef struct session_params {
     bool websocket;
     const streaming_backend_ops_t *ops;
     void *ops_data;
+    int64_t idle_timeout_ms;        /* 0 = none */
+    unsigned int max_port_forwards; /* >= 1 */
 } session_params_t;
 
 /* Runs one upgraded connection to its end on the calling thread: frames in
@@ -230,6 +232,33 @@ typedef struct session_params {
  * or the client goes away. Takes ownership of p->req. Never fails: errors
  * end the connection. */
 void streaming_session_run(const session_params_t *p);
+
+/* ---- connection limits (guard.c) ---- */
+
+#define STREAMING_MAX_CONNECTIONS 1024
+#define STREAMING_MAX_CONNECTIONS_PER_CLIENT 128
+#define STREAMING_MAX_PORT_FORWARDS 64
+
+struct MHD_Connection;
+struct MHD_OptionItem;
+
+/* Tracks the connections libmicrohttpd accepted and shuts down each one
+ * still not upgraded timeout_ms after it was accepted (slowloris), from a
+ * thread of its own that checks every 250 ms. timeout_ms 0: tracks, cuts
+ * nothing (no thread). */
+typedef struct streaming_guard streaming_guard_t;
+
+streaming_guard_t *streaming_guard_new(int64_t timeout_ms);
+/* Stops the thread. Call before MHD_stop_daemon(); free after it. */
+void streaming_guard_stop(streaming_guard_t *g);
+/* Frees g (and any entry MHD did not report closed). Accepts NULL. */
+void streaming_guard_free(streaming_guard_t *g);
+/* Fills *opt with the MHD_OPTION_NOTIFY_CONNECTION item that feeds g. */
+void streaming_guard_option(streaming_guard_t *g, struct MHD_OptionItem *opt);
+/* The connection completed its handshake: no longer cut. */
+void streaming_guard_upgraded(streaming_guard_t *g, struct MHD_Connection *conn);
+/* Connections tracked now (tests, SIGUSR1-style dumps). */
+size_t streaming_guard_count(streaming_guard_t *g);
 
 /* The fake backend of the test hook (fake_backend.c). */
 extern const streaming_backend_ops_t streaming_fake_backend;

@@ -144,6 +144,13 @@ typedef struct streaming_config {
      * key the server speaks HTTPS only; with client_ca too, a client must
      * present a certificate signed by it (else 403). */
     const char *tls_cert, *tls_key, *tls_client_ca;
+    /* Limits (0 = the default in parentheses): connections open at once
+     * (1024) and from one IP address (128), port-forward connections open
+     * at once in one session (64); a connection not upgraded
+     * handshake_timeout_ms after accept is closed, an upgraded one without
+     * traffic for idle_timeout_ms too (0 = no limit for both). */
+    unsigned int max_connections, max_connections_per_client, max_port_forwards;
+    int64_t handshake_timeout_ms, idle_timeout_ms;
 } streaming_config_t;
 
 /* Binds and starts serving (HTTPS when cfg has TLS files, read here once:
@@ -166,6 +173,9 @@ uint16_t streaming_server_port(const streaming_server_t *s);
 /* The base URL, "http://127.0.0.1:40123" ("https://" with TLS; IPv6 in
  * brackets). Owned by s. */
 const char *streaming_server_base_url(const streaming_server_t *s);
+
+/* Port-forward connections one session may have open at once. */
+unsigned int streaming_server_max_port_forwards(const streaming_server_t *s);
 
 /* True while the test hook's fake backend is on. */
 bool streaming_server_fake(const streaming_server_t *s);

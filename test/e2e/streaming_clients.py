@@ -50,12 +50,14 @@ class HttpResponse:
         return [v for k, v in self.headers if k.lower() == name.lower()]
 
 
-def http_request(url, method="GET", headers=(), timeout=10, tls=None):
+def http_request(url, method="GET", headers=(), timeout=10, tls=None, source=None):
     """Sends one request; returns (socket, HttpResponse). The body is read
     only for non-101 replies (Content-Length). An https:// URL is spoken
-    over TLS with the ssl.SSLContext tls (default: the system's)."""
+    over TLS with the ssl.SSLContext tls (default: the system's). source:
+    the local IP address to connect from (default: the kernel's choice)."""
     u = urlsplit(url)
-    s = socket.create_connection((u.hostname, u.port), timeout=timeout)
+    s = socket.create_connection((u.hostname, u.port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
     if u.scheme == "https":
         s = (tls or ssl.create_default_context()).wrap_socket(s, server_hostname=u.hostname)
     path = u.path + ("?" + u.query if u.query else "")
@@ -201,10 +203,10 @@ class SpdyClient:
         self.sock.close()
 
 
-def spdy_connect(url, protocols, method="POST", extra_headers=(), tls=None):
+def spdy_connect(url, protocols, method="POST", extra_headers=(), tls=None, source=None):
     headers = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")]
     headers += [("X-Stream-Protocol-Version", p) for p in protocols] + list(extra_headers)
-    sock, resp = http_request(url, method, headers, tls=tls)
+    sock, resp = http_request(url, method, headers, tls=tls, source=source)
     if resp.status != 101:
         sock.close()
         return None, resp

@@ -115,6 +115,16 @@ static char *get(const conf_t *c, const char *key)
         return xasprintf("%" PRIu64, c->image.max_layer_entries);
     if (strcmp(key, "streaming.port") == 0)
         return xasprintf("%d", c->streaming.port);
+    if (strcmp(key, "streaming.max_connections") == 0)
+        return xasprintf("%" PRIu64, c->streaming.max_connections);
+    if (strcmp(key, "streaming.max_connections_per_client") == 0)
+        return xasprintf("%" PRIu64, c->streaming.max_connections_per_client);
+    if (strcmp(key, "streaming.max_port_forwards") == 0)
+        return xasprintf("%" PRIu64, c->streaming.max_port_forwards);
+    if (strcmp(key, "streaming.handshake_timeout") == 0)
+        return xasprintf("%" PRIu64, c->streaming.handshake_timeout_ms);
+    if (strcmp(key, "streaming.idle_timeout") == 0)
+        return xasprintf("%" PRIu64, c->streaming.idle_timeout_ms);
     if (strcmp(key, "runtime.handlers") == 0) {
         char *s = xstrdup("");
         for (size_t i = 0; i < c->runtime.n_handlers; i++) {
@@ -206,6 +216,12 @@ static void assert_conf_equal(const conf_t *a, const conf_t *b)
     assert_string_equal(a->streaming.tls_cert, b->streaming.tls_cert);
     assert_string_equal(a->streaming.tls_key, b->streaming.tls_key);
     assert_string_equal(a->streaming.tls_client_ca, b->streaming.tls_client_ca);
+    assert_int_equal(a->streaming.max_connections, b->streaming.max_connections);
+    assert_int_equal(a->streaming.max_connections_per_client,
+                     b->streaming.max_connections_per_client);
+    assert_int_equal(a->streaming.max_port_forwards, b->streaming.max_port_forwards);
+    assert_int_equal(a->streaming.handshake_timeout_ms, b->streaming.handshake_timeout_ms);
+    assert_int_equal(a->streaming.idle_timeout_ms, b->streaming.idle_timeout_ms);
 }
 
 /* Loads text (as dir/name) over fresh defaults; fails the test on error. */
@@ -255,6 +271,11 @@ static void test_defaults(void **state)
         {"streaming.tls_cert", ""},
         {"streaming.tls_key", ""},
         {"streaming.tls_client_ca", ""},
+        {"streaming.max_connections", "1024"},
+        {"streaming.max_connections_per_client", "128"},
+        {"streaming.max_port_forwards", "64"},
+        {"streaming.handshake_timeout", "10000"},
+        {"streaming.idle_timeout", "14400000"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
         assert_get(c, cases[i].key, cases[i].want);
@@ -386,6 +407,15 @@ static void test_each_key(void **state)
         {"streaming:\n  tls_client_ca: /etc/cricket/ca.crt\n", "streaming.tls_client_ca",
          "/etc/cricket/ca.crt"},
         {"streaming:\n  tls_cert: ''\n", "streaming.tls_cert", ""},
+        {"streaming:\n  max_connections: 1\n", "streaming.max_connections", "1"},
+        {"streaming:\n  max_connections: 1000000\n", "streaming.max_connections", "1000000"},
+        {"streaming:\n  max_connections_per_client: '64'\n", "streaming.max_connections_per_client",
+         "64"},
+        {"streaming:\n  max_port_forwards: 8\n", "streaming.max_port_forwards", "8"},
+        {"streaming:\n  handshake_timeout: 2s\n", "streaming.handshake_timeout", "2000"},
+        {"streaming:\n  handshake_timeout: 0\n", "streaming.handshake_timeout", "0"},
+        {"streaming:\n  idle_timeout: 1500ms\n", "streaming.idle_timeout", "1500"},
+        {"streaming:\n  idle_timeout: 0s\n", "streaming.idle_timeout", "0"},
         {"network:\n  default_network: \"\"\n", "network.default_network", ""},
         {"image:\n  pause_image: \"null\"\n", "image.pause_image", "null"},
         {"image:\n  pause_image: 123\n", "image.pause_image", "123"},
@@ -585,6 +615,23 @@ static const struct {
     {"image:\n  registries:\n    docker.io:\n      mirrors: m1\n", 4,
      "key \"image.registries.docker.io.mirrors\" must be a list, not a scalar"},
     {"streaming:\n  port: [1]\n", 2, "key \"streaming.port\" must be a scalar, not a list"},
+    {"streaming:\n  max_connections: [1]\n", 2,
+     "key \"streaming.max_connections\" must be a scalar, not a list"},
+    {"streaming:\n  max_connections: 0\n", 2,
+     "key \"streaming.max_connections\": invalid value \"0\": must be a whole number from 1 to "
+     "1000000"},
+    {"streaming:\n  max_connections_per_client: -1\n", 2,
+     "key \"streaming.max_connections_per_client\": invalid value \"-1\": must be a whole number "
+     "from 1 to 1000000"},
+    {"streaming:\n  max_port_forwards: 1000001\n", 2,
+     "key \"streaming.max_port_forwards\": invalid value \"1000001\": must be a whole number from "
+     "1 to 1000000"},
+    {"streaming:\n  max_port_forwards: 12345678\n", 2,
+     "key \"streaming.max_port_forwards\": invalid value \"12345678\": must be a whole number from "
+     "1 to 1000000"},
+    {"streaming:\n  max_port_forwards: 6x\n", 2,
+     "key \"streaming.max_port_forwards\": invalid value \"6x\": must be a whole number from 1 to "
+     "1000000"},
     {"image:\n  pull_progress_timeout: {a: 1}\n", 2,
      "key \"image.pull_progress_timeout\" must be a scalar, not a map"},
     /* bad values */
@@ -903,6 +950,8 @@ static void test_validate_code_values(void **state)
          "absolute path"},
         {"key \"streaming.tls_key\": invalid value \"/k\": streaming.tls_cert must be set "
          "too"},
+        {"key \"streaming.max_connections_per_client\": invalid value \"0\": must be a "
+         "whole number from 1 to 1000000"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         cleanup_conf conf_t *c = load_text(*state, "image:\n  registries:\n    docker.io:\n");
@@ -935,6 +984,9 @@ static void test_validate_code_values(void **state)
         case 6:
             free(c->streaming.tls_key);
             c->streaming.tls_key = xstrdup("/k");
+            break;
+        case 7:
+            c->streaming.max_connections_per_client = 0;
             break;
         }
         assert_int_equal(conf_validate(c, &err), -1);
@@ -987,7 +1039,12 @@ static const char *const round_trip_texts[] = {
     "  port: 65535\n"
     "  tls_cert: /etc/c/tls.crt\n"
     "  tls_key: \"/etc/c/tls key.pem\"\n"
-    "  tls_client_ca: /etc/c/ca.crt\n",
+    "  tls_client_ca: /etc/c/ca.crt\n"
+    "  max_connections: 7\n"
+    "  max_connections_per_client: 3\n"
+    "  max_port_forwards: 2\n"
+    "  handshake_timeout: 2.5s\n"
+    "  idle_timeout: 0\n",
     "network:\n"
     "  default_network: \"123\"\n"
     "image:\n"
@@ -1067,7 +1124,12 @@ static void test_to_yaml_shape(void **state)
                                "  port: 0\n"
                                "  tls_cert: \"\"\n"
                                "  tls_key: \"\"\n"
-                               "  tls_client_ca: \"\"\n";
+                               "  tls_client_ca: \"\"\n"
+                               "  max_connections: 1024\n"
+                               "  max_connections_per_client: 128\n"
+                               "  max_port_forwards: 64\n"
+                               "  handshake_timeout: 10s\n"
+                               "  idle_timeout: 4h\n";
     assert_string_equal(yaml, want);
 
     /* a string set by code that is not UTF-8 cannot be emitted */
