@@ -159,6 +159,9 @@ typedef struct container {
     int exit_code;
     char *reason, *message;
     container_resources_t resources;
+    /* the writable layer's usage as last walked (stats.c cache) */
+    int64_t usage_at; /* Unix ns of the walk; 0 = never */
+    uint64_t usage_bytes, usage_inodes;
 
     pthread_mutex_t op_lock;
     bool removed; /* behind op_lock */

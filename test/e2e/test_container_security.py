@@ -8,6 +8,7 @@ import io
 import os
 import tarfile
 import tempfile
+import time
 
 import grpc
 import pytest
@@ -145,6 +146,31 @@ def test_log_symlink_is_refused_at_reopen(pod):
         assert os.path.getsize(victim) == 0
     finally:
         os.unlink(victim)
+
+
+# ---- item 7: writable-layer usage is walked at most every 2 s ----
+
+def test_writable_layer_usage_is_cached_briefly(pod):
+    cid = pod.run("du", command=["sleep", "1000"])
+    upper = os.path.join(pod.env.daemon.root, "containers", cid, "upper")
+    t0 = time.monotonic()
+    s1 = pod.cri.call("ContainerStats", container_id=cid).stats.writable_layer
+    with open(os.path.join(upper, "blob"), "wb") as f:
+        f.write(os.urandom(4 << 20))
+    os.link(os.path.join(upper, "blob"), os.path.join(upper, "blob2"))
+    s2 = pod.cri.call("ListContainerStats").stats[0].writable_layer
+    if time.monotonic() - t0 >= 1.5:
+        pytest.skip("the machine is too slow to see the 2 s cache")
+    # the same walk answers both: same figures, same timestamp
+    assert (s2.timestamp, s2.used_bytes.value, s2.inodes_used.value) == \
+        (s1.timestamp, s1.used_bytes.value, s1.inodes_used.value)
+    time.sleep(2.1)
+    s3 = pod.cri.call("ContainerStats", container_id=cid).stats.writable_layer
+    assert s3.timestamp > s1.timestamp
+    grew = s3.used_bytes.value - s1.used_bytes.value
+    assert 4 << 20 <= grew < 8 << 20  # the hard link counts once
+    assert s3.inodes_used.value == s1.inodes_used.value + 1
+    pod.stop(cid, timeout=0)
 
 
 # ---- item 8: ExecSync's reply fits the 16 MiB message limit ----
