@@ -54,6 +54,7 @@ static void layer_usage(daemon_t *d, container_t *c, int64_t now, int64_t *ret_a
     uint64_t bytes = 0, inodes = 0;
     cri_error_t ignored = CRI_ERROR_INIT;
     dir_usage(upper, &bytes, &inodes, &ignored); /* missing or unreadable: zero */
+    now = now_unix_ns(); /* a long walk still counts as fresh for the full period */
     pthread_mutex_lock(&c->lock);
     c->usage_at = now;
     c->usage_bytes = bytes;
