@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -197,53 +196,6 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, cr
     if (ret_len)
         *ret_len = len;
     *ret_data = TAKE_PTR(buf);
-    return 0;
-}
-
-/* nftw() has no user pointer: the walk state lives in thread-local storage. */
-static _Thread_local uint64_t usage_bytes, usage_inodes;
-static _Thread_local ino_t *seen;
-static _Thread_local size_t seen_len, seen_cap;
-
-static int seen_hardlink(ino_t ino)
-{
-    for (size_t i = 0; i < seen_len; i++)
-        if (seen[i] == ino)
-            return 1;
-    if (seen_len == seen_cap) {
-        seen_cap = seen_cap ? seen_cap * 2 : 64;
-        seen = xrealloc(seen, seen_cap * sizeof(*seen));
-    }
-    seen[seen_len++] = ino;
-    return 0;
-}
-
-static int usage_visit(const char *fpath, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)fpath;
-    (void)ftw;
-    if (type == FTW_NS)
-        return 0;
-    if (st->st_nlink > 1 && !S_ISDIR(st->st_mode) && seen_hardlink(st->st_ino))
-        return 0;
-    usage_bytes += (uint64_t)st->st_blocks * 512;
-    usage_inodes++;
-    return 0;
-}
-
-int dir_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes, cri_error_t *err)
-{
-    usage_bytes = 0;
-    usage_inodes = 0;
-    seen_len = 0;
-    int r = nftw(path, usage_visit, 32, FTW_PHYS | FTW_MOUNT);
-    free(seen);
-    seen = NULL;
-    seen_cap = 0;
-    if (r < 0 && errno != ENOENT)
-        return cri_error_make(err, errno, "walk `%s`", path);
-    *ret_bytes = r < 0 ? 0 : usage_bytes;
-    *ret_inodes = r < 0 ? 0 : usage_inodes;
     return 0;
 }
 

@@ -41,8 +41,11 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  * buffer the caller frees; *ret_len (may be NULL) gets its length. */
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, cri_error_t *err);
 
-/* Disk usage of a tree (st_blocks * 512 summed once per inode) and its inode
- * count, without crossing into other file systems. A missing root counts 0. */
+/* Disk usage of a tree (st_blocks * 512 summed once per inode: hard links
+ * are found with a hash set of (dev, inode)) and its inode count, without
+ * crossing into other file systems or following symlinks. The walk is
+ * fd-relative (no PATH_MAX limit) and holds one fd per level; directories
+ * more than 256 levels deep are not entered. A missing root counts 0. */
 int dir_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes, cri_error_t *err);
 
 /* Removes a tree (like rm -rf) without following symlinks or entering

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/util.h"
 
 #define LOG_IOV_MAX 64 /* records per writev() is LOG_IOV_MAX / 4 */
@@ -42,14 +43,28 @@ size_t conmon_log_timestamp(int64_t unix_ns, char *buf, size_t size)
     return m < 0 || (size_t)m >= size - n ? 0 : n + (size_t)m;
 }
 
+/* Opens (creates) the log for appending. Never follows a symlink planted at
+ * path, and never blocks on a FIFO: anything but a regular file is EINVAL. */
 static int open_log(const char *path, int64_t *ret_size, cri_error_t *err)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    cleanup_close int fd = open(
+        path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0640);
+    if (fd < 0 && errno == ELOOP)
+        return cri_error_set(err, EINVAL, "log `%s` is a symlink, refusing to follow it", path);
+    if (fd < 0 && errno == ENXIO) /* a FIFO without a reader */
+        return cri_error_set(err, EINVAL, "log `%s` is not a regular file", path);
     if (fd < 0)
         return cri_error_make(err, errno, "open log `%s`", path);
     struct stat st;
-    *ret_size = fstat(fd, &st) == 0 ? (int64_t)st.st_size : 0;
-    return fd;
+    if (fstat(fd, &st) < 0)
+        return cri_error_make(err, errno, "stat log `%s`", path);
+    if (!S_ISREG(st.st_mode))
+        return cri_error_set(err, EINVAL, "log `%s` is not a regular file", path);
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+        return cri_error_make(err, errno, "set flags of log `%s`", path);
+    *ret_size = (int64_t)st.st_size;
+    return TAKE_FD(fd);
 }
 
 int conmon_log_open(conmon_log_t *log, const char *path, int64_t max_size, cri_error_t *err)

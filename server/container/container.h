@@ -70,9 +70,12 @@ int container_user_resolve(const char *rootfs, const container_user_req_t *req,
                            container_user_t *ret, cri_error_t *err);
 
 /* Opens path inside root as if root were "/": symlinks and ".." cannot
- * leave it. Returns an O_CLOEXEC fd for reading, or -1 with err (ENOENT
- * when missing). */
-int container_open_in_root(const char *root, const char *path, cri_error_t *err);
+ * leave it. Only a regular file of at most max_size bytes is opened for
+ * reading (never blocking): anything else (FIFO, device, directory, socket)
+ * or a bigger file is EINVAL naming path, checked before it is opened.
+ * Returns an O_CLOEXEC fd for reading, or -1 with err (ENOENT when
+ * missing). */
+int container_open_in_root(const char *root, const char *path, size_t max_size, cri_error_t *err);
 
 /* Mounts the container's root filesystem at target: an overlay of
  * layer_dirs (n_layers, LOWEST first; none = an empty lower dir under
@@ -156,6 +159,9 @@ typedef struct container {
     int exit_code;
     char *reason, *message;
     container_resources_t resources;
+    /* the writable layer's usage as last walked (stats.c cache) */
+    int64_t usage_at; /* Unix ns of the walk; 0 = never */
+    uint64_t usage_bytes, usage_inodes;
 
     pthread_mutex_t op_lock;
     bool removed; /* behind op_lock */
@@ -247,6 +253,11 @@ char *container_bundle_dir(const struct daemon *d, const char *id);
  * UTF-8. (ExecSync and the streaming Exec.) */
 int container_exec_process_file(struct daemon *d, container_t *c, char *const *cmd, size_t n_cmd,
                                 bool terminal, char **ret_path, cri_error_t *err);
+
+/* Shrinks the kept stdout/stderr lengths so together they fit budget bytes:
+ * a stream under half the budget keeps all it has and the other gets the
+ * rest; both over half get half each. Lengths that fit stay as they are. */
+void container_exec_fit_reply(size_t budget, size_t *out_len, size_t *err_len);
 
 /* Stops c: stop signal, then SIGKILL after timeout_s (0 = SIGKILL now);
  * returns once it has exited. Not running is success. Caller holds

@@ -9,8 +9,11 @@
  * bundle, record, reservation) and returns the cause. A crash half way
  * leaves the "creating" record, which container_recover() rolls back. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -70,13 +73,6 @@ static int create_validate(const Runtime__V1__CreateContainerRequest *r, cri_err
         return cri_error_set(err, EINVAL, "config.log_path `%s` has `..`", cfg->log_path);
     if (container_validate_mounts(cfg, err) < 0)
         return cri_error_wrap(err, "config");
-    bool priv =
-        cfg->linux && cfg->linux->security_context && cfg->linux->security_context->privileged;
-    const Runtime__V1__PodSandboxConfig *sc = r->sandbox_config;
-    bool pod_priv =
-        sc && sc->linux && sc->linux->security_context && sc->linux->security_context->privileged;
-    if (priv && !pod_priv)
-        return cri_error_set(err, EINVAL, "no privileged container allowed in sandbox");
     return 0;
 }
 
@@ -139,17 +135,64 @@ static int create_rootfs(daemon_t *d, container_t *c, image_t *img, cri_error_t 
     return container_rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err);
 }
 
-static int create_log_dir(const char *log_path, cri_error_t *err)
+/* One component of log_path under dirfd: a missing directory is made; a
+ * symlink is refused (never followed) as is a non-directory. */
+static int log_dir_step(int dirfd, const char *name, const char *log_path, int *ret_fd,
+                        cri_error_t *err)
 {
-    if (!log_path[0])
+    if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+        return cri_error_make(err, errno, "create log directory `%s` of `%s`", name, log_path);
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return cri_error_make(err, errno, "stat `%s` of `%s`", name, log_path);
+    if (S_ISLNK(st.st_mode))
+        return cri_error_set(err, EINVAL,
+                             "config.log_path `%s`: `%s` is a symlink, refusing to follow it",
+                             log_path, name);
+    int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return cri_error_set(err, EINVAL, "config.log_path `%s`: `%s` is not a directory", log_path,
+                             name);
+    *ret_fd = fd;
+    return 0;
+}
+
+/* Makes log_path's directories under the pod's log directory without
+ * following a symlink planted in log_path, and refuses a final component
+ * that exists as anything but a regular file (the monitor opens it with
+ * O_NOFOLLOW as well). The log directory itself comes from the pod. */
+static int create_log_dir(const char *log_dir, const char *log_path, cri_error_t *err)
+{
+    if (!log_dir[0] || !log_path[0])
         return 0;
-    cleanup_free char *dir = xstrdup(log_path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        if (mkdir_p(dir, 0755, err) < 0)
-            return cri_error_wrap(err, "create log directory");
+    if (mkdir_p(log_dir, 0755, err) < 0)
+        return cri_error_wrap(err, "create log directory");
+    cleanup_close int dirfd = open(log_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return cri_error_make(err, errno, "open log directory `%s`", log_dir);
+    cleanup_free char *copy = xstrdup(log_path);
+    char *save = NULL, *name = strtok_r(copy, "/", &save);
+    while (name) {
+        char *next = strtok_r(NULL, "/", &save);
+        if (!next)
+            break;
+        int fd = -1;
+        if (strcmp(name, ".") != 0 && log_dir_step(dirfd, name, log_path, &fd, err) < 0)
+            return -1;
+        if (fd >= 0) {
+            close(dirfd);
+            dirfd = fd;
+        }
+        name = next;
     }
+    struct stat st;
+    if (!name || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return 0; /* missing: the monitor creates it */
+    if (S_ISLNK(st.st_mode))
+        return cri_error_set(err, EINVAL,
+                             "config.log_path `%s` is a symlink, refusing to follow it", log_path);
+    if (!S_ISREG(st.st_mode))
+        return cri_error_set(err, EINVAL, "config.log_path `%s` is not a regular file", log_path);
     return 0;
 }
 
@@ -187,7 +230,7 @@ static int create_build(daemon_t *d, container_t *c, sandbox_t *sb,
     cleanup_free char *bundle = container_bundle_dir(d, c->id);
     if (container_spec_write(d, c, sb, r, img, rootfs, bundle, err) < 0)
         return -1;
-    if (create_log_dir(c->log_path, err) < 0)
+    if (c->log_path[0] && create_log_dir(sb->log_directory, r->config->log_path, err) < 0)
         return -1;
     return create_monitor(d, c, err);
 }
@@ -200,6 +243,14 @@ static int create_lookup(daemon_t *d, const Runtime__V1__CreateContainerRequest 
         return cri_error_wrap(err, "pod_sandbox_id");
     if (sandbox_get_state(sb, NULL) != SANDBOX_STATE_READY)
         return cri_error_set(err, EINVAL, "pod sandbox `%s` is not ready", sb->id);
+    /* the pod as stored decides, never the request's copy of its config */
+    const Runtime__V1__ContainerConfig *cfg = r->config;
+    if (cfg->linux && cfg->linux->security_context && cfg->linux->security_context->privileged &&
+        !sb->privileged)
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.privileged: pod sandbox `%s` was not "
+                             "created privileged",
+                             sb->id);
     if (image_store_resolve(d->images, r->config->image->image, ret_img, err) < 0)
         return cri_error_wrap(err, "config.image.image");
     *ret_sb = TAKE_PTR(sb);

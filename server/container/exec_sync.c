@@ -1,6 +1,9 @@
 /* ExecSync: run cmd in a running container through a monitor in exec mode
- * and return its stdout, stderr (each capped at 16 MiB, the rest dropped,
- * as kubelet's limit) and exit code. The process is the container's own
+ * and return its stdout, stderr and exit code. The reply must fit one gRPC
+ * message (16 MiB, kubelet's limit, both ways), so the two streams share
+ * EXEC_REPLY_BUDGET: each keeps its start, a stream under half the budget
+ * keeps all of it and the other gets the rest, the bytes after are
+ * dropped (the way CRI-O and containerd cap exec output). The process is the container's own
  * (user, groups, env, cwd, capabilities, seccomp, no_new_privs) with the
  * args replaced. A non-zero exit is a successful reply. On timeout the
  * monitor kills the process and the call fails with DEADLINE_EXCEEDED
@@ -19,7 +22,8 @@
 #include "server/daemon.h"
 #include "server/handlers.h"
 
-#define EXEC_OUTPUT_CAP (16 * 1024 * 1024)
+/* 16 MiB message limit minus room for the protobuf and gRPC framing */
+#define EXEC_REPLY_BUDGET (16 * 1024 * 1024 - 64 * 1024)
 
 int container_exec_process_file(struct daemon *d, container_t *c, char *const *cmd, size_t n_cmd,
                                 bool terminal, char **ret_path, cri_error_t *err)
@@ -57,6 +61,19 @@ int container_exec_process_file(struct daemon *d, container_t *c, char *const *c
     return 0;
 }
 
+void container_exec_fit_reply(size_t budget, size_t *out_len, size_t *err_len)
+{
+    if (*out_len + *err_len <= budget)
+        return;
+    size_t half = budget / 2;
+    if (*out_len <= half)
+        *err_len = budget - *out_len;
+    else if (*err_len <= half)
+        *out_len = budget - *err_len;
+    else
+        *out_len = *err_len = half;
+}
+
 static ProtobufCBinaryData arena_bytes(rpc_ctx_t *ctx, const char *data, size_t len)
 {
     ProtobufCBinaryData b = {len, NULL};
@@ -87,7 +104,7 @@ RPC_HANDLER(handle_exec_sync)
     conmon_exec_opts_t opts = {.id = c->id,
                                .process_path = path,
                                .timeout_s = r->timeout > 86400 ? 86400 : (int)r->timeout,
-                               .output_cap = EXEC_OUTPUT_CAP};
+                               .output_cap = EXEC_REPLY_BUDGET};
     cleanup_conmon_exec_result conmon_exec_result_t *res = NULL;
     int rc = conmon_exec_sync(&rt->conmon, &opts, &res, err);
     unlink(path);
@@ -98,8 +115,10 @@ RPC_HANDLER(handle_exec_sync)
                              (long long)r->timeout);
     Runtime__V1__ExecSyncResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__exec_sync_response__init(resp);
-    resp->stdout = arena_bytes(ctx, res->out, res->out_len);
-    resp->stderr = arena_bytes(ctx, res->err, res->err_len);
+    size_t out_len = res->out_len, err_len = res->err_len;
+    container_exec_fit_reply(EXEC_REPLY_BUDGET, &out_len, &err_len);
+    resp->stdout = arena_bytes(ctx, res->out, out_len);
+    resp->stderr = arena_bytes(ctx, res->err, err_len);
     resp->exit_code = res->exit_code;
     *ret_resp = &resp->base;
     return 0;

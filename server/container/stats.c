@@ -1,13 +1,16 @@
 /* ContainerStats: cpu and memory from the container's cgroup, and its
- * writable layer's usage. Stats of a container that does not run carry
+ * writable layer's usage (walked at most every 2 s). Stats of a container that does not run carry
  * timestamps and zero usage. Unknown id → NOT_FOUND. */
 #include <errno.h>
+#include <pthread.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
+
+#define USAGE_CACHE_NS (2 * 1000000000LL) /* writable layer walks: one per 2 s */
 
 static Runtime__V1__UInt64Value *u64(rpc_ctx_t *ctx, uint64_t v)
 {
@@ -31,17 +34,46 @@ static Runtime__V1__ContainerAttributes *attributes(rpc_ctx_t *ctx, container_t 
     return a;
 }
 
-static Runtime__V1__FilesystemUsage *writable_layer(rpc_ctx_t *ctx, daemon_t *d, container_t *c,
-                                                    int64_t now)
+/* The writable layer's usage, walked at most once per USAGE_CACHE_NS per
+ * container: kubelet asks every few seconds (and ListContainerStats for
+ * every container), and a big upper dir takes long to walk. The reply's
+ * timestamp is the time of the walk. */
+static void layer_usage(daemon_t *d, container_t *c, int64_t now, int64_t *ret_at,
+                        uint64_t *ret_bytes, uint64_t *ret_inodes)
 {
+    pthread_mutex_lock(&c->lock);
+    bool fresh = c->usage_at > 0 && now - c->usage_at < USAGE_CACHE_NS && now >= c->usage_at;
+    *ret_at = c->usage_at;
+    *ret_bytes = c->usage_bytes;
+    *ret_inodes = c->usage_inodes;
+    pthread_mutex_unlock(&c->lock);
+    if (fresh)
+        return;
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *upper = xasprintf("%s/upper", dir);
     uint64_t bytes = 0, inodes = 0;
     cri_error_t ignored = CRI_ERROR_INIT;
     dir_usage(upper, &bytes, &inodes, &ignored); /* missing or unreadable: zero */
+    now = now_unix_ns(); /* a long walk still counts as fresh for the full period */
+    pthread_mutex_lock(&c->lock);
+    c->usage_at = now;
+    c->usage_bytes = bytes;
+    c->usage_inodes = inodes;
+    pthread_mutex_unlock(&c->lock);
+    *ret_at = now;
+    *ret_bytes = bytes;
+    *ret_inodes = inodes;
+}
+
+static Runtime__V1__FilesystemUsage *writable_layer(rpc_ctx_t *ctx, daemon_t *d, container_t *c,
+                                                    int64_t now)
+{
+    int64_t at = 0;
+    uint64_t bytes = 0, inodes = 0;
+    layer_usage(d, c, now, &at, &bytes, &inodes);
     Runtime__V1__FilesystemUsage *u = rpc_alloc(ctx, sizeof(*u));
     runtime__v1__filesystem_usage__init(u);
-    u->timestamp = now;
+    u->timestamp = at;
     u->fs_id = rpc_alloc(ctx, sizeof(*u->fs_id));
     runtime__v1__filesystem_identifier__init(u->fs_id);
     u->fs_id->mountpoint = rpc_strdup(ctx, d->root);

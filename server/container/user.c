@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -79,32 +80,55 @@ out:
     return rc;
 }
 
-int container_open_in_root(const char *root, const char *path, cri_error_t *err)
+/* An O_PATH fd of path inside root (symlinks and ".." cannot leave it). */
+static int open_path_in_root(int dir, const char *root, const char *path, cri_error_t *err)
 {
-    cleanup_close int dir = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0)
-        return cri_error_make(err, errno, "open rootfs `%s`", root);
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
     int fd = (int)syscall(SYS_openat2, dir, path, &how, sizeof(how));
     if (fd < 0 && errno == ENOSYS) {
         int links = 0;
-        cleanup_close int p = walk_in_root(dir, path, &links, err);
-        if (p < 0)
+        fd = walk_in_root(dir, path, &links, err);
+        if (fd < 0)
             return cri_error_wrap(err, "in `%s`", root);
-        cleanup_free char *proc = xasprintf("/proc/self/fd/%d", p);
-        fd = open(proc, O_RDONLY | O_CLOEXEC);
+        return fd;
     }
     if (fd < 0)
         return cri_error_make(err, errno, "open `%s` in `%s`", path, root);
     return fd;
 }
 
-/* Reads rootfs/path; a missing file reads as empty. */
+int container_open_in_root(const char *root, const char *path, size_t max_size, cri_error_t *err)
+{
+    cleanup_close int dir = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return cri_error_make(err, errno, "open rootfs `%s`", root);
+    cleanup_close int p = open_path_in_root(dir, root, path, err);
+    if (p < 0)
+        return -1;
+    /* look before opening for reading: a FIFO would block and a device
+     * node (through overlay, the host's device) must not be opened */
+    struct stat st;
+    if (fstat(p, &st) < 0)
+        return cri_error_make(err, errno, "stat `%s` in `%s`", path, root);
+    if (!S_ISREG(st.st_mode))
+        return cri_error_set(err, EINVAL, "`%s` in the image is not a regular file", path);
+    if ((uint64_t)st.st_size > max_size)
+        return cri_error_set(err, EINVAL, "`%s` in the image is larger than %zu bytes", path,
+                             max_size);
+    cleanup_free char *proc = xasprintf("/proc/self/fd/%d", p);
+    int fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return cri_error_make(err, errno, "open `%s` in `%s`", path, root);
+    return fd;
+}
+
+/* Reads rootfs/path (a regular file of at most ID_FILE_MAX bytes); a
+ * missing file reads as empty. */
 static int read_in_root(const char *rootfs, const char *path, char **ret, cri_error_t *err)
 {
     cri_error_t e = CRI_ERROR_INIT;
-    cleanup_close int fd = container_open_in_root(rootfs, path, &e);
+    cleanup_close int fd = container_open_in_root(rootfs, path, ID_FILE_MAX, &e);
     if (fd < 0) {
         if (e.status != ENOENT) {
             *err = e;
@@ -113,8 +137,24 @@ static int read_in_root(const char *rootfs, const char *path, char **ret, cri_er
         *ret = xstrdup("");
         return 0;
     }
-    cleanup_free char *fdpath = xasprintf("/proc/self/fd/%d", fd);
-    return read_file(fdpath, ID_FILE_MAX, ret, NULL, err);
+    cleanup_free char *buf = xmalloc(ID_FILE_MAX + 1);
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, ID_FILE_MAX + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return cri_error_make(err, errno, "read `%s` in `%s`", path, rootfs);
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > ID_FILE_MAX) /* it grew since the check */
+            return cri_error_set(err, EINVAL, "`%s` in the image is larger than %d bytes", path,
+                                 ID_FILE_MAX);
+    }
+    buf[len] = '\0';
+    *ret = xrealloc(TAKE_PTR(buf), len + 1);
+    return 0;
 }
 
 /* Splits one passwd/group line into at most max ':' fields (in place). */

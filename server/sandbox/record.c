@@ -35,7 +35,7 @@ char *sandbox_record_dump(sandbox_t *sb, bool creating)
     sandbox_state_t state = sandbox_get_state(sb, &pid);
     json_t *o = json_pack(
         "{s:i, s:s, s:s, s:{s:s, s:s, s:s, s:I}, s:o, s:o, s:s, s:s, s:I, s:{s:i, s:i, s:i}, "
-        "s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:b}",
+        "s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:b, s:b}",
         "version", RECORD_VERSION, "id", sb->id, "name", sb->name, "metadata", "name",
         sb->meta_name, "uid", sb->meta_uid, "namespace", sb->meta_namespace, "attempt",
         (json_int_t)sb->attempt, "labels", pairs_to_json(sb->labels), "annotations",
@@ -44,7 +44,7 @@ char *sandbox_record_dump(sandbox_t *sb, bool creating)
         sb->ns_network, "pid", sb->ns_pid, "ipc", sb->ns_ipc, "hostname", sb->hostname,
         "log_directory", sb->log_directory, "cgroup_parent", sb->cgroup_parent, "netns",
         sb->netns_path, "cni_network", sb->cni_network, "ips", strv_to_json(sb->ips), "state",
-        (int)state, "pid", (int)pid, "creating", creating);
+        (int)state, "pid", (int)pid, "creating", creating, "privileged", sb->privileged);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
@@ -105,18 +105,19 @@ static int record_fill(sandbox_t *sb, json_t *o, bool *ret_creating, cri_error_t
         *netns, *cninet;
     json_int_t attempt, created;
     json_t *labels, *annotations, *ips;
-    int version, netmode, pidmode, ipcmode, state, pid, creating = 0;
+    int version, netmode, pidmode, ipcmode, state, pid, creating = 0, privileged = 0;
     json_error_t jerr;
     if (json_unpack_ex(o, &jerr, 0,
                        "{s:i, s:s, s:s, s:{s:s, s:s, s:s, s:I}, s:o, s:o, s:s, s:s, s:I, "
-                       "s:{s:i, s:i, s:i}, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s?b}",
+                       "s:{s:i, s:i, s:i}, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s?b, s?b}",
                        "version", &version, "id", &id, "name", &name, "metadata", "name", &mname,
                        "uid", &muid, "namespace", &mns, "attempt", &attempt, "labels", &labels,
                        "annotations", &annotations, "runtime_handler", &handler, "runtime",
                        &runtime, "created_at", &created, "namespaces", "network", &netmode, "pid",
                        &pidmode, "ipc", &ipcmode, "hostname", &hostname, "log_directory", &logdir,
                        "cgroup_parent", &cgp, "netns", &netns, "cni_network", &cninet, "ips", &ips,
-                       "state", &state, "pid", &pid, "creating", &creating) < 0)
+                       "state", &state, "pid", &pid, "creating", &creating, "privileged",
+                       &privileged) < 0)
         return cri_error_set(err, EINVAL, "%s", jerr.text);
     if (version != RECORD_VERSION)
         return cri_error_set(err, EINVAL, "unknown record version %d", version);
@@ -141,6 +142,7 @@ static int record_fill(sandbox_t *sb, json_t *o, bool *ret_creating, cri_error_t
     sb->ns_network = netmode;
     sb->ns_pid = pidmode;
     sb->ns_ipc = ipcmode;
+    sb->privileged = privileged != 0; /* missing in older records: not privileged */
     strv_free(sb->labels);
     strv_free(sb->annotations);
     strv_free(sb->ips);

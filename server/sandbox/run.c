@@ -69,6 +69,7 @@ static int run_describe(daemon_t *d, sandbox_t *sb, const Runtime__V1__RunPodSan
     sb->ns_network = ns ? (int)ns->network : SANDBOX_NS_POD;
     sb->ns_pid = ns ? (int)ns->pid : SANDBOX_NS_POD;
     sb->ns_ipc = ns ? (int)ns->ipc : SANDBOX_NS_POD;
+    sb->privileged = lx && lx->security_context && lx->security_context->privileged;
     char host[256] = "";
     if (gethostname(host, sizeof(host) - 1) < 0)
         host[0] = '\0';

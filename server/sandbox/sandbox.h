@@ -57,6 +57,7 @@ typedef struct sandbox {
     char *runtime;                  /* the conf handler used */
     int64_t created_at;             /* Unix ns */
     int ns_network, ns_pid, ns_ipc; /* enum sandbox_ns_mode */
+    bool privileged; /* security_context.privileged at creation (false in older records) */
     char *hostname;
     char *log_directory;
     char *cgroup_parent;

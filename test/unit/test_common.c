@@ -1,5 +1,7 @@
 /* common/: errors, files, usage walk. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,6 +178,84 @@ static void test_dir_usage_counts_blocks_and_inodes_once(void **state)
     assert_int_equal(rm_rf(dir, &err), 0);
 }
 
+/* Removes name under dirfd, fd-relative (test helper). */
+static void rm_tree_at(int at, const char *name)
+{
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        assert_int_equal(unlinkat(at, name, 0), 0);
+        return;
+    }
+    DIR *d = fdopendir(fd);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            rm_tree_at(dirfd(d), e->d_name);
+    closedir(d);
+    assert_int_equal(unlinkat(at, name, AT_REMOVEDIR), 0);
+}
+
+/* Hard links across directories count once, symlinks are not followed, and
+ * a tree deeper than PATH_MAX as a path is walked whole (fd-relative). */
+static void test_dir_usage_links_and_deep_paths(void **state)
+{
+    cleanup_free char *dir = make_tmpdir();
+    cri_error_t err = CRI_ERROR_INIT;
+    cleanup_free char *a = xasprintf("%s/a", dir);
+    cleanup_free char *b = xasprintf("%s/b", dir);
+    assert_int_equal(mkdir(a, 0755), 0);
+    assert_int_equal(mkdir(b, 0755), 0);
+    cleanup_free char *buf = xcalloc(1, 64 * 1024);
+    memset(buf, 'x', 64 * 1024);
+    for (int i = 0; i < 100; i++) {
+        cleanup_free char *f = xasprintf("%s/f%d", a, i);
+        cleanup_free char *l1 = xasprintf("%s/l%d", b, i);
+        cleanup_free char *l2 = xasprintf("%s/m%d", a, i);
+        assert_int_equal(write_file_atomic(f, buf, 64 * 1024, 0600, &err), 0);
+        assert_int_equal(link(f, l1), 0);
+        assert_int_equal(link(f, l2), 0);
+    }
+    cleanup_free char *sym = xasprintf("%s/up", b);
+    assert_int_equal(symlink("/usr", sym), 0); /* counted as itself, never walked */
+    uint64_t bytes, inodes;
+    assert_int_equal(dir_usage(dir, &bytes, &inodes, &err), 0);
+    assert_int_equal(inodes, 1 + 2 + 100 + 1);
+    assert_true(bytes >= 100 * 64 * 1024);
+    assert_true(bytes < 2 * 100 * 64 * 1024);
+
+    /* 40 levels of 200-byte names: over 8000 bytes of path */
+    char name[201];
+    memset(name, 'd', 200);
+    name[200] = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(mkdirat(fd, name, 0755), 0);
+        int sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(sub >= 0);
+        close(fd);
+        fd = sub;
+    }
+    int f = openat(fd, "deep", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(f >= 0);
+    assert_int_equal(write(f, buf, 64 * 1024), 64 * 1024);
+    close(f);
+    close(fd);
+    uint64_t bytes2, inodes2;
+    assert_int_equal(dir_usage(dir, &bytes2, &inodes2, &err), 0);
+    assert_int_equal(inodes2, inodes + 40 + 1);
+    assert_true(bytes2 >= bytes + 64 * 1024);
+
+    /* a lone file as the root */
+    cleanup_free char *f0 = xasprintf("%s/f0", a);
+    assert_int_equal(dir_usage(f0, &bytes, &inodes, &err), 0);
+    assert_int_equal(inodes, 1);
+    assert_true(bytes >= 64 * 1024);
+    rm_tree_at(AT_FDCWD, dir); /* rm_rf builds paths: too long here */
+    assert_int_equal(access(dir, F_OK), -1);
+}
+
 static void test_take_ptr_and_fd(void **state)
 {
     cleanup_free char *p = xstrdup("x");
@@ -262,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_log_line_is_key_value_and_escaped),
         cmocka_unit_test(test_mkdir_p_and_files),
         cmocka_unit_test(test_dir_usage_counts_blocks_and_inodes_once),
+        cmocka_unit_test(test_dir_usage_links_and_deep_paths),
         cmocka_unit_test(test_take_ptr_and_fd),
         cmocka_unit_test(test_spawn_feeds_stdin_and_captures),
         cmocka_unit_test(test_spawn_large_stdin_and_capture_cap),

@@ -207,6 +207,51 @@ static void test_log_reopen_after_rename(void **state)
     assert_string_equal(b, L("stdout", "F", "after\n"));
 }
 
+/* A symlink (or a FIFO) at the log path is refused, at open and at reopen,
+ * and the file it points at never gets a byte. */
+static void test_log_never_follows_symlinks(void **state)
+{
+    tmpdir_t *t = *state;
+    cleanup_free char *path = xasprintf("%s/s.log", t->path);
+    cleanup_free char *victim = xasprintf("%s/victim", t->path);
+    cleanup_free char *fifo = xasprintf("%s/fifo.log", t->path);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(write_file_atomic(victim, "", 0, 0600, &err), 0);
+    assert_int_equal(symlink(victim, path), 0);
+    conmon_log_t log = CONMON_LOG_INIT;
+    assert_int_equal(conmon_log_open(&log, path, 0, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "symlink"));
+    conmon_log_close(&log);
+
+    assert_int_equal(mkfifo(fifo, 0600), 0); /* no reader: must not block */
+    err = (cri_error_t)CRI_ERROR_INIT;
+    assert_int_equal(conmon_log_open(&log, fifo, 0, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, "not a regular file"));
+    conmon_log_close(&log);
+
+    /* reopen: a link planted after a rename is refused, the old fd kept */
+    assert_int_equal(unlink(path), 0);
+    err = (cri_error_t)CRI_ERROR_INIT;
+    assert_int_equal(conmon_log_open(&log, path, 0, &err), 0);
+    cleanup_free char *old = xasprintf("%s/s.log.1", t->path);
+    assert_int_equal(rename(path, old), 0);
+    assert_int_equal(symlink(victim, path), 0);
+    assert_int_equal(conmon_log_reopen(&log, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, "symlink"));
+    err = (cri_error_t)CRI_ERROR_INIT;
+    assert_int_equal(conmon_log_write(&log, "stdout", "kept\n", 5, TS_NS, &err), 0);
+    conmon_log_close(&log);
+    size_t len = 1;
+    cleanup_free char *v = slurp(victim, &len);
+    assert_int_equal(len, 0);
+    cleanup_free char *a = slurp(old, NULL);
+    assert_string_equal(a, L("stdout", "F", "kept\n"));
+}
+
 static void test_log_off_and_timestamp(void **state)
 {
     conmon_log_t log = CONMON_LOG_INIT;
@@ -459,6 +504,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_100k_line, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_log_max_size, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_log_reopen_after_rename, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_log_never_follows_symlinks, setup_dir, teardown_dir),
         cmocka_unit_test(test_log_off_and_timestamp),
         cmocka_unit_test(test_exit_roundtrip),
         cmocka_unit_test(test_exit_parse_errors),

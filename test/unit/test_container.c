@@ -1,5 +1,6 @@
 /* server/container/: argv merge, environment, users and groups. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -205,6 +207,89 @@ static void test_passwd_symlink_cannot_escape(void **state)
     assert_non_null(strstr(err.msg, "`root`"));
 }
 
+/* /etc/passwd or /etc/group that is no regular file, or too big, is refused
+ * at once with EINVAL naming the file (a FIFO must never block the call). */
+static void check_refused(const char *file, const char *want)
+{
+    container_user_req_t req = {.run_as_user = -1, .run_as_group = -1, .image_user = "root"};
+    container_user_t u = {0};
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(container_user_resolve(rootfs, &req, &u, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, file));
+    assert_non_null(strstr(err.msg, want));
+}
+
+static void replace(const char *rel, char **ret_path)
+{
+    char *p = xasprintf("%s/%s", rootfs, rel);
+    assert_int_equal(unlink(p), 0);
+    *ret_path = p;
+}
+
+static void test_id_files_must_be_small_regular_files(void **state)
+{
+    cleanup_free char *p = NULL, *g = NULL;
+    replace("etc/passwd", &p);
+    assert_int_equal(mkfifo(p, 0644), 0); /* no writer: a blocking open hangs */
+    check_refused("`/etc/passwd`", "not a regular file");
+
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(mkdir(p, 0755), 0);
+    check_refused("`/etc/passwd`", "not a regular file");
+    assert_int_equal(rmdir(p), 0);
+
+    /* a link to the image's own /dev/null: a device, never opened */
+    cleanup_free char *dev = xasprintf("%s/dev", rootfs);
+    cleanup_free char *null = xasprintf("%s/dev/null", rootfs);
+    assert_int_equal(mkdir(dev, 0755), 0);
+    if (mknod(null, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        assert_int_equal(symlink("/dev/null", p), 0);
+        check_refused("`/etc/passwd`", "not a regular file");
+        assert_int_equal(unlink(p), 0);
+    }
+    cri_error_t err = CRI_ERROR_INIT;
+    static const char line[] = "root:x:0:0:root:/root:/bin/sh\n";
+    assert_int_equal(write_file_atomic(p, line, strlen(line), 0644, &err), 0);
+
+    /* a sparse /etc/group past the bound: refused without reading it */
+    replace("etc/group", &g);
+    int fd = open(g, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 64 << 20), 0);
+    close(fd);
+    check_refused("`/etc/group`", "larger than");
+    assert_int_equal(truncate(g, 0), 0); /* empty is fine */
+    container_user_req_t req = {.run_as_user = -1, .run_as_group = -1, .image_user = "root"};
+    container_user_t u = {0};
+    assert_int_equal(container_user_resolve(rootfs, &req, &u, &err), 0);
+    assert_int_equal(u.uid, 0);
+    container_user_free(&u);
+}
+
+/* ExecSync: stdout + stderr always fit the reply budget, each keeping its
+ * start; a small stream is never cut for a big one. */
+static void test_exec_fit_reply_table(void **state)
+{
+    static const struct {
+        size_t out, err, want_out, want_err;
+    } cases[] = {
+        {0, 0, 0, 0},       {10, 20, 10, 20}, {50, 50, 50, 50}, /* exactly the budget */
+        {120, 120, 50, 50},                                     /* both big: half each */
+        {80, 30, 70, 30},                                       /* stderr small: kept whole */
+        {10, 200, 10, 90},                                      /* stdout small: kept whole */
+        {100, 0, 100, 0},                                       /* a lone stream may use it all */
+        {0, 101, 0, 100},   {51, 50, 50, 50},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t out = cases[i].out, err = cases[i].err;
+        container_exec_fit_reply(100, &out, &err);
+        assert_int_equal(out, cases[i].want_out);
+        assert_int_equal(err, cases[i].want_err);
+        assert_true(out + err <= 100);
+    }
+}
+
 static bool mounted(const char *target)
 {
     cleanup_free char *info = NULL;
@@ -285,11 +370,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_argv_rules),
         cmocka_unit_test(test_env_merge),
+        cmocka_unit_test(test_exec_fit_reply_table),
         cmocka_unit_test(test_overlay_few_layers),
         cmocka_unit_test(test_overlay_150_layers_past_the_page_limit),
         cmocka_unit_test(test_overlay_no_layers),
         cmocka_unit_test_setup_teardown(test_user_resolution_table, make_rootfs, remove_rootfs),
         cmocka_unit_test_setup_teardown(test_passwd_symlink_cannot_escape, make_rootfs,
+                                        remove_rootfs),
+        cmocka_unit_test_setup_teardown(test_id_files_must_be_small_regular_files, make_rootfs,
                                         remove_rootfs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -93,6 +93,28 @@ static void test_record_round_trip(void **state)
     assert_string_equal(json, again);
 }
 
+/* privileged survives the record; a record written before the field
+ * existed loads as not privileged. */
+static void test_record_privileged_and_old_records(void **state)
+{
+    cleanup_sandbox sandbox_t *sb = make("p1", "n");
+    sb->privileged = true;
+    cleanup_free char *json = sandbox_record_dump(sb, false);
+    cleanup_sandbox sandbox_t *back = NULL;
+    bool creating = false;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &back, &creating, &err), 0);
+    assert_true(back->privileged);
+
+    char *p = strstr(json, ",\"privileged\":true");
+    assert_non_null(p);
+    memmove(p, p + strlen(",\"privileged\":true"), strlen(p + strlen(",\"privileged\":true")) + 1);
+    cleanup_sandbox sandbox_t *old = NULL;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &old, &creating, &err), 0);
+    assert_false(old->privileged);
+    assert_string_equal(old->id, "p1");
+}
+
 static void test_record_parse_errors(void **state)
 {
     static const char *const bad[] = {
@@ -599,6 +621,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_round_trip),
+        cmocka_unit_test(test_record_privileged_and_old_records),
         cmocka_unit_test(test_record_parse_errors),
         cmocka_unit_test(test_store_lookup),
         cmocka_unit_test(test_store_persist_and_reserve),
