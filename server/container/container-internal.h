@@ -25,6 +25,11 @@ int container_spec_write(struct daemon *d, container_t *c, struct sandbox *sb,
                          const Runtime__V1__CreateContainerRequest *r, struct image *img,
                          const char *rootfs, const char *bundle, cri_error_t *err);
 
+/* Checks a CreateContainer request (validate.c): names, sizes of every
+ * repeated field, log_path, mounts, privileged. Pure: no daemon, no I/O.
+ * EINVAL naming the field. */
+int container_validate_create(const Runtime__V1__CreateContainerRequest *r, cri_error_t *err);
+
 /* Checks the CRI mounts of a request (paths absolute, propagation known). */
 int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error_t *err);
 
