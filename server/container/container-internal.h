@@ -30,6 +30,9 @@ int container_spec_write(struct daemon *d, container_t *c, struct sandbox *sb,
  * EINVAL naming the field. */
 int container_validate_create(const Runtime__V1__CreateContainerRequest *r, cri_error_t *err);
 
+/* Mounts one container may have (each becomes a mount in its spec). */
+#define CONTAINER_MAX_MOUNTS 256
+
 /* Checks the CRI mounts of a request (paths absolute, propagation known). */
 int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error_t *err);
 
