@@ -30,6 +30,13 @@ int container_spec_write(struct daemon *d, container_t *c, struct sandbox *sb,
  * EINVAL naming the field. */
 int container_validate_create(const Runtime__V1__CreateContainerRequest *r, cri_error_t *err);
 
+/* Checks of an ExecSync and an UpdateContainerResources request before any
+ * lookup (exec_sync.c, update.c): pure, also run by test/fuzz/. EINVAL
+ * naming the field. */
+int container_validate_exec_sync(const Runtime__V1__ExecSyncRequest *r, cri_error_t *err);
+int container_validate_update(const Runtime__V1__UpdateContainerResourcesRequest *r,
+                              cri_error_t *err);
+
 /* Mounts one container may have (each becomes a mount in its spec). */
 #define CONTAINER_MAX_MOUNTS 256
 
