@@ -39,6 +39,9 @@
 #define VALIDATE_MAX_ARGV_BYTES (2u * 1024 * 1024)
 #define VALIDATE_MAX_ENVS 65536
 #define VALIDATE_MAX_ENV_BYTES (2u * 1024 * 1024)
+/* Pod port mappings: kubelet sends every declared container port, and media
+ * servers declare RTP ranges port by port. */
+#define VALIDATE_MAX_PORTS 65536
 /* NGROUPS_MAX */
 #define VALIDATE_MAX_GROUPS 65536
 /* resolv.conf: glibc reads 3 servers and 6 search domains; Kubernetes

@@ -210,7 +210,7 @@ static int validate_sizes(const Runtime__V1__PodSandboxConfig *cfg, cri_error_t 
     if (validate_map("config.labels", (void *const *)cfg->labels, cfg->n_labels, true, err) < 0 ||
         validate_map("config.annotations", (void *const *)cfg->annotations, cfg->n_annotations,
                      true, err) < 0 ||
-        validate_count("config.port_mappings", cfg->n_port_mappings, VALIDATE_MAX_ENTRIES, err) < 0)
+        validate_count("config.port_mappings", cfg->n_port_mappings, VALIDATE_MAX_PORTS, err) < 0)
         return -1;
     const Runtime__V1__DNSConfig *dns = cfg->dns_config;
     if (dns &&

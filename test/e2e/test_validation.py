@@ -51,7 +51,7 @@ POD_CASES = [
      "config.log_directory"),
     ("log_directory with //", {"log_directory": "/var//log"}, "config.log_directory"),
     ("too many port mappings",
-     {"port_mappings": [api_pb2.PortMapping(container_port=80)] * 5000},
+     {"port_mappings": [api_pb2.PortMapping(container_port=80)] * 70000},
      "config.port_mappings"),
     ("too many DNS servers",
      {"dns_config": api_pb2.DNSConfig(servers=["10.0.0.1"] * 1000)},
