@@ -517,6 +517,7 @@ static void test_container_repeated_fields(void **state)
     c.cfg.n_args = 1;
     ctr_expect(&c, NULL, "1 MiB of args");
     free(mib);
+    free(args);
 
     Runtime__V1__Device dev = RUNTIME__V1__DEVICE__INIT;
     dev.container_path = "/dev/null";
