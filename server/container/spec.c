@@ -17,7 +17,6 @@
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
 
-
 /* Owned pieces the description points into. */
 struct parts {
     char **argv, **env;

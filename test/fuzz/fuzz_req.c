@@ -63,8 +63,7 @@ static int req_validate(const ProtobufCMessage *m, cri_error_t *err)
 #define REQ_DESC runtime__v1__update_container_resources_request__descriptor
 static int req_validate(const ProtobufCMessage *m, cri_error_t *err)
 {
-    return container_validate_update((const Runtime__V1__UpdateContainerResourcesRequest *)m,
-                                     err);
+    return container_validate_update((const Runtime__V1__UpdateContainerResourcesRequest *)m, err);
 }
 #else
 #error "define one FUZZ_REQ_<TYPE> (see test/fuzz/CMakeLists.txt)"
