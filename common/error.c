@@ -5,6 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Keeps a message on one line: newline, CR and tab become spaces, other
+ * control characters `?` (quoted input may hold anything). */
+static void one_line(char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n' || c == '\r' || c == '\t')
+            *s = ' ';
+        else if (c < 0x20 || c == 0x7f)
+            *s = '?';
+    }
+}
+
 __attribute__((format(printf, 4, 0))) static int
 error_vset(cri_error_t *err, int status, int with_errno, const char *fmt, va_list ap)
 {
@@ -14,6 +27,7 @@ error_vset(cri_error_t *err, int status, int with_errno, const char *fmt, va_lis
     int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     if (with_errno && n >= 0 && (size_t)n < sizeof(err->msg))
         snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", strerror(status));
+    one_line(err->msg);
     return -1;
 }
 
@@ -44,6 +58,8 @@ int cri_error_wrap(cri_error_t *err, const char *fmt, ...)
     int n = vsnprintf(ctx, sizeof(ctx) - 2, fmt, ap);
     va_end(ap);
     size_t clen = n < 0 ? 0 : strnlen(ctx, sizeof(ctx) - 3);
+    ctx[clen] = '\0';
+    one_line(ctx);
     memcpy(ctx + clen, ": ", 3);
     clen += 2;
 

@@ -1,5 +1,7 @@
 #include "arena.h"
 
+#include <malloc.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,12 @@
 
 #define ARENA_CHUNK 4096
 #define ARENA_ALIGN 16
+/* After freeing an arena this big, hand free heap pages back to the kernel:
+ * glibc keeps freed memory in each thread's malloc arena (up to 8 per core),
+ * so a few refused 16 MiB requests would otherwise leave the daemon's RSS
+ * tens of MiB higher for good. Rare (kubelet's requests are a few KiB) and
+ * cheap next to unpacking that much. */
+#define ARENA_TRIM_AT (1u << 20)
 
 struct chunk {
     struct chunk *next;
@@ -81,7 +89,10 @@ void arena_free(arena_t *arena)
         free(c);
         c = next;
     }
+    bool trim = arena->total >= ARENA_TRIM_AT;
     free(arena);
+    if (trim)
+        malloc_trim(0);
 }
 
 static void *pb_alloc(void *data, size_t size)

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,11 @@ static int serve(conf_t *conf)
 
 int main(int argc, char **argv)
 {
+    /* Fixed malloc thresholds: glibc otherwise raises both after the first
+     * big free (up to 32 MiB and 64 MiB), and each thread's malloc arena then
+     * keeps a big request's memory for good. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     struct options o = {0};
     if (parse_args(argc, argv, &o) < 0)
         return 2;

@@ -306,7 +306,9 @@ static void call_finish(struct call *c, int code, const char *message)
 
 /* ---- serving a registered method ---- */
 
-/* Unpacks the request into the arena; NULL when the bytes do not parse. */
+/* Unpacks the request into the arena; NULL when the bytes do not parse.
+ * The received bytes are freed here, not at the end of the call, so a big
+ * request's buffers are free before arena_free() trims the heap. */
 static ProtobufCMessage *unpack_request(struct call *c, arena_t *arena)
 {
     grpc_byte_buffer_reader reader;
@@ -314,6 +316,8 @@ static ProtobufCMessage *unpack_request(struct call *c, arena_t *arena)
         return NULL;
     grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
+    grpc_byte_buffer_destroy(c->payload);
+    c->payload = NULL;
 
     ProtobufCAllocator alloc;
     arena_protobuf_allocator(arena, &alloc);

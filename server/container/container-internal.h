@@ -25,6 +25,21 @@ int container_spec_write(struct daemon *d, container_t *c, struct sandbox *sb,
                          const Runtime__V1__CreateContainerRequest *r, struct image *img,
                          const char *rootfs, const char *bundle, cri_error_t *err);
 
+/* Checks a CreateContainer request (validate.c): names, sizes of every
+ * repeated field, log_path, mounts, privileged. Pure: no daemon, no I/O.
+ * EINVAL naming the field. */
+int container_validate_create(const Runtime__V1__CreateContainerRequest *r, cri_error_t *err);
+
+/* Checks of an ExecSync and an UpdateContainerResources request before any
+ * lookup (exec_sync.c, update.c): pure, also run by test/fuzz/. EINVAL
+ * naming the field. */
+int container_validate_exec_sync(const Runtime__V1__ExecSyncRequest *r, cri_error_t *err);
+int container_validate_update(const Runtime__V1__UpdateContainerResourcesRequest *r,
+                              cri_error_t *err);
+
+/* Mounts one container may have (each becomes a mount in its spec). */
+#define CONTAINER_MAX_MOUNTS 256
+
 /* Checks the CRI mounts of a request (paths absolute, propagation known). */
 int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error_t *err);
 

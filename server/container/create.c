@@ -55,27 +55,6 @@ static char **pairs_from(void **entries, size_t n)
     return v;
 }
 
-static int create_validate(const Runtime__V1__CreateContainerRequest *r, cri_error_t *err)
-{
-    const Runtime__V1__ContainerConfig *cfg = r->config;
-    if (!r->pod_sandbox_id[0])
-        return cri_error_set(err, EINVAL, "pod_sandbox_id is empty");
-    if (!cfg)
-        return cri_error_set(err, EINVAL, "config is missing");
-    if (!cfg->metadata || !cfg->metadata->name[0])
-        return cri_error_set(err, EINVAL, "config.metadata.name is empty");
-    if (strchr(cfg->metadata->name, '_') || strchr(cfg->metadata->name, '/'))
-        return cri_error_set(err, EINVAL, "config.metadata.name `%s` has `_` or `/`",
-                             cfg->metadata->name);
-    if (!cfg->image || !cfg->image->image[0])
-        return cri_error_set(err, EINVAL, "config.image.image is empty");
-    if (strstr(cfg->log_path, ".."))
-        return cri_error_set(err, EINVAL, "config.log_path `%s` has `..`", cfg->log_path);
-    if (container_validate_mounts(cfg, err) < 0)
-        return cri_error_wrap(err, "config");
-    return 0;
-}
-
 /* Identity of the new container from the request, the pod and the image. */
 static void create_describe(daemon_t *d, container_t *c, sandbox_t *sb,
                             const Runtime__V1__ContainerConfig *cfg, image_t *img)
@@ -261,7 +240,7 @@ RPC_HANDLER(handle_create_container)
 {
     const Runtime__V1__CreateContainerRequest *r = (const Runtime__V1__CreateContainerRequest *)req;
     daemon_t *d = rpc_daemon(ctx);
-    if (create_validate(r, err) < 0)
+    if (container_validate_create(r, err) < 0)
         return -1;
     cleanup_sandbox sandbox_t *sb = NULL;
     cleanup_image image_t *img = NULL;

@@ -21,6 +21,7 @@
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
+#include "server/validate.h"
 
 /* 16 MiB message limit minus room for the protobuf and gRPC framing */
 #define EXEC_REPLY_BUDGET (16 * 1024 * 1024 - 64 * 1024)
@@ -84,14 +85,23 @@ static ProtobufCBinaryData arena_bytes(rpc_ctx_t *ctx, const char *data, size_t 
     return b;
 }
 
+int container_validate_exec_sync(const Runtime__V1__ExecSyncRequest *r, cri_error_t *err)
+{
+    if (r->n_cmd == 0 || !r->cmd[0][0])
+        return cri_error_set(err, EINVAL, "cmd is empty");
+    if (validate_strv("cmd", r->cmd, r->n_cmd, VALIDATE_MAX_ARGV, VALIDATE_MAX_ARGV_BYTES, err) < 0)
+        return -1;
+    if (r->timeout < 0)
+        return cri_error_set(err, EINVAL, "timeout %lld is negative", (long long)r->timeout);
+    return 0;
+}
+
 RPC_HANDLER(handle_exec_sync)
 {
     const Runtime__V1__ExecSyncRequest *r = (const Runtime__V1__ExecSyncRequest *)req;
     daemon_t *d = rpc_daemon(ctx);
-    if (r->n_cmd == 0 || !r->cmd[0][0])
-        return cri_error_set(err, EINVAL, "cmd is empty");
-    if (r->timeout < 0)
-        return cri_error_set(err, EINVAL, "timeout %lld is negative", (long long)r->timeout);
+    if (container_validate_exec_sync(r, err) < 0)
+        return -1;
     cleanup_container container_t *c = NULL;
     if (container_get_running(d, r->container_id, &c, err) < 0)
         return -1;

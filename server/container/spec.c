@@ -17,8 +17,6 @@
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
 
-#define SPEC_MAX_MOUNTS 256
-
 /* Owned pieces the description points into. */
 struct parts {
     char **argv, **env;
@@ -72,8 +70,8 @@ static const char *keep(struct parts *p, char *s)
 
 int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error_t *err)
 {
-    if (cfg->n_mounts > SPEC_MAX_MOUNTS)
-        return cri_error_set(err, EINVAL, "mounts: more than %d", SPEC_MAX_MOUNTS);
+    if (cfg->n_mounts > CONTAINER_MAX_MOUNTS)
+        return cri_error_set(err, EINVAL, "mounts: more than %d", CONTAINER_MAX_MOUNTS);
     for (size_t i = 0; i < cfg->n_mounts; i++) {
         const Runtime__V1__Mount *m = cfg->mounts[i];
         if (m->container_path[0] != '/')

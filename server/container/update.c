@@ -11,6 +11,7 @@
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
+#include "server/validate.h"
 
 static void merge(container_resources_t *into, const container_resources_t *set)
 {
@@ -72,13 +73,29 @@ static int update_locked(daemon_t *d, container_t *c, const Runtime__V1__LinuxCo
     return container_store_persist(d->containers, c, false, err);
 }
 
+int container_validate_update(const Runtime__V1__UpdateContainerResourcesRequest *r,
+                              cri_error_t *err)
+{
+    if (!r->linux)
+        return cri_error_set(err, EINVAL, "linux resources are missing");
+    const Runtime__V1__LinuxContainerResources *l = r->linux;
+    if (validate_count("linux.hugepage_limits", l->n_hugepage_limits, VALIDATE_MAX_ENTRIES, err) <
+            0 ||
+        validate_count("linux.unified", l->n_unified, VALIDATE_MAX_ENTRIES, err) < 0 ||
+        validate_map("linux.unified", (void *const *)l->unified, l->n_unified, false, err) < 0 ||
+        validate_map("annotations", (void *const *)r->annotations, r->n_annotations, false, err) <
+            0)
+        return -1;
+    return 0;
+}
+
 RPC_HANDLER(handle_update_container_resources)
 {
     const Runtime__V1__UpdateContainerResourcesRequest *r =
         (const Runtime__V1__UpdateContainerResourcesRequest *)req;
     daemon_t *d = rpc_daemon(ctx);
-    if (!r->linux)
-        return cri_error_set(err, EINVAL, "linux resources are missing");
+    if (container_validate_update(r, err) < 0)
+        return -1;
     cleanup_container container_t *c = NULL;
     if (container_store_get(d->containers, r->container_id, &c, err) < 0)
         return -1;

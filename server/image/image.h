@@ -147,6 +147,12 @@ typedef struct image_auth {
     const char *registry_token; /* bearer token sent as is */
 } image_auth_t;
 
+struct Runtime__V1__PullImageRequest;
+/* Checks a PullImage request before anything is fetched: image.image set
+ * and a valid reference. Pure (no store), also run by test/fuzz/. EINVAL
+ * naming the field. */
+int image_validate_pull(const struct Runtime__V1__PullImageRequest *r, cri_error_t *err);
+
 /* Pulls `ref` (any reference form) for the host platform and stores it.
  * Blobs and layers already present are reused; concurrent pulls of the same
  * layers share one download. auth may be NULL (then the configured auth file

@@ -13,11 +13,21 @@
 #include "server/handlers.h"
 #include "server/image/image.h"
 
+int image_validate_pull(const Runtime__V1__PullImageRequest *r, cri_error_t *err)
+{
+    if (!r->image || !r->image->image || !r->image->image[0])
+        return cri_error_set(err, EINVAL, "image.image is empty");
+    cleanup_image_ref image_ref_t *ref = NULL;
+    if (image_ref_parse(r->image->image, &ref, err) < 0)
+        return cri_error_wrap(err, "image.image");
+    return 0;
+}
+
 RPC_HANDLER(handle_pull_image)
 {
     const Runtime__V1__PullImageRequest *r = (const Runtime__V1__PullImageRequest *)req;
-    if (!r->image || !r->image->image || !r->image->image[0])
-        return cri_error_set(err, EINVAL, "image.image is empty");
+    if (image_validate_pull(r, err) < 0)
+        return -1;
     image_auth_t auth = {0};
     if (r->auth) {
         auth.username = r->auth->username;

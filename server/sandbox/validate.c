@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "server/daemon.h"
 #include "server/sandbox/sandbox-internal.h"
+#include "server/validate.h"
 
 char *sandbox_bundle_dir(const daemon_t *d, const char *id)
 {
@@ -194,15 +195,40 @@ static int validate_metadata(const Runtime__V1__PodSandboxMetadata *m, cri_error
 {
     if (!m)
         return cri_error_set(err, EINVAL, "config.metadata is required");
-    const char *fields[] = {m->name, m->namespace_, m->uid};
-    const char *names[] = {"name", "namespace", "uid"};
-    for (size_t i = 0; i < 3; i++) {
-        if (!fields[i][0])
-            return cri_error_set(err, EINVAL, "config.metadata.%s is empty", names[i]);
-        if (strchr(fields[i], '/') || strchr(fields[i], '\n'))
-            return cri_error_set(err, EINVAL, "config.metadata.%s `%s` has a `/` or a newline",
-                                 names[i], fields[i]);
-    }
+    /* they become CNI_ARGS (K8S_POD_NAME=..;..), the record name
+     * k8s_POD_<name>_<namespace>_<uid>_<attempt> and OCI annotations */
+    if (validate_object_name("config.metadata.name", m->name, err) < 0 ||
+        validate_dns_label("config.metadata.namespace", m->namespace_, err) < 0 ||
+        validate_uid("config.metadata.uid", m->uid, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Sizes of every repeated field, before any other check looks at them. */
+static int validate_sizes(const Runtime__V1__PodSandboxConfig *cfg, cri_error_t *err)
+{
+    if (validate_map("config.labels", (void *const *)cfg->labels, cfg->n_labels, true, err) < 0 ||
+        validate_map("config.annotations", (void *const *)cfg->annotations, cfg->n_annotations,
+                     true, err) < 0 ||
+        validate_count("config.port_mappings", cfg->n_port_mappings, VALIDATE_MAX_PORTS, err) < 0)
+        return -1;
+    const Runtime__V1__DNSConfig *dns = cfg->dns_config;
+    if (dns &&
+        (validate_count("config.dns_config.servers", dns->n_servers, VALIDATE_MAX_DNS, err) < 0 ||
+         validate_count("config.dns_config.searches", dns->n_searches, VALIDATE_MAX_DNS, err) < 0 ||
+         validate_count("config.dns_config.options", dns->n_options, VALIDATE_MAX_DNS, err) < 0))
+        return -1;
+    const Runtime__V1__LinuxPodSandboxConfig *lx = cfg->linux;
+    if (!lx)
+        return 0;
+    if (validate_count("config.linux.sysctls", lx->n_sysctls, VALIDATE_MAX_ENTRIES, err) < 0 ||
+        validate_map("config.linux.sysctls", (void *const *)lx->sysctls, lx->n_sysctls, false,
+                     err) < 0)
+        return -1;
+    const Runtime__V1__LinuxSandboxSecurityContext *sc = lx->security_context;
+    if (sc && validate_count("config.linux.security_context.supplemental_groups",
+                             sc->n_supplemental_groups, VALIDATE_MAX_GROUPS, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -210,11 +236,17 @@ int sandbox_validate_config(const Runtime__V1__PodSandboxConfig *cfg, cri_error_
 {
     if (!cfg)
         return cri_error_set(err, EINVAL, "config is required");
+    if (validate_sizes(cfg, err) < 0)
+        return -1;
     if (validate_metadata(cfg->metadata, err) < 0)
         return -1;
     if (strlen(cfg->hostname) > 64 || strchr(cfg->hostname, '/') || strchr(cfg->hostname, '\n'))
         return cri_error_set(err, EINVAL, "config.hostname `%s` is not a valid host name",
                              cfg->hostname);
+    /* empty: no container logs; else kubelet's /var/log/pods/<ns>_<name>_<uid> */
+    if (cfg->log_directory[0] &&
+        validate_abs_clean_path("config.log_directory", cfg->log_directory, err) < 0)
+        return -1;
     if (validate_ports(cfg, err) < 0)
         return -1;
     if (cfg->dns_config) {

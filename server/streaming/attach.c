@@ -11,13 +11,18 @@
 #include "server/handlers.h"
 #include "server/streaming/streaming.h"
 
+int streaming_validate_attach(const Runtime__V1__AttachRequest *in, cri_error_t *err)
+{
+    if (!in->container_id || !in->container_id[0])
+        return cri_error_set(err, EINVAL, "container_id is empty");
+    return streaming_check_stdio(in->tty, in->stdin, in->stdout, in->stderr, err);
+}
+
 RPC_HANDLER(handle_attach)
 {
     const Runtime__V1__AttachRequest *in = (const Runtime__V1__AttachRequest *)req;
     daemon_t *d = rpc_daemon(ctx);
-    if (!in->container_id || !in->container_id[0])
-        return cri_error_set(err, EINVAL, "container_id is empty");
-    if (streaming_check_stdio(in->tty, in->stdin, in->stdout, in->stderr, err) < 0)
+    if (streaming_validate_attach(in, err) < 0)
         return -1;
     cleanup_free char *id = NULL;
     if (streaming_lookup_container(d, in->container_id, &id, err) < 0)

@@ -12,16 +12,25 @@
 #include "server/daemon.h"
 #include "server/handlers.h"
 #include "server/streaming/streaming.h"
+#include "server/validate.h"
+
+int streaming_validate_exec(const Runtime__V1__ExecRequest *in, cri_error_t *err)
+{
+    if (!in->container_id || !in->container_id[0])
+        return cri_error_set(err, EINVAL, "container_id is empty");
+    if (in->n_cmd == 0 || !in->cmd[0][0])
+        return cri_error_set(err, EINVAL, "cmd is empty");
+    if (validate_strv("cmd", in->cmd, in->n_cmd, VALIDATE_MAX_ARGV, VALIDATE_MAX_ARGV_BYTES, err) <
+        0)
+        return -1;
+    return streaming_check_stdio(in->tty, in->stdin, in->stdout, in->stderr, err);
+}
 
 RPC_HANDLER(handle_exec)
 {
     const Runtime__V1__ExecRequest *in = (const Runtime__V1__ExecRequest *)req;
     daemon_t *d = rpc_daemon(ctx);
-    if (!in->container_id || !in->container_id[0])
-        return cri_error_set(err, EINVAL, "container_id is empty");
-    if (in->n_cmd == 0 || !in->cmd[0][0])
-        return cri_error_set(err, EINVAL, "cmd is empty");
-    if (streaming_check_stdio(in->tty, in->stdin, in->stdout, in->stderr, err) < 0)
+    if (streaming_validate_exec(in, err) < 0)
         return -1;
     cleanup_free char *id = NULL;
     if (streaming_lookup_container(d, in->container_id, &id, err) < 0)

@@ -11,17 +11,27 @@
 #include "server/daemon.h"
 #include "server/handlers.h"
 #include "server/streaming/streaming.h"
+#include "server/validate.h"
+
+int streaming_validate_port_forward(const Runtime__V1__PortForwardRequest *in, cri_error_t *err)
+{
+    if (!in->pod_sandbox_id || !in->pod_sandbox_id[0])
+        return cri_error_set(err, EINVAL, "pod_sandbox_id is empty");
+    if (validate_count("port", in->n_port, VALIDATE_MAX_ENTRIES, err) < 0)
+        return -1;
+    for (size_t i = 0; i < in->n_port; i++) {
+        if (in->port[i] < 1 || in->port[i] > 65535)
+            return cri_error_set(err, EINVAL, "port %d is out of range", in->port[i]);
+    }
+    return 0;
+}
 
 RPC_HANDLER(handle_port_forward)
 {
     const Runtime__V1__PortForwardRequest *in = (const Runtime__V1__PortForwardRequest *)req;
     daemon_t *d = rpc_daemon(ctx);
-    if (!in->pod_sandbox_id || !in->pod_sandbox_id[0])
-        return cri_error_set(err, EINVAL, "pod_sandbox_id is empty");
-    for (size_t i = 0; i < in->n_port; i++) {
-        if (in->port[i] < 1 || in->port[i] > 65535)
-            return cri_error_set(err, EINVAL, "port %d is out of range", in->port[i]);
-    }
+    if (streaming_validate_port_forward(in, err) < 0)
+        return -1;
     cleanup_free char *id = NULL;
     cleanup_free char *netns = NULL;
     if (streaming_lookup_sandbox(d, in->pod_sandbox_id, &id, &netns, err) < 0)

@@ -110,6 +110,18 @@ int streaming_attach_conmon(void *data, const streaming_request_t *r, const stre
 
 /* ---- lookups the sandbox and container code will fill in ---- */
 
+struct Runtime__V1__ExecRequest;
+struct Runtime__V1__AttachRequest;
+struct Runtime__V1__PortForwardRequest;
+
+/* Checks of an Exec, Attach or PortForward request before any lookup:
+ * pure functions (no daemon), also run by test/fuzz/. EINVAL naming the
+ * field. */
+int streaming_validate_exec(const struct Runtime__V1__ExecRequest *in, cri_error_t *err);
+int streaming_validate_attach(const struct Runtime__V1__AttachRequest *in, cri_error_t *err);
+int streaming_validate_port_forward(const struct Runtime__V1__PortForwardRequest *in,
+                                    cri_error_t *err);
+
 /* The stdio rules Exec and Attach share: tty together with stderr is
  * invalid (a tty merges the streams), and at least one stream must be
  * asked for. EINVAL naming the fields. */

@@ -41,6 +41,22 @@ static void test_error_set_and_wrap(void **state)
     assert_string_equal(err.msg, "");
 }
 
+/* err->msg is one line: control characters from quoted input (a name with
+ * a newline, runc's multi-line stderr) never reach logs or gRPC details. */
+static void test_error_message_is_one_line(void **state)
+{
+    (void)state;
+    cri_error_t err = CRI_ERROR_INIT;
+    cri_error_set(&err, EINVAL, "name `%s` is bad",
+                  "a\nb\r\tc\x01"
+                  "d\x7f");
+    assert_string_equal(err.msg, "name `a b  c?d?` is bad");
+    cri_error_make(&err, ENOENT, "open `%s`", "x\ny");
+    assert_string_equal(err.msg, "open `x y`: No such file or directory");
+    cri_error_wrap(&err, "ctx `%s`", "p\nq");
+    assert_string_equal(err.msg, "ctx `p q`: open `x y`: No such file or directory");
+}
+
 static void test_error_status_zero_becomes_eio(void **state)
 {
     cri_error_t err = CRI_ERROR_INIT;
@@ -337,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_error_make_appends_strerror),
         cmocka_unit_test(test_error_set_and_wrap),
         cmocka_unit_test(test_error_status_zero_becomes_eio),
+        cmocka_unit_test(test_error_message_is_one_line),
         cmocka_unit_test(test_error_wrap_truncates_safely),
         cmocka_unit_test(test_log_level_parse),
         cmocka_unit_test(test_log_line_is_key_value_and_escaped),
