@@ -15,13 +15,43 @@ cd "$top"
 
 BUILD_DEPS=(cmake gcc make pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
     protobuf-compiler libcurl4-openssl-dev libssl-dev libarchive-dev liblmdb-dev libseccomp-dev
-    libcap-dev libyaml-dev libjansson-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev)
+    libcap-dev libyaml-dev libjansson-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev python3)
 RUN_DEPS=(runc containernetworking-plugins iptables iproute2)
 TEST_DEPS=(libcmocka-dev python3 python3-pytest python3-grpcio python3-protobuf valgrind
     clang-format docker-registry skopeo umoci busybox-static apache2-utils zstd util-linux procps
-    psmisc openssl)
+    psmisc openssl dpkg-dev debootstrap)
 
 log() { printf '==> %s\n' "$*" >&2; }
+
+# Test tools from the Go module proxy, built into a cache outside the
+# checkout and reused when present: crictl (e2e crictl flows, the .deb
+# check). Needs Go >= 1.26; without it those tests skip and say why.
+CRI_TOOLS_VERSION=v1.36.0
+TOOLS_CACHE=${CRICKET_TEST_CACHE:-/var/cache/cricket-test}
+GO=$(command -v go || echo /usr/local/go/bin/go)
+
+go_ok() {
+    [ -x "$GO" ] || return 1
+    local v
+    v=$("$GO" env GOVERSION 2>/dev/null) || return 1
+    v=${v#go}
+    [ "$(printf '%s\n1.26\n' "${v%.*}" | sort -V | head -n1)" = 1.26 ]
+}
+
+install_cri_tools() {
+    local dir="$TOOLS_CACHE/cri-tools-$CRI_TOOLS_VERSION"
+    if [ ! -x "$dir/crictl" ]; then
+        if ! go_ok; then
+            log "no Go >= 1.26: crictl not installed (its tests skip)"
+            return 0
+        fi
+        log "go install sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION into $dir"
+        mkdir -p "$dir"
+        GOBIN="$dir" GOFLAGS=-mod=mod "$GO" install \
+            "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION"
+    fi
+    export CRICTL="$dir/crictl"
+}
 
 install_deps() {
     local want=("$@") missing=() p
@@ -85,6 +115,7 @@ run)
     ;;
 test)
     install_deps "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}"
+    install_cri_tools
     lint
     log "plain build + every test"
     build build

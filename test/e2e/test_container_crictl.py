@@ -5,7 +5,7 @@ writes and busybox from the test's own registry on 127.0.0.1. The real
 daemon, runc, monitors, overlay mounts and a bridge of the test's own (the
 sandbox fixtures); afterwards no container record, bundle, mount, monitor,
 runc state, netns pin, veth or lease may be left (envf's leak checks plus
-ours). Skipped when crictl is not on PATH."""
+ours). Skipped when crictl is neither in $CRICTL nor on PATH."""
 import json
 import os
 import shutil
@@ -18,7 +18,7 @@ from registry import registry_config
 from test_container import reg  # noqa: F401 (module fixture: registry with busybox)
 from test_sandbox import envf, pytestmark as _sandbox_mark  # noqa: F401
 
-CRICTL = shutil.which("crictl")
+CRICTL = os.environ.get("CRICTL") or shutil.which("crictl")
 pytestmark = [_sandbox_mark, pytest.mark.skipif(not CRICTL, reason="crictl not installed")]
 
 
