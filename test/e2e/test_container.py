@@ -365,16 +365,32 @@ def exec_sync(pod, cid, cmd, timeout=0):
     return fn(req_cls(container_id=cid, cmd=cmd, timeout=timeout), timeout=timeout + 30)
 
 
-def procs_with_cmdline(cmdline):
+def procs_with_cmdline(cmdline, cid=None):
+    """PIDs running cmdline; with cid, only those in that container's cgroup
+    (other tests on the machine may run the same command)."""
     found = []
-    for p in os.listdir("/proc"):
+    for p in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open("/proc/%s/cmdline" % p, "rb") as f:
-                if p.isdigit() and f.read() == cmdline:
-                    found.append(int(p))
+                if f.read() != cmdline:
+                    continue
+            if cid is not None:
+                with open("/proc/%s/cgroup" % p) as f:
+                    if cid not in f.read():
+                        continue
+            found.append(int(p))
         except OSError:
             pass
     return found
+
+
+def gone(cmdline, cid, timeout=5):
+    """True once no process of the container runs cmdline (kills are
+    delivered asynchronously; bounded wait)."""
+    end = time.time() + timeout
+    while procs_with_cmdline(cmdline, cid) and time.time() < end:
+        time.sleep(0.05)
+    return procs_with_cmdline(cmdline, cid) == []
 
 
 def test_exec_sync(pod):
@@ -390,8 +406,8 @@ def test_exec_sync(pod):
                      ["sh", "-c", "sleep 30"], timeout=1)
     assert "timed out" in d and time.time() - t0 < 10
     # killed, not left behind (busybox sh may exec the sleep in place)
-    assert procs_with_cmdline(b"sh\0-c\0sleep 30\0") == []
-    assert procs_with_cmdline(b"sleep\x0030\0") == []
+    assert gone(b"sh\0-c\0sleep 30\0", cid)
+    assert gone(b"sleep\x0030\0", cid)
     big = exec_sync(pod, cid, ["sh", "-c", "busybox seq 1 300000"])
     assert big.stdout.endswith(b"300000\n") and big.exit_code == 0
     expect_error(grpc.StatusCode.NOT_FOUND, exec_sync, pod, "0" * 64, ["true"])
