@@ -103,7 +103,13 @@ class SpdyClient:
         self.pings = []
         self.goaway = None
         self.closed = False
-        self.keep_data = True  # False: data frames are only returned
+        self.keep_data = True  # False: data frames are not stored (still counted)
+        # Every data frame is counted and hashed per stream whoever reads it
+        # (open_stream and read_until read frames too): a test that checks
+        # a big output uses these, so frames read while it waited for a
+        # reply are not missed.
+        self.received = {}   # stream id -> bytes of data received
+        self.digest = {}     # stream id -> hashlib.sha256 of those bytes
 
     # -- encoding --
     def header_block(self, headers):
@@ -171,6 +177,8 @@ class SpdyClient:
                 self.goaway = struct.unpack(">II", payload)
             return ("control", ftype, flags, payload)
         sid = int.from_bytes(head[:4], "big") & 0x7FFFFFFF
+        self.received[sid] = self.received.get(sid, 0) + len(payload)
+        self.digest.setdefault(sid, hashlib.sha256()).update(payload)
         if self.keep_data:
             self.data.setdefault(sid, bytearray()).extend(payload)
         if flags & FIN:

@@ -147,6 +147,31 @@ def test_exec_stdin_pipe_round_trip_1mb(pod):
     assert json.loads(bytes(c.data[ids["error"]]))["status"] == "Success"
 
 
+def test_exec_big_output_to_a_stalled_client_arrives_whole(pod):
+    """16 MiB of random bytes written in the container, read through the
+    real exec backend (monitor, attach packets, session queue) by a client
+    that stops reading for a second first: every byte arrives, in order
+    (sha256 against the container's own sha256sum)."""
+    cid = sleeper(pod, "bigout")
+    size = 16 << 20
+    r = exec_sync(pod, cid, ["/bin/sh", "-c", "head -c %d /dev/urandom > /blob && "
+                             "sha256sum /blob" % size])
+    assert r.exit_code == 0, r.stderr
+    want = r.stdout.split()[0].decode()
+    url = pod.cri.call("Exec", container_id=cid, cmd=["/bin/cat", "/blob"], stdout=True,
+                       stderr=True).url
+    c, _ = sc.spdy_connect(url, V4)
+    c.sock.settimeout(60)
+    ids = sc.exec_streams(c, stdout=True, stderr=True)
+    time.sleep(1)  # not reading: the output waits in the monitor and the pipes
+    assert c.read_until(lambda: ids["error"] in c.fin)
+    c.close()
+    assert not c.reset and not c.data.get(ids["stderr"]), (c.reset, c.data.get(ids["stderr"]))
+    assert c.received.get(ids["stdout"], 0) == size
+    assert c.digest[ids["stdout"]].hexdigest() == want
+    assert json.loads(bytes(c.data[ids["error"]]))["status"] == "Success"
+
+
 def read_stdout_until(c, sid, want, timeout=10):
     c.sock.settimeout(timeout)
     try:
