@@ -353,6 +353,50 @@ static void test_remove_keeps_record_on_failure(void **state)
     assert_no_container_left(f);
 }
 
+/* ExecSync and ReopenContainerLog reach the monitor through conmon_ops:
+ * the reply carries what it returned, its errors come back, and a container
+ * that is not running is refused before the monitor is asked. */
+static void test_exec_sync_and_reopen_log(void **state)
+{
+    fixture_t *f = *state;
+    const char *id = create_ok(f, "app");
+    Runtime__V1__ExecSyncRequest x;
+    runtime__v1__exec_sync_request__init(&x);
+    char *cmd[] = {"true"};
+    x.container_id = (char *)id;
+    x.cmd = cmd;
+    x.n_cmd = 1;
+    Runtime__V1__ReopenContainerLogRequest rl;
+    runtime__v1__reopen_container_log_request__init(&rl);
+    rl.container_id = (char *)id;
+    ProtobufCMessage *resp = NULL;
+    cri_error_t e1 = CRI_ERROR_INIT, e2 = CRI_ERROR_INIT;
+    assert_int_equal(handle_exec_sync(f->fx->ctx, &x.base, &resp, &e1), -1);
+    assert_int_equal(e1.status, EINVAL); /* created, not running */
+    assert_int_equal(handle_reopen_container_log(f->fx->ctx, &rl.base, &resp, &e2), -1);
+    assert_int_equal(e2.status, EINVAL);
+    assert_int_equal(fakes_calls(FAKE_CONMON_EXEC_SYNC) + fakes_calls(FAKE_CONMON_REOPEN_LOG), 0);
+
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(start(f, id, &err), 0);
+    assert_int_equal(handle_exec_sync(f->fx->ctx, &x.base, &resp, &err), 0);
+    Runtime__V1__ExecSyncResponse *xr = (Runtime__V1__ExecSyncResponse *)resp;
+    assert_int_equal(xr->stdout.len, 3);
+    assert_memory_equal(xr->stdout.data, "out", 3);
+    assert_string_equal(fakes_arg(FAKE_CONMON_EXEC_SYNC, 1), id);
+    fakes_fail(FAKE_CONMON_EXEC_SYNC, 1, EIO);
+    cri_error_t e3 = CRI_ERROR_INIT;
+    assert_int_equal(handle_exec_sync(f->fx->ctx, &x.base, &resp, &e3), -1);
+    assert_int_equal(e3.status, EIO);
+
+    assert_int_equal(handle_reopen_container_log(f->fx->ctx, &rl.base, &resp, &err), 0);
+    assert_string_equal(fakes_arg(FAKE_CONMON_REOPEN_LOG, 1), id);
+    fakes_fail(FAKE_CONMON_REOPEN_LOG, 1, ESRCH);
+    cri_error_t e4 = CRI_ERROR_INIT;
+    assert_int_equal(handle_reopen_container_log(f->fx->ctx, &rl.base, &resp, &e4), -1);
+    assert_int_equal(e4.status, ESRCH);
+}
+
 /* RemovePodSandbox takes the pod's containers with it. */
 static void test_remove_pod_removes_containers(void **state)
 {
@@ -566,6 +610,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_kill_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_keeps_record_on_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_pod_removes_containers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_sync_and_reopen_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_name_taken, setup, teardown),
     };
     const size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
