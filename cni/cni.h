@@ -113,6 +113,22 @@ int cni_del(const cni_opts_t *opts, const char *net_name, const cni_network_t *n
 int cni_check(const cni_opts_t *opts, const cni_network_t *net, const cni_attachment_t *att,
               cri_error_t *err);
 
+/* The plugin calls of the daemon as an ops table, so handlers can be unit
+ * tested with fakes (server/daemon.h holds a pointer to one). Each member
+ * has the contract of the function of the same name above; cni_plugin_ops
+ * is the real table (cni_add, cni_del, cni_check). Config discovery and
+ * loading stay plain functions: they only read files. */
+typedef struct cni_ops {
+    int (*add)(const cni_opts_t *opts, const cni_network_t *net, const cni_attachment_t *att,
+               cni_result_t **ret, cri_error_t *err);
+    int (*del)(const cni_opts_t *opts, const char *net_name, const cni_network_t *net,
+               const cni_attachment_t *att, cri_error_t *err);
+    int (*check)(const cni_opts_t *opts, const cni_network_t *net, const cni_attachment_t *att,
+                 cri_error_t *err);
+} cni_ops_t;
+
+extern const cni_ops_t cni_plugin_ops;
+
 /* Parses a plugin result (cniVersion 0.3.x/0.4.0/1.0.0) into its IPs.
  * EINVAL when it is not a result. */
 int cni_result_parse(const char *json, cni_result_t **ret, cri_error_t *err);

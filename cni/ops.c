@@ -221,3 +221,9 @@ int cni_check(const cni_opts_t *opts, const cni_network_t *net, const cni_attach
         return cri_error_wrap(err, "network `%s` CHECK", net->name);
     return 0;
 }
+
+const cni_ops_t cni_plugin_ops = {
+    .add = cni_add,
+    .del = cni_del,
+    .check = cni_check,
+};

@@ -214,4 +214,25 @@ int conmon_resize(const char *socket_dir, const char *id, unsigned width, unsign
  * returns the connected fd (O_CLOEXEC) in *ret_fd. ESRCH when not running. */
 int conmon_attach_connect(const char *socket_dir, const char *id, int *ret_fd, cri_error_t *err);
 
+/* ---- the client as an ops table ----------------------------------------- */
+
+/* What the daemon asks of monitors, as a table tests replace with fakes
+ * (server/daemon.h holds a pointer to one). Each member has the contract of
+ * the function of the same name above; conmon_monitor_ops is the real table
+ * (cricket-conmon through conmon_create() and friends). */
+typedef struct conmon_ops {
+    int (*create)(const conmon_config_t *cfg, const conmon_create_opts_t *opts,
+                  pid_t *ret_container_pid, pid_t *ret_monitor_pid, cri_error_t *err);
+    int (*exec_sync)(const conmon_config_t *cfg, const conmon_exec_opts_t *opts,
+                     conmon_exec_result_t **ret, cri_error_t *err);
+    int (*exec_live_start)(const conmon_config_t *cfg, const conmon_exec_live_opts_t *opts,
+                           conmon_exec_live_t **ret, cri_error_t *err);
+    int (*reopen_log)(const char *socket_dir, const char *id, int timeout_ms, cri_error_t *err);
+    int (*resize)(const char *socket_dir, const char *id, unsigned width, unsigned height,
+                  cri_error_t *err);
+    int (*attach_connect)(const char *socket_dir, const char *id, int *ret_fd, cri_error_t *err);
+} conmon_ops_t;
+
+extern const conmon_ops_t conmon_monitor_ops;
+
 #endif

@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "conf/conf.h"
 #include "server/container/container.h"
+#include "server/host_ops.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
 #include "server/store.h"
@@ -246,6 +247,9 @@ int daemon_open(daemon_t *d, conf_t *conf, cri_error_t *err)
     d->cgroup_systemd = strcmp(conf->runtime.cgroup_manager, "systemd") == 0;
     d->started_ns = now_unix_ns();
     d->pod_cidr = xstrdup("");
+    d->cni_ops = &cni_plugin_ops;
+    d->conmon_ops = &conmon_monitor_ops;
+    d->host_ops = &host_real_ops;
     pthread_mutex_init(&d->lock, NULL);
 
     if (daemon_acquire(d, conf, err) == 0)

@@ -22,6 +22,7 @@ struct sandbox_store;
 struct container_store;
 struct exit_watcher;
 struct streaming_server;
+struct host_ops;
 
 /* One runtime handler of the config, ready to run containers. */
 typedef struct daemon_runtime {
@@ -59,6 +60,12 @@ typedef struct daemon {
     struct container_store *containers; /* server/container (loaded before image GC) */
     struct exit_watcher *exits;         /* started by main after recovery */
     struct streaming_server *streaming; /* server/streaming; set by main before serving */
+
+    /* what handlers run outside the process: the real tables (daemon_open);
+     * handler unit tests put fakes here */
+    const cni_ops_t *cni_ops;        /* CNI ADD/DEL/CHECK */
+    const conmon_ops_t *conmon_ops;  /* monitors: create, exec, reopen, attach */
+    const struct host_ops *host_ops; /* netns pins, shm and rootfs mounts */
 
     /* mutable, behind lock */
     pthread_mutex_t lock;

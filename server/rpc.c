@@ -32,6 +32,7 @@
 #include "server/arena.h"
 #include "server/handlers.h"
 #include "server/pool.h"
+#include "server/rpc-ctx.h"
 #include "server/testhooks.h"
 
 #define RPC_MAX_MESSAGE (16 * 1024 * 1024) /* kubelet's limit, both ways */
@@ -145,12 +146,22 @@ struct rpc_server {
     tag_t shutdown_tag;
 };
 
-struct rpc_ctx {
-    rpc_server_t *srv;
-    const rpc_method_t *method;
-    arena_t *arena;
-    gpr_timespec deadline; /* the client's; infinite when it set none */
-};
+static int64_t rpc_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The client's deadline as struct rpc_ctx keeps it. */
+static int64_t deadline_ns(gpr_timespec deadline)
+{
+    gpr_timespec d = gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC);
+    if (gpr_time_cmp(d, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0 || d.tv_sec > INT64_MAX / 2000)
+        return -1;
+    int64_t left_ms = gpr_time_to_millis(gpr_time_sub(d, gpr_now(GPR_CLOCK_MONOTONIC)));
+    return rpc_mono_ns() + (left_ms < 0 ? 0 : left_ms) * 1000000;
+}
 
 /* A posted slot waiting for a call to a registered method. */
 struct slot {
@@ -220,7 +231,7 @@ char *rpc_printf(rpc_ctx_t *ctx, const char *fmt, ...)
 
 daemon_t *rpc_daemon(rpc_ctx_t *ctx)
 {
-    return ctx->srv->daemon;
+    return ctx->daemon;
 }
 
 const rpc_method_t *rpc_method(rpc_ctx_t *ctx)
@@ -230,11 +241,9 @@ const rpc_method_t *rpc_method(rpc_ctx_t *ctx)
 
 int64_t rpc_deadline_ms(rpc_ctx_t *ctx)
 {
-    gpr_timespec d = gpr_convert_clock_type(ctx->deadline, GPR_CLOCK_MONOTONIC);
-    if (gpr_time_cmp(d, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0 || d.tv_sec > INT64_MAX / 2000)
+    if (ctx->deadline_ns < 0)
         return -1;
-    gpr_timespec left = gpr_time_sub(d, gpr_now(GPR_CLOCK_MONOTONIC));
-    int64_t ms = gpr_time_to_millis(left);
+    int64_t ms = (ctx->deadline_ns - rpc_mono_ns()) / 1000000;
     return ms < 0 ? 0 : ms;
 }
 
@@ -438,7 +447,10 @@ static void call_run(void *data)
     cri_error_t err = CRI_ERROR_INIT;
     ProtobufCMessage *resp = NULL;
     int code = RPC_OK;
-    rpc_ctx_t ctx = {.srv = c->srv, .method = m, .arena = arena_new(), .deadline = c->deadline};
+    rpc_ctx_t ctx = {.daemon = c->srv->daemon,
+                     .method = m,
+                     .arena = arena_new(),
+                     .deadline_ns = deadline_ns(c->deadline)};
 
     log_write(method_logs_at_debug(m) ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, NULL, "rpc %s", m->name);
     testhook_slow_wait(m->name, &c->srv->stopping);

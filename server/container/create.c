@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
+#include "server/host_ops.h"
 #include "server/handlers.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
@@ -111,7 +112,8 @@ static int create_rootfs(daemon_t *d, container_t *c, image_t *img, cri_error_t 
         return -1;
     if (img->n_layers == 0 && mkdir_p(empty, 0755, err) < 0)
         return -1;
-    return container_rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err);
+    return d->host_ops->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs,
+                                     err);
 }
 
 /* One component of log_path under dirfd: a missing directory is made; a
@@ -188,7 +190,7 @@ static int create_monitor(daemon_t *d, container_t *c, cri_error_t *err)
                                  .stdin_open = c->stdin_open,
                                  .stdin_once = c->stdin_once};
     pid_t pid = 0;
-    if (conmon_create(&rt->conmon, &opts, &pid, NULL, err) < 0)
+    if (d->conmon_ops->create(&rt->conmon, &opts, &pid, NULL, err) < 0)
         return cri_error_wrap(err, "create container");
     pthread_mutex_lock(&c->lock);
     c->state = CONTAINER_STATE_CREATED;

@@ -260,7 +260,7 @@ int sandbox_infra_start(daemon_t *d, sandbox_t *sb, const char *bundle, pid_t *r
     conmon_create_opts_t opts = {.id = sb->id, .bundle = bundle};
     pid_t pid = 0;
     cri_error_t ignore = CRI_ERROR_INIT;
-    if (conmon_create(&rt->conmon, &opts, &pid, NULL, err) < 0) {
+    if (d->conmon_ops->create(&rt->conmon, &opts, &pid, NULL, err) < 0) {
         oci_runtime_delete(rt->oci, sb->id, true, &ignore);
         return cri_error_wrap(err, "create infra container");
     }

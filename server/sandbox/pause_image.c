@@ -14,6 +14,7 @@
 #include "conf/conf.h"
 #include "server/container/container.h"
 #include "server/daemon.h"
+#include "server/host_ops.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox-internal.h"
 
@@ -55,7 +56,7 @@ int sandbox_pause_image_prepare(daemon_t *d, sandbox_t *sb, char **ret_rootfs, c
     if (mkdir_private(dir, 0700, NULL, err) < 0)
         return -1;
     char *rootfs = xasprintf("%s/rootfs", dir);
-    if (container_rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err) <
+    if (d->host_ops->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err) <
         0) {
         free(rootfs);
         cri_error_t ignored = CRI_ERROR_INIT;
@@ -73,7 +74,7 @@ int sandbox_pause_image_release(daemon_t *d, const char *id, cri_error_t *err)
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     if (access(dir, F_OK) < 0)
         return 0;
-    if (container_rootfs_unmount(rootfs, err) < 0)
+    if (d->host_ops->rootfs_unmount(rootfs, err) < 0)
         return -1;
     return rm_rf(dir, err);
 }

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "conf/conf.h"
 #include "server/daemon.h"
+#include "server/host_ops.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
 
@@ -93,8 +94,8 @@ static void run_rollback(daemon_t *d, sandbox_t *sb)
     sandbox_network_teardown(d, sb, &ignore);
     sandbox_infra_stop(d, sb, &ignore);
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
-    sandbox_shm_unmount(shm, &ignore);
-    sandbox_netns_unpin(sb->netns_path, &ignore);
+    d->host_ops->shm_unmount(shm, &ignore);
+    d->host_ops->netns_unpin(sb->netns_path, &ignore);
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *files = sandbox_files_dir(d, sb->id);
     rm_rf(bundle, &ignore);
@@ -137,7 +138,7 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
     if (mkdir_p(bundle, 0700, err) < 0)
         return -1;
-    if (sb->ns_ipc != SANDBOX_NS_NODE && sandbox_shm_mount(shm, err) < 0)
+    if (sb->ns_ipc != SANDBOX_NS_NODE && d->host_ops->shm_mount(shm, err) < 0)
         return -1;
     const char *shm_path = sb->ns_ipc == SANDBOX_NS_NODE ? "/dev/shm" : shm;
     if (sandbox_infra_spec(d, sb, cfg, rootfs, args, bundle, shm_path, err) < 0)
@@ -151,7 +152,7 @@ static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
                      const char *rootfs, char *const *args, cri_error_t *err)
 {
     int64_t t0 = now_unix_ns();
-    if (sb->netns_path[0] && sandbox_netns_pin(sb->netns_path, err) < 0)
+    if (sb->netns_path[0] && d->host_ops->netns_pin(sb->netns_path, err) < 0)
         return -1;
     sb->timings.netns_ns = now_unix_ns() - t0;
 

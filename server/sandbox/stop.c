@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "server/container/container.h"
 #include "server/daemon.h"
+#include "server/host_ops.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
 
@@ -66,9 +67,9 @@ int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
     if (stop_network_and_infra(d, sb, err) < 0)
         return -1;
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
-    if (sandbox_shm_unmount(shm, err) < 0)
+    if (d->host_ops->shm_unmount(shm, err) < 0)
         return -1;
-    if (sandbox_netns_unpin(sb->netns_path, err) < 0)
+    if (d->host_ops->netns_unpin(sb->netns_path, err) < 0)
         return -1;
     pid_t pid = 0;
     bool changed = sandbox_get_state(sb, &pid) != SANDBOX_STATE_NOTREADY || pid != 0;

@@ -67,13 +67,13 @@ static void to_monitor(int sock, int *in)
     }
 }
 
-static void resize(const char *socket_dir, const char *id, int fd)
+static void resize(const struct daemon *d, const char *id, int fd)
 {
     streaming_winsize_t ws;
     if (read(fd, &ws, sizeof(ws)) != sizeof(ws))
         return;
     cri_error_t ignore = CRI_ERROR_INIT;
-    conmon_resize(socket_dir, id, ws.width, ws.height, &ignore); /* best effort */
+    d->conmon_ops->resize(d->conmon_dir, id, ws.width, ws.height, &ignore); /* best effort */
 }
 
 int streaming_attach_conmon(void *data, const streaming_request_t *r, const streaming_stdio_t *io,
@@ -81,7 +81,7 @@ int streaming_attach_conmon(void *data, const streaming_request_t *r, const stre
 {
     struct daemon *d = data;
     cleanup_close int sock = -1;
-    if (conmon_attach_connect(d->conmon_dir, r->container_id, &sock, err) < 0)
+    if (d->conmon_ops->attach_connect(d->conmon_dir, r->container_id, &sock, err) < 0)
         return cri_error_wrap(err, "attach to container `%s`", r->container_id);
     int in = r->in ? io->in : -1;
     if (in < 0)
@@ -100,7 +100,7 @@ int streaming_attach_conmon(void *data, const streaming_request_t *r, const stre
         if (p[3].revents)
             return 0;
         if (p[2].revents & POLLIN)
-            resize(d->conmon_dir, r->container_id, resize_fd);
+            resize(d, r->container_id, resize_fd);
         else if (p[2].revents)
             resize_fd = -1;
         if (p[1].revents)

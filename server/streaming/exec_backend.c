@@ -173,7 +173,7 @@ int streaming_exec_conmon(void *data, const streaming_request_t *r, const stream
     conmon_exec_live_opts_t o = {
         .id = r->container_id, .process_path = path, .terminal = r->tty, .stdin_open = r->in};
     cleanup_conmon_exec_live conmon_exec_live_t *x = NULL;
-    if (conmon_exec_live_start(&cfg, &o, &x, err) < 0) {
+    if (d->conmon_ops->exec_live_start(&cfg, &o, &x, err) < 0) {
         unlink(path);
         return -1;
     }

@@ -18,6 +18,7 @@
 #include "conf/conf.h"
 #include "oci/oci.h"
 #include "server/daemon.h"
+#include "server/host_ops.h"
 #include "server/sandbox/sandbox-internal.h"
 #include "server/store.h"
 
@@ -496,6 +497,9 @@ static int fixture_setup(void **state)
     d->runtimes[0].name = "runc";
     d->runtimes[0].oci = oci_runtime_new_with_ops(&fake_ops, "fake", fx->dir, &fx->rt);
     d->n_runtimes = 1;
+    d->cni_ops = &cni_plugin_ops;
+    d->conmon_ops = &conmon_monitor_ops;
+    d->host_ops = &host_real_ops; /* nothing is mounted: unmounts find nothing */
     *state = fx;
     return 0;
 }

@@ -1,0 +1,35 @@
+/* The host changes handlers make that need root (mounts, network
+ * namespaces), as an ops table: server/daemon.h holds a pointer to one, the
+ * daemon uses host_real_ops, and handler unit tests pass fakes that record
+ * calls and fail on demand, so every rollback path runs without root. */
+#ifndef CRICKET_SERVER_HOST_OPS_H
+#define CRICKET_SERVER_HOST_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+
+/* Each member has the contract of the real function named beside it. */
+typedef struct host_ops {
+    /* sandbox_netns_pin(): make a netns and pin it at path */
+    int (*netns_pin)(const char *path, cri_error_t *err);
+    /* sandbox_netns_unpin(): unmount and remove the pin; none is success */
+    int (*netns_unpin)(const char *path, cri_error_t *err);
+    /* sandbox_netns_alive(): path is a pinned netns */
+    bool (*netns_alive)(const char *path);
+    /* sandbox_shm_mount(): the pod's /dev/shm tmpfs on dir (created) */
+    int (*shm_mount)(const char *dir, cri_error_t *err);
+    /* sandbox_shm_unmount(): not mounted is success */
+    int (*shm_unmount)(const char *dir, cri_error_t *err);
+    /* container_rootfs_mount(): overlay of layer_dirs (lowest first) */
+    int (*rootfs_mount)(char *const *layer_dirs, size_t n_layers, const char *empty_dir,
+                        const char *upper, const char *work, const char *target, cri_error_t *err);
+    /* container_rootfs_unmount(): not mounted is success */
+    int (*rootfs_unmount)(const char *target, cri_error_t *err);
+} host_ops_t;
+
+/* The real table: mount(2), unshare(2) and friends. */
+extern const host_ops_t host_real_ops;
+
+#endif

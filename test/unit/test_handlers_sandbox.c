@@ -1,0 +1,476 @@
+/* RunPodSandbox, StopPodSandbox and RemovePodSandbox called directly on a
+ * daemon whose runtime, monitor, CNI and host changes are fakes (fakes.h):
+ * no root, no runc. Every rollback path of RunPodSandbox is driven by
+ * failing one step, and the fakes and the store must show that everything
+ * made before it was undone. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "conf/conf.h"
+#include "fakes.h"
+#include "server/handlers.h"
+#include "server/sandbox/sandbox.h"
+
+static int setup(void **state)
+{
+    *state = fake_daemon_new();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fake_daemon_free(*state);
+    return 0;
+}
+
+static int dir_entries(const char *base, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/%s", base, name);
+    return fake_dir_entries(path);
+}
+
+/* Nothing of any pod is left: no pin, mount, attachment, runtime
+ * container, directory, exit file, record or name. */
+static void assert_no_pod_left(fake_daemon_t *fx)
+{
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_SHM), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_ROOTFS), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_CNI), 0);
+    assert_int_equal(fakes_containers(), 0);
+    /* a DEL is owed as soon as an ADD was tried, with the same arguments */
+    for (int i = 1; i <= fakes_calls(FAKE_CNI_ADD); i++)
+        assert_string_equal(fakes_arg(FAKE_CNI_DEL, i), fakes_arg(FAKE_CNI_ADD, i));
+    assert_int_equal(dir_entries(fx->d.runroot, "sandboxes"), 0);
+    assert_int_equal(dir_entries(fx->d.root, "sandboxes"), 0);
+    assert_int_equal(dir_entries(fx->d.root, "pause/pods"), 0);
+    assert_int_equal(fake_dir_entries(fx->d.exit_dir), 0);
+    assert_int_equal(fake_store_count(fx, STORE_PODS), 0);
+    assert_int_equal(fake_store_count(fx, STORE_NAMES), 0);
+    sandbox_t **list = NULL;
+    size_t n = 0;
+    sandbox_store_list(fx->d.sandboxes, &list, &n);
+    sandbox_list_free(list, n);
+    assert_int_equal(n, 0);
+}
+
+static int run_pod(fake_daemon_t *fx, fake_pod_req_t *p, const char **ret_id, cri_error_t *err)
+{
+    ProtobufCMessage *resp = NULL;
+    int rc = handle_run_pod_sandbox(fx->ctx, &p->req.base, &resp, err);
+    if (rc == 0)
+        *ret_id = ((Runtime__V1__RunPodSandboxResponse *)resp)->pod_sandbox_id;
+    return rc;
+}
+
+static int stop_pod(fake_daemon_t *fx, const char *id, cri_error_t *err)
+{
+    Runtime__V1__StopPodSandboxRequest r;
+    runtime__v1__stop_pod_sandbox_request__init(&r);
+    r.pod_sandbox_id = (char *)id;
+    ProtobufCMessage *resp = NULL;
+    return handle_stop_pod_sandbox(fx->ctx, &r.base, &resp, err);
+}
+
+static int remove_pod(fake_daemon_t *fx, const char *id, cri_error_t *err)
+{
+    Runtime__V1__RemovePodSandboxRequest r;
+    runtime__v1__remove_pod_sandbox_request__init(&r);
+    r.pod_sandbox_id = (char *)id;
+    ProtobufCMessage *resp = NULL;
+    return handle_remove_pod_sandbox(fx->ctx, &r.base, &resp, err);
+}
+
+static sandbox_state_t pod_state(fake_daemon_t *fx, const char *id)
+{
+    cleanup_sandbox sandbox_t *sb = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, id, &sb, &err), 0);
+    return sandbox_get_state(sb, NULL);
+}
+
+/* ---- the whole life of a pod ---- */
+
+static void test_run_stop_remove(void **state)
+{
+    fake_daemon_t *fx = *state;
+    const char *id = fake_run_pod(fx, "web");
+    assert_int_equal(strlen(id), 64);
+    assert_int_equal(pod_state(fx, id), SANDBOX_STATE_READY);
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 1);
+    assert_int_equal(fakes_live(FAKE_LIVE_SHM), 1);
+    assert_int_equal(fakes_live(FAKE_LIVE_CNI), 1);
+    assert_int_equal(fakes_container_status(id), OCI_STATUS_RUNNING);
+    cleanup_free char *netns = xasprintf("%s/netns/%s", fx->d.runroot, id);
+    assert_string_equal(fakes_arg(FAKE_NETNS_PIN, 1), netns);
+    assert_non_null(strstr(fakes_arg(FAKE_CNI_ADD, 1), "K8S_POD_NAME=web;"));
+    assert_non_null(strstr(fakes_arg(FAKE_CNI_ADD, 1), "net=fakenet "));
+    cleanup_free char *bundle = xasprintf("bundle=%s/sandboxes/%s ", fx->d.runroot, id);
+    assert_non_null(strstr(fakes_arg(FAKE_CONMON_CREATE, 1), bundle));
+    assert_int_equal(fake_store_count(fx, STORE_PODS), 1);
+    assert_int_equal(fake_store_count(fx, STORE_NAMES), 1);
+    cleanup_sandbox sandbox_t *sb = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, id, &sb, &err), 0);
+    assert_string_equal(sb->ips[0], "10.88.0.7");
+
+    /* Stop: DEL with ADD's arguments, infra killed and deleted, unmounted, unpinned */
+    assert_int_equal(stop_pod(fx, id, &err), 0);
+    assert_int_equal(pod_state(fx, id), SANDBOX_STATE_NOTREADY);
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_SHM), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_CNI), 0);
+    assert_int_equal(fakes_containers(), 0);
+    assert_string_equal(fakes_arg(FAKE_CNI_DEL, 1), fakes_arg(FAKE_CNI_ADD, 1));
+    /* again: fine, and the runtime is not asked to kill anything */
+    int kills = fakes_calls(FAKE_OCI_KILL);
+    assert_int_equal(stop_pod(fx, id, &err), 0);
+    assert_int_equal(fakes_calls(FAKE_OCI_KILL), kills);
+
+    assert_int_equal(remove_pod(fx, id, &err), 0);
+    assert_no_pod_left(fx);
+    cri_error_t nf = CRI_ERROR_INIT;
+    sandbox_t *gone = NULL;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, id, &gone, &nf), -1);
+    assert_int_equal(nf.status, ENOENT);
+    /* Remove and Stop of a removed (unknown) pod succeed */
+    assert_int_equal(remove_pod(fx, id, &err), 0);
+    assert_int_equal(stop_pod(fx, id, &err), 0);
+}
+
+static void test_remove_running_pod(void **state)
+{
+    fake_daemon_t *fx = *state;
+    const char *id = fake_run_pod(fx, "web");
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(remove_pod(fx, id, &err), 0); /* stops it first */
+    assert_int_equal(fakes_calls(FAKE_CNI_DEL), 1);
+    assert_no_pod_left(fx);
+}
+
+static void test_empty_ids_refused(void **state)
+{
+    fake_daemon_t *fx = *state;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(stop_pod(fx, "", &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    cri_error_t err2 = CRI_ERROR_INIT;
+    assert_int_equal(remove_pod(fx, "", &err2), -1);
+    assert_int_equal(err2.status, EINVAL);
+    assert_int_equal(stop_pod(fx, "0123abcd", &err), 0);
+    assert_int_equal(remove_pod(fx, "0123abcd", &err), 0);
+}
+
+/* A failed CNI DEL fails Stop and keeps what the retry needs: the pin (DEL
+ * must run in the netns) and the attachment; the retry then succeeds. */
+static void test_stop_cni_del_fails(void **state)
+{
+    fake_daemon_t *fx = *state;
+    const char *id = fake_run_pod(fx, "web");
+    fakes_fail(FAKE_CNI_DEL, 1, EIO);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(stop_pod(fx, id, &err), -1);
+    assert_int_equal(err.status, EIO);
+    assert_non_null(strstr(err.msg, "failed as told"));
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 1);
+    assert_int_equal(fakes_live(FAKE_LIVE_CNI), 1);
+    assert_int_equal(pod_state(fx, id), SANDBOX_STATE_READY);
+    /* Remove refuses too (it stops first), and keeps the record */
+    fakes_fail(FAKE_CNI_DEL, 1, EIO);
+    cri_error_t rerr = CRI_ERROR_INIT;
+    assert_int_equal(remove_pod(fx, id, &rerr), -1);
+    assert_int_equal(rerr.status, EIO);
+    assert_int_equal(fake_store_count(fx, STORE_PODS), 1);
+
+    cri_error_t err2 = CRI_ERROR_INIT;
+    assert_int_equal(stop_pod(fx, id, &err2), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_CNI), 0);
+    assert_int_equal(pod_state(fx, id), SANDBOX_STATE_NOTREADY);
+    assert_int_equal(remove_pod(fx, id, &err2), 0);
+    assert_no_pod_left(fx);
+}
+
+/* Unmount failures of Stop: the error, then a retry that succeeds. */
+static void test_stop_unmount_fails(void **state)
+{
+    fake_daemon_t *fx = *state;
+    const char *id = fake_run_pod(fx, "web");
+    fakes_fail(FAKE_SHM_UNMOUNT, 1, EBUSY);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(stop_pod(fx, id, &err), -1);
+    assert_int_equal(err.status, EBUSY);
+    assert_int_equal(fakes_live(FAKE_LIVE_SHM), 1);
+    fakes_fail(FAKE_NETNS_UNPIN, 1, EBUSY);
+    cri_error_t err2 = CRI_ERROR_INIT;
+    assert_int_equal(stop_pod(fx, id, &err2), -1);
+    assert_int_equal(err2.status, EBUSY);
+    assert_int_equal(fakes_live(FAKE_LIVE_SHM), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 1);
+    cri_error_t err3 = CRI_ERROR_INIT;
+    assert_int_equal(stop_pod(fx, id, &err3), 0);
+    assert_int_equal(remove_pod(fx, id, &err3), 0);
+    assert_no_pod_left(fx);
+}
+
+/* A second pod under the same name is refused and the first one is kept. */
+static void test_run_name_taken(void **state)
+{
+    fake_daemon_t *fx = *state;
+    const char *id = fake_run_pod(fx, "web");
+    fake_pod_req_t p;
+    fake_pod_req_init(fx, &p, "web");
+    const char *id2 = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(run_pod(fx, &p, &id2, &err), -1);
+    assert_int_equal(err.status, EEXIST);
+    assert_int_equal(fakes_calls(FAKE_NETNS_PIN), 1); /* nothing was tried */
+    assert_int_equal(fakes_calls(FAKE_CONMON_CREATE), 1);
+    assert_int_equal(pod_state(fx, id), SANDBOX_STATE_READY);
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 1);
+    assert_int_equal(fake_store_count(fx, STORE_PODS), 1);
+}
+
+/* A rollback step that fails too does not mask the cause, and the other
+ * steps still run. (The failed DEL's attachment is then left to the CNI
+ * cache: the record goes, so nothing retries it; see the report of issue
+ * 16.) */
+static void test_run_rollback_step_fails(void **state)
+{
+    fake_daemon_t *fx = *state;
+    fakes_fail(FAKE_OCI_START, 1, EIO);
+    fakes_fail(FAKE_CNI_DEL, 1, EBUSY);
+    fakes_fail(FAKE_SHM_UNMOUNT, 1, EBUSY);
+    fake_pod_req_t p;
+    fake_pod_req_init(fx, &p, "web");
+    const char *id = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(run_pod(fx, &p, &id, &err), -1);
+    assert_int_equal(err.status, EIO);
+    assert_non_null(strstr(err.msg, "fake oci_start"));
+    assert_int_equal(fakes_calls(FAKE_CNI_DEL), 1);
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 0);
+    assert_int_equal(fakes_containers(), 0);
+    assert_int_equal(fake_store_count(fx, STORE_PODS), 0);
+    assert_int_equal(fake_store_count(fx, STORE_NAMES), 0);
+}
+
+/* ---- every rollback path of RunPodSandbox ---- */
+
+typedef struct run_case {
+    const char *name;
+    const char *op; /* the fake step that fails; NULL: `setup` makes it fail */
+    int nth;
+    int status;                        /* injected errno */
+    void (*setup)(fake_daemon_t *fx);  /* other ways to fail */
+    void (*undo)(fake_daemon_t *fx);   /* puts it right for the rerun */
+    void (*tweak)(fake_pod_req_t *p);  /* request changes */
+    void (*config)(fake_daemon_t *fx); /* daemon changes, before the run and the rerun */
+    int want_status;
+    const char *want_msg;
+} run_case_t;
+
+static void replace_with_file(const char *base, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/%s", base, name);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(rm_rf(path, &err), 0);
+    assert_int_equal(write_file_atomic(path, "", 0, 0600, &err), 0);
+}
+
+static void restore_dir(const char *base, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/%s", base, name);
+    unlink(path);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(mkdir_p(path, 0700, &err), 0);
+}
+
+static void block_pod_files(fake_daemon_t *fx)
+{
+    replace_with_file(fx->d.root, "sandboxes");
+}
+
+static void unblock_pod_files(fake_daemon_t *fx)
+{
+    restore_dir(fx->d.root, "sandboxes");
+}
+
+static void block_bundle(fake_daemon_t *fx)
+{
+    replace_with_file(fx->d.runroot, "sandboxes");
+}
+
+static void unblock_bundle(fake_daemon_t *fx)
+{
+    restore_dir(fx->d.runroot, "sandboxes");
+}
+
+static void remove_cni_config(fake_daemon_t *fx)
+{
+    cleanup_free char *path = xasprintf("%s/10-fake.conflist", fx->d.cni_conf_dir);
+    assert_int_equal(unlink(path), 0);
+}
+
+static void restore_cni_config(fake_daemon_t *fx)
+{
+    cleanup_free char *path = xasprintf("%s/10-fake.conflist", fx->d.cni_conf_dir);
+    static const char text[] =
+        "{\"cniVersion\":\"1.0.0\",\"name\":\"fakenet\",\"plugins\":[{\"type\":\"bridge\"}]}";
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(write_file_atomic(path, text, strlen(text), 0644, &err), 0);
+}
+
+static void remove_pause_binary(fake_daemon_t *fx)
+{
+    assert_int_equal(unlink(fx->d.conf->runtime.pause_path), 0);
+}
+
+static void restore_pause_binary(fake_daemon_t *fx)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(write_file_atomic(fx->d.conf->runtime.pause_path, "x", 1, 0755, &err), 0);
+}
+
+static void host_network(fake_pod_req_t *p)
+{
+    p->ns.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
+    p->ns.ipc = RUNTIME__V1__NAMESPACE_MODE__NODE;
+}
+
+static void unknown_handler(fake_pod_req_t *p)
+{
+    p->req.runtime_handler = "nope";
+}
+
+#define PAUSE_REF "registry.test/pause:1"
+
+static void use_pause_image(fake_daemon_t *fx)
+{
+    free(fx->d.conf->image.pause_image);
+    fx->d.conf->image.pause_image = xstrdup(PAUSE_REF);
+    fake_daemon_add_image(fx, PAUSE_REF,
+                          "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+                          "\"layers\",\"diff_ids\":[]},"
+                          "\"config\":{\"Entrypoint\":[\"/pause\"]}}");
+}
+
+static const run_case_t run_cases[] = {
+    {.name = "run_fails_at_netns_pin", .op = FAKE_NETNS_PIN, .nth = 1, .status = EPERM},
+    {.name = "run_fails_at_cni_add", .op = FAKE_CNI_ADD, .nth = 1, .status = EIO},
+    {.name = "run_fails_at_shm_mount", .op = FAKE_SHM_MOUNT, .nth = 1, .status = EPERM},
+    {.name = "run_fails_at_monitor_create", .op = FAKE_CONMON_CREATE, .nth = 1, .status = EIO},
+    {.name = "run_monitor_create_times_out",
+     .op = FAKE_CONMON_CREATE,
+     .nth = 1,
+     .status = ETIMEDOUT},
+    {.name = "run_fails_at_infra_start", .op = FAKE_OCI_START, .nth = 1, .status = EIO},
+    {.name = "run_host_network_fails_at_infra_start",
+     .op = FAKE_OCI_START,
+     .nth = 1,
+     .status = EIO,
+     .tweak = host_network},
+    {.name = "run_pause_image_fails_at_rootfs_mount",
+     .op = FAKE_ROOTFS_MOUNT,
+     .nth = 1,
+     .status = EPERM,
+     .config = use_pause_image},
+    {.name = "run_pause_image_fails_at_infra_start",
+     .op = FAKE_OCI_START,
+     .nth = 1,
+     .status = EIO,
+     .config = use_pause_image},
+    {.name = "run_fails_at_pod_files",
+     .setup = block_pod_files,
+     .undo = unblock_pod_files,
+     .want_status = ENOTDIR},
+    {.name = "run_fails_at_infra_bundle",
+     .setup = block_bundle,
+     .undo = unblock_bundle,
+     .want_status = ENOTDIR},
+    {.name = "run_fails_without_cni_config",
+     .setup = remove_cni_config,
+     .undo = restore_cni_config,
+     .want_status = ENETDOWN,
+     .want_msg = "no CNI network"},
+    {.name = "run_fails_at_infra_rootfs",
+     .setup = remove_pause_binary,
+     .undo = restore_pause_binary,
+     .want_status = ENOENT,
+     .want_msg = "pause binary"},
+    {.name = "run_fails_at_runtime_handler",
+     .tweak = unknown_handler,
+     .want_status = EINVAL,
+     .want_msg = "runtime_handler `nope`"},
+};
+
+static void test_run_rollback(void **state)
+{
+    const run_case_t *c = *state;
+    fake_daemon_t *fx = fake_daemon_new();
+    if (c->config)
+        c->config(fx);
+    if (c->op)
+        fakes_fail(c->op, c->nth, c->status);
+    if (c->setup)
+        c->setup(fx);
+    fake_pod_req_t p;
+    fake_pod_req_init(fx, &p, "web");
+    if (c->tweak)
+        c->tweak(&p);
+    const char *id = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(run_pod(fx, &p, &id, &err), -1);
+    if (err.status != (c->op ? c->status : c->want_status))
+        fail_msg("status %d: %s", err.status, err.msg);
+    const char *want = c->op ? "failed as told" : c->want_msg;
+    if (want && !strstr(err.msg, want))
+        fail_msg("error `%s` does not say `%s`", err.msg, want);
+    if (c->op)
+        assert_true(fakes_calls(c->op) >= c->nth);
+    assert_no_pod_left(fx);
+
+    /* the name is free again and the same pod now runs */
+    if (c->undo)
+        c->undo(fx);
+    fake_pod_req_init(fx, &p, "web");
+    cri_error_t err2 = CRI_ERROR_INIT;
+    if (run_pod(fx, &p, &id, &err2) < 0)
+        fail_msg("rerun: %s", err2.msg);
+    assert_int_equal(pod_state(fx, id), SANDBOX_STATE_READY);
+    fake_daemon_free(fx);
+}
+
+int main(void)
+{
+    static const struct CMUnitTest fixed[] = {
+        cmocka_unit_test_setup_teardown(test_run_stop_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_running_pod, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_ids_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_cni_del_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_unmount_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_name_taken, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_rollback_step_fails, setup, teardown),
+    };
+    const size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
+    const size_t n_cases = sizeof(run_cases) / sizeof(run_cases[0]);
+    struct CMUnitTest
+        tests[sizeof(fixed) / sizeof(fixed[0]) + sizeof(run_cases) / sizeof(run_cases[0])];
+    memcpy(tests, fixed, sizeof(fixed));
+    for (size_t i = 0; i < n_cases; i++)
+        tests[n_fixed + i] = (struct CMUnitTest){.name = run_cases[i].name,
+                                                 .test_func = test_run_rollback,
+                                                 .initial_state = (void *)&run_cases[i]};
+    return _cmocka_run_group_tests("handlers_sandbox", tests, n_fixed + n_cases, NULL, NULL);
+}
