@@ -1,7 +1,9 @@
 #!/bin/bash
 # Layering rules of server/ (STYLE.md sections 1 and 4), checked on the
 # source tree given as $1 (default: this checkout):
-#  - <grpc/...> is included by server/rpc.c only;
+#  - <grpc/...> is included by server/rpc.c only, and that gRPC core knows
+#    no CRI message and no handler (the method table is rpc_methods.c, the
+#    reply builders rpc_reply.c);
 #  - the libraries inside the service folders know no CRI message: no
 #    api.pb-c.h, no protobuf-c type or function, no rpc.h;
 #  - dependencies point one way: registry <- store <- handlers.
@@ -25,6 +27,10 @@ while IFS= read -r hit; do
     violation "$hit: only server/rpc.c includes <grpc/...>"
 done < <(grep -rnE '#[[:space:]]*include[[:space:]]*<grpc/' --include='*.c' --include='*.h' \
     common conf oci cni conmon server 2>/dev/null | grep -v '^server/rpc\.c:')
+
+while IFS= read -r hit; do
+    violation "server/rpc.c:$hit: the gRPC core must not know CRI messages or handlers"
+done < <(grep -nE '#[[:space:]]*include[[:space:]]*"(api/cri/v1/api\.pb-c\.h|server/handlers\.h)"' server/rpc.c)
 
 for d in "${libs[@]}"; do
     [ -d "$d" ] || continue

@@ -1,0 +1,12 @@
+/* Private interface between the gRPC core (rpc.c) and the reply helpers
+ * (rpc_reply.c). Handlers use rpc.h only. */
+#ifndef CRICKET_SERVER_RPC_INTERNAL_H
+#define CRICKET_SERVER_RPC_INTERNAL_H
+
+#include "server/arena.h"
+#include "server/rpc.h"
+
+/* The arena of the call ctx serves: freed when the call ends. */
+arena_t *rpc_ctx_arena(rpc_ctx_t *ctx);
+
+#endif
