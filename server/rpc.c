@@ -1,5 +1,6 @@
-/* gRPC plumbing for cricketd: the method table, the completion queue, its
- * poller threads and the dispatch to handlers. This is the only file that
+/* The gRPC core of cricketd: the completion queue, its poller threads, the
+ * request slots of every method in the table (rpc_methods.c), and the call
+ * lifecycle from dispatch to the final batch. This is the only file that
  * includes <grpc/grpc.h>; gRPC's C core makes no compatibility promise, so
  * everything it touches stays here.
  *
@@ -10,7 +11,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,14 +25,13 @@
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
 
-#include "api/cri/v1/api.pb-c.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "server/arena.h"
-#include "server/handlers.h"
 #include "server/pool.h"
 #include "server/rpc-ctx.h"
+#include "server/rpc-internal.h"
 #include "server/testhooks.h"
 
 #define RPC_MAX_MESSAGE (16 * 1024 * 1024) /* kubelet's limit, both ways */
@@ -44,84 +43,6 @@
 #define RPC_POOL_QUEUE_MAX 256
 #define RPC_POOL_IDLE_MS 30000
 
-/* clang-format off */
-static const rpc_method_t methods[] = {
-    {"/runtime.v1.RuntimeService/Version", "Version", &runtime__v1__version_request__descriptor, handle_version, RPC_FAST, false, NULL},
-    {"/runtime.v1.RuntimeService/RunPodSandbox", "RunPodSandbox", &runtime__v1__run_pod_sandbox_request__descriptor, handle_run_pod_sandbox, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/StopPodSandbox", "StopPodSandbox", &runtime__v1__stop_pod_sandbox_request__descriptor, handle_stop_pod_sandbox, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/RemovePodSandbox", "RemovePodSandbox", &runtime__v1__remove_pod_sandbox_request__descriptor, handle_remove_pod_sandbox, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/PodSandboxStatus", "PodSandboxStatus", &runtime__v1__pod_sandbox_status_request__descriptor, handle_pod_sandbox_status, RPC_FAST, false, NULL},
-    {"/runtime.v1.RuntimeService/ListPodSandbox", "ListPodSandbox", &runtime__v1__list_pod_sandbox_request__descriptor, handle_list_pod_sandbox, RPC_FAST, false, NULL},
-    {"/runtime.v1.RuntimeService/StreamPodSandboxes", "StreamPodSandboxes", &runtime__v1__stream_pod_sandboxes_request__descriptor, NULL, RPC_SLOW, true, handle_stream_pod_sandboxes},
-    {"/runtime.v1.RuntimeService/CreateContainer", "CreateContainer", &runtime__v1__create_container_request__descriptor, handle_create_container, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/StartContainer", "StartContainer", &runtime__v1__start_container_request__descriptor, handle_start_container, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/StopContainer", "StopContainer", &runtime__v1__stop_container_request__descriptor, handle_stop_container, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/RemoveContainer", "RemoveContainer", &runtime__v1__remove_container_request__descriptor, handle_remove_container, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/ListContainers", "ListContainers", &runtime__v1__list_containers_request__descriptor, handle_list_containers, RPC_FAST, false, NULL},
-    {"/runtime.v1.RuntimeService/StreamContainers", "StreamContainers", &runtime__v1__stream_containers_request__descriptor, NULL, RPC_SLOW, true, handle_stream_containers},
-    {"/runtime.v1.RuntimeService/ContainerStatus", "ContainerStatus", &runtime__v1__container_status_request__descriptor, handle_container_status, RPC_FAST, false, NULL},
-    {"/runtime.v1.RuntimeService/UpdateContainerResources", "UpdateContainerResources", &runtime__v1__update_container_resources_request__descriptor, handle_update_container_resources, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/ReopenContainerLog", "ReopenContainerLog", &runtime__v1__reopen_container_log_request__descriptor, handle_reopen_container_log, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/ExecSync", "ExecSync", &runtime__v1__exec_sync_request__descriptor, handle_exec_sync, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/Exec", "Exec", &runtime__v1__exec_request__descriptor, handle_exec, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/Attach", "Attach", &runtime__v1__attach_request__descriptor, handle_attach, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/PortForward", "PortForward", &runtime__v1__port_forward_request__descriptor, handle_port_forward, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/ContainerStats", "ContainerStats", &runtime__v1__container_stats_request__descriptor, handle_container_stats, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/ListContainerStats", "ListContainerStats", &runtime__v1__list_container_stats_request__descriptor, handle_list_container_stats, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/StreamContainerStats", "StreamContainerStats", &runtime__v1__stream_container_stats_request__descriptor, NULL, RPC_SLOW, true, NULL},
-    {"/runtime.v1.RuntimeService/PodSandboxStats", "PodSandboxStats", &runtime__v1__pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/ListPodSandboxStats", "ListPodSandboxStats", &runtime__v1__list_pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/StreamPodSandboxStats", "StreamPodSandboxStats", &runtime__v1__stream_pod_sandbox_stats_request__descriptor, NULL, RPC_SLOW, true, NULL},
-    {"/runtime.v1.RuntimeService/UpdateRuntimeConfig", "UpdateRuntimeConfig", &runtime__v1__update_runtime_config_request__descriptor, handle_update_runtime_config, RPC_FAST, false, NULL},
-    {"/runtime.v1.RuntimeService/Status", "Status", &runtime__v1__status_request__descriptor, handle_status, RPC_FAST, false, NULL},
-    {"/runtime.v1.RuntimeService/CheckpointContainer", "CheckpointContainer", &runtime__v1__checkpoint_container_request__descriptor, NULL, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/CheckpointPod", "CheckpointPod", &runtime__v1__checkpoint_pod_request__descriptor, NULL, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/RestorePod", "RestorePod", &runtime__v1__restore_pod_request__descriptor, NULL, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/GetContainerEvents", "GetContainerEvents", &runtime__v1__get_events_request__descriptor, NULL, RPC_SLOW, true, NULL},
-    {"/runtime.v1.RuntimeService/ListMetricDescriptors", "ListMetricDescriptors", &runtime__v1__list_metric_descriptors_request__descriptor, NULL, RPC_FAST, false, NULL},
-    {"/runtime.v1.RuntimeService/ListPodSandboxMetrics", "ListPodSandboxMetrics", &runtime__v1__list_pod_sandbox_metrics_request__descriptor, NULL, RPC_SLOW, false, NULL},
-    {"/runtime.v1.RuntimeService/StreamPodSandboxMetrics", "StreamPodSandboxMetrics", &runtime__v1__stream_pod_sandbox_metrics_request__descriptor, NULL, RPC_SLOW, true, NULL},
-    {"/runtime.v1.RuntimeService/RuntimeConfig", "RuntimeConfig", &runtime__v1__runtime_config_request__descriptor, handle_runtime_config, RPC_FAST, false, NULL},
-    {"/runtime.v1.RuntimeService/UpdatePodSandboxResources", "UpdatePodSandboxResources", &runtime__v1__update_pod_sandbox_resources_request__descriptor, NULL, RPC_SLOW, false, NULL},
-    {"/runtime.v1.ImageService/ListImages", "ListImages", &runtime__v1__list_images_request__descriptor, handle_list_images, RPC_FAST, false, NULL},
-    {"/runtime.v1.ImageService/StreamImages", "StreamImages", &runtime__v1__stream_images_request__descriptor, NULL, RPC_SLOW, true, handle_stream_images},
-    {"/runtime.v1.ImageService/ImageStatus", "ImageStatus", &runtime__v1__image_status_request__descriptor, handle_image_status, RPC_FAST, false, NULL},
-    {"/runtime.v1.ImageService/PullImage", "PullImage", &runtime__v1__pull_image_request__descriptor, handle_pull_image, RPC_SLOW, false, NULL},
-    {"/runtime.v1.ImageService/RemoveImage", "RemoveImage", &runtime__v1__remove_image_request__descriptor, handle_remove_image, RPC_SLOW, false, NULL},
-    {"/runtime.v1.ImageService/ImageFsInfo", "ImageFsInfo", &runtime__v1__image_fs_info_request__descriptor, handle_image_fs_info, RPC_SLOW, false, NULL},
-};
-/* clang-format on */
-
-#define N_METHODS (sizeof(methods) / sizeof(methods[0]))
-
-const rpc_method_t *rpc_methods(size_t *ret_count)
-{
-    *ret_count = N_METHODS;
-    return methods;
-}
-
-int rpc_code_from_errno(int status)
-{
-    switch (status) {
-    case 0:
-        return RPC_OK;
-    case ENOENT:
-        return RPC_NOT_FOUND;
-    case EEXIST:
-        return RPC_ALREADY_EXISTS;
-    case EINVAL:
-        return RPC_INVALID_ARGUMENT;
-    case ETIMEDOUT:
-        return RPC_DEADLINE_EXCEEDED;
-    case ENOSYS:
-        return RPC_UNIMPLEMENTED;
-    case ECANCELED:
-        return RPC_CANCELLED;
-    default:
-        return RPC_UNKNOWN;
-    }
-}
-
 /* Every completion-queue tag starts with this: the poller calls done(). */
 typedef struct tag {
     void (*done)(struct tag *tag, bool ok);
@@ -131,7 +52,9 @@ struct rpc_server {
     daemon_t *daemon;
     grpc_server *server;
     grpc_completion_queue *cq;
-    void *registered[N_METHODS];
+    const rpc_method_t *methods; /* rpc_methods() */
+    size_t n_methods;
+    void **registered; /* grpc's handle of each method */
     pthread_t pollers[RPC_POLLERS];
     size_t n_pollers;
     pool_t *pool;
@@ -145,13 +68,6 @@ struct rpc_server {
     atomic_bool stopping;
     tag_t shutdown_tag;
 };
-
-static int64_t rpc_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* The client's deadline as struct rpc_ctx keeps it. */
 static int64_t deadline_ns(gpr_timespec deadline)
@@ -199,53 +115,6 @@ struct call {
     int64_t start_ns;
     gpr_timespec deadline;
 };
-
-void *rpc_alloc(rpc_ctx_t *ctx, size_t size)
-{
-    return arena_alloc(ctx->arena, size);
-}
-
-char *rpc_strdup(rpc_ctx_t *ctx, const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *p = arena_alloc(ctx->arena, n);
-    memcpy(p, s, n);
-    return p;
-}
-
-char *rpc_printf(rpc_ctx_t *ctx, const char *fmt, ...)
-{
-    va_list ap, ap2;
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *p = arena_alloc(ctx->arena, (size_t)(n < 0 ? 0 : n) + 1);
-    if (n > 0)
-        vsnprintf(p, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
-    return p;
-}
-
-daemon_t *rpc_daemon(rpc_ctx_t *ctx)
-{
-    return ctx->daemon;
-}
-
-const rpc_method_t *rpc_method(rpc_ctx_t *ctx)
-{
-    return ctx->method;
-}
-
-int64_t rpc_deadline_ms(rpc_ctx_t *ctx)
-{
-    if (ctx->deadline_ns < 0)
-        return -1;
-    int64_t ms = (ctx->deadline_ns - rpc_mono_ns()) / 1000000;
-    return ms < 0 ? 0 : ms;
-}
 
 static void post_slot(rpc_server_t *srv, size_t method);
 static void post_generic_slot(rpc_server_t *srv);
@@ -383,45 +252,6 @@ static void stream_sent(tag_t *tag, bool ok)
     stream_next(c);
 }
 
-void **rpc_map_entries(rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *entry, char *const *pairs,
-                       size_t *ret_n)
-{
-    size_t n = 0;
-    while (pairs && pairs[2 * n])
-        n++;
-    /* map entries have two fields: key (1) then value (2), both strings */
-    const ProtobufCFieldDescriptor *key = &entry->fields[0], *value = &entry->fields[1];
-    void **v = rpc_alloc_array(ctx, n + 1, void *);
-    for (size_t i = 0; i < n; i++) {
-        ProtobufCMessage *m = rpc_alloc(ctx, entry->sizeof_message);
-        entry->message_init(m);
-        *(char **)((char *)m + key->offset) = rpc_strdup(ctx, pairs[2 * i]);
-        *(char **)((char *)m + value->offset) = rpc_strdup(ctx, pairs[2 * i + 1]);
-        v[i] = m;
-    }
-    *ret_n = n;
-    return v;
-}
-
-void rpc_stream_slices(rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *desc, void **items,
-                       size_t n, ProtobufCMessage ***ret_msgs, size_t *ret_n)
-{
-    const ProtobufCFieldDescriptor *f = &desc->fields[0];
-    size_t chunks = (n + RPC_STREAM_CHUNK - 1) / RPC_STREAM_CHUNK;
-    ProtobufCMessage **msgs = rpc_alloc_array(ctx, chunks + 1, ProtobufCMessage *);
-    for (size_t i = 0; i < chunks; i++) {
-        ProtobufCMessage *m = rpc_alloc(ctx, desc->sizeof_message);
-        desc->message_init(m);
-        size_t off = i * RPC_STREAM_CHUNK;
-        *(size_t *)((char *)m + f->quantifier_offset) =
-            n - off < RPC_STREAM_CHUNK ? n - off : RPC_STREAM_CHUNK;
-        *(void ***)((char *)m + f->offset) = items + off;
-        msgs[i] = m;
-    }
-    *ret_msgs = msgs;
-    *ret_n = chunks;
-}
-
 /* Packs a streaming handler's replies; the first send starts at once. */
 static void run_stream(struct call *c, rpc_ctx_t *ctx, ProtobufCMessage *req, cri_error_t *err)
 {
@@ -519,7 +349,7 @@ static void slot_done(tag_t *tag, bool ok)
         return;
     }
 
-    const rpc_method_t *m = &methods[s->method];
+    const rpc_method_t *m = &srv->methods[s->method];
     struct call *c = call_new(srv, s->call, m);
     c->payload = s->payload;
     c->deadline = s->deadline;
@@ -551,7 +381,8 @@ static void post_slot(rpc_server_t *srv, size_t method)
                                                             &s->call, &s->deadline, &s->md,
                                                             &s->payload, srv->cq, srv->cq, &s->tag);
     if (e != GRPC_CALL_OK) {
-        log_warn("post request slot for %s: grpc error %d, ignoring", methods[method].name, (int)e);
+        log_warn("post request slot for %s: grpc error %d, ignoring", srv->methods[method].name,
+                 (int)e);
         grpc_metadata_array_destroy(&s->md);
         free(s);
     }
@@ -640,6 +471,7 @@ static void server_free(rpc_server_t *srv)
         grpc_completion_queue_destroy(srv->cq);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->changed);
+    free(srv->registered);
     free(srv->socket_path);
     free(srv);
     grpc_shutdown();
@@ -656,6 +488,8 @@ int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, c
     rpc_server_t *srv = xcalloc(1, sizeof(*srv));
     srv->daemon = daemon;
     srv->socket_path = xstrdup(path);
+    srv->methods = rpc_methods(&srv->n_methods);
+    srv->registered = xcalloc(srv->n_methods, sizeof(*srv->registered));
     srv->shutdown_tag.done = shutdown_done;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->changed, NULL);
@@ -673,12 +507,12 @@ int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, c
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     srv->server = grpc_server_create(&chargs, NULL);
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
-    for (size_t i = 0; i < N_METHODS; i++) {
+    for (size_t i = 0; i < srv->n_methods; i++) {
         srv->registered[i] = grpc_server_register_method(
-            srv->server, methods[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+            srv->server, srv->methods[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
         if (!srv->registered[i]) {
             server_free(srv);
-            return cri_error_set(err, EIO, "register method `%s`", methods[i].path);
+            return cri_error_set(err, EIO, "register method `%s`", srv->methods[i].path);
         }
     }
 
@@ -708,7 +542,7 @@ int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, c
     srv->pool_queue_max = RPC_POOL_QUEUE_MAX;
     testhook_pool_limits(&pool_max, &srv->pool_queue_max);
     srv->pool = pool_new(pool_max, srv->pool_queue_max, RPC_POOL_IDLE_MS);
-    for (size_t i = 0; i < N_METHODS; i++)
+    for (size_t i = 0; i < srv->n_methods; i++)
         for (int k = 0; k < RPC_SLOTS_PER_METHOD; k++)
             post_slot(srv, i);
     post_generic_slot(srv);

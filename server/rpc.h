@@ -38,7 +38,7 @@ typedef enum rpc_class {
     RPC_SLOW = 1,
 } rpc_class_t;
 
-/* One row of the method table in rpc.c. handler NULL = not built yet: the
+/* One row of the method table in rpc_methods.c. handler NULL = not built yet: the
  * method answers UNIMPLEMENTED naming itself. */
 typedef struct rpc_method {
     const char *path; /* "/runtime.v1.RuntimeService/Version" */

@@ -1,209 +1,23 @@
-/* The image store: references, registry pulls, content, layers, metadata.
+/* The image service: the contract of server/image/ for the rest of the
+ * daemon (server/daemon.c, server/container/, server/sandbox/) and its
+ * handlers.
  *
- * On disk (see server/image/README.md):
- *   <root>/blobs/sha256/<hex>     verified content (manifests, configs, layer blobs)
- *   <root>/blobs/ingest/          downloads in progress; renamed in once verified
- *   <root>/layers/<chain-hex>/    one unpacked layer = one overlay lower dir
- *   <root>/layers/tmp/            unpacks in progress; renamed in once complete
- *   LMDB STORE_IMAGES             "sha256:<config hex>" -> image record (JSON)
- * An image exists once its LMDB record is committed, which happens after all
- * its blobs and layers are in place: a crash at any point leaves no listed
- * image and no half-written layer. image_store_open() sweeps ingest/ and
- * layers/tmp/ and collects blobs and layers no record uses.
- *
- * Threads: every function may be called from any thread at any time.
- * image_store_resolve() and image_store_list() only read LMDB and take a
- * short in-memory mutex: they never block on I/O and are safe on the gRPC
- * pollers. image_store_pull() and image_store_remove() do slow work. */
+ * The service is three layers, each with its own header:
+ *   registry/registry.h    references, digests, the registry client
+ *   store/image_store.h    the image store (pulls, content, layers, records)
+ *   this folder            the CRI handlers: protobuf-c <-> library types
+ * Only the handler layer knows CRI messages. */
 #ifndef CRICKET_SERVER_IMAGE_IMAGE_H
 #define CRICKET_SERVER_IMAGE_IMAGE_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "common/error.h"
-
-struct conf;
-struct store;
-
-/* ---- references -------------------------------------------------------- */
-
-/* A parsed, normalised image reference (Docker rules): `busybox` is
- * docker.io/library/busybox:latest; `index.docker.io` becomes docker.io. */
-typedef struct image_ref {
-    char *domain; /* "docker.io", "quay.io", "127.0.0.1:5000", "localhost" */
-    char *path;   /* "library/busybox" */
-    char *tag;    /* "latest"; NULL when only a digest was given */
-    char *digest; /* "sha256:<64 hex>" or NULL */
-} image_ref_t;
-
-/* Parses and normalises s. A reference without tag and digest gets tag
- * "latest". *ret is the caller's: free with image_ref_free().
- * err->status: EINVAL with a message naming s (empty, bad characters,
- * upper case repository, bad tag or digest, too long, 64-hex id). */
-int image_ref_parse(const char *s, image_ref_t **ret, cri_error_t *err);
-
-/* Frees r; NULL is a no-op. */
-void image_ref_free(image_ref_t *r);
-
-/* "domain/path" (malloc'd, caller frees). */
-char *image_ref_name(const image_ref_t *r);
-
-/* The full form: "domain/path:tag", "domain/path@digest" or both
- * "domain/path:tag@digest" (malloc'd, caller frees). */
-char *image_ref_string(const image_ref_t *r);
-
-/* True when s is "sha256:" followed by 64 lower-case hex digits. */
-bool image_digest_valid(const char *s);
-
-static inline void image_ref_freep(image_ref_t **r)
-{
-    image_ref_free(*r);
-}
-#define cleanup_image_ref __attribute__((cleanup(image_ref_freep)))
-
-/* ---- images -------------------------------------------------------------- */
-
-/* The parts of an image config (OCI image-spec `config`) a container uses.
- * Lists are NULL-terminated (never NULL themselves); strings are never NULL
- * ("" when unset). entrypoint_set/cmd_set tell an absent list from []. */
-typedef struct image_config {
-    char **env;           /* "KEY=value" */
-    char **entrypoint;    /* Entrypoint */
-    bool entrypoint_set;  /* Entrypoint present (maybe empty) */
-    char **cmd;           /* Cmd */
-    bool cmd_set;         /* Cmd present (maybe empty) */
-    char *working_dir;    /* WorkingDir */
-    char *user;           /* User: "1000", "www-data", "1000:100", "" */
-    char *stop_signal;    /* StopSignal: "SIGQUIT", "" */
-    char **exposed_ports; /* keys of ExposedPorts: "80/tcp" */
-    char **label_keys;    /* Labels, n_labels pairs in key order */
-    char **label_values;
-    size_t n_labels;
-} image_config_t;
-
-/* One stored image. Immutable and reference counted: a reader keeps using it
- * while other threads pull or remove images. While a reference obtained from
- * image_store_resolve() or image_store_list() is alive, the image's layer
- * directories are protected from garbage collection, even if RemoveImage
- * deletes the image record meanwhile. Drop it with image_unref(). The
- * image_store_t must outlive every image_t it returned. */
-typedef struct image {
-    char *id;              /* "sha256:<config digest hex>" (= Image.id) */
-    char **repo_tags;      /* "docker.io/library/busybox:1.36" (NULL-terminated) */
-    char **repo_digests;   /* "docker.io/library/busybox@sha256:..." */
-    char *manifest_digest; /* digest of the manifest (or index) that was pulled */
-    uint64_t size;         /* bytes of config + compressed layers */
-    int64_t created_ns;    /* when it was first stored */
-    bool pinned;           /* it is the configured pause image */
-    size_t n_layers;
-    char **layer_dirs;        /* n_layers absolute overlay lower dirs, LOWEST first */
-    char **chain_ids;         /* n_layers "sha256:<hex>" chain ids, lowest first */
-    char *config_json;        /* the image config blob, as pulled */
-    char **annotation_keys;   /* OCI index + manifest annotations, n_annotations */
-    char **annotation_values; /* pairs in key order (Image.spec.annotations) */
-    size_t n_annotations;
-    image_config_t config;
-
-    /* private */
-    struct image_store *store;
-    int refs;
-} image_t;
-
-/* Takes one more reference on img and returns it. */
-image_t *image_ref(image_t *img);
-/* Drops a reference; the last one frees img and its GC hold. NULL is a no-op. */
-void image_unref(image_t *img);
-
-static inline void image_unrefp(image_t **img)
-{
-    image_unref(*img);
-}
-#define cleanup_image __attribute__((cleanup(image_unrefp)))
-
-/* ---- the store ------------------------------------------------------------ */
-
-typedef struct image_store image_store_t;
-
-/* Opens the image store under conf->root (blobs/, layers/) with records in
- * `store` (borrowed; must outlive the image store). Creates the directories
- * and sweeps what a crash left (ingest/, layers/tmp/). conf is borrowed for
- * the store's lifetime. Call image_store_gc() next, after setting the in-use
- * callback, to free blobs and layers no image uses any more.
- * err->status: errno of mkdir/readdir, or the store's errors. */
-int image_store_open(const struct conf *conf, struct store *store, image_store_t **ret,
-                     cri_error_t *err);
-
-/* Frees the store. Pulls must have ended. NULL is a no-op. */
-void image_store_close(image_store_t *s);
-
-/* Credentials for one pull (CRI AuthConfig). Any field may be NULL or "". */
-typedef struct image_auth {
-    const char *username;
-    const char *password;
-    const char *auth;           /* base64 "user:password" */
-    const char *identity_token; /* OAuth2 refresh token for the token server */
-    const char *registry_token; /* bearer token sent as is */
-} image_auth_t;
+#include "server/image/registry/registry.h"
+#include "server/image/store/image_store.h"
 
 struct Runtime__V1__PullImageRequest;
 /* Checks a PullImage request before anything is fetched: image.image set
  * and a valid reference. Pure (no store), also run by test/fuzz/. EINVAL
  * naming the field. */
 int image_validate_pull(const struct Runtime__V1__PullImageRequest *r, cri_error_t *err);
-
-/* Pulls `ref` (any reference form) for the host platform and stores it.
- * Blobs and layers already present are reused; concurrent pulls of the same
- * layers share one download. auth may be NULL (then the configured auth file
- * is used); it goes to the image's registry only, never to a mirror. The pull
- * ends after client_timeout_ms (-1 = no client deadline) or
- * image.pull_timeout, whichever comes first. On success *ret_id (malloc'd)
- * is the image id "sha256:<hex>". err->status: EINVAL (bad reference, a
- * layer past image.max_layer_unpacked_bytes or max_layer_entries), ENOENT
- * (manifest or blob unknown), EACCES (401/403), ENOTSUP (schema1, no
- * matching platform), EBADMSG (digest or size mismatch, bad manifest),
- * ETIMEDOUT (no progress, deadline), ECONNREFUSED and other network errors
- * (EIO), ENOSPC; the message names the host and the HTTP status. Nothing of
- * a failed pull stays visible. */
-int image_store_pull(image_store_t *s, const char *ref, const image_auth_t *auth,
-                     int64_t client_timeout_ms, char **ret_id, cri_error_t *err);
-
-/* Finds the image `ref` names: an id ("sha256:<hex>" or the bare hex), a
- * unique id prefix (at least 3 hex digits), a tag in any reference form
- * (`busybox` = docker.io/library/busybox:latest), or name@digest (a repo
- * digest). *ret is a new reference (image_unref()).
- * err->status: ENOENT when no image matches, EINVAL (empty ref, ambiguous
- * prefix), EIO. */
-int image_store_resolve(image_store_t *s, const char *ref, image_t **ret, cri_error_t *err);
-
-/* Every image, in id order: *ret is a malloc'd array of *ret_n references;
- * free with image_list_free(). err->status: EIO. */
-int image_store_list(image_store_t *s, image_t ***ret, size_t *ret_n, cri_error_t *err);
-void image_list_free(image_t **list, size_t n);
-
-/* Removes what `ref` names. A tag (or name@digest) that is one of several
- * names of an image removes just that name; the last name, or the id,
- * removes the image. Blobs and layers no other image, hold or in-use
- * callback needs are freed (now, or when running pulls end). A missing
- * image is success (RemoveImage is idempotent).
- * err->status: EINVAL (bad or ambiguous ref), EIO. */
-int image_store_remove(image_store_t *s, const char *ref, cri_error_t *err);
-
-/* Asks whether a layer (chain id "sha256:<hex>") is used by something outside
- * the image store (a container's rootfs). Return true to keep it. Called by
- * garbage collection, also at open; must not call back into the store. */
-typedef bool (*image_layer_in_use_fn)(const char *chain_id, void *data);
-
-/* Sets the in-use callback (the container store, for rootfs that outlive
- * their image). Set it once, before serving. */
-void image_store_set_in_use_fn(image_store_t *s, image_layer_in_use_fn fn, void *data);
-
-/* Deletes blobs and layers that no image record, live image_t or in-use
- * callback needs. Waits while pulls run. err->status: errno of readdir/rm. */
-int image_store_gc(image_store_t *s, cri_error_t *err);
-
-/* The normalised pause image reference ("" when none is configured). */
-const char *image_store_pause_image(const image_store_t *s);
 
 #endif

@@ -5,7 +5,7 @@
 #include "test/fuzz/fuzz.h"
 
 #include "common/cleanup.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 
 static void check_strv(char **v, const char *what)
 {

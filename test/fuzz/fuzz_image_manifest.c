@@ -7,7 +7,7 @@
 #include "test/fuzz/fuzz.h"
 
 #include "common/cleanup.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 
 static const char *const content_types[] = {
     "",

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 
 #define ESCAPE_CANARY "/tmp/cricket-fuzz-escape"
 

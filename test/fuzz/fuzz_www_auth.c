@@ -5,7 +5,7 @@
 #include "test/fuzz/fuzz.h"
 
 #include "common/cleanup.h"
-#include "server/image/image-internal.h"
+#include "server/image/registry/registry-internal.h"
 
 static void check_lower(const char *header, const char *what, const char *s)
 {

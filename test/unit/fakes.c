@@ -18,7 +18,7 @@
 #include "common/util.h"
 #include "conf/conf.h"
 #include "server/handlers.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 #include "server/rpc-ctx.h"
 
 #define FAKE_MAX_CALLS 512

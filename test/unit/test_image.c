@@ -20,8 +20,9 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/image/image-internal.h"
-#include "server/image/image.h"
+#include "server/image/registry/registry-internal.h"
+#include "server/image/store/store-internal.h"
+#include "server/image/store/image_store.h"
 
 /* ---- references ---------------------------------------------------------- */
 

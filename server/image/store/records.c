@@ -6,7 +6,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 #include "server/store.h"
 
 static void image_rec_freep(image_rec_t **r)

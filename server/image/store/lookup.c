@@ -5,7 +5,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 #include "server/store.h"
 
 #define ID_PREFIX_MIN 3

@@ -14,7 +14,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 
 struct content_writer {
     int fd;
@@ -92,6 +92,21 @@ int content_writer_reset(content_writer_t *w, cri_error_t *err)
     w->hasher = image_hasher_new();
     w->written = 0;
     return 0;
+}
+
+static int sink_write(void *data, const void *buf, size_t len, cri_error_t *err)
+{
+    return content_writer_write(data, buf, len, err);
+}
+
+static int sink_reset(void *data, cri_error_t *err)
+{
+    return content_writer_reset(data, err);
+}
+
+registry_sink_t content_writer_sink(content_writer_t *w)
+{
+    return (registry_sink_t){.write = sink_write, .reset = sink_reset, .data = w};
 }
 
 int content_writer_commit(content_writer_t *w, cri_error_t *err)

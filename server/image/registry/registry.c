@@ -20,7 +20,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "conf/conf.h"
-#include "server/image/image-internal.h"
+#include "server/image/registry/registry-internal.h"
 
 #define ERRBODY_MAX 2048
 
@@ -43,7 +43,7 @@ typedef struct sink {
     CURL *h;
     char *buf; /* memory body (manifests) */
     size_t len, max;
-    content_writer_t *w; /* or a blob */
+    const registry_sink_t *w; /* or a blob */
     cri_error_t werr;
     bool werr_set;
     char errbody[ERRBODY_MAX]; /* body of a non-2xx response */
@@ -93,7 +93,9 @@ static void add_endpoint(registry_endpoint_t *e, size_t *n, const conf_t *conf, 
 registry_endpoint_t *registry_endpoints(const conf_t *conf, const char *domain, size_t *ret_n)
 {
     const conf_registry_t *reg = conf_find_registry(conf, domain);
-    size_t n_mirrors = reg ? image_strv_len(reg->mirrors) : 0, n = 0;
+    size_t n_mirrors = 0, n = 0;
+    while (reg && reg->mirrors && reg->mirrors[n_mirrors])
+        n_mirrors++;
     registry_endpoint_t *e = xcalloc(n_mirrors + 1, sizeof(*e));
     for (size_t i = 0; i < n_mirrors; i++) {
         add_endpoint(e, &n, conf, reg->mirrors[i], domain);
@@ -222,7 +224,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
         return len;
     }
     if (s->w) {
-        if (content_writer_write(s->w, data, len, &s->werr) < 0) {
+        if (s->w->write(s->w->data, data, len, &s->werr) < 0) {
             s->werr_set = true;
             return 0;
         }
@@ -418,7 +420,7 @@ static int request(registry_client_t *c, const char *kind, const char *ref, cons
             xasprintf("%s://%s/v2/%s/%s/%s", scheme, c->host, c->repo, kind, ref);
         long code = 0;
         sink_reset(s);
-        if (s->w && content_writer_reset(s->w, err) < 0)
+        if (s->w && s->w->reset(s->w->data, err) < 0)
             return -1;
         cri_error_t gerr = CRI_ERROR_INIT; /* err stays untouched on success */
         if (http_get(c, url, accept, s, &code, &gerr) < 0) {
@@ -448,11 +450,11 @@ static int request(registry_client_t *c, const char *kind, const char *ref, cons
     }
 }
 
-int registry_get_manifest(registry_client_t *c, const char *ref, char **ret_body, size_t *ret_len,
-                          char **ret_type, cri_error_t *err)
+int registry_get_manifest(registry_client_t *c, const char *ref, const char *accept,
+                          char **ret_body, size_t *ret_len, char **ret_type, cri_error_t *err)
 {
     sink_t s = {.max = IMAGE_MAX_MANIFEST};
-    if (request(c, "manifests", ref, manifest_accept, &s, err) < 0) {
+    if (request(c, "manifests", ref, accept, &s, err) < 0) {
         sink_clear(&s);
         return -1;
     }
@@ -464,10 +466,10 @@ int registry_get_manifest(registry_client_t *c, const char *ref, char **ret_body
     return 0;
 }
 
-int registry_get_blob(registry_client_t *c, const char *digest, content_writer_t *w,
+int registry_get_blob(registry_client_t *c, const char *digest, const registry_sink_t *sink,
                       cri_error_t *err)
 {
-    sink_t s = {.w = w};
+    sink_t s = {.w = sink};
     int r = request(c, "blobs", digest, NULL, &s, err);
     sink_clear(&s);
     return r;

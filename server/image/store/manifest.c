@@ -9,7 +9,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"

@@ -11,7 +11,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "conf/conf.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 
 static void manifest_freep(manifest_t **m)
 {
@@ -25,7 +25,7 @@ static int get_manifest(registry_client_t *c, const char *ref, char **ret_body, 
 {
     cleanup_free char *body = NULL, *type = NULL;
     size_t len = 0;
-    if (registry_get_manifest(c, ref, &body, &len, &type, err) < 0)
+    if (registry_get_manifest(c, ref, manifest_accept, &body, &len, &type, err) < 0)
         return -1;
     char got[IMAGE_DIGEST_LEN + 1];
     image_digest_of(body, len, got);
@@ -90,7 +90,8 @@ static int get_config(image_store_t *s, registry_client_t *c, const manifest_des
         content_writer_t *w = NULL;
         if (content_writer_open(s->root, d->digest, d->size, &w, err) < 0)
             return -1;
-        int r = registry_get_blob(c, d->digest, w, err);
+        registry_sink_t sink = content_writer_sink(w);
+        int r = registry_get_blob(c, d->digest, &sink, err);
         if (r == 0)
             r = content_writer_commit(w, err);
         content_writer_free(w);

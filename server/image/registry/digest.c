@@ -5,7 +5,7 @@
 #include <openssl/evp.h>
 
 #include "common/util.h"
-#include "server/image/image-internal.h"
+#include "server/image/registry/registry.h"
 
 struct image_hasher {
     EVP_MD_CTX *ctx;

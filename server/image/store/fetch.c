@@ -18,7 +18,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "conf/conf.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 
 struct inflight {
     char *chain_id;
@@ -54,7 +54,8 @@ static int download_blob(image_store_t *s, registry_client_t *c, const fetch_lay
     content_writer_t *w = NULL;
     if (content_writer_open(s->root, j->digest, j->size, &w, err) < 0)
         return -1;
-    int r = registry_get_blob(c, j->digest, w, err);
+    registry_sink_t sink = content_writer_sink(w);
+    int r = registry_get_blob(c, j->digest, &sink, err);
     if (r == 0)
         r = content_writer_commit(w, err);
     content_writer_free(w);

@@ -12,7 +12,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 
 size_t image_strv_len(char *const *v)
 {

@@ -13,7 +13,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "conf/conf.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 #include "server/store.h"
 
 char *image_layer_dir(const char *root, const char *chain_id)

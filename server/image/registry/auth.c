@@ -22,7 +22,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/image/image-internal.h"
+#include "server/image/registry/registry-internal.h"
 
 #define TOKEN_BODY_MAX (1u << 20)
 #define TOKEN_DEFAULT_TTL 60

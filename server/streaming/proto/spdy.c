@@ -13,7 +13,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/streaming/streaming-internal.h"
+#include "server/streaming/proto/proto.h"
 
 #define SPDY_VERSION 3
 #define MAX_HEADER_BLOCK (1u << 20) /* inflated */

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/image/image-internal.h"
+#include "server/image/registry/registry-internal.h"
 
 bool registry_retryable_status(long code)
 {

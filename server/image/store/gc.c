@@ -13,7 +13,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "server/image/image-internal.h"
+#include "server/image/store/store-internal.h"
 
 /* Removes every entry of dir (not dir itself). */
 static int empty_dir(const char *dir, cri_error_t *err)

@@ -14,7 +14,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/streaming/streaming-internal.h"
+#include "server/streaming/proto/proto.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

@@ -4,7 +4,7 @@
  * first component is a domain when it holds a '.' or a ':' or is
  * "localhost"; path components are lower-case alphanumerics joined by '.',
  * '_', "__" or runs of '-'; a tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
-#include "server/image/image.h"
+#include "server/image/registry/registry.h"
 
 #include <ctype.h>
 #include <errno.h>
