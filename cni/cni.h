@@ -40,6 +40,10 @@ int cni_watch_current(cni_watch_t *w, char **ret_path, char **ret_name, cri_erro
 /* NULL is fine. */
 void cni_watch_stop(cni_watch_t *w);
 
+/* Makes want_name ("" = the first config in lexical order) the network the
+ * watch looks for from the next cni_watch_current() on (SIGHUP). */
+void cni_watch_set_network(cni_watch_t *w, const char *want_name);
+
 typedef struct cni_network cni_network_t;
 
 /* Loads and checks one config file (.conflist, or .conf/.json holding a

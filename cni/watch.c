@@ -94,6 +94,16 @@ int cni_watch_current(cni_watch_t *w, char **ret_path, char **ret_name, cri_erro
     return r;
 }
 
+void cni_watch_set_network(cni_watch_t *w, const char *want_name)
+{
+    char *want = xstrdup(want_name ? want_name : "");
+    pthread_mutex_lock(&w->lock);
+    free(w->want);
+    w->want = want;
+    w->scanned = false; /* the next reader rescans for it */
+    pthread_mutex_unlock(&w->lock);
+}
+
 void cni_watch_stop(cni_watch_t *w)
 {
     if (!w)

@@ -199,6 +199,22 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, cr
     return 0;
 }
 
+size_t strv_len(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+void strv_push(char ***v, char *s)
+{
+    size_t n = strv_len(*v);
+    *v = xrealloc(*v, (n + 2) * sizeof(char *));
+    (*v)[n] = s;
+    (*v)[n + 1] = NULL;
+}
+
 int64_t now_unix_ns(void)
 {
     struct timespec ts;

@@ -53,6 +53,12 @@ int dir_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes, cri_e
  * directory fds (common/rmtree.c). Missing is OK. */
 int rm_rf(const char *path, cri_error_t *err);
 
+/* NULL-terminated string vectors (freed with strv_free, cleanup_strv):
+ * the length (NULL counts 0), and appending s, whose ownership moves into
+ * *v (a NULL *v is the empty vector). */
+size_t strv_len(char *const *v);
+void strv_push(char ***v, char *s);
+
 /* Wall clock in Unix nanoseconds. */
 int64_t now_unix_ns(void);
 

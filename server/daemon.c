@@ -167,7 +167,10 @@ int daemon_cni_config(daemon_t *d, char **ret_path, cri_error_t *err)
 {
     if (d->cni_watch)
         return cni_watch_current(d->cni_watch, ret_path, NULL, err);
-    return cni_find_config(d->cni_conf_dir, d->cni_network, ret_path, NULL, err);
+    pthread_mutex_lock(&d->lock);
+    cleanup_free char *name = xstrdup(d->cni_network);
+    pthread_mutex_unlock(&d->lock);
+    return cni_find_config(d->cni_conf_dir, name, ret_path, NULL, err);
 }
 
 static void close_pod_runtime(daemon_t *d)
@@ -243,7 +246,7 @@ int daemon_open(daemon_t *d, conf_t *conf, cri_error_t *err)
     d->root = conf->root;
     d->runroot = conf->runroot;
     d->cni_conf_dir = conf->network.conf_dir;
-    d->cni_network = conf->network.default_network;
+    d->cni_network = xstrdup(conf->network.default_network);
     d->cgroup_systemd = strcmp(conf->runtime.cgroup_manager, "systemd") == 0;
     d->started_ns = now_unix_ns();
     d->pod_cidr = xstrdup("");
@@ -264,6 +267,7 @@ void daemon_close(daemon_t *d)
     daemon_release(d);
     conf_free(d->conf);
     free(d->config_json);
+    free(d->cni_network);
     free(d->pod_cidr);
     pthread_mutex_destroy(&d->lock);
     memset(d, 0, sizeof(*d));
@@ -276,6 +280,14 @@ daemon_runtime_t *daemon_runtime(daemon_t *d, const char *handler)
         if (strcmp(d->runtimes[i].name, name) == 0)
             return &d->runtimes[i];
     return NULL;
+}
+
+char *daemon_config_json(daemon_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    char *s = xstrdup(d->config_json);
+    pthread_mutex_unlock(&d->lock);
+    return s;
 }
 
 char *daemon_pod_cidr(daemon_t *d)

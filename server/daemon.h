@@ -39,9 +39,9 @@ typedef struct daemon {
     const char *root;         /* conf root, e.g. /var/lib/cricket */
     const char *runroot;      /* conf runroot, e.g. /run/cricket */
     const char *cni_conf_dir; /* network.conf_dir */
-    const char *cni_network;  /* network.default_network ("" = first) */
+    char *cni_network;        /* network.default_network ("" = first); behind lock */
     bool cgroup_systemd;      /* runtime.cgroup_manager == systemd */
-    char *config_json;        /* effective config as JSON (Status verbose, SIGUSR1) */
+    char *config_json;        /* effective config as JSON; behind lock (SIGHUP changes it) */
     int64_t started_ns;
     int lock_fds[2]; /* flocks on the socket and on root */
 
@@ -83,6 +83,17 @@ void daemon_close(daemon_t *d);
 /* The runtime for a RuntimeClass handler name; "" = the default handler.
  * NULL when no such handler is configured. */
 daemon_runtime_t *daemon_runtime(daemon_t *d, const char *handler);
+
+/* The effective config as one line of JSON (Status verbose, SIGUSR1): a
+ * malloc'd copy the caller frees. */
+char *daemon_config_json(daemon_t *d);
+
+/* SIGHUP: applies what can change while serving from conf, a freshly
+ * loaded and validated config (log_level, image.registries,
+ * image.insecure_registries, image.auth_file, network.default_network),
+ * and logs every other changed key as needing a restart. Takes ownership
+ * of conf. Returns how many keys were applied. */
+int daemon_reload(daemon_t *d, struct conf *conf);
 
 /* The pod CIDR from the last UpdateRuntimeConfig: a malloc'd copy the
  * caller frees, "" when none was given. */

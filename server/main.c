@@ -185,7 +185,7 @@ static void on_exit_file(const char *id, const conmon_exit_t *e, void *data)
         container_on_exit(d, id, e);
 }
 
-static int serve(conf_t *conf)
+static int serve(conf_t *conf, const struct options *o)
 {
     cri_error_t err = CRI_ERROR_INIT;
     daemon_t d;
@@ -196,6 +196,7 @@ static int serve(conf_t *conf)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -261,7 +262,18 @@ static int serve(conf_t *conf)
         if (sig == SIGUSR1) {
             log_info("state: listen=%s root=%s runroot=%s uptime_s=%lld", d.conf->listen, d.root,
                      d.runroot, (long long)((now_unix_ns() - d.started_ns) / 1000000000));
-            log_info("config: %s", d.config_json);
+            cleanup_free char *config = daemon_config_json(&d);
+            log_info("config: %s", config);
+            continue;
+        }
+        if (sig == SIGHUP) {
+            /* the same files and flags as at startup, validated the same way */
+            cri_error_t rerr = CRI_ERROR_INIT;
+            conf_t *fresh = load_config(o, &rerr);
+            if (fresh)
+                daemon_reload(&d, fresh);
+            else
+                log_error("reload: %s; the running config stays", rerr.msg);
             continue;
         }
         log_info("received %s, shutting down", strsignal(sig));
@@ -307,5 +319,5 @@ int main(int argc, char **argv)
         return 0;
     }
     log_set_level((log_level_t)log_level_parse(conf->log_level));
-    return serve(conf);
+    return serve(conf, &o);
 }

@@ -80,7 +80,8 @@ RPC_HANDLER(handle_status)
         cleanup_free char *cidr = daemon_pod_cidr(d);
         resp->n_info = d->streaming ? 5 : 3;
         resp->info = rpc_alloc_array(ctx, 5, Runtime__V1__StatusResponse__InfoEntry *);
-        resp->info[0] = info_entry(ctx, "config", d->config_json, NULL);
+        cleanup_free char *config = daemon_config_json(d);
+        resp->info[0] = info_entry(ctx, "config", config, NULL);
         resp->info[1] = info_entry(ctx, "podCIDR", NULL, cidr);
         resp->info[2] = info_entry(ctx, "cniConfig", NULL, cni_path ? cni_path : "");
         if (d->streaming) {

@@ -152,6 +152,11 @@ def daemon_page(cricketd, version):
             ".TP", "\\fBSIGTERM\\fR, \\fBSIGINT\\fR",
             "Graceful stop: new calls are refused, calls in flight get 5 seconds, the "
             "socket is removed. Containers keep running under their monitors.",
+            ".TP", "\\fBSIGHUP\\fR",
+            "Reloads the config files (and flags) as at startup: log_level, image.registries, "
+            "image.insecure_registries, image.auth_file and network.default_network take effect "
+            "for what starts afterwards; any other changed key is logged as needing a restart. "
+            "A config that does not load or validate is logged and the running one stays.",
             ".TP", "\\fBSIGUSR1\\fR", "Logs the daemon's state and its effective config.",
             ".SH EXIT STATUS",
             ".TP", "\\fB0\\fR", "Stopped by a signal.",

@@ -10,14 +10,6 @@
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-static size_t strv_len(char *const *v)
-{
-    size_t n = 0;
-    while (v && v[n])
-        n++;
-    return n;
-}
-
 static void append(char **v, size_t *n, char *const *src, size_t count)
 {
     for (size_t i = 0; i < count; i++)

@@ -45,6 +45,9 @@ int image_store_open(const conf_t *conf, struct store *store, image_store_t **re
     s->holds = json_object();
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    s->settings = xcalloc(1, sizeof(*s->settings));
+    s->settings->refs = 1;
+    s->settings->conf = (conf_t *)conf; /* borrowed: never freed by the store */
     image_ref_t *pause = NULL;
     cri_error_t perr = CRI_ERROR_INIT;
     if (conf->image.pause_image[0] && image_ref_parse(conf->image.pause_image, &pause, &perr) == 0)
@@ -60,6 +63,7 @@ void image_store_close(image_store_t *s)
 {
     if (!s)
         return;
+    image_settings_put(s, s->settings);
     registry_tokens_free(s->tokens);
     json_decref(s->holds);
     free(s->root);
@@ -67,6 +71,43 @@ void image_store_close(image_store_t *s)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s);
+}
+
+image_settings_t *image_settings_get(image_store_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    image_settings_t *st = s->settings;
+    st->refs++;
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+void image_settings_put(image_store_t *s, image_settings_t *st)
+{
+    if (!st)
+        return;
+    pthread_mutex_lock(&s->lock);
+    bool last = --st->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (!last)
+        return;
+    if (st->owned)
+        conf_free(st->conf);
+    free(st);
+}
+
+void image_store_reconfigure(image_store_t *s, conf_t *conf)
+{
+    image_settings_t *st = xcalloc(1, sizeof(*st));
+    st->refs = 1;
+    st->conf = conf;
+    st->owned = true;
+    pthread_mutex_lock(&s->lock);
+    image_settings_t *old = s->settings;
+    s->settings = st;
+    pthread_mutex_unlock(&s->lock);
+    /* cached tokens stay: their key covers the credentials they were granted for */
+    image_settings_put(s, old);
 }
 
 void image_store_set_in_use_fn(image_store_t *s, image_layer_in_use_fn fn, void *data)

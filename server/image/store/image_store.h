@@ -111,6 +111,11 @@ int image_store_open(const struct conf *conf, struct store *store, image_store_t
 /* Frees the store. Pulls must have ended. NULL is a no-op. */
 void image_store_close(image_store_t *s);
 
+/* SIGHUP: pulls that start from now on use conf's image.registries,
+ * image.insecure_registries and image.auth_file; pulls in flight finish
+ * with the settings they started with. Takes ownership of conf. */
+void image_store_reconfigure(image_store_t *s, struct conf *conf);
+
 /* Pulls `ref` (any reference form) for the host platform and stores it.
  * Blobs and layers already present are reused; concurrent pulls of the same
  * layers share one download. auth may be NULL (then the configured auth file

@@ -191,15 +191,15 @@ static bool auth_empty(const image_auth_t *a)
  * request's (else the auth file's entry for the image's registry) for the
  * registry itself (location), and only the auth file's entry for the
  * mirror's own host for a mirror. */
-static int pull_endpoint(image_store_t *s, const image_ref_t *r, const registry_endpoint_t *ep,
-                         const image_auth_t *auth, const registry_opts_t *opts, char **ret_id,
-                         cri_error_t *err)
+static int pull_endpoint(image_store_t *s, const conf_t *rc, const image_ref_t *r,
+                         const registry_endpoint_t *ep, const image_auth_t *auth,
+                         const registry_opts_t *opts, char **ret_id, cri_error_t *err)
 {
     cleanup_free char *user = NULL, *pass = NULL;
     image_auth_t file_auth = {0};
     if (ep->mirror || auth_empty(auth)) {
         const char *key = ep->mirror ? ep->host : r->domain;
-        if (registry_auth_file_lookup(s->conf->image.auth_file, key, &user, &pass, err) < 0)
+        if (registry_auth_file_lookup(rc->image.auth_file, key, &user, &pass, err) < 0)
             return -1;
         file_auth.username = user;
         file_auth.password = pass;
@@ -216,20 +216,24 @@ static int pull_endpoint(image_store_t *s, const image_ref_t *r, const registry_
 static int pull_endpoints(image_store_t *s, const image_ref_t *r, const image_auth_t *auth,
                           int64_t deadline_ms, char **ret_id, cri_error_t *err)
 {
+    /* one set of registry settings from start to end, whatever SIGHUP does */
+    image_settings_t *st = image_settings_get(s);
+    const conf_t *rc = st->conf;
     size_t n = 0;
-    registry_endpoint_t *eps = registry_endpoints(s->conf, r->domain, &n);
+    registry_endpoint_t *eps = registry_endpoints(rc, r->domain, &n);
     registry_opts_t opts = {.progress_timeout_ms = s->conf->image.pull_progress_timeout_ms,
                             .deadline_ms = deadline_ms,
-                            .insecure_list = s->conf->image.insecure_registries};
+                            .insecure_list = rc->image.insecure_registries};
     int ret = -1;
     cri_error_t last = CRI_ERROR_INIT; /* err is set only when every endpoint failed */
     for (size_t i = 0; i < n && ret < 0; i++) {
         if (i > 0 && deadline_ms && image_now_ms() >= deadline_ms)
             break; /* keep the last endpoint's error */
         cri_error_clear(&last);
-        ret = pull_endpoint(s, r, &eps[i], auth, &opts, ret_id, &last);
+        ret = pull_endpoint(s, rc, r, &eps[i], auth, &opts, ret_id, &last);
     }
     registry_endpoints_free(eps, n);
+    image_settings_put(s, st);
     if (ret < 0)
         *err = last;
     return ret;

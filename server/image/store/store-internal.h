@@ -157,8 +157,21 @@ char **image_strv_copy(char *const *v);
 
 typedef struct inflight inflight_t;
 
+/* The registry settings a pull uses from start to end (image.registries,
+ * insecure_registries, auth_file): SIGHUP swaps in new ones without
+ * disturbing pulls in flight. Refcounted; owns conf when `owned`. */
+typedef struct image_settings {
+    int refs; /* under the store's lock */
+    struct conf *conf;
+    bool owned;
+} image_settings_t;
+
+/* The settings in force, referenced (release with image_settings_put). */
+image_settings_t *image_settings_get(image_store_t *s);
+void image_settings_put(image_store_t *s, image_settings_t *st);
+
 struct image_store {
-    const struct conf *conf;
+    const struct conf *conf; /* the startup config: what a reload cannot change */
     struct store *store;
     char *root;
     char *pause_image; /* normalised; "" = none */
@@ -166,11 +179,12 @@ struct image_store {
 
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t cond;
-    inflight_t *inflight; /* layers being fetched */
-    json_t *holds;        /* chain id -> count of live image_t refs */
-    int active_pulls;     /* GC waits until this is 0 */
-    bool gc_pending;      /* a removal found pulls running */
-    bool gc_running;      /* pulls wait for it */
+    image_settings_t *settings; /* the registry settings in force */
+    inflight_t *inflight;       /* layers being fetched */
+    json_t *holds;              /* chain id -> count of live image_t refs */
+    int active_pulls;           /* GC waits until this is 0 */
+    bool gc_pending;            /* a removal found pulls running */
+    bool gc_running;            /* pulls wait for it */
     image_layer_in_use_fn in_use;
     void *in_use_data;
 };
