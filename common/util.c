@@ -117,7 +117,7 @@ int mkdir_private(const char *path, mode_t max_mode, mode_t *ret_old_mode, cri_e
     return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {

@@ -28,6 +28,10 @@ int mkdir_p(const char *path, mode_t mode, cri_error_t *err);
  * directory (a symlink is not followed for the chmod). */
 int mkdir_private(const char *path, mode_t max_mode, mode_t *ret_old_mode, cri_error_t *err);
 
+/* Writes all of data to fd, retrying short writes and EINTR. 0, or -1 with
+ * errno set. */
+int write_all(int fd, const void *data, size_t len);
+
 /* fsyncs the directory holding `path`, so a rename or unlink in it
  * survives a crash. */
 int fsync_parent(const char *path, cri_error_t *err);

@@ -7,13 +7,8 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/json.h"
 #include "common/util.h"
-
-static inline void cleanup_json_fn(json_t **j)
-{
-    json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
 
 /* json_dumps() with a trailing newline: one record, one line. */
 static int dump_line(json_t *j, char **ret, cri_error_t *err)

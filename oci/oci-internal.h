@@ -9,13 +9,8 @@
 #include <jansson.h>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "oci/oci.h"
-
-static inline void oci_json_decrefp(json_t **j)
-{
-    json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(oci_json_decrefp)))
 
 /* Appends to a json array or sets an object key, taking the new reference. */
 void oci_json_push(json_t *array, json_t *value);

@@ -13,25 +13,12 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/util.h"
 #include "conmon/conmon.h"
 #include "server/daemon.h"
 #include "server/streaming/streaming-internal.h"
 
 #define ATTACH_PACKET 8193 /* stream byte + at most 8192 bytes */
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
 
 /* One packet from the monitor to the client's stdout/stderr. 0 = go on,
  * 1 = the monitor closed the socket. */

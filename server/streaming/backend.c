@@ -35,21 +35,6 @@ const streaming_backend_ops_t streaming_default_backend = {
     .portforward = default_portforward,
 };
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *b = p;
-    while (n > 0) {
-        ssize_t k = write(fd, b, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        b += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static void write_args(int fd, char **args)
 {
     if (fd < 0)

@@ -37,20 +37,6 @@ typedef struct relay {
     bool in_eof;        /* shut down our sending side once pending is out */
 } relay_t;
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* One packet from the monitor. 0 = go on, 1 = the output ended (or the
  * client is gone). */
 static int from_monitor(relay_t *rl, const streaming_stdio_t *io)

@@ -17,11 +17,9 @@
 #include <jansson.h>
 
 #include "common/error.h"
+#include "common/json.h"
 
 struct conf;
-
-/* A json_t local released at scope exit (jansson's own json_decrefp). */
-#define cleanup_json __attribute__((cleanup(json_decrefp)))
 
 #define IMAGE_DIGEST_LEN (7 + 64) /* "sha256:" + hex */
 #define IMAGE_MAX_MANIFEST (4u << 20)
