@@ -260,6 +260,8 @@ static int exec_update(oci_runtime_t *rt, const char *id, const oci_resources_t 
                        cri_error_t *err)
 {
     cleanup_json json_t *j = oci_resources_to_json(res);
+    if (!rt->host.hugetlb)
+        json_object_del(j, "hugepageLimits");
     cleanup_free char *file = json_tmp_file(rt, "resources", j, err);
     if (!file)
         return -1;

@@ -44,6 +44,26 @@ static bool read_long(const char *path, long *ret)
     return true;
 }
 
+/* kubelet asks for hugepage limits on every container; the runtime can set
+ * them only where the hugetlb controller is there: mounted as a v1
+ * hierarchy, or enabled in the root of a pure v2 host. (A hybrid host may
+ * have it compiled in but mounted nowhere runc uses.) */
+static bool hugetlb_usable(bool cgroup2)
+{
+    if (!cgroup2) {
+        struct statfs sfs;
+        return statfs("/sys/fs/cgroup/hugetlb", &sfs) == 0 && sfs.f_type == CGROUP_SUPER_MAGIC;
+    }
+    cleanup_free char *ctrls = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    if (read_file("/sys/fs/cgroup/cgroup.controllers", 4096, &ctrls, NULL, &err) < 0)
+        return false;
+    for (char *save = NULL, *t = strtok_r(ctrls, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+        if (strcmp(t, "hugetlb") == 0)
+            return true;
+    return false;
+}
+
 void oci_host_detect(oci_host_t *ret_host)
 {
     oci_host_t h = {.cap_last = CAP_LAST_CAP, .oom_score_adj_min = 0, .dev_root = "/dev"};
@@ -65,6 +85,7 @@ void oci_host_detect(oci_host_t *ret_host)
 
     struct statfs sfs;
     h.cgroup2 = statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
+    h.hugetlb = hugetlb_usable(h.cgroup2);
 
     if (eff & (UINT64_C(1) << CAP_SYS_RESOURCE)) {
         h.oom_score_adj_min = -1000;

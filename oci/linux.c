@@ -261,6 +261,8 @@ int oci_linux_build(const oci_desc_t *desc, const oci_host_t *host, uint64_t cap
     if (resources_check(&desc->resources, err) < 0)
         return -1;
     json_t *res = oci_resources_to_json(&desc->resources);
+    if (!host->hugetlb) /* runc fails the create rather than skip them */
+        json_object_del(res, "hugepageLimits");
     json_t *rules = json_array();
     oci_json_set(res, "devices", rules);
     oci_json_set(lin, "resources", res);

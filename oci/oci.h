@@ -39,6 +39,7 @@ typedef struct oci_host {
     uint64_t cap_bounding; /* capabilities this process may grant (bit n = cap n) */
     int cap_last;          /* highest capability number the kernel knows */
     bool cgroup2;          /* pure cgroup v2 (unified) host */
+    bool hugetlb;          /* the hugetlb controller is usable; hugepage limits dropped if not */
     int oom_score_adj_min; /* lowest oom_score_adj a container may get here */
     bool rro_supported;    /* kernel >= 5.12 and the runtime knows "rro" */
     const char *dev_root;  /* where host devices live ("/dev"); privileged specs walk it */

@@ -29,6 +29,7 @@ static oci_host_t test_host(void)
         .cap_bounding = (UINT64_C(1) << 41) - 1, /* caps 0..40 */
         .cap_last = 40,
         .cgroup2 = false,
+        .hugetlb = true,
         .oom_score_adj_min = -1000,
         .rro_supported = true,
         .dev_root = "/nonexistent-dev-root",
@@ -164,6 +165,15 @@ static void test_golden_full(void **state)
     oci_host_t h = test_host();
     json_t *spec = build_ok(&d, &h);
     assert_golden(spec, "full");
+    json_decref(spec);
+
+    /* a host without a usable hugetlb controller (this hybrid one): kubelet
+     * still sends the limits, runc would fail the create on them */
+    h.hugetlb = false;
+    spec = build_ok(&d, &h);
+    json_t *res = json_object_get(json_object_get(spec, "linux"), "resources");
+    assert_non_null(json_object_get(res, "pids"));
+    assert_null(json_object_get(res, "hugepageLimits"));
     json_decref(spec);
 }
 
