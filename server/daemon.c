@@ -136,6 +136,23 @@ static int open_runtimes(daemon_t *d, const conf_t *conf, cri_error_t *err)
     return 0;
 }
 
+/* A pod's Stop and Remove reach its containers through these: the sandbox
+ * module does not know the container module (which depends on it). */
+static int stop_pod_containers(void *data, const char *sandbox_id, cri_error_t *err)
+{
+    return container_stop_pod(data, sandbox_id, err);
+}
+
+static int remove_pod_containers(void *data, const char *sandbox_id, cri_error_t *err)
+{
+    return container_remove_pod(data, sandbox_id, err);
+}
+
+static const sandbox_container_hooks_t pod_container_hooks = {
+    .stop = stop_pod_containers,
+    .remove = remove_pod_containers,
+};
+
 /* Runtimes, monitor dirs, CNI options and the sandbox store. */
 static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
 {
@@ -153,6 +170,7 @@ static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
     if (open_runtimes(d, conf, err) < 0)
         return -1;
     d->sandboxes = sandbox_store_new(d->store);
+    sandbox_store_set_container_hooks(d->sandboxes, &pod_container_hooks, d);
     /* without a watch (the dir cannot be made or watched) every reader
      * scans the dir instead: slower, same answers */
     cri_error_t werr = CRI_ERROR_INIT;
@@ -226,7 +244,7 @@ static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
         return -1;
     /* container records first: GC must keep the layers containers use */
     d->containers = container_store_new(d->store);
-    if (container_store_load(d->containers, err) < 0)
+    if (container_store_load(d->containers, NULL, err) < 0)
         return -1;
     image_store_set_in_use_fn(d->images, container_layer_in_use, d->containers);
     if (image_store_gc(d->images, err) < 0)

@@ -232,9 +232,10 @@ int container_store_persist(container_store_t *s, container_t *c, bool reserve, 
 /* Deletes c's record and releases its name. Missing is success. */
 int container_store_forget(container_store_t *s, container_t *c, cri_error_t *err);
 /* Loads every record into memory (no host checks: container_recover does
- * those). Records marked creating are loaded too, flagged in *creating ids
- * list handled by container_recover. Needed before image GC. */
-int container_store_load(container_store_t *s, cri_error_t *err);
+ * those). Records marked creating are loaded too, with c->creating set for
+ * container_recover; a record that does not parse is logged with its key
+ * and the reason, and skipped. Needed before image GC. */
+int container_store_load(container_store_t *s, size_t *ret_skipped, cri_error_t *err);
 /* For image_store_set_in_use_fn: true when a container uses chain_id. */
 bool container_layer_in_use(const char *chain_id, void *data);
 

@@ -9,21 +9,15 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/container/container.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
-
-int sandbox_remove_containers_hook(daemon_t *d, sandbox_t *sb, cri_error_t *err)
-{
-    return container_remove_pod(d, sb->id, err);
-}
 
 int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
     if (sb->removed)
         return 0;
-    if (sandbox_remove_containers_hook(d, sb, err) < 0)
+    if (sandbox_remove_containers(d->sandboxes, sb, err) < 0)
         return cri_error_wrap(err, "remove containers of pod `%s`", sb->id);
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *files = sandbox_files_dir(d, sb->id);

@@ -14,15 +14,9 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/container/container.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
-
-int sandbox_stop_containers_hook(daemon_t *d, sandbox_t *sb, cri_error_t *err)
-{
-    return container_stop_pod(d, sb->id, err);
-}
 
 struct teardown_job {
     daemon_t *d;
@@ -61,7 +55,7 @@ int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
     if (sb->removed)
         return 0;
-    if (sandbox_stop_containers_hook(d, sb, err) < 0)
+    if (sandbox_stop_containers(d->sandboxes, sb, err) < 0)
         return cri_error_wrap(err, "stop containers of pod `%s`", sb->id);
     if (stop_network_and_infra(d, sb, err) < 0)
         return -1;

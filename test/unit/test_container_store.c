@@ -177,7 +177,7 @@ static void test_persist_reserve_forget_load(void **state)
     assert_int_equal(container_store_persist(s, a, false, &err), 0);
 
     container_store_t *loaded = container_store_new(db);
-    assert_int_equal(container_store_load(loaded, &err), 0);
+    assert_int_equal(container_store_load(loaded, NULL, &err), 0);
     container_t *got = NULL;
     assert_int_equal(container_store_get(loaded, "id-a", &got, &err), 0);
     assert_false(got->creating);
