@@ -59,4 +59,13 @@ int64_t now_unix_ns(void);
 /* True when s starts with prefix. */
 bool str_has_prefix(const char *s, const char *prefix);
 
+/* Number of strings in a NULL-terminated vector; 0 for NULL. */
+static inline size_t strv_len(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
 #endif

@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
+#include "server/rootfs.h"
 #include "server/handlers.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
@@ -111,7 +112,7 @@ static int create_rootfs(daemon_t *d, container_t *c, image_t *img, cri_error_t 
         return -1;
     if (img->n_layers == 0 && mkdir_p(empty, 0755, err) < 0)
         return -1;
-    return container_rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err);
+    return rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err);
 }
 
 /* One component of log_path under dirfd: a missing directory is made; a

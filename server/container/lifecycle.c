@@ -11,6 +11,7 @@
 #include "conmon/conmon.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
+#include "server/rootfs.h"
 
 char *container_dir(const daemon_t *d, const char *id)
 {
@@ -151,7 +152,7 @@ void container_cleanup_host(daemon_t *d, container_t *c)
         oci_runtime_delete(rt->oci, c->id, true, &ignore);
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-    container_rootfs_unmount(rootfs, &ignore);
+    rootfs_unmount(rootfs, &ignore);
     rm_rf(dir, &ignore);
     cleanup_free char *bundle = container_bundle_dir(d, c->id);
     rm_rf(bundle, &ignore);
@@ -175,7 +176,7 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
     }
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-    if (container_rootfs_unmount(rootfs, err) < 0)
+    if (rootfs_unmount(rootfs, err) < 0)
         return -1;
     /* a tree that cannot go keeps the record, so a later Remove or the next
      * start retries instead of forgetting the disk it holds */

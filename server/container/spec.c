@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
+#include "server/process.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
 
@@ -353,9 +354,9 @@ static int spec_process(container_t *c, sandbox_t *sb, const Runtime__V1__Contai
 {
     cleanup_strv char **command = strv_of(cfg->command, cfg->n_command);
     cleanup_strv char **args = strv_of(cfg->args, cfg->n_args);
-    if (container_argv(command, cfg->n_command, args, cfg->n_args,
-                       img->config.entrypoint_set ? img->config.entrypoint : NULL,
-                       img->config.cmd_set ? img->config.cmd : NULL, &p->argv, err) < 0)
+    if (process_argv(command, cfg->n_command, args, cfg->n_args,
+                     img->config.entrypoint_set ? img->config.entrypoint : NULL,
+                     img->config.cmd_set ? img->config.cmd : NULL, &p->argv, err) < 0)
         return cri_error_wrap(err, "command");
     /* KeyValue.value is bytes: give it its NUL */
     container_env_kv_t *kv = xcalloc(cfg->n_envs + 1, sizeof(*kv));

@@ -12,7 +12,8 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "conf/conf.h"
-#include "server/container/container.h"
+#include "server/process.h"
+#include "server/rootfs.h"
 #include "server/daemon.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox-internal.h"
@@ -46,7 +47,7 @@ int sandbox_pause_image_prepare(daemon_t *d, sandbox_t *sb, char **ret_rootfs, c
     if (resolve_or_pull(d, ref, &img, err) < 0)
         return -1;
     cleanup_strv char **argv = NULL;
-    if (container_argv(NULL, 0, NULL, 0, img->config.entrypoint, img->config.cmd, &argv, err) < 0)
+    if (process_argv(NULL, 0, NULL, 0, img->config.entrypoint, img->config.cmd, &argv, err) < 0)
         return cri_error_wrap(err, "image.pause_image `%s`", ref);
     cleanup_free char *dir = pause_pod_dir(d, sb->id);
     cleanup_free char *empty = xasprintf("%s/empty", dir);
@@ -55,8 +56,7 @@ int sandbox_pause_image_prepare(daemon_t *d, sandbox_t *sb, char **ret_rootfs, c
     if (mkdir_private(dir, 0700, NULL, err) < 0)
         return -1;
     char *rootfs = xasprintf("%s/rootfs", dir);
-    if (container_rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err) <
-        0) {
+    if (rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err) < 0) {
         free(rootfs);
         cri_error_t ignored = CRI_ERROR_INIT;
         rm_rf(dir, &ignored);
@@ -73,7 +73,7 @@ int sandbox_pause_image_release(daemon_t *d, const char *id, cri_error_t *err)
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     if (access(dir, F_OK) < 0)
         return 0;
-    if (container_rootfs_unmount(rootfs, err) < 0)
+    if (rootfs_unmount(rootfs, err) < 0)
         return -1;
     return rm_rf(dir, err);
 }
