@@ -17,6 +17,7 @@
 #include "server/process.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
+#include "server/seccomp.h"
 
 /* Owned pieces the description points into. */
 struct parts {
@@ -240,47 +241,6 @@ static void spec_resources(container_t *c, const Runtime__V1__LinuxContainerReso
     container_resources_from_cri(r, &c->resources);
 }
 
-/* seccomp from the SecurityProfile, else the deprecated string. */
-static int spec_seccomp(const Runtime__V1__LinuxContainerSecurityContext *sc, oci_desc_t *desc,
-                        cri_error_t *err)
-{
-    const char *s = sc->seccomp_profile_path;
-    if (sc->privileged) {
-        desc->seccomp = OCI_SECCOMP_UNCONFINED;
-    } else if (sc->seccomp) {
-        switch (sc->seccomp->profile_type) {
-        case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault:
-            desc->seccomp = OCI_SECCOMP_RUNTIME_DEFAULT;
-            break;
-        case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined:
-            desc->seccomp = OCI_SECCOMP_UNCONFINED;
-            break;
-        case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost:
-            if (sc->seccomp->localhost_ref[0] != '/')
-                return cri_error_set(err, EINVAL,
-                                     "security_context.seccomp.localhost_ref `%s` is not absolute",
-                                     sc->seccomp->localhost_ref);
-            desc->seccomp = OCI_SECCOMP_LOCALHOST;
-            desc->seccomp_profile_path = sc->seccomp->localhost_ref;
-            break;
-        default:
-            return cri_error_set(err, EINVAL, "security_context.seccomp.profile_type: invalid %d",
-                                 (int)sc->seccomp->profile_type);
-        }
-    } else if (!s[0] || strcmp(s, "unconfined") == 0) {
-        desc->seccomp = OCI_SECCOMP_UNCONFINED;
-    } else if (strcmp(s, "runtime/default") == 0 || strcmp(s, "docker/default") == 0) {
-        desc->seccomp = OCI_SECCOMP_RUNTIME_DEFAULT;
-    } else if (str_has_prefix(s, "localhost/") && s[strlen("localhost/")] == '/') {
-        desc->seccomp = OCI_SECCOMP_LOCALHOST;
-        desc->seccomp_profile_path = s + strlen("localhost/");
-    } else {
-        return cri_error_set(err, EINVAL, "security_context.seccomp_profile_path `%s` is invalid",
-                             s);
-    }
-    return 0;
-}
-
 static int spec_security(const Runtime__V1__LinuxContainerSecurityContext *sc, struct parts *p,
                          oci_desc_t *desc, cri_error_t *err)
 {
@@ -304,7 +264,9 @@ static int spec_security(const Runtime__V1__LinuxContainerSecurityContext *sc, s
         p->ro_paths = strv_of(sc->readonly_paths, sc->n_readonly_paths);
         desc->readonly_paths = (const char *const *)p->ro_paths;
     }
-    return spec_seccomp(sc, desc, err);
+    return seccomp_from_cri(sc->seccomp, sc->seccomp_profile_path, sc->privileged,
+                            OCI_SECCOMP_UNCONFINED, "security_context", &desc->seccomp,
+                            &desc->seccomp_profile_path, err);
 }
 
 /* NULL-terminated copies of a protobuf string array (protobuf-c arrays are
