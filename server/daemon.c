@@ -308,3 +308,63 @@ void daemon_set_pod_cidr(daemon_t *d, const char *cidr)
     d->pod_cidr = copy;
     pthread_mutex_unlock(&d->lock);
 }
+
+struct sandbox_store *daemon_sandboxes(const daemon_t *d)
+{
+    return d->sandboxes;
+}
+
+struct container_store *daemon_containers(const daemon_t *d)
+{
+    return d->containers;
+}
+
+struct image_store *daemon_images(const daemon_t *d)
+{
+    return d->images;
+}
+
+const conf_t *daemon_conf(const daemon_t *d)
+{
+    return d->conf;
+}
+
+const char *daemon_root(const daemon_t *d)
+{
+    return d->root;
+}
+
+const char *daemon_runroot(const daemon_t *d)
+{
+    return d->runroot;
+}
+
+const oci_host_t *daemon_host(const daemon_t *d)
+{
+    return &d->host;
+}
+
+bool daemon_cgroup_systemd(const daemon_t *d)
+{
+    return d->cgroup_systemd;
+}
+
+const cni_opts_t *daemon_cni(const daemon_t *d)
+{
+    return &d->cni;
+}
+
+const char *daemon_conmon_dir(const daemon_t *d)
+{
+    return d->conmon_dir;
+}
+
+char *daemon_exit_file(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/%s", d->exit_dir, id);
+}
+
+char *daemon_monitor_dir(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/%s", d->conmon_dir, id);
+}

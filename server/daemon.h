@@ -31,7 +31,14 @@ typedef struct daemon_runtime {
     const char *root_args[3]; /* "--root", oci->root, NULL */
 } daemon_runtime_t;
 
-typedef struct daemon {
+typedef struct daemon daemon_t;
+
+/* The fields are for daemon.c, main.c, the status RPCs and the modules not
+ * yet moved to the accessors below. server/sandbox/ and server/container/
+ * are compiled with CRICKET_DAEMON_OPAQUE (their CMakeLists.txt): for them
+ * daemon_t is opaque and the accessors are all they see. */
+#ifndef CRICKET_DAEMON_OPAQUE
+struct daemon {
     /* fixed at startup */
     struct conf *conf;
     struct store *store;
@@ -63,7 +70,8 @@ typedef struct daemon {
     /* mutable, behind lock */
     pthread_mutex_t lock;
     char *pod_cidr;
-} daemon_t;
+};
+#endif
 
 /* On success takes ownership of conf (on failure the caller keeps it); prepares the directories
  * under root and runroot, takes the daemon locks (a second daemon on the same socket or root gets
@@ -83,6 +91,30 @@ char *daemon_pod_cidr(daemon_t *d);
 
 /* Stores the pod CIDR (kubelet sends it when the node's PodCIDR changes). */
 void daemon_set_pod_cidr(daemon_t *d, const char *cidr);
+
+/* ---- what the sandbox and container modules see (fixed at startup, read
+ * without a lock; strings and structs belong to the daemon) ---- */
+
+struct sandbox_store *daemon_sandboxes(const daemon_t *d);
+struct container_store *daemon_containers(const daemon_t *d);
+struct image_store *daemon_images(const daemon_t *d);
+/* The effective config (conf.h). */
+const struct conf *daemon_conf(const daemon_t *d);
+/* conf root (e.g. /var/lib/cricket) and runroot (e.g. /run/cricket). */
+const char *daemon_root(const daemon_t *d);
+const char *daemon_runroot(const daemon_t *d);
+/* What oci/ detected about the host (cgroup v2, ...). */
+const oci_host_t *daemon_host(const daemon_t *d);
+/* runtime.cgroup_manager is systemd. */
+bool daemon_cgroup_systemd(const daemon_t *d);
+/* CNI plugin dirs, result cache dir, per-plugin timeout. */
+const cni_opts_t *daemon_cni(const daemon_t *d);
+/* <runroot>/conmon: the monitors' socket dirs. */
+const char *daemon_conmon_dir(const daemon_t *d);
+/* <runroot>/exits/<id>, the exit file the monitor of `id` writes (malloc'd). */
+char *daemon_exit_file(const daemon_t *d, const char *id);
+/* <runroot>/conmon/<id>, the socket dir of the monitor of `id` (malloc'd). */
+char *daemon_monitor_dir(const daemon_t *d, const char *id);
 
 /* The CNI config file in use now (malloc'd path), or ENOENT with the reason
  * there is none. */

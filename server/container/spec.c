@@ -397,7 +397,7 @@ static int spec_fill(daemon_t *d, container_t *c, sandbox_t *sb,
         cfg->linux ? cfg->linux->security_context : NULL;
     desc->id = c->id;
     desc->root_path = rootfs;
-    desc->cgroup_systemd = d->cgroup_systemd;
+    desc->cgroup_systemd = daemon_cgroup_systemd(d);
     if (spec_process(c, sb, cfg, img, p, desc, err) < 0 ||
         spec_user(c, cfg, img, rootfs, p, desc, err) < 0)
         return -1;
@@ -417,10 +417,10 @@ int container_spec_write(daemon_t *d, container_t *c, sandbox_t *sb,
     struct parts p;
     memset(&p, 0, sizeof(p));
     oci_desc_t desc;
-    oci_desc_init(&desc, d->host.cgroup2);
+    oci_desc_init(&desc, daemon_host(d)->cgroup2);
     json_t *spec = NULL;
     int rc = spec_fill(d, c, sb, r->config, img, rootfs, &p, &desc, err);
-    if (rc == 0 && oci_spec_build(&desc, &d->host, &spec, err) < 0)
+    if (rc == 0 && oci_spec_build(&desc, daemon_host(d), &spec, err) < 0)
         rc = cri_error_wrap(err, "container spec");
     parts_free(&p);
     if (rc < 0)

@@ -147,7 +147,7 @@ static int infra_desc_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSa
     desc->ns_ipc.mode = host_or_new(sb->ns_ipc);
     desc->ns_uts.mode = host_or_new(sb->ns_network);
     desc->cgroup_parent = sb->cgroup_parent;
-    desc->cgroup_systemd = d->cgroup_systemd;
+    desc->cgroup_systemd = daemon_cgroup_systemd(d);
     desc->process.has_oom_score_adj = true;
     desc->process.oom_score_adj = INFRA_OOM_SCORE_ADJ;
     if (infra_security(desc, lx ? lx->security_context : NULL, err) < 0)
@@ -201,7 +201,7 @@ int sandbox_infra_spec(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandbox
     static const char *const image_env[] = {
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     oci_desc_t desc;
-    oci_desc_init(&desc, d->host.cgroup2);
+    oci_desc_init(&desc, daemon_host(d)->cgroup2);
     desc.process.args = args ? (const char *const *)args : pause_args;
     desc.process.env = args ? image_env : pause_env;
     desc.root_path = rootfs;
@@ -223,7 +223,7 @@ int sandbox_infra_spec(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandbox
         return -1;
 
     json_t *spec = NULL;
-    if (oci_spec_build(&desc, &d->host, &spec, err) < 0)
+    if (oci_spec_build(&desc, daemon_host(d), &spec, err) < 0)
         return cri_error_wrap(err, "infra spec");
     char *text = json_dumps(spec, JSON_COMPACT);
     json_decref(spec);
@@ -261,7 +261,7 @@ int sandbox_infra_start(daemon_t *d, sandbox_t *sb, const char *bundle, pid_t *r
 
 static bool exit_file_exists(daemon_t *d, const char *id)
 {
-    cleanup_free char *path = xasprintf("%s/%s", d->exit_dir, id);
+    cleanup_free char *path = daemon_exit_file(d, id);
     return access(path, F_OK) == 0;
 }
 

@@ -130,7 +130,7 @@ int sandbox_network_setup(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSand
     free(sb->cni_network);
     sb->cni_network = xstrdup(cni_network_name(net));
     cleanup_cni_result cni_result_t *res = NULL;
-    if (cni_add(&d->cni, net, &att, &res, err) < 0)
+    if (cni_add(daemon_cni(d), net, &att, &res, err) < 0)
         return -1;
     set_ips(sb, res->ips);
     return 0;
@@ -153,7 +153,7 @@ int sandbox_network_teardown(daemon_t *d, sandbox_t *sb, cri_error_t *err)
         .netns = sandbox_netns_alive(sb->netns_path) ? sb->netns_path : "",
         .args = (const char *const *)args,
     };
-    if (cni_del(&d->cni, sb->cni_network, net, &att, err) < 0)
+    if (cni_del(daemon_cni(d), sb->cni_network, net, &att, err) < 0)
         return cri_error_wrap(err, "tear down pod network");
     return 0;
 }

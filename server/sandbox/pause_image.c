@@ -20,29 +20,29 @@
 
 static char *pause_pod_dir(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/pause/pods/%s", d->root, id);
+    return xasprintf("%s/pause/pods/%s", daemon_root(d), id);
 }
 
 /* The pause image, pulled first when the store does not have it. */
 static int resolve_or_pull(daemon_t *d, const char *ref, image_t **ret, cri_error_t *err)
 {
     cri_error_t rerr = CRI_ERROR_INIT;
-    if (image_store_resolve(d->images, ref, ret, &rerr) == 0)
+    if (image_store_resolve(daemon_images(d), ref, ret, &rerr) == 0)
         return 0;
     if (rerr.status != ENOENT) {
         *err = rerr;
         return -1;
     }
     cleanup_free char *id = NULL;
-    if (image_store_pull(d->images, ref, NULL, -1, &id, err) < 0)
+    if (image_store_pull(daemon_images(d), ref, NULL, -1, &id, err) < 0)
         return cri_error_wrap(err, "pull image.pause_image `%s`", ref);
-    return image_store_resolve(d->images, id, ret, err);
+    return image_store_resolve(daemon_images(d), id, ret, err);
 }
 
 int sandbox_pause_image_prepare(daemon_t *d, sandbox_t *sb, char **ret_rootfs, char ***ret_argv,
                                 cri_error_t *err)
 {
-    const char *ref = d->conf->image.pause_image;
+    const char *ref = daemon_conf(d)->image.pause_image;
     cleanup_image image_t *img = NULL;
     if (resolve_or_pull(d, ref, &img, err) < 0)
         return -1;

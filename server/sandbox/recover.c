@@ -41,7 +41,7 @@ static int recover_one(daemon_t *d, sandbox_t *sb, cri_error_t *err)
         bool alive = sandbox_infra_running(d, sb, &pid);
         sandbox_set_state(sb, alive ? SANDBOX_STATE_READY : SANDBOX_STATE_NOTREADY,
                           alive ? pid : 0);
-        if (!alive && sandbox_store_persist(d->sandboxes, sb, false, err) < 0)
+        if (!alive && sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0)
             return cri_error_wrap(err, "record pod `%s` as not ready", sb->id);
     }
     return 1;
@@ -49,11 +49,11 @@ static int recover_one(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 
 int sandbox_recover(daemon_t *d, size_t *ret_loaded, cri_error_t *err)
 {
-    if (sandbox_store_load(d->sandboxes, NULL, err) < 0)
+    if (sandbox_store_load(daemon_sandboxes(d), NULL, err) < 0)
         return cri_error_wrap(err, "recover pod sandboxes");
     sandbox_t **list = NULL;
     size_t n = 0, loaded = 0;
-    sandbox_store_list(d->sandboxes, &list, &n);
+    sandbox_store_list(daemon_sandboxes(d), &list, &n);
     for (size_t i = 0; i < n; i++) {
         cri_error_t perr = CRI_ERROR_INIT;
         int r = recover_one(d, list[i], &perr);
@@ -61,7 +61,7 @@ int sandbox_recover(daemon_t *d, size_t *ret_loaded, cri_error_t *err)
             log_warn("recover pod sandbox: %s, ignoring", perr.msg);
             /* as before the store was shared: a pod that could not be
              * reconciled stays out of memory (its record stays) */
-            sandbox_store_remove(d->sandboxes, list[i]);
+            sandbox_store_remove(daemon_sandboxes(d), list[i]);
         } else {
             loaded += (size_t)r;
         }
@@ -76,7 +76,7 @@ bool sandbox_on_infra_exit(daemon_t *d, const char *id)
 {
     cleanup_sandbox sandbox_t *sb = NULL;
     cri_error_t ignore = CRI_ERROR_INIT;
-    if (!d->sandboxes || sandbox_store_get(d->sandboxes, id, &sb, &ignore) < 0 ||
+    if (!daemon_sandboxes(d) || sandbox_store_get(daemon_sandboxes(d), id, &sb, &ignore) < 0 ||
         strcmp(sb->id, id) != 0)
         return false;
     sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);

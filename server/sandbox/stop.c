@@ -55,7 +55,7 @@ int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
     if (sb->removed)
         return 0;
-    if (sandbox_stop_containers(d->sandboxes, sb, err) < 0)
+    if (sandbox_stop_containers(daemon_sandboxes(d), sb, err) < 0)
         return cri_error_wrap(err, "stop containers of pod `%s`", sb->id);
     if (stop_network_and_infra(d, sb, err) < 0)
         return -1;
@@ -67,7 +67,7 @@ int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
     pid_t pid = 0;
     bool changed = sandbox_get_state(sb, &pid) != SANDBOX_STATE_NOTREADY || pid != 0;
     sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
-    if (changed && sandbox_store_persist(d->sandboxes, sb, false, err) < 0)
+    if (changed && sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0)
         return cri_error_wrap(err, "record pod `%s` as stopped", sb->id);
     return 0;
 }
@@ -80,7 +80,7 @@ RPC_HANDLER(handle_stop_pod_sandbox)
         return cri_error_set(err, EINVAL, "pod_sandbox_id is empty");
     cleanup_sandbox sandbox_t *sb = NULL;
     cri_error_t lerr = CRI_ERROR_INIT;
-    if (sandbox_store_get(d->sandboxes, r->pod_sandbox_id, &sb, &lerr) < 0) {
+    if (sandbox_store_get(daemon_sandboxes(d), r->pod_sandbox_id, &sb, &lerr) < 0) {
         if (lerr.status != ENOENT) {
             *err = lerr;
             return -1;

@@ -16,22 +16,22 @@
 
 char *sandbox_bundle_dir(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/sandboxes/%s", d->runroot, id);
+    return xasprintf("%s/sandboxes/%s", daemon_runroot(d), id);
 }
 
 char *sandbox_files_dir(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/sandboxes/%s", d->root, id);
+    return xasprintf("%s/sandboxes/%s", daemon_root(d), id);
 }
 
 char *sandbox_shm_dir(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/sandboxes/%s/shm", d->runroot, id);
+    return xasprintf("%s/sandboxes/%s/shm", daemon_runroot(d), id);
 }
 
 char *sandbox_netns_path(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/netns/%s", d->runroot, id);
+    return xasprintf("%s/netns/%s", daemon_runroot(d), id);
 }
 
 char *sandbox_new_id(void)
