@@ -324,6 +324,11 @@ struct image_store *daemon_images(const daemon_t *d)
     return d->images;
 }
 
+struct streaming_server *daemon_streaming(const daemon_t *d)
+{
+    return d->streaming;
+}
+
 const conf_t *daemon_conf(const daemon_t *d)
 {
     return d->conf;

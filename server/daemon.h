@@ -34,9 +34,10 @@ typedef struct daemon_runtime {
 typedef struct daemon daemon_t;
 
 /* The fields are for daemon.c, main.c, the status RPCs and the modules not
- * yet moved to the accessors below. server/sandbox/ and server/container/
- * are compiled with CRICKET_DAEMON_OPAQUE (their CMakeLists.txt): for them
- * daemon_t is opaque and the accessors are all they see. */
+ * yet moved to the accessors below. server/sandbox/, server/container/ and
+ * server/streaming/ are compiled with CRICKET_DAEMON_OPAQUE
+ * (cricket_server_opaque_sources): for them daemon_t is opaque and the
+ * accessors are all they see. */
 #ifndef CRICKET_DAEMON_OPAQUE
 struct daemon {
     /* fixed at startup */
@@ -92,12 +93,14 @@ char *daemon_pod_cidr(daemon_t *d);
 /* Stores the pod CIDR (kubelet sends it when the node's PodCIDR changes). */
 void daemon_set_pod_cidr(daemon_t *d, const char *cidr);
 
-/* ---- what the sandbox and container modules see (fixed at startup, read
+/* ---- what the sandbox, container and streaming modules see (fixed at startup, read
  * without a lock; strings and structs belong to the daemon) ---- */
 
 struct sandbox_store *daemon_sandboxes(const daemon_t *d);
 struct container_store *daemon_containers(const daemon_t *d);
 struct image_store *daemon_images(const daemon_t *d);
+/* The streaming server (NULL until main starts it, before serving). */
+struct streaming_server *daemon_streaming(const daemon_t *d);
 /* The effective config (conf.h). */
 const struct conf *daemon_conf(const daemon_t *d);
 /* conf root (e.g. /var/lib/cricket) and runroot (e.g. /run/cricket). */

@@ -81,7 +81,7 @@ int streaming_attach_conmon(void *data, const streaming_request_t *r, const stre
 {
     struct daemon *d = data;
     cleanup_close int sock = -1;
-    if (conmon_attach_connect(d->conmon_dir, r->container_id, &sock, err) < 0)
+    if (conmon_attach_connect(daemon_conmon_dir(d), r->container_id, &sock, err) < 0)
         return cri_error_wrap(err, "attach to container `%s`", r->container_id);
     int in = r->in ? io->in : -1;
     if (in < 0)
@@ -100,7 +100,7 @@ int streaming_attach_conmon(void *data, const streaming_request_t *r, const stre
         if (p[3].revents)
             return 0;
         if (p[2].revents & POLLIN)
-            resize(d->conmon_dir, r->container_id, resize_fd);
+            resize(daemon_conmon_dir(d), r->container_id, resize_fd);
         else if (p[2].revents)
             resize_fd = -1;
         if (p[1].revents)

@@ -142,7 +142,7 @@ static int process_file(struct daemon *d, const streaming_request_t *r, char **r
                         conmon_config_t *ret_cfg, cri_error_t *err)
 {
     cleanup_container container_t *c = NULL;
-    if (container_store_get(d->containers, r->container_id, &c, err) < 0)
+    if (container_store_get(daemon_containers(d), r->container_id, &c, err) < 0)
         return -1;
     container_status_t st;
     container_get_status(c, &st);
