@@ -137,6 +137,23 @@ static int open_runtimes(daemon_t *d, const conf_t *conf, cri_error_t *err)
     return 0;
 }
 
+/* A pod's Stop and Remove reach its containers through these: the sandbox
+ * module does not know the container module (which depends on it). */
+static int stop_pod_containers(void *data, const char *sandbox_id, cri_error_t *err)
+{
+    return container_stop_pod(data, sandbox_id, err);
+}
+
+static int remove_pod_containers(void *data, const char *sandbox_id, cri_error_t *err)
+{
+    return container_remove_pod(data, sandbox_id, err);
+}
+
+static const sandbox_container_hooks_t pod_container_hooks = {
+    .stop = stop_pod_containers,
+    .remove = remove_pod_containers,
+};
+
 /* Runtimes, monitor dirs, CNI options and the sandbox store. */
 static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
 {
@@ -154,6 +171,7 @@ static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
     if (open_runtimes(d, conf, err) < 0)
         return -1;
     d->sandboxes = sandbox_store_new(d->store);
+    sandbox_store_set_container_hooks(d->sandboxes, &pod_container_hooks, d);
     /* without a watch (the dir cannot be made or watched) every reader
      * scans the dir instead: slower, same answers */
     cri_error_t werr = CRI_ERROR_INIT;
@@ -230,7 +248,7 @@ static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
         return -1;
     /* container records first: GC must keep the layers containers use */
     d->containers = container_store_new(d->store);
-    if (container_store_load(d->containers, err) < 0)
+    if (container_store_load(d->containers, NULL, err) < 0)
         return -1;
     image_store_set_in_use_fn(d->images, container_layer_in_use, d->containers);
     if (image_store_gc(d->images, err) < 0)
@@ -305,4 +323,84 @@ void daemon_set_pod_cidr(daemon_t *d, const char *cidr)
     free(d->pod_cidr);
     d->pod_cidr = copy;
     pthread_mutex_unlock(&d->lock);
+}
+
+struct sandbox_store *daemon_sandboxes(const daemon_t *d)
+{
+    return d->sandboxes;
+}
+
+struct container_store *daemon_containers(const daemon_t *d)
+{
+    return d->containers;
+}
+
+struct image_store *daemon_images(const daemon_t *d)
+{
+    return d->images;
+}
+
+struct streaming_server *daemon_streaming(const daemon_t *d)
+{
+    return d->streaming;
+}
+
+const conf_t *daemon_conf(const daemon_t *d)
+{
+    return d->conf;
+}
+
+const char *daemon_root(const daemon_t *d)
+{
+    return d->root;
+}
+
+const char *daemon_runroot(const daemon_t *d)
+{
+    return d->runroot;
+}
+
+const oci_host_t *daemon_host(const daemon_t *d)
+{
+    return &d->host;
+}
+
+bool daemon_cgroup_systemd(const daemon_t *d)
+{
+    return d->cgroup_systemd;
+}
+
+const cni_opts_t *daemon_cni(const daemon_t *d)
+{
+    return &d->cni;
+}
+
+const char *daemon_conmon_dir(const daemon_t *d)
+{
+    return d->conmon_dir;
+}
+
+const cni_ops_t *daemon_cni_ops(const daemon_t *d)
+{
+    return d->cni_ops;
+}
+
+const conmon_ops_t *daemon_conmon_ops(const daemon_t *d)
+{
+    return d->conmon_ops;
+}
+
+const struct host_ops *daemon_host_ops(const daemon_t *d)
+{
+    return d->host_ops;
+}
+
+char *daemon_exit_file(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/%s", d->exit_dir, id);
+}
+
+char *daemon_monitor_dir(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/%s", d->conmon_dir, id);
 }

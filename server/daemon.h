@@ -32,7 +32,15 @@ typedef struct daemon_runtime {
     const char *root_args[3]; /* "--root", oci->root, NULL */
 } daemon_runtime_t;
 
-typedef struct daemon {
+typedef struct daemon daemon_t;
+
+/* The fields are for daemon.c, main.c, the status RPCs and the modules not
+ * yet moved to the accessors below. server/sandbox/, server/container/ and
+ * server/streaming/ are compiled with CRICKET_DAEMON_OPAQUE
+ * (cricket_server_opaque_sources): for them daemon_t is opaque and the
+ * accessors are all they see. */
+#ifndef CRICKET_DAEMON_OPAQUE
+struct daemon {
     /* fixed at startup */
     struct conf *conf;
     struct store *store;
@@ -70,7 +78,8 @@ typedef struct daemon {
     /* mutable, behind lock */
     pthread_mutex_t lock;
     char *pod_cidr;
-} daemon_t;
+};
+#endif
 
 /* On success takes ownership of conf (on failure the caller keeps it); prepares the directories
  * under root and runroot, takes the daemon locks (a second daemon on the same socket or root gets
@@ -101,6 +110,37 @@ char *daemon_pod_cidr(daemon_t *d);
 
 /* Stores the pod CIDR (kubelet sends it when the node's PodCIDR changes). */
 void daemon_set_pod_cidr(daemon_t *d, const char *cidr);
+
+/* ---- what the sandbox, container and streaming modules see (fixed at startup, read
+ * without a lock; strings and structs belong to the daemon) ---- */
+
+struct sandbox_store *daemon_sandboxes(const daemon_t *d);
+struct container_store *daemon_containers(const daemon_t *d);
+struct image_store *daemon_images(const daemon_t *d);
+/* The streaming server (NULL until main starts it, before serving). */
+struct streaming_server *daemon_streaming(const daemon_t *d);
+/* The effective config (conf.h). */
+const struct conf *daemon_conf(const daemon_t *d);
+/* conf root (e.g. /var/lib/cricket) and runroot (e.g. /run/cricket). */
+const char *daemon_root(const daemon_t *d);
+const char *daemon_runroot(const daemon_t *d);
+/* What oci/ detected about the host (cgroup v2, ...). */
+const oci_host_t *daemon_host(const daemon_t *d);
+/* runtime.cgroup_manager is systemd. */
+bool daemon_cgroup_systemd(const daemon_t *d);
+/* CNI plugin dirs, result cache dir, per-plugin timeout. */
+const cni_opts_t *daemon_cni(const daemon_t *d);
+/* <runroot>/conmon: the monitors' socket dirs. */
+const char *daemon_conmon_dir(const daemon_t *d);
+/* What runs outside the process, as ops tables (fakes in unit tests):
+ * CNI plugins, monitors, and the host's netns pins and mounts. */
+const cni_ops_t *daemon_cni_ops(const daemon_t *d);
+const conmon_ops_t *daemon_conmon_ops(const daemon_t *d);
+const struct host_ops *daemon_host_ops(const daemon_t *d);
+/* <runroot>/exits/<id>, the exit file the monitor of `id` writes (malloc'd). */
+char *daemon_exit_file(const daemon_t *d, const char *id);
+/* <runroot>/conmon/<id>, the socket dir of the monitor of `id` (malloc'd). */
+char *daemon_monitor_dir(const daemon_t *d, const char *id);
 
 /* The CNI config file in use now (malloc'd path), or ENOENT with the reason
  * there is none. */

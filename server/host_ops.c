@@ -1,7 +1,7 @@
 /* The real host_ops_t: the sandbox and container helpers that need root. */
 #include "server/host_ops.h"
 
-#include "server/container/container.h"
+#include "server/rootfs.h"
 #include "server/sandbox/sandbox-internal.h"
 
 const host_ops_t host_real_ops = {
@@ -10,6 +10,6 @@ const host_ops_t host_real_ops = {
     .netns_alive = sandbox_netns_alive,
     .shm_mount = sandbox_shm_mount,
     .shm_unmount = sandbox_shm_unmount,
-    .rootfs_mount = container_rootfs_mount,
-    .rootfs_unmount = container_rootfs_unmount,
+    .rootfs_mount = rootfs_mount,
+    .rootfs_unmount = rootfs_unmount,
 };

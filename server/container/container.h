@@ -1,8 +1,10 @@
 /* Containers: the pieces CreateContainer assembles a container from.
  *
  * This header grows with the container RPCs; today it holds the pure parts
- * that turn a CRI ContainerConfig plus an image config into a process:
- * argv (Kubernetes/Docker merge rules), environment, working directory, and
+ * that turn a CRI ContainerConfig plus an image config into a process
+ * (argv and the rootfs mount live below it, in server/process.h and
+ * server/rootfs.h, as the pod's pause image needs them too): environment,
+ * working directory, and
  * the user and groups resolved in the container's own /etc/passwd and
  * /etc/group. Nothing here touches the daemon's stores. */
 #ifndef CRICKET_SERVER_CONTAINER_H
@@ -15,16 +17,6 @@
 #include <sys/types.h>
 
 #include "common/error.h"
-
-/* The container's argv, as kubelet expects (Docker's rules):
- * - command set: command + args; the image's Entrypoint and Cmd are ignored;
- * - else the image Entrypoint (unless it is [""]) followed by args, or by
- *   the image Cmd when there are no args.
- * An empty result is EINVAL ("no command specified"). *ret_argv is a
- * malloc'd NULL-terminated vector (strv_free). */
-int container_argv(char *const *command, size_t n_command, char *const *args, size_t n_args,
-                   char *const *image_entrypoint, char *const *image_cmd, char ***ret_argv,
-                   cri_error_t *err);
 
 /* One KEY=value pair from the CRI request. */
 typedef struct container_env_kv {
@@ -76,20 +68,6 @@ int container_user_resolve(const char *rootfs, const container_user_req_t *req,
  * Returns an O_CLOEXEC fd for reading, or -1 with err (ENOENT when
  * missing). */
 int container_open_in_root(const char *root, const char *path, size_t max_size, cri_error_t *err);
-
-/* Mounts the container's root filesystem at target: an overlay of
- * layer_dirs (n_layers, LOWEST first; none = an empty lower dir under
- * empty_dir) with upper/work for its writes. Mount data is limited to one
- * page: when absolute paths would not fit, the lower dirs are passed as
- * /proc/self/fd/N of directories opened for the call, which keeps images
- * with a hundred and more layers mountable. E2BIG when even that does not
- * fit; the errno of mount(2) otherwise. */
-int container_rootfs_mount(char *const *layer_dirs, size_t n_layers, const char *empty_dir,
-                           const char *upper, const char *work, const char *target,
-                           cri_error_t *err);
-
-/* Unmounts target (lazily when busy). Not mounted is fine. */
-int container_rootfs_unmount(const char *target, cri_error_t *err);
 
 /* ------------------------------------------------------------------ */
 /* Containers of the daemon (store.c, record.c and the RPC files)      */
@@ -232,9 +210,10 @@ int container_store_persist(container_store_t *s, container_t *c, bool reserve, 
 /* Deletes c's record and releases its name. Missing is success. */
 int container_store_forget(container_store_t *s, container_t *c, cri_error_t *err);
 /* Loads every record into memory (no host checks: container_recover does
- * those). Records marked creating are loaded too, flagged in *creating ids
- * list handled by container_recover. Needed before image GC. */
-int container_store_load(container_store_t *s, cri_error_t *err);
+ * those). Records marked creating are loaded too, with c->creating set for
+ * container_recover; a record that does not parse is logged with its key
+ * and the reason, and skipped. Needed before image GC. */
+int container_store_load(container_store_t *s, size_t *ret_skipped, cri_error_t *err);
 /* For image_store_set_in_use_fn: true when a container uses chain_id. */
 bool container_layer_in_use(const char *chain_id, void *data);
 

@@ -1,6 +1,6 @@
-/* The container store: every container in memory (refcounted entries behind
- * one rwlock) and its record in STORE_CONTAINERS, written in one LMDB
- * transaction together with the name reservation in STORE_NAMES. */
+/* The container store: a typed face of the generic object store
+ * (server/objstore.h) over STORE_CONTAINERS, whose records are written in
+ * one LMDB transaction together with the name reservation in STORE_NAMES. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -9,13 +9,12 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/container/container.h"
+#include "server/objstore.h"
+#include "server/record.h"
 #include "server/store.h"
 
 struct container_store {
-    pthread_rwlock_t lock;
-    container_t **items;
-    size_t n, cap;
-    struct store *persist;
+    objstore_t *objs;
 };
 
 container_t *container_new(void)
@@ -46,16 +45,8 @@ container_t *container_new(void)
     return c;
 }
 
-container_t *container_ref(container_t *c)
+static void container_free(container_t *c)
 {
-    __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
-    return c;
-}
-
-void container_unref(container_t *c)
-{
-    if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
-        return;
     free(c->id);
     free(c->name);
     free(c->sandbox_id);
@@ -126,180 +117,34 @@ void container_set_exited(container_t *c, int64_t finished_at, int exit_code, co
 
 const char *container_label(const container_t *c, const char *key)
 {
-    for (char **p = c->labels; p[0] && p[1]; p += 2)
-        if (strcmp(p[0], key) == 0)
-            return p[1];
-    return NULL;
+    return record_pairs_get(c->labels, key);
 }
 
-container_store_t *container_store_new(struct store *persist)
-{
-    container_store_t *s = xcalloc(1, sizeof(*s));
-    pthread_rwlock_init(&s->lock, NULL);
-    s->persist = persist;
-    return s;
-}
+OBJSTORE_DEFINE_TYPED(container, container_t, STORE_CONTAINERS, "container", "container",
+                      "container_id")
 
-void container_store_free(container_store_t *s)
+static bool in_pod(const void *obj, void *data)
 {
-    if (!s)
-        return;
-    for (size_t i = 0; i < s->n; i++)
-        container_unref(s->items[i]);
-    free(s->items);
-    pthread_rwlock_destroy(&s->lock);
-    free(s);
-}
-
-int container_store_add(container_store_t *s, container_t *c, cri_error_t *err)
-{
-    pthread_rwlock_wrlock(&s->lock);
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->items[i]->id, c->id) == 0) {
-            pthread_rwlock_unlock(&s->lock);
-            return cri_error_set(err, EEXIST, "container `%s` already exists", c->id);
-        }
-    }
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 16;
-        s->items = xrealloc(s->items, s->cap * sizeof(*s->items));
-    }
-    s->items[s->n++] = container_ref(c);
-    pthread_rwlock_unlock(&s->lock);
-    return 0;
-}
-
-int container_store_get(container_store_t *s, const char *id, container_t **ret, cri_error_t *err)
-{
-    if (!id || !id[0])
-        return cri_error_set(err, EINVAL, "container_id is empty");
-    size_t len = strlen(id), matches = 0;
-    container_t *found = NULL;
-    pthread_rwlock_rdlock(&s->lock);
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->items[i]->id, id) == 0) {
-            found = s->items[i];
-            matches = 1;
-            break;
-        }
-        if (strncmp(s->items[i]->id, id, len) == 0) {
-            found = s->items[i];
-            matches++;
-        }
-    }
-    if (matches == 1)
-        container_ref(found);
-    pthread_rwlock_unlock(&s->lock);
-    if (matches == 0)
-        return cri_error_set(err, ENOENT, "container `%s` not found", id);
-    if (matches > 1)
-        return cri_error_set(err, EINVAL, "container id prefix `%s` is ambiguous (%zu matches)", id,
-                             matches);
-    *ret = found;
-    return 0;
-}
-
-void container_store_remove(container_store_t *s, container_t *c)
-{
-    container_t *gone = NULL;
-    pthread_rwlock_wrlock(&s->lock);
-    for (size_t i = 0; i < s->n; i++) {
-        if (s->items[i] == c) {
-            gone = c;
-            memmove(&s->items[i], &s->items[i + 1], (s->n - i - 1) * sizeof(*s->items));
-            s->n--;
-            break;
-        }
-    }
-    pthread_rwlock_unlock(&s->lock);
-    container_unref(gone);
+    return strcmp(((const container_t *)obj)->sandbox_id, data) == 0;
 }
 
 void container_store_list(container_store_t *s, const char *sandbox_id, container_t ***ret_list,
                           size_t *ret_n)
 {
-    pthread_rwlock_rdlock(&s->lock);
-    container_t **list = xcalloc(s->n ? s->n : 1, sizeof(*list));
-    size_t n = 0;
-    for (size_t i = 0; i < s->n; i++)
-        if (!sandbox_id || strcmp(s->items[i]->sandbox_id, sandbox_id) == 0)
-            list[n++] = container_ref(s->items[i]);
-    pthread_rwlock_unlock(&s->lock);
-    *ret_list = list;
-    *ret_n = n;
+    objstore_list(s->objs, sandbox_id ? in_pod : NULL, (void *)sandbox_id, (void ***)ret_list,
+                  ret_n);
 }
 
-void container_list_free(container_t **list, size_t n)
+static bool uses_layer(const void *obj, void *data)
 {
-    for (size_t i = 0; i < n; i++)
-        container_unref(list[i]);
-    free(list);
-}
-
-int container_store_persist(container_store_t *s, container_t *c, bool reserve, cri_error_t *err)
-{
-    cleanup_free char *json = container_record_dump(c, reserve);
-    cleanup_store_txn store_txn_t *txn = NULL;
-    if (store_txn_begin(s->persist, true, &txn, err) < 0)
-        return -1;
-    if (reserve && store_reserve_name(txn, c->name, c->id, err) < 0)
-        return -1;
-    if (store_put(txn, STORE_CONTAINERS, c->id, json, strlen(json), err) < 0)
-        return -1;
-    return store_txn_commit(TAKE_PTR(txn), err);
-}
-
-int container_store_forget(container_store_t *s, container_t *c, cri_error_t *err)
-{
-    cleanup_store_txn store_txn_t *txn = NULL;
-    if (store_txn_begin(s->persist, true, &txn, err) < 0)
-        return -1;
-    cri_error_t del_err = CRI_ERROR_INIT;
-    if (store_del(txn, STORE_CONTAINERS, c->id, &del_err) < 0 && del_err.status != ENOENT) {
-        *err = del_err;
-        return -1;
-    }
-    cleanup_free char *owner = NULL;
-    cri_error_t own_err = CRI_ERROR_INIT;
-    if (store_name_owner(txn, c->name, &owner, &own_err) == 0 && strcmp(owner, c->id) == 0 &&
-        store_release_name(txn, c->name, err) < 0)
-        return -1;
-    return store_txn_commit(TAKE_PTR(txn), err);
-}
-
-static int load_one(const char *key, const void *val, size_t len, void *data, cri_error_t *err)
-{
-    container_store_t *s = data;
-    cleanup_free char *text = xstrndup(val, len);
-    cleanup_container container_t *c = NULL;
-    bool creating = false;
-    cri_error_t perr = CRI_ERROR_INIT;
-    if (container_record_parse(text, len, &c, &creating, &perr) < 0)
-        return 0;           /* container_recover reports it */
-    c->creating = creating; /* container_recover rolls it back */
-    cri_error_t aerr = CRI_ERROR_INIT;
-    container_store_add(s, c, &aerr);
-    return 0;
-}
-
-int container_store_load(container_store_t *s, cri_error_t *err)
-{
-    cleanup_store_txn store_txn_t *txn = NULL;
-    if (store_txn_begin(s->persist, false, &txn, err) < 0)
-        return -1;
-    if (store_foreach(txn, STORE_CONTAINERS, load_one, s, err) < 0)
-        return cri_error_wrap(err, "load containers");
-    return 0;
+    for (char **p = ((const container_t *)obj)->chain_ids; *p; p++)
+        if (strcmp(*p, data) == 0)
+            return true;
+    return false;
 }
 
 bool container_layer_in_use(const char *chain_id, void *data)
 {
     container_store_t *s = data;
-    bool used = false;
-    pthread_rwlock_rdlock(&s->lock);
-    for (size_t i = 0; i < s->n && !used; i++)
-        for (char **p = s->items[i]->chain_ids; *p && !used; p++)
-            used = strcmp(*p, chain_id) == 0;
-    pthread_rwlock_unlock(&s->lock);
-    return used;
+    return objstore_any(s->objs, uses_layer, (void *)chain_id);
 }

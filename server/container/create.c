@@ -20,6 +20,7 @@
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/host_ops.h"
+#include "server/rootfs.h"
 #include "server/handlers.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
@@ -112,8 +113,8 @@ static int create_rootfs(daemon_t *d, container_t *c, image_t *img, cri_error_t 
         return -1;
     if (img->n_layers == 0 && mkdir_p(empty, 0755, err) < 0)
         return -1;
-    return d->host_ops->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs,
-                                     err);
+    return daemon_host_ops(d)->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work,
+                                            rootfs, err);
 }
 
 /* One component of log_path under dirfd: a missing directory is made; a
@@ -190,7 +191,7 @@ static int create_monitor(daemon_t *d, container_t *c, cri_error_t *err)
                                  .stdin_open = c->stdin_open,
                                  .stdin_once = c->stdin_once};
     pid_t pid = 0;
-    if (d->conmon_ops->create(&rt->conmon, &opts, &pid, NULL, err) < 0)
+    if (daemon_conmon_ops(d)->create(&rt->conmon, &opts, &pid, NULL, err) < 0)
         return cri_error_wrap(err, "create container");
     pthread_mutex_lock(&c->lock);
     c->state = CONTAINER_STATE_CREATED;
@@ -220,7 +221,7 @@ static int create_lookup(daemon_t *d, const Runtime__V1__CreateContainerRequest 
                          sandbox_t **ret_sb, image_t **ret_img, cri_error_t *err)
 {
     cleanup_sandbox sandbox_t *sb = NULL;
-    if (sandbox_store_get(d->sandboxes, r->pod_sandbox_id, &sb, err) < 0)
+    if (sandbox_store_get(daemon_sandboxes(d), r->pod_sandbox_id, &sb, err) < 0)
         return cri_error_wrap(err, "pod_sandbox_id");
     if (sandbox_get_state(sb, NULL) != SANDBOX_STATE_READY)
         return cri_error_set(err, EINVAL, "pod sandbox `%s` is not ready", sb->id);
@@ -232,7 +233,7 @@ static int create_lookup(daemon_t *d, const Runtime__V1__CreateContainerRequest 
                              "config.linux.security_context.privileged: pod sandbox `%s` was not "
                              "created privileged",
                              sb->id);
-    if (image_store_resolve(d->images, r->config->image->image, ret_img, err) < 0)
+    if (image_store_resolve(daemon_images(d), r->config->image->image, ret_img, err) < 0)
         return cri_error_wrap(err, "config.image.image");
     *ret_sb = TAKE_PTR(sb);
     return 0;
@@ -250,14 +251,14 @@ RPC_HANDLER(handle_create_container)
         return -1;
     cleanup_container container_t *c = container_new();
     create_describe(d, c, sb, r->config, img);
-    if (container_store_persist(d->containers, c, true, err) < 0)
+    if (container_store_persist(daemon_containers(d), c, true, err) < 0)
         return cri_error_wrap(err, "create container `%s`", r->config->metadata->name);
     if (create_build(d, c, sb, r, img, err) < 0 ||
-        container_store_persist(d->containers, c, false, err) < 0 ||
-        container_store_add(d->containers, c, err) < 0) {
+        container_store_persist(daemon_containers(d), c, false, err) < 0 ||
+        container_store_add(daemon_containers(d), c, err) < 0) {
         cri_error_t ignore = CRI_ERROR_INIT;
         container_cleanup_host(d, c);
-        container_store_forget(d->containers, c, &ignore);
+        container_store_forget(daemon_containers(d), c, &ignore);
         return cri_error_wrap(err, "create container `%s`", c->name);
     }
     Runtime__V1__CreateContainerResponse *resp = rpc_alloc(ctx, sizeof(*resp));

@@ -116,7 +116,7 @@ RPC_HANDLER(handle_exec_sync)
                                .timeout_s = r->timeout > 86400 ? 86400 : (int)r->timeout,
                                .output_cap = EXEC_REPLY_BUDGET};
     cleanup_conmon_exec_result conmon_exec_result_t *res = NULL;
-    int rc = d->conmon_ops->exec_sync(&rt->conmon, &opts, &res, err);
+    int rc = daemon_conmon_ops(d)->exec_sync(&rt->conmon, &opts, &res, err);
     unlink(path);
     if (rc < 0)
         return cri_error_wrap(err, "exec in `%s`", c->id);

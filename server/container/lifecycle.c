@@ -12,15 +12,16 @@
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/host_ops.h"
+#include "server/rootfs.h"
 
 char *container_dir(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/containers/%s", d->root, id);
+    return xasprintf("%s/containers/%s", daemon_root(d), id);
 }
 
 char *container_bundle_dir(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/containers/%s", d->runroot, id);
+    return xasprintf("%s/containers/%s", daemon_runroot(d), id);
 }
 
 static const char *exit_reason(const conmon_exit_t *e)
@@ -42,7 +43,7 @@ static void record_exit(container_t *c, const conmon_exit_t *e)
 
 bool container_check_exit_file(daemon_t *d, container_t *c)
 {
-    cleanup_free char *path = xasprintf("%s/%s", d->exit_dir, c->id);
+    cleanup_free char *path = daemon_exit_file(d, c->id);
     conmon_exit_t e;
     cri_error_t ignore = CRI_ERROR_INIT;
     if (conmon_exit_read(path, &e, &ignore) < 0)
@@ -55,7 +56,7 @@ bool container_on_exit(daemon_t *d, const char *id, const conmon_exit_t *e)
 {
     cleanup_container container_t *c = NULL;
     cri_error_t ignore = CRI_ERROR_INIT;
-    if (!d->containers || container_store_get(d->containers, id, &c, &ignore) < 0 ||
+    if (!daemon_containers(d) || container_store_get(daemon_containers(d), id, &c, &ignore) < 0 ||
         strcmp(c->id, id) != 0)
         return false;
     record_exit(c, e);
@@ -135,8 +136,8 @@ int container_remove_dirs(daemon_t *d, container_t *c, cri_error_t *err)
 {
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *bundle = container_bundle_dir(d, c->id);
-    cleanup_free char *mon = xasprintf("%s/%s", d->conmon_dir, c->id);
-    cleanup_free char *exit_file = xasprintf("%s/%s", d->exit_dir, c->id);
+    cleanup_free char *mon = daemon_monitor_dir(d, c->id);
+    cleanup_free char *exit_file = daemon_exit_file(d, c->id);
     if (rm_rf(dir, err) < 0 || rm_rf(bundle, err) < 0 || rm_rf(mon, err) < 0)
         return -1;
     if (unlink(exit_file) < 0 && errno != ENOENT)
@@ -152,13 +153,13 @@ void container_cleanup_host(daemon_t *d, container_t *c)
         oci_runtime_delete(rt->oci, c->id, true, &ignore);
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-    d->host_ops->rootfs_unmount(rootfs, &ignore);
+    daemon_host_ops(d)->rootfs_unmount(rootfs, &ignore);
     rm_rf(dir, &ignore);
     cleanup_free char *bundle = container_bundle_dir(d, c->id);
     rm_rf(bundle, &ignore);
-    cleanup_free char *mon = xasprintf("%s/%s", d->conmon_dir, c->id);
+    cleanup_free char *mon = daemon_monitor_dir(d, c->id);
     rm_rf(mon, &ignore);
-    cleanup_free char *exit_file = xasprintf("%s/%s", d->exit_dir, c->id);
+    cleanup_free char *exit_file = daemon_exit_file(d, c->id);
     unlink(exit_file);
 }
 
@@ -176,16 +177,16 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
     }
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-    if (d->host_ops->rootfs_unmount(rootfs, err) < 0)
+    if (daemon_host_ops(d)->rootfs_unmount(rootfs, err) < 0)
         return -1;
     /* a tree that cannot go keeps the record, so a later Remove or the next
      * start retries instead of forgetting the disk it holds */
     if (container_remove_dirs(d, c, err) < 0)
         return cri_error_wrap(err, "remove files of container `%s`", c->id);
-    if (container_store_forget(d->containers, c, err) < 0)
+    if (container_store_forget(daemon_containers(d), c, err) < 0)
         return -1;
     c->removed = true;
-    container_store_remove(d->containers, c);
+    container_store_remove(daemon_containers(d), c);
     return 0;
 }
 
@@ -198,11 +199,11 @@ static int pod_stop_one(daemon_t *d, container_t *c, cri_error_t *err)
 
 static int for_each_of_pod(daemon_t *d, const char *sandbox_id, pod_op_fn fn, cri_error_t *err)
 {
-    if (!d->containers)
+    if (!daemon_containers(d))
         return 0;
     container_t **list = NULL;
     size_t n = 0;
-    container_store_list(d->containers, sandbox_id, &list, &n);
+    container_store_list(daemon_containers(d), sandbox_id, &list, &n);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         pthread_mutex_lock(&list[i]->op_lock);
@@ -228,7 +229,7 @@ int container_remove_pod(daemon_t *d, const char *sandbox_id, cri_error_t *err)
 int container_get_running(daemon_t *d, const char *id, container_t **ret, cri_error_t *err)
 {
     cleanup_container container_t *c = NULL;
-    if (container_store_get(d->containers, id, &c, err) < 0)
+    if (container_store_get(daemon_containers(d), id, &c, err) < 0)
         return -1;
     container_status_t st;
     container_get_status(c, &st);

@@ -86,7 +86,7 @@ RPC_HANDLER(handle_list_containers)
         return cri_error_set(err, EINVAL, "filter.state.state: invalid %d", (int)f->state->state);
     container_t **all = NULL;
     size_t n = 0;
-    container_store_list(rpc_daemon(ctx)->containers, NULL, &all, &n);
+    container_store_list(daemon_containers(rpc_daemon(ctx)), NULL, &all, &n);
     Runtime__V1__ListContainersResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__list_containers_response__init(resp);
     resp->containers = rpc_alloc_array(ctx, n ? n : 1, Runtime__V1__Container *);

@@ -20,7 +20,7 @@ RPC_HANDLER(handle_list_container_stats)
     }
     container_t **all = NULL;
     size_t n = 0;
-    container_store_list(rpc_daemon(ctx)->containers, NULL, &all, &n);
+    container_store_list(daemon_containers(rpc_daemon(ctx)), NULL, &all, &n);
     Runtime__V1__ListContainerStatsResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__list_container_stats_response__init(resp);
     resp->stats = rpc_alloc_array(ctx, n ? n : 1, Runtime__V1__ContainerStats *);

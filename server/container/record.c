@@ -11,24 +11,9 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/container/container.h"
+#include "server/record.h"
 
 #define RECORD_VERSION 1
-
-static json_t *pairs_to_json(char **pairs)
-{
-    json_t *o = json_object();
-    for (char **p = pairs; p[0] && p[1]; p += 2)
-        json_object_set_new(o, p[0], json_string(p[1]));
-    return o;
-}
-
-static json_t *strv_to_json(char **v)
-{
-    json_t *a = json_array();
-    for (char **p = v; *p; p++)
-        json_array_append_new(a, json_string(*p));
-    return a;
-}
 
 static json_t *mounts_to_json(const container_t *c)
 {
@@ -75,65 +60,14 @@ char *container_record_dump(container_t *c, bool creating)
         "s:i, s:b, s:b, s:b, s:o, s:i, s:i, s:o, s:o, s:b}",
         "version", RECORD_VERSION, "id", c->id, "name", c->name, "sandbox_id", c->sandbox_id,
         "meta_name", c->meta_name, "attempt", (json_int_t)c->attempt, "labels",
-        pairs_to_json(c->labels), "annotations", pairs_to_json(c->annotations), "image", "name",
-        c->image_name, "user_specified", c->image_user, "ref", c->image_ref, "id", c->image_id,
-        "chain_ids", strv_to_json(c->chain_ids), "runtime", c->runtime, "log_path", c->log_path,
-        "created_at", (json_int_t)c->created_at, "stop_signal", c->stop_signal, "tty", c->tty,
-        "stdin", c->stdin_open, "stdin_once", c->stdin_once, "mounts", mounts_to_json(c), "uid",
-        (int)c->uid, "gid", (int)c->gid, "gids", gids_to_json(c), "run", run, "creating", creating);
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        abort(); /* OOM only: every string came from valid UTF-8 input */
-    return text;
-}
-
-static int json_to_pairs(json_t *o, char ***ret, cri_error_t *err)
-{
-    if (!json_is_object(o))
-        return cri_error_set(err, EINVAL, "not an object");
-    char **v = xcalloc(json_object_size(o) * 2 + 1, sizeof(char *));
-    size_t n = 0;
-    const char *k;
-    json_t *val;
-    json_object_foreach(o, k, val)
-    {
-        if (!json_is_string(val)) {
-            strv_free(v);
-            return cri_error_set(err, EINVAL, "value of `%s` is not a string", k);
-        }
-        v[n++] = xstrdup(k);
-        v[n++] = xstrdup(json_string_value(val));
-    }
-    strv_free(*ret);
-    *ret = v;
-    return 0;
-}
-
-static int json_to_strv(json_t *a, char ***ret, cri_error_t *err)
-{
-    if (!json_is_array(a))
-        return cri_error_set(err, EINVAL, "not an array");
-    char **v = xcalloc(json_array_size(a) + 1, sizeof(char *));
-    size_t i;
-    json_t *val;
-    json_array_foreach(a, i, val)
-    {
-        if (!json_is_string(val)) {
-            strv_free(v);
-            return cri_error_set(err, EINVAL, "item %zu is not a string", i);
-        }
-        v[i] = xstrdup(json_string_value(val));
-    }
-    strv_free(*ret);
-    *ret = v;
-    return 0;
-}
-
-static void set_str(char **field, const char *value)
-{
-    free(*field);
-    *field = xstrdup(value ? value : "");
+        record_pairs_to_json(c->labels), "annotations", record_pairs_to_json(c->annotations),
+        "image", "name", c->image_name, "user_specified", c->image_user, "ref", c->image_ref, "id",
+        c->image_id, "chain_ids", record_strv_to_json(c->chain_ids), "runtime", c->runtime,
+        "log_path", c->log_path, "created_at", (json_int_t)c->created_at, "stop_signal",
+        c->stop_signal, "tty", c->tty, "stdin", c->stdin_open, "stdin_once", c->stdin_once,
+        "mounts", mounts_to_json(c), "uid", (int)c->uid, "gid", (int)c->gid, "gids",
+        gids_to_json(c), "run", run, "creating", creating);
+    return record_dump(o);
 }
 
 static int parse_mounts(container_t *c, json_t *a, cri_error_t *err)
@@ -182,21 +116,22 @@ static int parse_run(container_t *c, json_t *run, cri_error_t *err)
     c->started_at = started;
     c->finished_at = finished;
     c->exit_code = code;
-    set_str(&c->reason, reason);
-    set_str(&c->message, message);
+    record_set_str(&c->reason, reason);
+    record_set_str(&c->message, message);
     c->resources.cpu_period = period;
     c->resources.cpu_quota = quota;
     c->resources.cpu_shares = shares;
     c->resources.memory_limit = mem;
     c->resources.memory_swap = swap;
     c->resources.oom_score_adj = oom;
-    set_str(&c->resources.cpuset_cpus, cpus);
-    set_str(&c->resources.cpuset_mems, mems);
+    record_set_str(&c->resources.cpuset_cpus, cpus);
+    record_set_str(&c->resources.cpuset_mems, mems);
     return 0;
 }
 
-static int parse_fields(container_t *c, json_t *o, bool *ret_creating, cri_error_t *err)
+static int parse_fields(void *obj, json_t *o, bool *ret_creating, cri_error_t *err)
 {
+    container_t *c = obj;
     int version = 0, tty = 0, in = 0, once = 0, creating = 0, sig = 0, uid = 0, gid = 0;
     const char *id, *name, *sbid, *mname, *iname, *iuser, *iref, *iid, *runtime, *log_path;
     json_int_t attempt = 0, created = 0;
@@ -215,17 +150,17 @@ static int parse_fields(container_t *c, json_t *o, bool *ret_creating, cri_error
         return cri_error_set(err, EINVAL, "%s", je.text);
     if (version != RECORD_VERSION)
         return cri_error_set(err, EINVAL, "record version %d is not %d", version, RECORD_VERSION);
-    set_str(&c->id, id);
-    set_str(&c->name, name);
-    set_str(&c->sandbox_id, sbid);
-    set_str(&c->meta_name, mname);
+    record_set_str(&c->id, id);
+    record_set_str(&c->name, name);
+    record_set_str(&c->sandbox_id, sbid);
+    record_set_str(&c->meta_name, mname);
     c->attempt = (uint32_t)attempt;
-    set_str(&c->image_name, iname);
-    set_str(&c->image_user, iuser);
-    set_str(&c->image_ref, iref);
-    set_str(&c->image_id, iid);
-    set_str(&c->runtime, runtime);
-    set_str(&c->log_path, log_path);
+    record_set_str(&c->image_name, iname);
+    record_set_str(&c->image_user, iuser);
+    record_set_str(&c->image_ref, iref);
+    record_set_str(&c->image_id, iid);
+    record_set_str(&c->runtime, runtime);
+    record_set_str(&c->log_path, log_path);
     c->created_at = created;
     c->stop_signal = sig;
     c->tty = tty;
@@ -233,11 +168,9 @@ static int parse_fields(container_t *c, json_t *o, bool *ret_creating, cri_error
     c->stdin_once = once;
     c->uid = (uint32_t)uid;
     c->gid = (uint32_t)gid;
-    if (json_to_pairs(labels, &c->labels, err) < 0)
-        return cri_error_wrap(err, "labels");
-    if (json_to_pairs(annotations, &c->annotations, err) < 0)
-        return cri_error_wrap(err, "annotations");
-    if (json_to_strv(chain, &c->chain_ids, err) < 0)
+    if (record_json_to_label_maps(labels, annotations, &c->labels, &c->annotations, err) < 0)
+        return -1;
+    if (record_json_to_strv(chain, &c->chain_ids, err) < 0)
         return cri_error_wrap(err, "chain_ids");
     if (!json_is_array(gids))
         return cri_error_set(err, EINVAL, "gids: not an array");
@@ -250,21 +183,4 @@ static int parse_fields(container_t *c, json_t *o, bool *ret_creating, cri_error
     return 0;
 }
 
-int container_record_parse(const char *json, size_t len, container_t **ret, bool *ret_creating,
-                           cri_error_t *err)
-{
-    json_error_t je;
-    json_t *o = json_loadb(json, len, 0, &je);
-    if (!o)
-        return cri_error_set(err, EINVAL, "container record: line %d column %d: %s", je.line,
-                             je.column, je.text);
-    cleanup_container container_t *c = container_new();
-    bool creating = false;
-    int rc = parse_fields(c, o, &creating, err);
-    json_decref(o);
-    if (rc < 0)
-        return cri_error_wrap(err, "container record");
-    *ret_creating = creating;
-    *ret = TAKE_PTR(c);
-    return 0;
-}
+RECORD_DEFINE_PARSE(container, container_t, "container record", parse_fields)

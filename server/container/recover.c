@@ -65,15 +65,15 @@ int container_recover(daemon_t *d, size_t *ret_loaded, cri_error_t *err)
 {
     container_t **list = NULL;
     size_t n = 0, loaded = 0;
-    container_store_list(d->containers, NULL, &list, &n);
+    container_store_list(daemon_containers(d), NULL, &list, &n);
     for (size_t i = 0; i < n; i++) {
         container_t *c = list[i];
         if (c->creating) {
             cri_error_t ferr = CRI_ERROR_INIT;
             container_cleanup_host(d, c);
-            if (container_store_forget(d->containers, c, &ferr) < 0)
+            if (container_store_forget(daemon_containers(d), c, &ferr) < 0)
                 log_warn("recover container `%s`: %s, ignoring", c->id, ferr.msg);
-            container_store_remove(d->containers, c);
+            container_store_remove(daemon_containers(d), c);
             continue;
         }
         load_spec(d, c);

@@ -19,7 +19,7 @@ RPC_HANDLER(handle_remove_container)
         return cri_error_set(err, EINVAL, "container_id is empty");
     cleanup_container container_t *c = NULL;
     cri_error_t lerr = CRI_ERROR_INIT;
-    if (container_store_get(d->containers, r->container_id, &c, &lerr) < 0) {
+    if (container_store_get(daemon_containers(d), r->container_id, &c, &lerr) < 0) {
         if (lerr.status != ENOENT) {
             *err = lerr;
             return -1;

@@ -20,7 +20,7 @@ RPC_HANDLER(handle_reopen_container_log)
         return -1;
     if (!c->log_path[0])
         return cri_error_set(err, EINVAL, "container `%s` has no log path", c->id);
-    if (d->conmon_ops->reopen_log(d->conmon_dir, c->id, 0, err) < 0)
+    if (daemon_conmon_ops(d)->reopen_log(daemon_conmon_dir(d), c->id, 0, err) < 0)
         return cri_error_wrap(err, "reopen log of `%s`", c->id);
     Runtime__V1__ReopenContainerLogResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__reopen_container_log_response__init(resp);

@@ -14,8 +14,10 @@
 #include "common/util.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
+#include "server/process.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
+#include "server/seccomp.h"
 
 /* Owned pieces the description points into. */
 struct parts {
@@ -239,47 +241,6 @@ static void spec_resources(container_t *c, const Runtime__V1__LinuxContainerReso
     container_resources_from_cri(r, &c->resources);
 }
 
-/* seccomp from the SecurityProfile, else the deprecated string. */
-static int spec_seccomp(const Runtime__V1__LinuxContainerSecurityContext *sc, oci_desc_t *desc,
-                        cri_error_t *err)
-{
-    const char *s = sc->seccomp_profile_path;
-    if (sc->privileged) {
-        desc->seccomp = OCI_SECCOMP_UNCONFINED;
-    } else if (sc->seccomp) {
-        switch (sc->seccomp->profile_type) {
-        case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault:
-            desc->seccomp = OCI_SECCOMP_RUNTIME_DEFAULT;
-            break;
-        case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined:
-            desc->seccomp = OCI_SECCOMP_UNCONFINED;
-            break;
-        case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost:
-            if (sc->seccomp->localhost_ref[0] != '/')
-                return cri_error_set(err, EINVAL,
-                                     "security_context.seccomp.localhost_ref `%s` is not absolute",
-                                     sc->seccomp->localhost_ref);
-            desc->seccomp = OCI_SECCOMP_LOCALHOST;
-            desc->seccomp_profile_path = sc->seccomp->localhost_ref;
-            break;
-        default:
-            return cri_error_set(err, EINVAL, "security_context.seccomp.profile_type: invalid %d",
-                                 (int)sc->seccomp->profile_type);
-        }
-    } else if (!s[0] || strcmp(s, "unconfined") == 0) {
-        desc->seccomp = OCI_SECCOMP_UNCONFINED;
-    } else if (strcmp(s, "runtime/default") == 0 || strcmp(s, "docker/default") == 0) {
-        desc->seccomp = OCI_SECCOMP_RUNTIME_DEFAULT;
-    } else if (str_has_prefix(s, "localhost/") && s[strlen("localhost/")] == '/') {
-        desc->seccomp = OCI_SECCOMP_LOCALHOST;
-        desc->seccomp_profile_path = s + strlen("localhost/");
-    } else {
-        return cri_error_set(err, EINVAL, "security_context.seccomp_profile_path `%s` is invalid",
-                             s);
-    }
-    return 0;
-}
-
 static int spec_security(const Runtime__V1__LinuxContainerSecurityContext *sc, struct parts *p,
                          oci_desc_t *desc, cri_error_t *err)
 {
@@ -303,7 +264,9 @@ static int spec_security(const Runtime__V1__LinuxContainerSecurityContext *sc, s
         p->ro_paths = strv_of(sc->readonly_paths, sc->n_readonly_paths);
         desc->readonly_paths = (const char *const *)p->ro_paths;
     }
-    return spec_seccomp(sc, desc, err);
+    return seccomp_from_cri(sc->seccomp, sc->seccomp_profile_path, sc->privileged,
+                            OCI_SECCOMP_UNCONFINED, "security_context", &desc->seccomp,
+                            &desc->seccomp_profile_path, err);
 }
 
 /* NULL-terminated copies of a protobuf string array (protobuf-c arrays are
@@ -353,9 +316,9 @@ static int spec_process(container_t *c, sandbox_t *sb, const Runtime__V1__Contai
 {
     cleanup_strv char **command = strv_of(cfg->command, cfg->n_command);
     cleanup_strv char **args = strv_of(cfg->args, cfg->n_args);
-    if (container_argv(command, cfg->n_command, args, cfg->n_args,
-                       img->config.entrypoint_set ? img->config.entrypoint : NULL,
-                       img->config.cmd_set ? img->config.cmd : NULL, &p->argv, err) < 0)
+    if (process_argv(command, cfg->n_command, args, cfg->n_args,
+                     img->config.entrypoint_set ? img->config.entrypoint : NULL,
+                     img->config.cmd_set ? img->config.cmd : NULL, &p->argv, err) < 0)
         return cri_error_wrap(err, "command");
     /* KeyValue.value is bytes: give it its NUL */
     container_env_kv_t *kv = xcalloc(cfg->n_envs + 1, sizeof(*kv));
@@ -434,7 +397,7 @@ static int spec_fill(daemon_t *d, container_t *c, sandbox_t *sb,
         cfg->linux ? cfg->linux->security_context : NULL;
     desc->id = c->id;
     desc->root_path = rootfs;
-    desc->cgroup_systemd = d->cgroup_systemd;
+    desc->cgroup_systemd = daemon_cgroup_systemd(d);
     if (spec_process(c, sb, cfg, img, p, desc, err) < 0 ||
         spec_user(c, cfg, img, rootfs, p, desc, err) < 0)
         return -1;
@@ -454,10 +417,10 @@ int container_spec_write(daemon_t *d, container_t *c, sandbox_t *sb,
     struct parts p;
     memset(&p, 0, sizeof(p));
     oci_desc_t desc;
-    oci_desc_init(&desc, d->host.cgroup2);
+    oci_desc_init(&desc, daemon_host(d)->cgroup2);
     json_t *spec = NULL;
     int rc = spec_fill(d, c, sb, r->config, img, rootfs, &p, &desc, err);
-    if (rc == 0 && oci_spec_build(&desc, &d->host, &spec, err) < 0)
+    if (rc == 0 && oci_spec_build(&desc, daemon_host(d), &spec, err) < 0)
         rc = cri_error_wrap(err, "container spec");
     parts_free(&p);
     if (rc < 0)

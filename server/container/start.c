@@ -30,7 +30,7 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
         return cri_error_set(err, EINVAL, "container `%s` is %s, not created", c->id,
                              state_name(state));
     cleanup_sandbox sandbox_t *sb = NULL;
-    if (sandbox_store_get(d->sandboxes, c->sandbox_id, &sb, err) < 0)
+    if (sandbox_store_get(daemon_sandboxes(d), c->sandbox_id, &sb, err) < 0)
         return cri_error_wrap(err, "pod of container `%s`", c->id);
     if (sandbox_get_state(sb, NULL) != SANDBOX_STATE_READY)
         return cri_error_set(err, EINVAL, "pod sandbox `%s` is not ready", sb->id);
@@ -40,7 +40,7 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
     if (oci_runtime_start(rt->oci, c->id, err) < 0) {
         container_set_exited(c, now_unix_ns(), 128, "StartError", err->msg);
         cri_error_t ignore = CRI_ERROR_INIT;
-        container_store_persist(d->containers, c, false, &ignore);
+        container_store_persist(daemon_containers(d), c, false, &ignore);
         return -1;
     }
     int64_t now = now_unix_ns();
@@ -49,7 +49,7 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
         c->state = CONTAINER_STATE_RUNNING; /* else the exit came first */
     c->started_at = c->finished_at && c->finished_at < now ? c->finished_at : now;
     pthread_mutex_unlock(&c->lock);
-    return container_store_persist(d->containers, c, false, err);
+    return container_store_persist(daemon_containers(d), c, false, err);
 }
 
 RPC_HANDLER(handle_start_container)
@@ -57,7 +57,7 @@ RPC_HANDLER(handle_start_container)
     const Runtime__V1__StartContainerRequest *r = (const Runtime__V1__StartContainerRequest *)req;
     daemon_t *d = rpc_daemon(ctx);
     cleanup_container container_t *c = NULL;
-    if (container_store_get(d->containers, r->container_id, &c, err) < 0)
+    if (container_store_get(daemon_containers(d), r->container_id, &c, err) < 0)
         return -1;
     pthread_mutex_lock(&c->op_lock);
     int rc = start_locked(d, c, err);

@@ -76,7 +76,7 @@ static Runtime__V1__FilesystemUsage *writable_layer(rpc_ctx_t *ctx, daemon_t *d,
     u->timestamp = at;
     u->fs_id = rpc_alloc(ctx, sizeof(*u->fs_id));
     runtime__v1__filesystem_identifier__init(u->fs_id);
-    u->fs_id->mountpoint = rpc_strdup(ctx, d->root);
+    u->fs_id->mountpoint = rpc_strdup(ctx, daemon_root(d));
     u->used_bytes = u64(ctx, bytes);
     u->inodes_used = u64(ctx, inodes);
     return u;
@@ -117,7 +117,7 @@ RPC_HANDLER(handle_container_stats)
     if (!r->container_id[0])
         return cri_error_set(err, EINVAL, "container_id is empty");
     cleanup_container container_t *c = NULL;
-    if (container_store_get(rpc_daemon(ctx)->containers, r->container_id, &c, err) < 0)
+    if (container_store_get(daemon_containers(rpc_daemon(ctx)), r->container_id, &c, err) < 0)
         return -1;
     Runtime__V1__ContainerStatsResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__container_stats_response__init(resp);

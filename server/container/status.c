@@ -113,7 +113,7 @@ RPC_HANDLER(handle_container_status)
 {
     const Runtime__V1__ContainerStatusRequest *r = (const Runtime__V1__ContainerStatusRequest *)req;
     cleanup_container container_t *c = NULL;
-    if (container_store_get(rpc_daemon(ctx)->containers, r->container_id, &c, err) < 0)
+    if (container_store_get(daemon_containers(rpc_daemon(ctx)), r->container_id, &c, err) < 0)
         return -1;
     container_status_t st;
     container_get_status(c, &st);

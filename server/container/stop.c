@@ -23,7 +23,7 @@ RPC_HANDLER(handle_stop_container)
         return cri_error_set(err, EINVAL, "timeout %lld is negative", (long long)r->timeout);
     cleanup_container container_t *c = NULL;
     cri_error_t lerr = CRI_ERROR_INIT;
-    if (container_store_get(d->containers, r->container_id, &c, &lerr) < 0) {
+    if (container_store_get(daemon_containers(d), r->container_id, &c, &lerr) < 0) {
         if (lerr.status != ENOENT) {
             *err = lerr;
             return -1;

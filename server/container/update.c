@@ -70,7 +70,7 @@ static int update_locked(daemon_t *d, container_t *c, const Runtime__V1__LinuxCo
     pthread_mutex_unlock(&c->lock);
     free(set.cpuset_cpus);
     free(set.cpuset_mems);
-    return container_store_persist(d->containers, c, false, err);
+    return container_store_persist(daemon_containers(d), c, false, err);
 }
 
 int container_validate_update(const Runtime__V1__UpdateContainerResourcesRequest *r,
@@ -97,7 +97,7 @@ RPC_HANDLER(handle_update_container_resources)
     if (container_validate_update(r, err) < 0)
         return -1;
     cleanup_container container_t *c = NULL;
-    if (container_store_get(d->containers, r->container_id, &c, err) < 0)
+    if (container_store_get(daemon_containers(d), r->container_id, &c, err) < 0)
         return -1;
     pthread_mutex_lock(&c->op_lock);
     int rc = c->removed ? cri_error_set(err, ENOENT, "container `%s` not found", c->id)

@@ -21,6 +21,7 @@
 #include "conf/conf.h"
 #include "server/daemon.h"
 #include "server/sandbox/sandbox-internal.h"
+#include "server/seccomp.h"
 
 #define INFRA_PAUSE_MAX (64 * 1024 * 1024)
 #define INFRA_OOM_SCORE_ADJ (-998)
@@ -113,41 +114,25 @@ static oci_ns_mode_t host_or_new(int mode)
     return mode == SANDBOX_NS_NODE ? OCI_NS_HOST : OCI_NS_NEW;
 }
 
-/* The pod's seccomp profile for the infra: the SecurityProfile message, else
- * the deprecated string, else RuntimeDefault (the CRI zero value). A
- * privileged pod's infra runs unconfined, as in containerd. */
-static void infra_seccomp(oci_desc_t *desc, const Runtime__V1__LinuxSandboxSecurityContext *sc)
-{
-    const char *path = sc->seccomp_profile_path;
-    if (sc->privileged) {
-        desc->seccomp = OCI_SECCOMP_UNCONFINED;
-    } else if (sc->seccomp) {
-        if (sc->seccomp->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined)
-            desc->seccomp = OCI_SECCOMP_UNCONFINED;
-        if (sc->seccomp->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost) {
-            desc->seccomp = OCI_SECCOMP_LOCALHOST;
-            desc->seccomp_profile_path = sc->seccomp->localhost_ref;
-        }
-    } else if (strcmp(path, "unconfined") == 0) {
-        desc->seccomp = OCI_SECCOMP_UNCONFINED;
-    } else if (str_has_prefix(path, "localhost/")) {
-        desc->seccomp = OCI_SECCOMP_LOCALHOST;
-        desc->seccomp_profile_path = path + strlen("localhost");
-    }
-}
-
-static void infra_security(oci_desc_t *desc, const Runtime__V1__LinuxSandboxSecurityContext *sc)
+/* The infra's seccomp follows the pod's (RuntimeDefault when the pod sets
+ * none; unconfined for a privileged pod, as in containerd). */
+static int infra_security(oci_desc_t *desc, const Runtime__V1__LinuxSandboxSecurityContext *sc,
+                          cri_error_t *err)
 {
     static const char *const drop_all[] = {"ALL", NULL};
     desc->cap_drop = drop_all;
     desc->process.no_new_privileges = true;
     if (!sc)
-        return;
-    infra_seccomp(desc, sc);
+        return 0;
+    if (seccomp_from_cri(sc->seccomp, sc->seccomp_profile_path, sc->privileged,
+                         OCI_SECCOMP_RUNTIME_DEFAULT, "config.linux.security_context",
+                         &desc->seccomp, &desc->seccomp_profile_path, err) < 0)
+        return -1;
     if (sc->run_as_user)
         desc->process.uid = (uint32_t)sc->run_as_user->value;
     if (sc->run_as_group)
         desc->process.gid = (uint32_t)sc->run_as_group->value;
+    return 0;
 }
 
 static int infra_desc_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
@@ -162,10 +147,11 @@ static int infra_desc_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSa
     desc->ns_ipc.mode = host_or_new(sb->ns_ipc);
     desc->ns_uts.mode = host_or_new(sb->ns_network);
     desc->cgroup_parent = sb->cgroup_parent;
-    desc->cgroup_systemd = d->cgroup_systemd;
+    desc->cgroup_systemd = daemon_cgroup_systemd(d);
     desc->process.has_oom_score_adj = true;
     desc->process.oom_score_adj = INFRA_OOM_SCORE_ADJ;
-    infra_security(desc, lx ? lx->security_context : NULL);
+    if (infra_security(desc, lx ? lx->security_context : NULL, err) < 0)
+        return -1;
     for (size_t i = 0; lx && i < lx->n_sysctls; i++) {
         sysctls[i].key = lx->sysctls[i]->key;
         sysctls[i].value = lx->sysctls[i]->value;
@@ -215,7 +201,7 @@ int sandbox_infra_spec(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandbox
     static const char *const image_env[] = {
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     oci_desc_t desc;
-    oci_desc_init(&desc, d->host.cgroup2);
+    oci_desc_init(&desc, daemon_host(d)->cgroup2);
     desc.process.args = args ? (const char *const *)args : pause_args;
     desc.process.env = args ? image_env : pause_env;
     desc.root_path = rootfs;
@@ -237,7 +223,7 @@ int sandbox_infra_spec(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandbox
         return -1;
 
     json_t *spec = NULL;
-    if (oci_spec_build(&desc, &d->host, &spec, err) < 0)
+    if (oci_spec_build(&desc, daemon_host(d), &spec, err) < 0)
         return cri_error_wrap(err, "infra spec");
     char *text = json_dumps(spec, JSON_COMPACT);
     json_decref(spec);
@@ -260,7 +246,7 @@ int sandbox_infra_start(daemon_t *d, sandbox_t *sb, const char *bundle, pid_t *r
     conmon_create_opts_t opts = {.id = sb->id, .bundle = bundle};
     pid_t pid = 0;
     cri_error_t ignore = CRI_ERROR_INIT;
-    if (d->conmon_ops->create(&rt->conmon, &opts, &pid, NULL, err) < 0) {
+    if (daemon_conmon_ops(d)->create(&rt->conmon, &opts, &pid, NULL, err) < 0) {
         oci_runtime_delete(rt->oci, sb->id, true, &ignore);
         return cri_error_wrap(err, "create infra container");
     }
@@ -275,7 +261,7 @@ int sandbox_infra_start(daemon_t *d, sandbox_t *sb, const char *bundle, pid_t *r
 
 static bool exit_file_exists(daemon_t *d, const char *id)
 {
-    cleanup_free char *path = xasprintf("%s/%s", d->exit_dir, id);
+    cleanup_free char *path = daemon_exit_file(d, id);
     return access(path, F_OK) == 0;
 }
 

@@ -63,7 +63,7 @@ RPC_HANDLER(handle_list_pod_sandbox)
         return cri_error_set(err, EINVAL, "filter.state.state: invalid %d", (int)f->state->state);
     sandbox_t **all = NULL;
     size_t n = 0;
-    sandbox_store_list(rpc_daemon(ctx)->sandboxes, &all, &n);
+    sandbox_store_list(daemon_sandboxes(rpc_daemon(ctx)), &all, &n);
     Runtime__V1__ListPodSandboxResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__list_pod_sandbox_response__init(resp);
     resp->items = rpc_alloc_array(ctx, n ? n : 1, Runtime__V1__PodSandbox *);

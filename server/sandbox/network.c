@@ -131,7 +131,7 @@ int sandbox_network_setup(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSand
     free(sb->cni_network);
     sb->cni_network = xstrdup(cni_network_name(net));
     cleanup_cni_result cni_result_t *res = NULL;
-    if (d->cni_ops->add(&d->cni, net, &att, &res, err) < 0)
+    if (daemon_cni_ops(d)->add(daemon_cni(d), net, &att, &res, err) < 0)
         return -1;
     set_ips(sb, res->ips);
     return 0;
@@ -151,10 +151,10 @@ int sandbox_network_teardown(daemon_t *d, sandbox_t *sb, cri_error_t *err)
     cleanup_strv char **args = pod_args(sb);
     cni_attachment_t att = {
         .container_id = sb->id,
-        .netns = d->host_ops->netns_alive(sb->netns_path) ? sb->netns_path : "",
+        .netns = daemon_host_ops(d)->netns_alive(sb->netns_path) ? sb->netns_path : "",
         .args = (const char *const *)args,
     };
-    if (d->cni_ops->del(&d->cni, sb->cni_network, net, &att, err) < 0)
+    if (daemon_cni_ops(d)->del(daemon_cni(d), sb->cni_network, net, &att, err) < 0)
         return cri_error_wrap(err, "tear down pod network");
     return 0;
 }

@@ -12,7 +12,8 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "conf/conf.h"
-#include "server/container/container.h"
+#include "server/process.h"
+#include "server/rootfs.h"
 #include "server/daemon.h"
 #include "server/host_ops.h"
 #include "server/image/image.h"
@@ -20,34 +21,34 @@
 
 static char *pause_pod_dir(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/pause/pods/%s", d->root, id);
+    return xasprintf("%s/pause/pods/%s", daemon_root(d), id);
 }
 
 /* The pause image, pulled first when the store does not have it. */
 static int resolve_or_pull(daemon_t *d, const char *ref, image_t **ret, cri_error_t *err)
 {
     cri_error_t rerr = CRI_ERROR_INIT;
-    if (image_store_resolve(d->images, ref, ret, &rerr) == 0)
+    if (image_store_resolve(daemon_images(d), ref, ret, &rerr) == 0)
         return 0;
     if (rerr.status != ENOENT) {
         *err = rerr;
         return -1;
     }
     cleanup_free char *id = NULL;
-    if (image_store_pull(d->images, ref, NULL, -1, &id, err) < 0)
+    if (image_store_pull(daemon_images(d), ref, NULL, -1, &id, err) < 0)
         return cri_error_wrap(err, "pull image.pause_image `%s`", ref);
-    return image_store_resolve(d->images, id, ret, err);
+    return image_store_resolve(daemon_images(d), id, ret, err);
 }
 
 int sandbox_pause_image_prepare(daemon_t *d, sandbox_t *sb, char **ret_rootfs, char ***ret_argv,
                                 cri_error_t *err)
 {
-    const char *ref = d->conf->image.pause_image;
+    const char *ref = daemon_conf(d)->image.pause_image;
     cleanup_image image_t *img = NULL;
     if (resolve_or_pull(d, ref, &img, err) < 0)
         return -1;
     cleanup_strv char **argv = NULL;
-    if (container_argv(NULL, 0, NULL, 0, img->config.entrypoint, img->config.cmd, &argv, err) < 0)
+    if (process_argv(NULL, 0, NULL, 0, img->config.entrypoint, img->config.cmd, &argv, err) < 0)
         return cri_error_wrap(err, "image.pause_image `%s`", ref);
     cleanup_free char *dir = pause_pod_dir(d, sb->id);
     cleanup_free char *empty = xasprintf("%s/empty", dir);
@@ -56,8 +57,8 @@ int sandbox_pause_image_prepare(daemon_t *d, sandbox_t *sb, char **ret_rootfs, c
     if (mkdir_private(dir, 0700, NULL, err) < 0)
         return -1;
     char *rootfs = xasprintf("%s/rootfs", dir);
-    if (d->host_ops->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs, err) <
-        0) {
+    if (daemon_host_ops(d)->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs,
+                                         err) < 0) {
         free(rootfs);
         cri_error_t ignored = CRI_ERROR_INIT;
         rm_rf(dir, &ignored);
@@ -74,7 +75,7 @@ int sandbox_pause_image_release(daemon_t *d, const char *id, cri_error_t *err)
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     if (access(dir, F_OK) < 0)
         return 0;
-    if (d->host_ops->rootfs_unmount(rootfs, err) < 0)
+    if (daemon_host_ops(d)->rootfs_unmount(rootfs, err) < 0)
         return -1;
     return rm_rf(dir, err);
 }

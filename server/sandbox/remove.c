@@ -9,34 +9,28 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/container/container.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
-
-int sandbox_remove_containers_hook(daemon_t *d, sandbox_t *sb, cri_error_t *err)
-{
-    return container_remove_pod(d, sb->id, err);
-}
 
 int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
     if (sb->removed)
         return 0;
-    if (sandbox_remove_containers_hook(d, sb, err) < 0)
+    if (sandbox_remove_containers(daemon_sandboxes(d), sb, err) < 0)
         return cri_error_wrap(err, "remove containers of pod `%s`", sb->id);
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *files = sandbox_files_dir(d, sb->id);
     if (sandbox_pause_image_release(d, sb->id, err) < 0 || rm_rf(bundle, err) < 0 ||
         rm_rf(files, err) < 0)
         return -1;
-    cleanup_free char *exit_file = xasprintf("%s/%s", d->exit_dir, sb->id);
+    cleanup_free char *exit_file = daemon_exit_file(d, sb->id);
     if (unlink(exit_file) < 0 && errno != ENOENT)
         return cri_error_make(err, errno, "remove exit file `%s`", exit_file);
-    if (sandbox_store_forget(d->sandboxes, sb, err) < 0)
+    if (sandbox_store_forget(daemon_sandboxes(d), sb, err) < 0)
         return -1;
     sb->removed = true;
-    sandbox_store_remove(d->sandboxes, sb);
+    sandbox_store_remove(daemon_sandboxes(d), sb);
     return 0;
 }
 
@@ -49,7 +43,7 @@ RPC_HANDLER(handle_remove_pod_sandbox)
         return cri_error_set(err, EINVAL, "pod_sandbox_id is empty");
     cleanup_sandbox sandbox_t *sb = NULL;
     cri_error_t lerr = CRI_ERROR_INIT;
-    if (sandbox_store_get(d->sandboxes, r->pod_sandbox_id, &sb, &lerr) < 0) {
+    if (sandbox_store_get(daemon_sandboxes(d), r->pod_sandbox_id, &sb, &lerr) < 0) {
         if (lerr.status != ENOENT) {
             *err = lerr;
             return -1;

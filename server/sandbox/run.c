@@ -94,16 +94,16 @@ static void run_rollback(daemon_t *d, sandbox_t *sb)
     sandbox_network_teardown(d, sb, &ignore);
     sandbox_infra_stop(d, sb, &ignore);
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
-    d->host_ops->shm_unmount(shm, &ignore);
-    d->host_ops->netns_unpin(sb->netns_path, &ignore);
+    daemon_host_ops(d)->shm_unmount(shm, &ignore);
+    daemon_host_ops(d)->netns_unpin(sb->netns_path, &ignore);
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *files = sandbox_files_dir(d, sb->id);
     rm_rf(bundle, &ignore);
     rm_rf(files, &ignore);
-    cleanup_free char *exit_file = xasprintf("%s/%s", d->exit_dir, sb->id);
+    cleanup_free char *exit_file = daemon_exit_file(d, sb->id);
     unlink(exit_file);
     sandbox_pause_image_release(d, sb->id, &ignore);
-    sandbox_store_forget(d->sandboxes, sb, &ignore);
+    sandbox_store_forget(daemon_sandboxes(d), sb, &ignore);
 }
 
 struct cni_job {
@@ -138,7 +138,7 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
     if (mkdir_p(bundle, 0700, err) < 0)
         return -1;
-    if (sb->ns_ipc != SANDBOX_NS_NODE && d->host_ops->shm_mount(shm, err) < 0)
+    if (sb->ns_ipc != SANDBOX_NS_NODE && daemon_host_ops(d)->shm_mount(shm, err) < 0)
         return -1;
     const char *shm_path = sb->ns_ipc == SANDBOX_NS_NODE ? "/dev/shm" : shm;
     if (sandbox_infra_spec(d, sb, cfg, rootfs, args, bundle, shm_path, err) < 0)
@@ -152,7 +152,7 @@ static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
                      const char *rootfs, char *const *args, cri_error_t *err)
 {
     int64_t t0 = now_unix_ns();
-    if (sb->netns_path[0] && d->host_ops->netns_pin(sb->netns_path, err) < 0)
+    if (sb->netns_path[0] && daemon_host_ops(d)->netns_pin(sb->netns_path, err) < 0)
         return -1;
     sb->timings.netns_ns = now_unix_ns() - t0;
 
@@ -184,24 +184,24 @@ RPC_HANDLER(handle_run_pod_sandbox)
     int64_t start = now_unix_ns();
     if (sandbox_validate_config(r->config, err) < 0)
         return -1;
-    bool pause_image = d->conf->image.pause_image[0] != '\0';
+    bool pause_image = daemon_conf(d)->image.pause_image[0] != '\0';
     cleanup_sandbox sandbox_t *sb = sandbox_new();
     if (run_describe(d, sb, r, err) < 0)
         return -1;
     cleanup_free char *rootfs = NULL;
     cleanup_strv char **args = NULL;
     if (!pause_image &&
-        sandbox_infra_rootfs(d->root, d->conf->runtime.pause_path, &rootfs, err) < 0)
+        sandbox_infra_rootfs(daemon_root(d), daemon_conf(d)->runtime.pause_path, &rootfs, err) < 0)
         return -1;
-    if (sandbox_store_persist(d->sandboxes, sb, true, err) < 0)
+    if (sandbox_store_persist(daemon_sandboxes(d), sb, true, err) < 0)
         return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);
 
     int rc = pause_image ? sandbox_pause_image_prepare(d, sb, &rootfs, &args, err) : 0;
     if (rc == 0)
         rc = run_build(d, sb, r->config, rootfs, args, err);
     sb->timings.total_ns = now_unix_ns() - start;
-    if (rc < 0 || sandbox_store_persist(d->sandboxes, sb, false, err) < 0 ||
-        sandbox_store_add(d->sandboxes, sb, err) < 0) {
+    if (rc < 0 || sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0 ||
+        sandbox_store_add(daemon_sandboxes(d), sb, err) < 0) {
         run_rollback(d, sb);
         return cri_error_wrap(err, "run pod sandbox `%s`", sb->name);
     }

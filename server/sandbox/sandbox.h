@@ -66,6 +66,7 @@ typedef struct sandbox {
     char **ips;        /* pod IPs, primary first; NULL-terminated */
     char *spec_json;   /* the infra config.json text ("" when unknown) */
     sandbox_timings_t timings;
+    bool creating; /* loaded from the record of an unfinished RunPodSandbox */
 
     /* behind lock */
     pthread_mutex_t lock;
@@ -128,6 +129,34 @@ int sandbox_store_persist(sandbox_store_t *s, sandbox_t *sb, bool reserve, cri_e
  * record is success. */
 int sandbox_store_forget(sandbox_store_t *s, sandbox_t *sb, cri_error_t *err);
 
+/* Loads every record of STORE_PODS into memory (records marked creating
+ * too, with sb->creating set). A record that does not parse is logged with
+ * its key and the reason and skipped; *ret_skipped (may be NULL) counts
+ * them. Fails only when the store cannot be read. */
+int sandbox_store_load(sandbox_store_t *s, size_t *ret_skipped, cri_error_t *err);
+
+/* What a pod's Stop and Remove do to its containers. The sandbox module
+ * knows nothing of containers: the container module's functions are
+ * registered at startup (daemon.c), the way image_store_set_in_use_fn()
+ * hears of layers in use. Each gets the registered data and the full pod
+ * id. */
+typedef struct sandbox_container_hooks {
+    /* stop every container of the pod with no grace period */
+    int (*stop)(void *data, const char *sandbox_id, cri_error_t *err);
+    /* remove every container of the pod (after stop) */
+    int (*remove)(void *data, const char *sandbox_id, cri_error_t *err);
+} sandbox_container_hooks_t;
+
+/* Registers the hooks (copied; data is not owned). Before it, a pod has no
+ * containers to stop or remove. Call before serving: not synchronised. */
+void sandbox_store_set_container_hooks(sandbox_store_t *s, const sandbox_container_hooks_t *hooks,
+                                       void *data);
+
+/* Runs the registered stop / remove hook for sb's containers (0 when none
+ * is registered). */
+int sandbox_stop_containers(sandbox_store_t *s, sandbox_t *sb, cri_error_t *err);
+int sandbox_remove_containers(sandbox_store_t *s, sandbox_t *sb, cri_error_t *err);
+
 /* Serialises sb as the JSON record text (malloc'd). `creating` marks a pod
  * whose RunPodSandbox has not finished (torn down by recovery). */
 char *sandbox_record_dump(sandbox_t *sb, bool creating);
@@ -148,19 +177,13 @@ int sandbox_stop_locked(struct daemon *d, sandbox_t *sb, cri_error_t *err);
  * has stopped sb. */
 int sandbox_remove_locked(struct daemon *d, sandbox_t *sb, cri_error_t *err);
 
-/* Hook for the container store: stop every container of sb with no grace
- * period (container_stop_pod). */
-int sandbox_stop_containers_hook(struct daemon *d, sandbox_t *sb, cri_error_t *err);
-/* Hook: remove every container of sb (after the stop hook). */
-int sandbox_remove_containers_hook(struct daemon *d, sandbox_t *sb, cri_error_t *err);
-
 /* For the exit watcher: when `id` is a pod's infra container (full id),
  * marks the pod NOTREADY in memory (a restart re-derives it from runc state
  * and the exit file) and returns true; false for any other id. Never
  * blocks on anything but the store's read lock and the pod's state lock. */
 bool sandbox_on_infra_exit(struct daemon *d, const char *id);
 
-/* Startup: loads every record of STORE_PODS into d->sandboxes, tears down
+/* Startup: loads every record of STORE_PODS into the sandbox store, tears down
  * pods whose RunPodSandbox never finished, and marks NOTREADY the pods whose
  * infra container is gone (runc state and exit files). Per-pod problems are
  * logged as warnings and skipped; *ret_loaded (may be NULL) gets the count.

@@ -1,6 +1,6 @@
-/* The sandbox store: every pod in memory (an array behind a rwlock, each
- * entry refcounted) and its record in STORE_PODS. Handlers take a reference,
- * drop the lock, then do the slow work. */
+/* The sandbox store: a typed face of the generic object store
+ * (server/objstore.h) over STORE_PODS, plus the container callbacks that
+ * Stop and Remove run. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -8,14 +8,15 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "server/objstore.h"
+#include "server/record.h"
 #include "server/sandbox/sandbox.h"
 #include "server/store.h"
 
 struct sandbox_store {
-    pthread_rwlock_t lock;
-    sandbox_t **items;
-    size_t n, cap;
-    store_t *persist;
+    objstore_t *objs;
+    sandbox_container_hooks_t hooks; /* all NULL until registered */
+    void *hooks_data;
 };
 
 sandbox_t *sandbox_new(void)
@@ -46,16 +47,8 @@ sandbox_t *sandbox_new(void)
     return sb;
 }
 
-sandbox_t *sandbox_ref(sandbox_t *sb)
+static void sandbox_free(sandbox_t *sb)
 {
-    __atomic_add_fetch(&sb->refs, 1, __ATOMIC_RELAXED);
-    return sb;
-}
-
-void sandbox_unref(sandbox_t *sb)
-{
-    if (!sb || __atomic_sub_fetch(&sb->refs, 1, __ATOMIC_ACQ_REL) > 0)
-        return;
     char *strs[] = {sb->id,
                     sb->name,
                     sb->meta_name,
@@ -100,150 +93,29 @@ void sandbox_set_state(sandbox_t *sb, sandbox_state_t state, pid_t pid)
 
 const char *sandbox_label(const sandbox_t *sb, const char *key)
 {
-    for (char **p = sb->labels; p[0] && p[1]; p += 2)
-        if (strcmp(p[0], key) == 0)
-            return p[1];
-    return NULL;
+    return record_pairs_get(sb->labels, key);
 }
 
-sandbox_store_t *sandbox_store_new(store_t *persist)
-{
-    sandbox_store_t *s = xcalloc(1, sizeof(*s));
-    pthread_rwlock_init(&s->lock, NULL);
-    s->persist = persist;
-    return s;
-}
-
-void sandbox_store_free(sandbox_store_t *s)
-{
-    if (!s)
-        return;
-    for (size_t i = 0; i < s->n; i++)
-        sandbox_unref(s->items[i]);
-    free(s->items);
-    pthread_rwlock_destroy(&s->lock);
-    free(s);
-}
-
-int sandbox_store_add(sandbox_store_t *s, sandbox_t *sb, cri_error_t *err)
-{
-    pthread_rwlock_wrlock(&s->lock);
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->items[i]->id, sb->id) == 0) {
-            pthread_rwlock_unlock(&s->lock);
-            return cri_error_set(err, EEXIST, "sandbox `%s` already exists", sb->id);
-        }
-    }
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 16;
-        s->items = xrealloc(s->items, s->cap * sizeof(*s->items));
-    }
-    s->items[s->n++] = sandbox_ref(sb);
-    pthread_rwlock_unlock(&s->lock);
-    return 0;
-}
-
-int sandbox_store_get(sandbox_store_t *s, const char *id, sandbox_t **ret, cri_error_t *err)
-{
-    if (!id || !id[0])
-        return cri_error_set(err, EINVAL, "pod_sandbox_id is empty");
-    size_t len = strlen(id);
-    sandbox_t *found = NULL;
-    size_t matches = 0;
-    pthread_rwlock_rdlock(&s->lock);
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->items[i]->id, id) == 0) {
-            found = s->items[i];
-            matches = 1;
-            break;
-        }
-        if (strncmp(s->items[i]->id, id, len) == 0) {
-            found = s->items[i];
-            matches++;
-        }
-    }
-    if (matches == 1)
-        sandbox_ref(found);
-    pthread_rwlock_unlock(&s->lock);
-    if (matches == 0)
-        return cri_error_set(err, ENOENT, "pod sandbox `%s` not found", id);
-    if (matches > 1)
-        return cri_error_set(err, EINVAL, "pod sandbox id prefix `%s` is ambiguous (%zu matches)",
-                             id, matches);
-    *ret = found;
-    return 0;
-}
-
-void sandbox_store_remove(sandbox_store_t *s, sandbox_t *sb)
-{
-    sandbox_t *gone = NULL;
-    pthread_rwlock_wrlock(&s->lock);
-    for (size_t i = 0; i < s->n; i++) {
-        if (s->items[i] == sb) {
-            gone = sb;
-            memmove(&s->items[i], &s->items[i + 1], (s->n - i - 1) * sizeof(*s->items));
-            s->n--;
-            break;
-        }
-    }
-    pthread_rwlock_unlock(&s->lock);
-    sandbox_unref(gone);
-}
+OBJSTORE_DEFINE_TYPED(sandbox, sandbox_t, STORE_PODS, "pod sandbox", "sandbox", "pod_sandbox_id")
 
 void sandbox_store_list(sandbox_store_t *s, sandbox_t ***ret_list, size_t *ret_n)
 {
-    pthread_rwlock_rdlock(&s->lock);
-    sandbox_t **list = xcalloc(s->n ? s->n : 1, sizeof(*list));
-    for (size_t i = 0; i < s->n; i++)
-        list[i] = sandbox_ref(s->items[i]);
-    size_t n = s->n;
-    pthread_rwlock_unlock(&s->lock);
-    *ret_list = list;
-    *ret_n = n;
+    objstore_list(s->objs, NULL, NULL, (void ***)ret_list, ret_n);
 }
 
-void sandbox_list_free(sandbox_t **list, size_t n)
+void sandbox_store_set_container_hooks(sandbox_store_t *s, const sandbox_container_hooks_t *hooks,
+                                       void *data)
 {
-    for (size_t i = 0; i < n; i++)
-        sandbox_unref(list[i]);
-    free(list);
+    s->hooks = *hooks;
+    s->hooks_data = data;
 }
 
-static int persist_record(sandbox_store_t *s, sandbox_t *sb, bool reserve, bool creating,
-                          cri_error_t *err)
+int sandbox_stop_containers(sandbox_store_t *s, sandbox_t *sb, cri_error_t *err)
 {
-    cleanup_free char *json = sandbox_record_dump(sb, creating);
-    cleanup_store_txn store_txn_t *txn = NULL;
-    if (store_txn_begin(s->persist, true, &txn, err) < 0)
-        return -1;
-    if (reserve && store_reserve_name(txn, sb->name, sb->id, err) < 0)
-        return -1;
-    if (store_put(txn, STORE_PODS, sb->id, json, strlen(json), err) < 0)
-        return -1;
-    return store_txn_commit(TAKE_PTR(txn), err);
+    return s->hooks.stop ? s->hooks.stop(s->hooks_data, sb->id, err) : 0;
 }
 
-int sandbox_store_persist(sandbox_store_t *s, sandbox_t *sb, bool reserve, cri_error_t *err)
+int sandbox_remove_containers(sandbox_store_t *s, sandbox_t *sb, cri_error_t *err)
 {
-    /* a reservation comes with the "creating" mark: RunPodSandbox clears it
-     * with a plain persist once everything is up */
-    return persist_record(s, sb, reserve, reserve, err);
-}
-
-int sandbox_store_forget(sandbox_store_t *s, sandbox_t *sb, cri_error_t *err)
-{
-    cleanup_store_txn store_txn_t *txn = NULL;
-    if (store_txn_begin(s->persist, true, &txn, err) < 0)
-        return -1;
-    cri_error_t del_err = CRI_ERROR_INIT;
-    if (store_del(txn, STORE_PODS, sb->id, &del_err) < 0 && del_err.status != ENOENT) {
-        *err = del_err;
-        return -1;
-    }
-    cleanup_free char *owner = NULL;
-    cri_error_t own_err = CRI_ERROR_INIT;
-    if (store_name_owner(txn, sb->name, &owner, &own_err) == 0 && strcmp(owner, sb->id) == 0 &&
-        store_release_name(txn, sb->name, err) < 0)
-        return -1;
-    return store_txn_commit(TAKE_PTR(txn), err);
+    return s->hooks.remove ? s->hooks.remove(s->hooks_data, sb->id, err) : 0;
 }

@@ -90,7 +90,7 @@ RPC_HANDLER(handle_pod_sandbox_status)
     const Runtime__V1__PodSandboxStatusRequest *r =
         (const Runtime__V1__PodSandboxStatusRequest *)req;
     cleanup_sandbox sandbox_t *sb = NULL;
-    if (sandbox_store_get(rpc_daemon(ctx)->sandboxes, r->pod_sandbox_id, &sb, err) < 0)
+    if (sandbox_store_get(daemon_sandboxes(rpc_daemon(ctx)), r->pod_sandbox_id, &sb, err) < 0)
         return -1;
     Runtime__V1__PodSandboxStatusResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__pod_sandbox_status_response__init(resp);

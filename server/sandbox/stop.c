@@ -14,16 +14,10 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "server/container/container.h"
 #include "server/daemon.h"
 #include "server/host_ops.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
-
-int sandbox_stop_containers_hook(daemon_t *d, sandbox_t *sb, cri_error_t *err)
-{
-    return container_stop_pod(d, sb->id, err);
-}
 
 struct teardown_job {
     daemon_t *d;
@@ -62,19 +56,19 @@ int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
     if (sb->removed)
         return 0;
-    if (sandbox_stop_containers_hook(d, sb, err) < 0)
+    if (sandbox_stop_containers(daemon_sandboxes(d), sb, err) < 0)
         return cri_error_wrap(err, "stop containers of pod `%s`", sb->id);
     if (stop_network_and_infra(d, sb, err) < 0)
         return -1;
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
-    if (d->host_ops->shm_unmount(shm, err) < 0)
+    if (daemon_host_ops(d)->shm_unmount(shm, err) < 0)
         return -1;
-    if (d->host_ops->netns_unpin(sb->netns_path, err) < 0)
+    if (daemon_host_ops(d)->netns_unpin(sb->netns_path, err) < 0)
         return -1;
     pid_t pid = 0;
     bool changed = sandbox_get_state(sb, &pid) != SANDBOX_STATE_NOTREADY || pid != 0;
     sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
-    if (changed && sandbox_store_persist(d->sandboxes, sb, false, err) < 0)
+    if (changed && sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0)
         return cri_error_wrap(err, "record pod `%s` as stopped", sb->id);
     return 0;
 }
@@ -87,7 +81,7 @@ RPC_HANDLER(handle_stop_pod_sandbox)
         return cri_error_set(err, EINVAL, "pod_sandbox_id is empty");
     cleanup_sandbox sandbox_t *sb = NULL;
     cri_error_t lerr = CRI_ERROR_INIT;
-    if (sandbox_store_get(d->sandboxes, r->pod_sandbox_id, &sb, &lerr) < 0) {
+    if (sandbox_store_get(daemon_sandboxes(d), r->pod_sandbox_id, &sb, &lerr) < 0) {
         if (lerr.status != ENOENT) {
             *err = lerr;
             return -1;

@@ -11,26 +11,27 @@
 #include "common/util.h"
 #include "server/daemon.h"
 #include "server/sandbox/sandbox-internal.h"
+#include "server/seccomp.h"
 #include "server/validate.h"
 
 char *sandbox_bundle_dir(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/sandboxes/%s", d->runroot, id);
+    return xasprintf("%s/sandboxes/%s", daemon_runroot(d), id);
 }
 
 char *sandbox_files_dir(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/sandboxes/%s", d->root, id);
+    return xasprintf("%s/sandboxes/%s", daemon_root(d), id);
 }
 
 char *sandbox_shm_dir(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/sandboxes/%s/shm", d->runroot, id);
+    return xasprintf("%s/sandboxes/%s/shm", daemon_runroot(d), id);
 }
 
 char *sandbox_netns_path(const daemon_t *d, const char *id)
 {
-    return xasprintf("%s/netns/%s", d->runroot, id);
+    return xasprintf("%s/netns/%s", daemon_runroot(d), id);
 }
 
 char *sandbox_new_id(void)
@@ -137,25 +138,12 @@ static int validate_security(const Runtime__V1__LinuxSandboxSecurityContext *sc,
 {
     if (!sc)
         return 0;
-    const Runtime__V1__SecurityProfile *p = sc->seccomp;
-    if (p && ((int)p->profile_type < RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault ||
-              p->profile_type > RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost))
-        return cri_error_set(err, EINVAL,
-                             "config.linux.security_context.seccomp.profile_type: invalid %d",
-                             (int)p->profile_type);
-    if (p && p->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost &&
-        p->localhost_ref[0] != '/')
-        return cri_error_set(err, EINVAL,
-                             "config.linux.security_context.seccomp.localhost_ref `%s` is not an "
-                             "absolute path",
-                             p->localhost_ref);
-    const char *path = sc->seccomp_profile_path;
-    if (!p && path[0] && strcmp(path, "unconfined") != 0 && strcmp(path, "runtime/default") != 0 &&
-        strcmp(path, "docker/default") != 0 && !str_has_prefix(path, "localhost//"))
-        return cri_error_set(err, EINVAL,
-                             "config.linux.security_context.seccomp_profile_path `%s`: expected "
-                             "unconfined, runtime/default or localhost/<absolute path>",
-                             path);
+    /* the infra's mapping, run early so a bad profile fails before any work */
+    oci_seccomp_kind_t kind;
+    const char *path = NULL;
+    if (seccomp_from_cri(sc->seccomp, sc->seccomp_profile_path, false, OCI_SECCOMP_RUNTIME_DEFAULT,
+                         "config.linux.security_context", &kind, &path, err) < 0)
+        return -1;
     if (sc->run_as_user && (sc->run_as_user->value < 0 || sc->run_as_user->value > UINT32_MAX))
         return cri_error_set(err, EINVAL, "config.linux.security_context.run_as_user out of range");
     if (sc->run_as_group && (sc->run_as_group->value < 0 || sc->run_as_group->value > UINT32_MAX))

@@ -27,7 +27,7 @@ RPC_HANDLER(handle_attach)
     cleanup_free char *id = NULL;
     if (streaming_lookup_container(d, in->container_id, &id, err) < 0)
         return -1;
-    if (!d->streaming)
+    if (!daemon_streaming(d))
         return cri_error_set(err, EAGAIN, "the streaming server is not running");
 
     streaming_request_t *r = xcalloc(1, sizeof(*r));
@@ -38,7 +38,7 @@ RPC_HANDLER(handle_attach)
     r->out = in->stdout;
     r->err = in->stderr;
     cleanup_free char *url = NULL;
-    if (streaming_server_issue(d->streaming, r, &url, err) < 0)
+    if (streaming_server_issue(daemon_streaming(d), r, &url, err) < 0)
         return -1;
 
     Runtime__V1__AttachResponse *resp = rpc_alloc(ctx, sizeof(*resp));

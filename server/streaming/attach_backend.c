@@ -60,7 +60,8 @@ static void resize(const struct daemon *d, const char *id, int fd)
     if (read(fd, &ws, sizeof(ws)) != sizeof(ws))
         return;
     cri_error_t ignore = CRI_ERROR_INIT;
-    d->conmon_ops->resize(d->conmon_dir, id, ws.width, ws.height, &ignore); /* best effort */
+    daemon_conmon_ops(d)->resize(daemon_conmon_dir(d), id, ws.width, ws.height,
+                                 &ignore); /* best effort */
 }
 
 int streaming_attach_conmon(void *data, const streaming_request_t *r, const streaming_stdio_t *io,
@@ -68,7 +69,7 @@ int streaming_attach_conmon(void *data, const streaming_request_t *r, const stre
 {
     struct daemon *d = data;
     cleanup_close int sock = -1;
-    if (d->conmon_ops->attach_connect(d->conmon_dir, r->container_id, &sock, err) < 0)
+    if (daemon_conmon_ops(d)->attach_connect(daemon_conmon_dir(d), r->container_id, &sock, err) < 0)
         return cri_error_wrap(err, "attach to container `%s`", r->container_id);
     int in = r->in ? io->in : -1;
     if (in < 0)

@@ -128,7 +128,7 @@ static int process_file(struct daemon *d, const streaming_request_t *r, char **r
                         conmon_config_t *ret_cfg, cri_error_t *err)
 {
     cleanup_container container_t *c = NULL;
-    if (container_store_get(d->containers, r->container_id, &c, err) < 0)
+    if (container_store_get(daemon_containers(d), r->container_id, &c, err) < 0)
         return -1;
     container_status_t st;
     container_get_status(c, &st);
@@ -159,7 +159,7 @@ int streaming_exec_conmon(void *data, const streaming_request_t *r, const stream
     conmon_exec_live_opts_t o = {
         .id = r->container_id, .process_path = path, .terminal = r->tty, .stdin_open = r->in};
     cleanup_conmon_exec_live conmon_exec_live_t *x = NULL;
-    if (d->conmon_ops->exec_live_start(&cfg, &o, &x, err) < 0) {
+    if (daemon_conmon_ops(d)->exec_live_start(&cfg, &o, &x, err) < 0) {
         unlink(path);
         return -1;
     }

@@ -20,7 +20,7 @@
 
 static bool fake_mode(struct daemon *d)
 {
-    return d && d->streaming && streaming_server_fake(d->streaming);
+    return d && daemon_streaming(d) && streaming_server_fake(daemon_streaming(d));
 }
 
 int streaming_check_stdio(bool tty, bool in, bool out, bool err_stream, cri_error_t *err)
@@ -38,7 +38,7 @@ int streaming_lookup_container(struct daemon *d, const char *id, char **ret_id, 
         *ret_id = xstrdup(id);
         return 0;
     }
-    if (!d || !d->containers)
+    if (!d || !daemon_containers(d))
         return cri_error_set(err, ENOENT, "container `%s` not found", id);
     cleanup_container container_t *c = NULL;
     if (container_get_running(d, id, &c, err) < 0)
@@ -61,10 +61,10 @@ int streaming_lookup_sandbox(struct daemon *d, const char *id, char **ret_id, ch
         *ret_netns = path;
         return 0;
     }
-    if (!d || !d->sandboxes)
+    if (!d || !daemon_sandboxes(d))
         return cri_error_set(err, ENOENT, "pod sandbox `%s` not found", id);
     cleanup_sandbox sandbox_t *sb = NULL;
-    if (sandbox_store_get(d->sandboxes, id, &sb, err) < 0)
+    if (sandbox_store_get(daemon_sandboxes(d), id, &sb, err) < 0)
         return -1;
     if (sandbox_get_state(sb, NULL) != SANDBOX_STATE_READY)
         return cri_error_set(err, EINVAL, "pod sandbox `%s` is not ready", sb->id);

@@ -36,9 +36,9 @@ RPC_HANDLER(handle_port_forward)
     cleanup_free char *netns = NULL;
     if (streaming_lookup_sandbox(d, in->pod_sandbox_id, &id, &netns, err) < 0)
         return -1;
-    if (!d->streaming)
+    if (!daemon_streaming(d))
         return cri_error_set(err, EAGAIN, "the streaming server is not running");
-    unsigned int max = streaming_server_max_port_forwards(d->streaming);
+    unsigned int max = streaming_server_max_port_forwards(daemon_streaming(d));
     if (in->n_port > max)
         return cri_error_set(err, EINVAL,
                              "port: %zu ports, more than streaming.max_port_forwards (%u)",
@@ -53,7 +53,7 @@ RPC_HANDLER(handle_port_forward)
     if (in->n_port)
         memcpy(r->ports, in->port, in->n_port * sizeof(int32_t));
     cleanup_free char *url = NULL;
-    if (streaming_server_issue(d->streaming, r, &url, err) < 0)
+    if (streaming_server_issue(daemon_streaming(d), r, &url, err) < 0)
         return -1;
 
     Runtime__V1__PortForwardResponse *resp = rpc_alloc(ctx, sizeof(*resp));

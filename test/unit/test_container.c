@@ -17,6 +17,8 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/container/container.h"
+#include "server/process.h"
+#include "server/rootfs.h"
 
 #define V(...) ((char *const[]){__VA_ARGS__, NULL})
 
@@ -53,15 +55,15 @@ static void test_argv_rules(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char **argv = NULL;
         cri_error_t err = CRI_ERROR_INIT;
-        assert_int_equal(container_argv(cases[i].command, cases[i].n_command, cases[i].args,
-                                        cases[i].n_args, cases[i].ep, cases[i].cmd, &argv, &err),
+        assert_int_equal(process_argv(cases[i].command, cases[i].n_command, cases[i].args,
+                                      cases[i].n_args, cases[i].ep, cases[i].cmd, &argv, &err),
                          0);
         check_strv(argv, cases[i].want);
         strv_free(argv);
     }
     char **argv = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(container_argv(NULL, 0, NULL, 0, V(""), NULL, &argv, &err), -1);
+    assert_int_equal(process_argv(NULL, 0, NULL, 0, V(""), NULL, &argv, &err), -1);
     assert_int_equal(err.status, EINVAL);
     assert_non_null(strstr(err.msg, "no command"));
     assert_null(argv);
@@ -322,7 +324,7 @@ static void check_overlay(size_t n_layers)
     cleanup_free char *work = xasprintf("%s/c/work", tmpl);
     cleanup_free char *target = xasprintf("%s/c/rootfs", tmpl);
     cleanup_free char *empty = xasprintf("%s/empty", tmpl);
-    int r = container_rootfs_mount(dirs, n_layers, empty, upper, work, target, &err);
+    int r = rootfs_mount(dirs, n_layers, empty, upper, work, target, &err);
     if (r < 0)
         fail_msg("mount: %s", err.msg);
     assert_true(mounted(target));
@@ -343,9 +345,9 @@ static void check_overlay(size_t n_layers)
     cleanup_free char *in_upper = xasprintf("%s/fresh", upper);
     assert_int_equal(write_file_atomic(fresh, "y", 1, 0644, &err), 0);
     assert_int_equal(access(in_upper, F_OK), 0);
-    assert_int_equal(container_rootfs_unmount(target, &err), 0);
+    assert_int_equal(rootfs_unmount(target, &err), 0);
     assert_false(mounted(target));
-    assert_int_equal(container_rootfs_unmount(target, &err), 0); /* again: fine */
+    assert_int_equal(rootfs_unmount(target, &err), 0); /* again: fine */
     strv_free(dirs);
     assert_int_equal(rm_rf(tmpl, &err), 0);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "server/container/container.h"
 #include "server/store.h"
@@ -177,7 +178,7 @@ static void test_persist_reserve_forget_load(void **state)
     assert_int_equal(container_store_persist(s, a, false, &err), 0);
 
     container_store_t *loaded = container_store_new(db);
-    assert_int_equal(container_store_load(loaded, &err), 0);
+    assert_int_equal(container_store_load(loaded, NULL, &err), 0);
     container_t *got = NULL;
     assert_int_equal(container_store_get(loaded, "id-a", &got, &err), 0);
     assert_false(got->creating);
@@ -189,6 +190,73 @@ static void test_persist_reserve_forget_load(void **state)
     assert_int_equal(container_store_forget(s, a, &err), 0);
     assert_int_equal(container_store_forget(s, a, &err), 0);        /* missing is fine */
     assert_int_equal(container_store_persist(s, b, true, &err), 0); /* name is free again */
+    container_store_free(s);
+    store_close(db);
+    rm_rf(dir, &err);
+}
+
+struct warnings {
+    char text[2048];
+    int n;
+};
+
+static void capture_warn(log_level_t level, const char *line, void *data)
+{
+    struct warnings *w = data;
+    if (level != LOG_LEVEL_WARN)
+        return;
+    w->n++;
+    size_t used = strlen(w->text);
+    snprintf(w->text + used, sizeof(w->text) - used, "%s\n", line);
+}
+
+/* A record as the daemon before the shared object store wrote it loads
+ * unchanged; a record that does not parse is skipped with a warning naming
+ * it (it used to vanish silently). */
+static void test_load_old_and_corrupt_records(void **state)
+{
+    static const char old[] =
+        "{\"version\":1,\"id\":\"old1\",\"name\":\"k8s_old\",\"sandbox_id\":\"pod1\","
+        "\"meta_name\":\"web\",\"attempt\":0,\"labels\":{\"app\":\"web\"},\"annotations\":{},"
+        "\"image\":{\"name\":\"busybox\",\"user_specified\":\"busybox\",\"ref\":\"sha256:r\","
+        "\"id\":\"sha256:i\"},\"chain_ids\":[\"sha256:l1\"],\"runtime\":\"runc\",\"log_path\":\"\","
+        "\"created_at\":1,\"stop_signal\":15,\"tty\":false,\"stdin\":false,\"stdin_once\":false,"
+        "\"mounts\":[],\"uid\":0,\"gid\":0,\"gids\":[],\"run\":{\"state\":2,\"pid\":0,"
+        "\"started_at\":2,\"finished_at\":3,\"exit_code\":1,\"reason\":\"Error\",\"message\":\"\","
+        "\"resources\":{\"cpu_period\":0,\"cpu_quota\":0,\"cpu_shares\":0,\"memory_limit\":0,"
+        "\"memory_swap\":0,\"oom_score_adj\":0,\"cpuset_cpus\":\"\",\"cpuset_mems\":\"\"}},"
+        "\"creating\":false}";
+    static const char corrupt[] = "{\"version\":1,\"id\":\"bad1\"";
+    char dir[] = "/tmp/cricket-ctr-old-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    store_t *db = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(store_open(dir, &db, &err), 0);
+    assert_int_equal(store_put1(db, STORE_CONTAINERS, "old1", old, strlen(old), &err), 0);
+    assert_int_equal(store_put1(db, STORE_CONTAINERS, "bad1", corrupt, strlen(corrupt), &err), 0);
+
+    struct warnings w = {0};
+    log_set_handler(capture_warn, &w);
+    container_store_t *s = container_store_new(db);
+    size_t skipped = 0;
+    int rc = container_store_load(s, &skipped, &err);
+    log_set_handler(NULL, NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(skipped, 1);
+    assert_int_equal(w.n, 1);
+    assert_non_null(strstr(w.text, "load container record `bad1`: container record: line"));
+
+    container_t *got = NULL;
+    assert_int_equal(container_store_get(s, "old", &got, &err), 0);
+    assert_string_equal(got->image_name, "busybox");
+    assert_string_equal(container_label(got, "app"), "web");
+    assert_string_equal(got->chain_ids[0], "sha256:l1");
+    assert_int_equal(got->state, CONTAINER_STATE_EXITED);
+    assert_string_equal(got->reason, "Error");
+    assert_false(got->creating);
+    assert_true(container_layer_in_use("sha256:l1", s));
+    assert_false(container_layer_in_use("sha256:l2", s));
+    container_unref(got);
     container_store_free(s);
     store_close(db);
     rm_rf(dir, &err);
@@ -230,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_record_parse_errors),
         cmocka_unit_test(test_store_lookup_and_refs),
         cmocka_unit_test(test_persist_reserve_forget_load),
+        cmocka_unit_test(test_load_old_and_corrupt_records),
         cmocka_unit_test(test_signals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

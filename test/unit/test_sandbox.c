@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "conf/conf.h"
 #include "oci/oci.h"
@@ -243,6 +244,96 @@ static void test_store_persist_and_reserve(void **state)
     sandbox_store_free(s);
     store_close(db);
     rm_rf(dir, &err);
+}
+
+static void count_warn(log_level_t level, const char *line, void *data)
+{
+    if (level == LOG_LEVEL_WARN && strstr(line, "load pod sandbox record `bad`: parse pod record"))
+        ++*(int *)data;
+}
+
+/* A record written before the shared object store (and before the
+ * privileged field) loads unchanged; one that does not parse is skipped
+ * with a warning naming it. */
+static void test_store_load_old_and_corrupt(void **state)
+{
+    static const char old[] =
+        "{\"version\":1,\"id\":\"oldpod\",\"name\":\"k8s_POD_x\",\"metadata\":{\"name\":\"x\","
+        "\"uid\":\"u\",\"namespace\":\"ns\",\"attempt\":0},\"labels\":{\"app\":\"web\"},"
+        "\"annotations\":{},\"runtime_handler\":\"\",\"runtime\":\"runc\",\"created_at\":1,"
+        "\"namespaces\":{\"network\":2,\"pid\":0,\"ipc\":0},\"hostname\":\"h\","
+        "\"log_directory\":\"\",\"cgroup_parent\":\"\",\"netns\":\"\",\"cni_network\":\"\","
+        "\"ips\":[\"10.0.0.2\"],\"state\":0,\"pid\":7,\"creating\":true}";
+    static const char corrupt[] = "{\"version\":1,\"id\":";
+    char dir[] = "/tmp/test-sandbox-old-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    store_t *db = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(store_open(dir, &db, &err), 0);
+    assert_int_equal(store_put1(db, STORE_PODS, "oldpod", old, strlen(old), &err), 0);
+    assert_int_equal(store_put1(db, STORE_PODS, "bad", corrupt, strlen(corrupt), &err), 0);
+    int warned = 0;
+    log_set_handler(count_warn, &warned);
+    sandbox_store_t *s = sandbox_store_new(db);
+    size_t skipped = 0;
+    int rc = sandbox_store_load(s, &skipped, &err);
+    log_set_handler(NULL, NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(skipped, 1);
+    assert_int_equal(warned, 1);
+    sandbox_t *sb = NULL;
+    assert_int_equal(sandbox_store_get(s, "old", &sb, &err), 0);
+    assert_string_equal(sb->meta_namespace, "ns");
+    assert_string_equal(sandbox_label(sb, "app"), "web");
+    assert_string_equal(sb->ips[0], "10.0.0.2");
+    assert_int_equal(sb->ns_network, SANDBOX_NS_NODE);
+    assert_false(sb->privileged);
+    assert_true(sb->creating);
+    pid_t pid = 0;
+    assert_int_equal(sandbox_get_state(sb, &pid), SANDBOX_STATE_READY);
+    assert_int_equal(pid, 7);
+    sandbox_unref(sb);
+    sandbox_store_free(s);
+    store_close(db);
+    rm_rf(dir, &err);
+}
+
+/* Stop and Remove reach the pod's containers only through the hooks
+ * registered at startup; without hooks there is nothing to do. */
+static int hook_calls;
+static char hook_pod[80];
+
+static int fake_stop_hook(void *data, const char *sandbox_id, cri_error_t *err)
+{
+    hook_calls += *(int *)data;
+    snprintf(hook_pod, sizeof(hook_pod), "%s", sandbox_id);
+    return 0;
+}
+
+static int fake_remove_hook(void *data, const char *sandbox_id, cri_error_t *err)
+{
+    return cri_error_set(err, EBUSY, "container of `%s` is busy", sandbox_id);
+}
+
+static void test_container_hooks(void **state)
+{
+    sandbox_store_t *s = sandbox_store_new(NULL);
+    cleanup_sandbox sandbox_t *sb = make("podid", "n");
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_stop_containers(s, sb, &err), 0);
+    assert_int_equal(sandbox_remove_containers(s, sb, &err), 0);
+    static const sandbox_container_hooks_t hooks = {.stop = fake_stop_hook,
+                                                    .remove = fake_remove_hook};
+    int step = 3;
+    sandbox_store_set_container_hooks(s, &hooks, &step);
+    hook_calls = 0;
+    assert_int_equal(sandbox_stop_containers(s, sb, &err), 0);
+    assert_int_equal(hook_calls, 3);
+    assert_string_equal(hook_pod, "podid");
+    cri_error_t rerr = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_remove_containers(s, sb, &rerr), -1);
+    assert_int_equal(rerr.status, EBUSY);
+    sandbox_store_free(s);
 }
 
 static void test_sysctls(void **state)
@@ -629,6 +720,8 @@ int main(void)
         cmocka_unit_test(test_record_parse_errors),
         cmocka_unit_test(test_store_lookup),
         cmocka_unit_test(test_store_persist_and_reserve),
+        cmocka_unit_test(test_store_load_old_and_corrupt),
+        cmocka_unit_test(test_container_hooks),
         cmocka_unit_test(test_sysctls),
         cmocka_unit_test(test_validate_config),
         cmocka_unit_test(test_resolv_conf),

@@ -1,5 +1,5 @@
-/* The container's overlay root filesystem. */
-#include "container.h"
+/* The overlay root filesystem of a container or a pod's pause image. */
+#include "server/rootfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,9 +72,8 @@ out:
     return rc;
 }
 
-int container_rootfs_mount(char *const *layer_dirs, size_t n_layers, const char *empty_dir,
-                           const char *upper, const char *work, const char *target,
-                           cri_error_t *err)
+int rootfs_mount(char *const *layer_dirs, size_t n_layers, const char *empty_dir, const char *upper,
+                 const char *work, const char *target, cri_error_t *err)
 {
     char *const empty[] = {(char *)empty_dir, NULL};
     if (n_layers == 0) {
@@ -92,7 +91,7 @@ int container_rootfs_mount(char *const *layer_dirs, size_t n_layers, const char 
     return mount_by_fds(layer_dirs, n_layers, upper, work, target, err);
 }
 
-int container_rootfs_unmount(const char *target, cri_error_t *err)
+int rootfs_unmount(const char *target, cri_error_t *err)
 {
     if (umount2(target, UMOUNT_NOFOLLOW) == 0 || errno == EINVAL || errno == ENOENT)
         return 0;
