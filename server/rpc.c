@@ -511,8 +511,9 @@ int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, c
         srv->registered[i] = grpc_server_register_method(
             srv->server, srv->methods[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
         if (!srv->registered[i]) {
+            cri_error_set(err, EIO, "register method `%s`", srv->methods[i].path);
             server_free(srv);
-            return cri_error_set(err, EIO, "register method `%s`", srv->methods[i].path);
+            return -1;
         }
     }
 
