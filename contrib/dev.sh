@@ -120,6 +120,8 @@ test)
     log "plain build + every test"
     build build
     (cd build && ctest --output-on-failure)
+    log "Release build (-O3 finds what -O2 does not; -Werror on)"
+    build build-release -DCMAKE_BUILD_TYPE=Release
     log "ASan/UBSan build + every test"
     build build-asan -DCRICKET_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure)
