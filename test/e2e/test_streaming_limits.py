@@ -30,7 +30,7 @@ import grpc
 import pytest
 
 import streaming_clients as sc
-from conftest import Cri
+from conftest import RSS_SKIP, Cri
 from test_streaming import Httpd, del_netns, fd_count, http_body, make_netns, rss_kb, wait_fds
 
 V4 = ["v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"]
@@ -160,6 +160,7 @@ def syn_rst_pairs(c, n, first_id):
     return bytes(out), sid
 
 
+@RSS_SKIP
 def test_100k_syn_rst_pairs_are_freed(fakef):
     d, cri = fakef()
     pid = d.proc.pid

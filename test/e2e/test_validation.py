@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 import api_pb2
+from conftest import RSS_SKIP
 from test_container import pod, reg  # noqa: F401 (fixtures)
 from test_sandbox import envf, env, pytestmark  # noqa: F401 (fixtures, skip mark)
 
@@ -159,6 +160,7 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS for %d" % pid)
 
 
+@RSS_SKIP
 def test_refused_big_requests_keep_rss_flat(env):
     """100 RunPodSandbox with 100k annotations (just over the cap) and 100
     CreateContainer with an oversized env: refused before anything is
