@@ -55,6 +55,31 @@ static char *repeat(char c, size_t n)
     return s;
 }
 
+/* A validator's result: 0 when field is NULL, else -1 with EINVAL and a
+ * message naming field; `what` names the case in a failure. */
+static void expect_result(int rc, const cri_error_t *err, const char *field, const char *what)
+{
+    if (!field) {
+        if (rc != 0)
+            fail_msg("%s: refused: %s", what, err->msg);
+        return;
+    }
+    if (rc != -1)
+        fail_msg("%s: accepted, expected an error naming %s", what, field);
+    assert_int_equal(err->status, EINVAL);
+    if (!strstr(err->msg, field))
+        fail_msg("%s: message `%s` does not name %s", what, err->msg, field);
+}
+
+/* An array of n pointers, all to item (free with free()). */
+static void *ptrs_to(size_t n, const void *item)
+{
+    const void **v = xcalloc(n, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = item;
+    return v;
+}
+
 /* ---- RunPodSandbox ---- */
 
 struct pod {
@@ -75,16 +100,7 @@ static void pod_init(struct pod *p)
 static void pod_expect(const struct pod *p, const char *field, const char *what)
 {
     cri_error_t err = CRI_ERROR_INIT;
-    if (!field) {
-        if (sandbox_validate_config(&p->cfg, &err) != 0)
-            fail_msg("%s: refused: %s", what, err.msg);
-        return;
-    }
-    if (sandbox_validate_config(&p->cfg, &err) != -1)
-        fail_msg("%s: accepted, expected an error naming %s", what, field);
-    assert_int_equal(err.status, EINVAL);
-    if (!strstr(err.msg, field))
-        fail_msg("%s: message `%s` does not name %s", what, err.msg, field);
+    expect_result(sandbox_validate_config(&p->cfg, &err), &err, field, what);
 }
 
 struct name_case {
@@ -312,9 +328,7 @@ static void test_pod_repeated_fields(void **state)
     size_t n = 100000;
     Runtime__V1__PortMapping pm = RUNTIME__V1__PORT_MAPPING__INIT;
     pm.container_port = 80;
-    Runtime__V1__PortMapping **pms = xcalloc(n, sizeof(*pms));
-    for (size_t i = 0; i < n; i++)
-        pms[i] = &pm;
+    Runtime__V1__PortMapping **pms = ptrs_to(n, &pm);
     pod_init(&p);
     p.cfg.port_mappings = pms;
     p.cfg.n_port_mappings = n;
@@ -323,9 +337,7 @@ static void test_pod_repeated_fields(void **state)
     pod_expect(&p, NULL, "20000 port mappings (an RTP range)");
     free(pms);
 
-    char **strs = xcalloc(n, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        strs[i] = "10.0.0.1";
+    char **strs = ptrs_to(n, "10.0.0.1");
     Runtime__V1__DNSConfig dns = RUNTIME__V1__DNSCONFIG__INIT;
     pod_init(&p);
     p.cfg.dns_config = &dns;
@@ -381,16 +393,7 @@ static void ctr_init(struct ctr *c)
 static void ctr_expect(const struct ctr *c, const char *field, const char *what)
 {
     cri_error_t err = CRI_ERROR_INIT;
-    if (!field) {
-        if (container_validate_create(&c->req, &err) != 0)
-            fail_msg("%s: refused: %s", what, err.msg);
-        return;
-    }
-    if (container_validate_create(&c->req, &err) != -1)
-        fail_msg("%s: accepted, expected an error naming %s", what, field);
-    assert_int_equal(err.status, EINVAL);
-    if (!strstr(err.msg, field))
-        fail_msg("%s: message `%s` does not name %s", what, err.msg, field);
+    expect_result(container_validate_create(&c->req, &err), &err, field, what);
 }
 
 static void test_container_names(void **state)
@@ -476,9 +479,7 @@ static void test_container_repeated_fields(void **state)
     Runtime__V1__KeyValue kv = RUNTIME__V1__KEY_VALUE__INIT;
     kv.key = "K";
     kv.value = (ProtobufCBinaryData){1, (uint8_t *)"v"};
-    Runtime__V1__KeyValue **envs = xcalloc(n, sizeof(*envs));
-    for (size_t i = 0; i < n; i++)
-        envs[i] = &kv;
+    Runtime__V1__KeyValue **envs = ptrs_to(n, &kv);
     ctr_init(&c);
     c.cfg.envs = envs;
     c.cfg.n_envs = n;
@@ -498,9 +499,7 @@ static void test_container_repeated_fields(void **state)
     ctr_expect(&c, NULL, "1 MiB of envs");
     free(envs);
 
-    char **args = xcalloc(n, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        args[i] = "x";
+    char **args = ptrs_to(n, "x");
     ctr_init(&c);
     c.cfg.args = args;
     c.cfg.n_args = n;
@@ -523,9 +522,7 @@ static void test_container_repeated_fields(void **state)
     dev.container_path = "/dev/null";
     dev.host_path = "/dev/null";
     dev.permissions = "rwm";
-    Runtime__V1__Device **devs = xcalloc(n, sizeof(*devs));
-    for (size_t i = 0; i < n; i++)
-        devs[i] = &dev;
+    Runtime__V1__Device **devs = ptrs_to(n, &dev);
     ctr_init(&c);
     c.cfg.devices = devs;
     c.cfg.n_devices = n;
@@ -537,9 +534,7 @@ static void test_container_repeated_fields(void **state)
     Runtime__V1__Mount m = RUNTIME__V1__MOUNT__INIT;
     m.container_path = "/data";
     m.host_path = "/tmp";
-    Runtime__V1__Mount **mounts = xcalloc(n, sizeof(*mounts));
-    for (size_t i = 0; i < n; i++)
-        mounts[i] = &m;
+    Runtime__V1__Mount **mounts = ptrs_to(n, &m);
     ctr_init(&c);
     c.cfg.mounts = mounts;
     c.cfg.n_mounts = n;
@@ -548,9 +543,7 @@ static void test_container_repeated_fields(void **state)
     ctr_expect(&c, NULL, "20 mounts");
     free(mounts);
 
-    char **paths = xcalloc(n, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        paths[i] = "/proc/kcore";
+    char **paths = ptrs_to(n, "/proc/kcore");
     int64_t *groups = xcalloc(n, sizeof(int64_t));
     Runtime__V1__LinuxContainerSecurityContext sc =
         RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
