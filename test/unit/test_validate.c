@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,20 +56,38 @@ static char *repeat(char c, size_t n)
     return s;
 }
 
-/* A validator's result: 0 when field is NULL, else -1 with EINVAL and a
+typedef int (*validate_fn)(const void *obj, cri_error_t *err);
+
+/* validate(obj) passes when field is NULL, else fails with EINVAL and a
  * message naming field; `what` names the case in a failure. */
-static void expect_result(int rc, const cri_error_t *err, const char *field, const char *what)
+static void expect(validate_fn validate, const void *obj, const char *field, const char *what)
 {
+    cri_error_t err = CRI_ERROR_INIT;
+    int rc = validate(obj, &err);
     if (!field) {
         if (rc != 0)
-            fail_msg("%s: refused: %s", what, err->msg);
+            fail_msg("%s: refused: %s", what, err.msg);
         return;
     }
     if (rc != -1)
         fail_msg("%s: accepted, expected an error naming %s", what, field);
-    assert_int_equal(err->status, EINVAL);
-    if (!strstr(err->msg, field))
-        fail_msg("%s: message `%s` does not name %s", what, err->msg, field);
+    assert_int_equal(err.status, EINVAL);
+    if (!strstr(err.msg, field))
+        fail_msg("%s: message `%s` does not name %s", what, err.msg, field);
+}
+
+/* A repeated field's cap: *count = over is refused naming field, then
+ * *count = under passes. */
+static void expect_cap(validate_fn validate, const void *obj, size_t *count, size_t over,
+                       size_t under, const char *field)
+{
+    char what[160];
+    *count = over;
+    snprintf(what, sizeof(what), "%zu elements of %s", over, field);
+    expect(validate, obj, field, what);
+    *count = under;
+    snprintf(what, sizeof(what), "%zu elements of %s", under, field);
+    expect(validate, obj, NULL, what);
 }
 
 /* An array of n pointers, all to item (free with free()). */
@@ -97,10 +116,14 @@ static void pod_init(struct pod *p)
     p->cfg.metadata = &p->meta;
 }
 
+static int pod_validate(const void *p, cri_error_t *err)
+{
+    return sandbox_validate_config(&((const struct pod *)p)->cfg, err);
+}
+
 static void pod_expect(const struct pod *p, const char *field, const char *what)
 {
-    cri_error_t err = CRI_ERROR_INIT;
-    expect_result(sandbox_validate_config(&p->cfg, &err), &err, field, what);
+    expect(pod_validate, p, field, what);
 }
 
 struct name_case {
@@ -331,10 +354,8 @@ static void test_pod_repeated_fields(void **state)
     Runtime__V1__PortMapping **pms = ptrs_to(n, &pm);
     pod_init(&p);
     p.cfg.port_mappings = pms;
-    p.cfg.n_port_mappings = n;
-    pod_expect(&p, "config.port_mappings", "100000 port mappings");
-    p.cfg.n_port_mappings = 20000;
-    pod_expect(&p, NULL, "20000 port mappings (an RTP range)");
+    /* 20000: an RTP range */
+    expect_cap(pod_validate, &p, &p.cfg.n_port_mappings, n, 20000, "config.port_mappings");
     free(pms);
 
     char **strs = ptrs_to(n, "10.0.0.1");
@@ -348,22 +369,17 @@ static void test_pod_repeated_fields(void **state)
         size_t *np = f == 0 ? &dns.n_servers : f == 1 ? &dns.n_searches : &dns.n_options;
         char ***vp = f == 0 ? &dns.servers : f == 1 ? &dns.searches : &dns.options;
         *vp = strs;
-        *np = n;
-        pod_expect(&p, fields[f], fields[f]);
-        *np = 32; /* what Kubernetes allows for searches */
-        pod_expect(&p, NULL, fields[f]);
+        expect_cap(pod_validate, &p, np, n, 32 /* what Kubernetes allows for searches */,
+                   fields[f]);
     }
     free(strs);
 
     kv_entry_t **sysctls = map_new(n, "net.ipv4.conf.x", 1);
     Runtime__V1__LinuxPodSandboxConfig lx = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
     lx.sysctls = (Runtime__V1__LinuxPodSandboxConfig__SysctlsEntry **)sysctls;
-    lx.n_sysctls = n;
     pod_init(&p);
     p.cfg.linux = &lx;
-    pod_expect(&p, "config.linux.sysctls", "100000 sysctls");
-    lx.n_sysctls = 100;
-    pod_expect(&p, NULL, "100 sysctls");
+    expect_cap(pod_validate, &p, &lx.n_sysctls, n, 100, "config.linux.sysctls");
     map_free(sysctls, n);
 }
 
@@ -390,10 +406,14 @@ static void ctr_init(struct ctr *c)
     c->req.config = &c->cfg;
 }
 
+static int ctr_validate(const void *c, cri_error_t *err)
+{
+    return container_validate_create(&((const struct ctr *)c)->req, err);
+}
+
 static void ctr_expect(const struct ctr *c, const char *field, const char *what)
 {
-    cri_error_t err = CRI_ERROR_INIT;
-    expect_result(container_validate_create(&c->req, &err), &err, field, what);
+    expect(ctr_validate, c, field, what);
 }
 
 static void test_container_names(void **state)
@@ -482,10 +502,7 @@ static void test_container_repeated_fields(void **state)
     Runtime__V1__KeyValue **envs = ptrs_to(n, &kv);
     ctr_init(&c);
     c.cfg.envs = envs;
-    c.cfg.n_envs = n;
-    ctr_expect(&c, "config.envs", "100000 envs");
-    c.cfg.n_envs = 5000;
-    ctr_expect(&c, NULL, "5000 envs");
+    expect_cap(ctr_validate, &c, &c.cfg.n_envs, n, 5000, "config.envs");
     /* 3 MiB of environment in a few entries */
     Runtime__V1__KeyValue bigkv = RUNTIME__V1__KEY_VALUE__INIT;
     char *mib = repeat('x', 1u << 20);
@@ -493,28 +510,18 @@ static void test_container_repeated_fields(void **state)
     bigkv.value = (ProtobufCBinaryData){1u << 20, (uint8_t *)mib};
     Runtime__V1__KeyValue *bigv[] = {&bigkv, &bigkv, &bigkv};
     c.cfg.envs = bigv;
-    c.cfg.n_envs = 3;
-    ctr_expect(&c, "config.envs", "3 MiB of envs");
-    c.cfg.n_envs = 1;
-    ctr_expect(&c, NULL, "1 MiB of envs");
+    expect_cap(ctr_validate, &c, &c.cfg.n_envs, 3, 1, "config.envs"); /* 3 MiB, 1 MiB */
     free(envs);
 
     char **args = ptrs_to(n, "x");
     ctr_init(&c);
     c.cfg.args = args;
-    c.cfg.n_args = n;
-    ctr_expect(&c, "config.args", "100000 args");
-    c.cfg.n_args = 0;
+    expect_cap(ctr_validate, &c, &c.cfg.n_args, n, 0, "config.args");
     c.cfg.command = args;
-    c.cfg.n_command = n;
-    ctr_expect(&c, "config.command", "100000 command words");
-    c.cfg.n_command = 3;
+    expect_cap(ctr_validate, &c, &c.cfg.n_command, n, 3, "config.command");
     char *bigargs[] = {mib, mib, mib};
     c.cfg.args = bigargs;
-    c.cfg.n_args = 3;
-    ctr_expect(&c, "config.args", "3 MiB of args");
-    c.cfg.n_args = 1;
-    ctr_expect(&c, NULL, "1 MiB of args");
+    expect_cap(ctr_validate, &c, &c.cfg.n_args, 3, 1, "config.args"); /* 3 MiB, 1 MiB */
     free(mib);
     free(args);
 
@@ -525,10 +532,7 @@ static void test_container_repeated_fields(void **state)
     Runtime__V1__Device **devs = ptrs_to(n, &dev);
     ctr_init(&c);
     c.cfg.devices = devs;
-    c.cfg.n_devices = n;
-    ctr_expect(&c, "config.devices", "100000 devices");
-    c.cfg.n_devices = 10;
-    ctr_expect(&c, NULL, "10 devices");
+    expect_cap(ctr_validate, &c, &c.cfg.n_devices, n, 10, "config.devices");
     free(devs);
 
     Runtime__V1__Mount m = RUNTIME__V1__MOUNT__INIT;
@@ -537,10 +541,7 @@ static void test_container_repeated_fields(void **state)
     Runtime__V1__Mount **mounts = ptrs_to(n, &m);
     ctr_init(&c);
     c.cfg.mounts = mounts;
-    c.cfg.n_mounts = n;
-    ctr_expect(&c, "config.mounts", "100000 mounts");
-    c.cfg.n_mounts = 20;
-    ctr_expect(&c, NULL, "20 mounts");
+    expect_cap(ctr_validate, &c, &c.cfg.n_mounts, n, 20, "config.mounts");
     free(mounts);
 
     char **paths = ptrs_to(n, "/proc/kcore");
@@ -552,18 +553,14 @@ static void test_container_repeated_fields(void **state)
     ctr_init(&c);
     c.cfg.linux = &lx;
     sc.masked_paths = paths;
-    sc.n_masked_paths = n;
-    ctr_expect(&c, "config.linux.security_context.masked_paths", "100000 masked paths");
-    sc.n_masked_paths = 30;
+    expect_cap(ctr_validate, &c, &sc.n_masked_paths, n, 30,
+               "config.linux.security_context.masked_paths");
     sc.readonly_paths = paths;
-    sc.n_readonly_paths = n;
-    ctr_expect(&c, "config.linux.security_context.readonly_paths", "100000 readonly paths");
-    sc.n_readonly_paths = 30;
+    expect_cap(ctr_validate, &c, &sc.n_readonly_paths, n, 30,
+               "config.linux.security_context.readonly_paths");
     sc.supplemental_groups = groups;
-    sc.n_supplemental_groups = n;
-    ctr_expect(&c, "config.linux.security_context.supplemental_groups", "100000 groups");
-    sc.n_supplemental_groups = 3;
-    ctr_expect(&c, NULL, "30 masked paths, 3 groups");
+    expect_cap(ctr_validate, &c, &sc.n_supplemental_groups, n, 3,
+               "config.linux.security_context.supplemental_groups");
     free(paths);
     free(groups);
 }
