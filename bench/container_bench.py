@@ -27,35 +27,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILD = next((a for a in sys.argv[1:] if not a.startswith("-") and os.path.isdir(a)),
-             "/tmp/build-ctr")
+from benchlib import build_dir, opt, report_leaks, row, use_build
 
-
-def opt(flag, default):
-    return int(sys.argv[sys.argv.index(flag) + 1]) if flag in sys.argv else default
-
-
+BUILD = build_dir("/tmp/build-ctr")
 RUNS, EXECS, PAR = opt("-n", 20), opt("-e", 30), opt("-j", 4)
-os.environ.setdefault("CRICKETD", os.path.join(BUILD, "cricketd"))
-os.environ.setdefault("CRICKET_CONMON", os.path.join(BUILD, "cricket-conmon"))
-os.environ.setdefault("CRICKET_PAUSE", os.path.join(BUILD, "cricket-pause"))
-os.environ.setdefault("CRI_PY_GEN", os.path.join(BUILD, "gen", "py"))
-sys.path.insert(0, os.path.join(HERE, "..", "test", "e2e"))
+use_build(BUILD)
 
 import test_sandbox as ts  # noqa: E402
 from conftest import api_pb2  # noqa: E402
-from registry import Registry, busybox_layer, make_tmp, push_image, registry_config, rmtree  # noqa: E402,E501
-
-
-def pct(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
-
-
-def row(name, values):
-    print("%-40s median %7.1f ms   p95 %7.1f ms" % (name, statistics.median(values),
-                                                   pct(values, 95)))
+from registry import busybox_registry, registry_config  # noqa: E402
 
 
 def mem_kb(pid):
@@ -132,11 +112,13 @@ def container_monitors(base, cids):
 
 
 def main():
-    rbase = make_tmp("cricket-cbench-reg-")
-    reg = Registry(rbase)
+    with busybox_registry("cricket-cbench-reg-") as reg:
+        return bench(reg)
+
+
+def bench(reg):
     env, base = None, tempfile.mkdtemp(prefix="cb-bench-", dir="/tmp")
     try:
-        reg.busybox = push_image(reg, "library/busybox", "latest", [busybox_layer()])
         env = ts.Env(base, extra_config=registry_config(reg.host))
         env.daemon.extra_args = ["--log-level", "info"]
         env.start()
@@ -194,11 +176,7 @@ def main():
             "one container monitor", statistics.median(m[0] for m in mon),
             statistics.median(m[1] for m in mon), len(mon), min(m[0] for m in mon),
             max(m[0] for m in mon)))
-        leaks = env.leaks()
-        if leaks:
-            print("LEAKS: %r" % leaks)
-            return 1
-        return 0
+        return report_leaks(env)
     finally:
         if env is not None:
             try:
@@ -208,8 +186,6 @@ def main():
                 print("cleanup through the CRI failed: %s" % e, file=sys.stderr)
             env.cleanup()  # daemon, runc state, monitors by PID, mounts, bridge, leases
         shutil.rmtree(base, ignore_errors=True)
-        reg.stop()
-        rmtree(rbase)
 
 
 if __name__ == "__main__":

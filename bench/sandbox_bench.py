@@ -13,35 +13,23 @@ mount + spec, then monitor + runc create + runc start), which run
 concurrently, and the rest. Needs root, runc, busybox-static and
 containernetworking-plugins. Cleans up its pods, bridge and temp dir."""
 import json
-import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILD = next((a for a in sys.argv[1:] if not a.startswith("-") and os.path.isdir(a)),
-             "/tmp/build-sandbox")
-RUNS = int(sys.argv[sys.argv.index("-n") + 1]) if "-n" in sys.argv else 20
-os.environ.setdefault("CRICKETD", os.path.join(BUILD, "cricketd"))
-os.environ.setdefault("CRICKET_CONMON", os.path.join(BUILD, "cricket-conmon"))
-os.environ.setdefault("CRICKET_PAUSE", os.path.join(BUILD, "cricket-pause"))
-os.environ.setdefault("CRI_PY_GEN", os.path.join(BUILD, "gen", "py"))
-sys.path.insert(0, os.path.join(HERE, "..", "test", "e2e"))
+from benchlib import build_dir, opt, report_leaks, row as row40, use_build
+
+BUILD = build_dir("/tmp/build-sandbox")
+RUNS = opt("-n", 20)
+use_build(BUILD)
 
 import test_sandbox as ts  # noqa: E402
 
 
-def pct(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
-
-
 def row(name, values):
-    print("%-34s median %7.1f ms   p95 %7.1f ms" % (name, statistics.median(values),
-                                                   pct(values, 95)))
+    row40(name, values, width=34)
 
 
 def main():
@@ -78,11 +66,7 @@ def main():
         row("    of which monitor+runc create+start", [a - b for a, b in zip(infra, files)])
         row("  rest (validate, files, LMDB)", rest)
         row("StopPodSandbox+RemovePodSandbox", stop)
-        leaks = env.leaks()
-        if leaks:
-            print("LEAKS: %r" % leaks)
-            return 1
-        return 0
+        return report_leaks(env)
     finally:
         env.cleanup()
         shutil.rmtree(base, ignore_errors=True)

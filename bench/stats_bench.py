@@ -20,25 +20,15 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILD = next((a for a in sys.argv[1:] if not a.startswith("-") and os.path.isdir(a)),
-             os.path.join(HERE, "..", "build"))
+from benchlib import HERE, build_dir, opt, report_leaks, use_build
 
-
-def opt(flag, default):
-    return int(sys.argv[sys.argv.index(flag) + 1]) if flag in sys.argv else default
-
-
+BUILD = build_dir(os.path.join(HERE, "..", "build"))
 FILES, LINKS = opt("-n", 200000), opt("-l", 2)
-os.environ.setdefault("CRICKETD", os.path.join(BUILD, "cricketd"))
-os.environ.setdefault("CRICKET_CONMON", os.path.join(BUILD, "cricket-conmon"))
-os.environ.setdefault("CRICKET_PAUSE", os.path.join(BUILD, "cricket-pause"))
-os.environ.setdefault("CRI_PY_GEN", os.path.join(BUILD, "gen", "py"))
-sys.path.insert(0, os.path.join(HERE, "..", "test", "e2e"))
+use_build(BUILD)
 
 import test_sandbox as ts  # noqa: E402
 from conftest import api_pb2  # noqa: E402
-from registry import Registry, busybox_layer, make_tmp, push_image, registry_config, rmtree  # noqa: E402,E501
+from registry import busybox_registry, registry_config  # noqa: E402
 
 
 def fill(upper):
@@ -61,11 +51,13 @@ def timed(fn):
 
 
 def main():
-    rbase = make_tmp("cricket-sbench-reg-")
-    reg = Registry(rbase)
+    with busybox_registry("cricket-sbench-reg-") as reg:
+        return bench(reg)
+
+
+def bench(reg):
     env, base = None, tempfile.mkdtemp(prefix="sb-bench-", dir="/tmp")
     try:
-        push_image(reg, "library/busybox", "latest", [busybox_layer()])
         env = ts.Env(base, extra_config=registry_config(reg.host))
         env.start()
         cri = env.cri
@@ -103,11 +95,7 @@ def main():
         print("(files removed in %.1f s)" % (time.perf_counter() - t0))
         env.stop(pod)
         env.cri.call("RemovePodSandbox", timeout=600, pod_sandbox_id=pod)
-        leaks = env.leaks()
-        if leaks:
-            print("LEAKS: %r" % leaks)
-            return 1
-        return 0
+        return report_leaks(env)
     finally:
         try:
             if env is not None:
@@ -115,8 +103,6 @@ def main():
         finally:
             if env is not None:
                 env.net.destroy()  # even when the daemon would not stop
-            reg.stop()
-            rmtree(rbase)
             shutil.rmtree(base, ignore_errors=True)
 
 

@@ -89,6 +89,20 @@ class Cri:
         self.channel.close()
 
 
+def image_spec(ref):
+    return api_pb2.ImageSpec(image=ref)
+
+
+def pull(cri, ref, timeout=120, **kw):
+    """PullImage of ref; its image_ref."""
+    return cri.call("PullImage", timeout=timeout, image=image_spec(ref), **kw).image_ref
+
+
+def listed(cri):
+    """ListImages' images."""
+    return list(cri.call("ListImages").images)
+
+
 class Daemon:
     """One cricketd process on its own directories."""
 

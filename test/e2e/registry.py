@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import base64
+import contextlib
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 BUSYBOX = "/bin/busybox"
@@ -401,3 +402,39 @@ def make_tmp(prefix):
 
 def rmtree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def temp_registry(prefix, htpasswd=None):
+    """A Registry on a fresh temp dir named by prefix (htpasswd: a function
+    of that dir that makes the htpasswd file and returns its path); stopped
+    and removed on exit."""
+    base = make_tmp(prefix)
+    try:
+        r = Registry(base, htpasswd=htpasswd(base) if htpasswd else None)
+        try:
+            yield r
+        finally:
+            r.stop()
+    finally:
+        rmtree(base)
+
+
+@contextlib.contextmanager
+def busybox_registry(prefix):
+    """temp_registry() with busybox pushed as library/busybox:latest
+    (r.busybox; its layer r.busybox_layer)."""
+    with temp_registry(prefix) as r:
+        r.busybox_layer = busybox_layer()
+        r.busybox = push_image(r, "library/busybox", "latest", [r.busybox_layer])
+        yield r
+
+
+def store_leftovers(root, layers_tmp=True):
+    """What an image store under root holds in blobs, ingest and layers
+    (layers/tmp itself aside; its content too unless layers_tmp is False)."""
+    out = (tree_files(os.path.join(root, "blobs/sha256")) +
+           tree_files(os.path.join(root, "blobs/ingest")))
+    if layers_tmp:
+        out += tree_files(os.path.join(root, "layers/tmp"))
+    return out + [f for f in tree_files(os.path.join(root, "layers")) if f != "tmp"]

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 import api_pb2
-from registry import Registry, busybox_layer, make_tmp, push_image, registry_config, rmtree
+from registry import busybox_registry, push_image, registry_config
 from test_sandbox import envf, pytestmark, sh  # noqa: F401 (fixture, skip mark)
 
 CREATED, RUNNING, EXITED = api_pb2.CONTAINER_CREATED, api_pb2.CONTAINER_RUNNING, \
@@ -21,19 +21,12 @@ CREATED, RUNNING, EXITED = api_pb2.CONTAINER_CREATED, api_pb2.CONTAINER_RUNNING,
 
 @pytest.fixture(scope="module")
 def reg():
-    base = make_tmp("cricket-creg-")
-    r = Registry(base)
-    try:
-        layer = busybox_layer()
-        r.busybox = push_image(r, "library/busybox", "latest", [layer])
+    with busybox_registry("cricket-creg-") as r:
         # an image with a USER name, an entrypoint, env and a stop signal
-        r.custom = push_image(r, "library/custom", "1", [layer], config_extra={
+        r.custom = push_image(r, "library/custom", "1", [r.busybox_layer], config_extra={
             "User": "www-data", "Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo from-image"],
             "Env": ["PATH=/bin", "FROM_IMAGE=1", "OVER=image"], "StopSignal": "SIGUSR1"})
         yield r
-    finally:
-        r.stop()
-        rmtree(base)
 
 
 class Pod:

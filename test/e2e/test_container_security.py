@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 import api_pb2
-from registry import Registry, busybox_layer, make_tmp, push_image, registry_config, rmtree
+from registry import busybox_registry, push_image, registry_config, rmtree
 from test_container import Pod, exec_sync, expect_error, pod  # noqa: F401 (fixture)
 from test_sandbox import envf, mounts_under, pytestmark  # noqa: F401 (fixture, skip mark)
 
@@ -34,11 +34,8 @@ def layer_with(entries):
 
 @pytest.fixture(scope="module")
 def reg():
-    base = make_tmp("cricket-sreg-")
-    r = Registry(base)
-    try:
-        bb = busybox_layer()
-        r.busybox = push_image(r, "library/busybox", "latest", [bb])
+    with busybox_registry("cricket-sreg-") as r:
+        bb = r.busybox_layer
         fifos = layer_with([("etc/passwd", tarfile.FIFOTYPE, None),
                             ("etc/group", tarfile.FIFOTYPE, None)])
         r.fifo = push_image(r, "library/fifo", "1", [bb, fifos])
@@ -46,9 +43,6 @@ def reg():
         big = layer_with([("etc/group", tarfile.REGTYPE, bytes(8 << 20))])
         r.big = push_image(r, "library/biggroup", "1", [bb, big])
         yield r
-    finally:
-        r.stop()
-        rmtree(base)
 
 
 def container_mounts(pod):

@@ -9,22 +9,15 @@ import grpc
 import pytest
 
 import api_pb2
-from conftest import Cri
-from registry import (Proxy, Registry, busybox_layer, make_tmp, push_image, push_index,
+from conftest import Cri, image_spec, listed, pull
+from registry import (Proxy, busybox_layer, busybox_registry, make_tmp, push_image, push_index,
                       registry_config, rmtree, tar_bytes, tree_files)
 
 
 @pytest.fixture(scope="module")
 def reg():
-    base = make_tmp("cricket-reg-")
-    r = Registry(base)
-    try:
-        r.busybox = push_image(r, "library/busybox", "latest", [busybox_layer()])
+    with busybox_registry("cricket-reg-") as r:
         yield r
-    finally:
-        r.stop()
-        rmtree(base)
-
 
 @pytest.fixture
 def proxy(reg):
@@ -43,20 +36,8 @@ def images(daemon_factory, reg):
     assert rc == 0, d.logs()
 
 
-def spec(ref):
-    return api_pb2.ImageSpec(image=ref)
-
-
-def pull(cri, ref, **kw):
-    return cri.call("PullImage", timeout=120, image=spec(ref), **kw).image_ref
-
-
 def status(cri, ref, verbose=False):
-    return cri.call("ImageStatus", image=spec(ref), verbose=verbose)
-
-
-def listed(cri):
-    return list(cri.call("ListImages").images)
+    return cri.call("ImageStatus", image=image_spec(ref), verbose=verbose)
 
 
 def store_empty(root):
@@ -96,13 +77,13 @@ def test_pull_list_status_remove(images, reg):
     fs = cri.call("ImageFsInfo").image_filesystems[0]
     assert fs.used_bytes.value > 1000000
 
-    cri.call("RemoveImage", image=spec("busybox"))
+    cri.call("RemoveImage", image=image_spec("busybox"))
     assert listed(cri) == []
     assert not status(cri, "busybox").HasField("image")
     assert not status(cri, img.id).HasField("image")
     assert store_empty(d.root) == []
-    cri.call("RemoveImage", image=spec("busybox"))  # idempotent
-    cri.call("RemoveImage", image=spec(img.id))
+    cri.call("RemoveImage", image=image_spec("busybox"))  # idempotent
+    cri.call("RemoveImage", image=image_spec(img.id))
 
 
 def test_status_of_missing_image_is_empty(images):
@@ -229,10 +210,10 @@ def test_tags_and_remove_one_tag(images, reg):
     assert len(items) == 1
     assert sorted(items[0].repo_tags) == ["docker.io/library/tags:one",
                                           "docker.io/library/tags:two"]
-    cri.call("RemoveImage", image=spec("tags:one"))
+    cri.call("RemoveImage", image=image_spec("tags:one"))
     assert list(status(cri, img.id).image.repo_tags) == ["docker.io/library/tags:two"]
     assert not status(cri, "tags:one").HasField("image")
-    cri.call("RemoveImage", image=spec("tags:two"))
+    cri.call("RemoveImage", image=image_spec("tags:two"))
     assert listed(cri) == []
     assert store_empty(d.root) == []
 
@@ -280,9 +261,9 @@ def test_pinned_pause_image(daemon_factory, reg):
 def test_list_filter(images, reg):
     _, cri = images
     pull(cri, "busybox")
-    f = api_pb2.ImageFilter(image=spec("busybox"))
+    f = api_pb2.ImageFilter(image=image_spec("busybox"))
     assert [i.id for i in cri.call("ListImages", filter=f).images] == [reg.busybox.id]
-    f = api_pb2.ImageFilter(image=spec("nothing"))
+    f = api_pb2.ImageFilter(image=image_spec("nothing"))
     assert list(cri.call("ListImages", filter=f).images) == []
     assert len(cri.call("ListImages", filter=api_pb2.ImageFilter()).images) == 1
 
@@ -294,7 +275,7 @@ def test_stream_images_matches_list(images, reg):
     listed = list(cri.call("ListImages").images)
     streamed = [img for chunk in cri.call("StreamImages") for img in chunk.images]
     assert streamed == listed and len(listed) == 1
-    f = api_pb2.ImageFilter(image=spec("nothing"))
+    f = api_pb2.ImageFilter(image=image_spec("nothing"))
     assert [c for c in cri.call("StreamImages", filter=f)] == []
 
 
@@ -312,7 +293,7 @@ def test_present_layer_not_downloaded_again(daemon_factory, reg, proxy):
     assert proxy.blob_gets[a.layer_digests[0]] == 1
     assert proxy.blob_gets[a.layer_digests[1]] == 1
     # removing one image keeps the shared layer for the other
-    cri.call("RemoveImage", image=spec("la:v1"))
+    cri.call("RemoveImage", image=image_spec("la:v1"))
     dirs = json.loads(status(cri, "lb:v1", verbose=True).info["info"])["layerDirs"]
     assert all(os.path.isdir(x) for x in dirs)
     cri.close()

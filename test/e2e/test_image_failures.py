@@ -14,27 +14,10 @@ import grpc
 import pytest
 
 import api_pb2
-from conftest import Cri
-from registry import (Proxy, Registry, busybox_layer, make_tmp, push_image, registry_config,
-                      rmtree, tar_bytes, tree_files)
-
-
-def spec(ref):
-    return api_pb2.ImageSpec(image=ref)
-
-
-def pull(cri, ref, timeout=120, **kw):
-    return cri.call("PullImage", timeout=timeout, image=spec(ref), **kw).image_ref
-
-
-def listed(cri):
-    return list(cri.call("ListImages").images)
-
-
-def leftovers(root):
-    return (tree_files(os.path.join(root, "blobs/sha256")) +
-            tree_files(os.path.join(root, "blobs/ingest")) +
-            [f for f in tree_files(os.path.join(root, "layers")) if f != "tmp"])
+from conftest import Cri, image_spec, listed, pull
+from registry import (Proxy, Registry, busybox_layer, busybox_registry, make_tmp, push_image,
+                      registry_config, rmtree, store_leftovers, tar_bytes, temp_registry,
+                      tree_files)
 
 
 def big_layer(mb, seed=b"x"):
@@ -44,16 +27,10 @@ def big_layer(mb, seed=b"x"):
 
 @pytest.fixture(scope="module")
 def reg():
-    base = make_tmp("cricket-reg-")
-    r = Registry(base)
-    try:
-        r.busybox = push_image(r, "library/busybox", "latest", [busybox_layer()])
+    with busybox_registry("cricket-reg-") as r:
         r.big = push_image(r, "library/big", "v1", [busybox_layer(), big_layer(4, b"a"),
                                                     big_layer(4, b"b")])
         yield r
-    finally:
-        r.stop()
-        rmtree(base)
 
 
 @pytest.fixture
@@ -77,18 +54,15 @@ def via_proxy(daemon_factory, proxy):
 
 @pytest.fixture(scope="module")
 def auth_reg():
-    base = make_tmp("cricket-authreg-")
-    htp = os.path.join(base, "htpasswd")
-    subprocess.run(["htpasswd", "-Bbc", htp, "alice", "s3cret"], check=True,
-                   capture_output=True)
-    r = Registry(base, htpasswd=htp)
-    try:
+    def htpasswd(base):
+        htp = os.path.join(base, "htpasswd")
+        subprocess.run(["htpasswd", "-Bbc", htp, "alice", "s3cret"], check=True,
+                       capture_output=True)
+        return htp
+    with temp_registry("cricket-authreg-", htpasswd=htpasswd) as r:
         r.img = push_image(r, "library/private", "v1", [busybox_layer()],
                            auth="alice:s3cret")
         yield r
-    finally:
-        r.stop()
-        rmtree(base)
 
 
 def test_basic_auth(daemon_factory, auth_reg, tmpbase):
@@ -101,16 +75,16 @@ def test_basic_auth(daemon_factory, auth_reg, tmpbase):
     cri = Cri(d.socket)
     # anonymous is refused... unless the auth file has credentials: it does
     assert pull(cri, "private:v1") == auth_reg.img.id
-    cri.call("RemoveImage", image=spec("private:v1"))
+    cri.call("RemoveImage", image=image_spec("private:v1"))
     # wrong password in the request overrides the file and fails with host + 401
     with pytest.raises(grpc.RpcError) as e:
         pull(cri, "private:v1", auth=api_pb2.AuthConfig(username="alice", password="nope"))
     assert auth_reg.host in e.value.details() and "401" in e.value.details(), e.value.details()
-    assert listed(cri) == [] and leftovers(d.root) == []
+    assert listed(cri) == [] and store_leftovers(d.root, layers_tmp=False) == []
     # username/password and the base64 `auth` form both work
     assert pull(cri, "private:v1",
                 auth=api_pb2.AuthConfig(username="alice", password="s3cret")) == auth_reg.img.id
-    cri.call("RemoveImage", image=spec("private:v1"))
+    cri.call("RemoveImage", image=image_spec("private:v1"))
     tok = base64.b64encode(b"alice:s3cret").decode()
     assert pull(cri, "private:v1", auth=api_pb2.AuthConfig(auth=tok)) == auth_reg.img.id
     cri.close()
@@ -155,7 +129,7 @@ def test_corrupted_blob(via_proxy, reg):
         pull(cri, "big:v1")
     assert "digest mismatch" in e.value.details() and proxy.host in e.value.details()
     assert listed(cri) == []
-    assert leftovers(d.root) == []
+    assert store_leftovers(d.root, layers_tmp=False) == []
     proxy.corrupt.clear()
     assert pull(cri, "big:v1") == reg.big.id
 
@@ -166,7 +140,7 @@ def test_registry_dies_mid_blob(via_proxy, reg):
     with pytest.raises(grpc.RpcError) as e:
         pull(cri, "big:v1")
     assert proxy.host in e.value.details()
-    assert listed(cri) == [] and leftovers(d.root) == []
+    assert listed(cri) == [] and store_leftovers(d.root, layers_tmp=False) == []
 
 
 def test_registry_killed_before_blobs(daemon_factory, tmpbase):
@@ -180,7 +154,7 @@ def test_registry_killed_before_blobs(daemon_factory, tmpbase):
         r.stop()  # the registry process is gone: the proxy's upstream refuses
         with pytest.raises(grpc.RpcError):
             pull(cri, "k:v1")
-        assert listed(cri) == [] and leftovers(d.root) == []
+        assert listed(cri) == [] and store_leftovers(d.root, layers_tmp=False) == []
         cri.close()
         assert d.stop() == 0
         p.stop()
@@ -198,7 +172,7 @@ def test_no_progress_times_out(via_proxy, reg):
     assert time.monotonic() - t0 < 15
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
     assert proxy.host in e.value.details()
-    assert listed(cri) == [] and leftovers(d.root) == []
+    assert listed(cri) == [] and store_leftovers(d.root, layers_tmp=False) == []
 
 
 def test_disk_full(daemon_factory, reg):
@@ -215,7 +189,7 @@ def test_disk_full(daemon_factory, reg):
             pull(cri, "big:v1")
         assert "No space left" in e.value.details(), e.value.details()
         assert listed(cri) == []
-        assert leftovers(d.root) == []
+        assert store_leftovers(d.root, layers_tmp=False) == []
         assert tree_files(os.path.join(d.root, "layers/tmp")) == []
         # the daemon still works: a small image fits
         assert pull(cri, "busybox") == reg.busybox.id
@@ -232,8 +206,8 @@ def test_disk_full(daemon_factory, reg):
 
 def test_concurrent_pulls_share_downloads(via_proxy, reg):
     d, cri, proxy = via_proxy
-    futs = [cri.future("PullImage", timeout=120, image=spec("big:v1")) for _ in range(4)]
-    futs.append(cri.future("PullImage", timeout=120, image=spec("busybox")))
+    futs = [cri.future("PullImage", timeout=120, image=image_spec("big:v1")) for _ in range(4)]
+    futs.append(cri.future("PullImage", timeout=120, image=image_spec("busybox")))
     ids = [f.result().image_ref for f in futs]
     assert ids == [reg.big.id] * 4 + [reg.busybox.id]
     for dg in reg.big.layer_digests:
@@ -245,12 +219,12 @@ def test_concurrent_pulls_share_downloads(via_proxy, reg):
 def test_fast_calls_answer_during_pull(via_proxy, reg):
     d, cri, proxy = via_proxy
     proxy.stall[reg.big.layer_digests[1]] = 2
-    fut = cri.future("PullImage", timeout=120, image=spec("big:v1"))
+    fut = cri.future("PullImage", timeout=120, image=image_spec("big:v1"))
     assert proxy.stalled.wait(20)
     t0 = time.monotonic()
     for _ in range(10):
         cri.call("ListImages")
-        cri.call("ImageStatus", image=spec("big:v1"))
+        cri.call("ImageStatus", image=image_spec("big:v1"))
     assert time.monotonic() - t0 < 1.5
     assert fut.result().image_ref == reg.big.id
 
@@ -259,19 +233,19 @@ def test_remove_while_pulling(via_proxy, reg):
     d, cri, proxy = via_proxy
     assert pull(cri, "busybox") == reg.busybox.id
     proxy.stall[reg.big.layer_digests[1]] = 2
-    fut = cri.future("PullImage", timeout=120, image=spec("big:v1"))
+    fut = cri.future("PullImage", timeout=120, image=image_spec("big:v1"))
     assert proxy.stalled.wait(20)
-    cri.call("RemoveImage", image=spec("big:v1"))  # not there yet: fine
-    cri.call("RemoveImage", image=spec("busybox"))  # GC waits for the pull
+    cri.call("RemoveImage", image=image_spec("big:v1"))  # not there yet: fine
+    cri.call("RemoveImage", image=image_spec("busybox"))  # GC waits for the pull
     assert fut.result().image_ref == reg.big.id
     items = listed(cri)
     assert [i.id for i in items] == [reg.big.id]
     # the pulled image is whole even though GC ran after a removal
-    info = json.loads(cri.call("ImageStatus", image=spec("big:v1"),
+    info = json.loads(cri.call("ImageStatus", image=image_spec("big:v1"),
                                verbose=True).info["info"])
     assert all(os.path.isdir(x) for x in info["layerDirs"])
-    cri.call("RemoveImage", image=spec(reg.big.id))
-    assert listed(cri) == [] and leftovers(d.root) == []
+    cri.call("RemoveImage", image=image_spec(reg.big.id))
+    assert listed(cri) == [] and store_leftovers(d.root, layers_tmp=False) == []
 
 
 def test_kill9_mid_pull(daemon_factory, reg, proxy):
@@ -279,7 +253,7 @@ def test_kill9_mid_pull(daemon_factory, reg, proxy):
     d = daemon_factory(config_text=cfg)
     cri = Cri(d.socket)
     proxy.stall[reg.big.layer_digests[2]] = 5
-    fut = cri.future("PullImage", timeout=120, image=spec("big:v1"))
+    fut = cri.future("PullImage", timeout=120, image=image_spec("big:v1"))
     assert proxy.stalled.wait(20)
     time.sleep(0.5)  # other layers land in blobs/ and layers/
     d.proc.kill()
@@ -290,8 +264,8 @@ def test_kill9_mid_pull(daemon_factory, reg, proxy):
     d.start()
     cri = Cri(d.socket)
     assert listed(cri) == []
-    assert not cri.call("ImageStatus", image=spec("big:v1")).HasField("image")
-    assert leftovers(d.root) == []
+    assert not cri.call("ImageStatus", image=image_spec("big:v1")).HasField("image")
+    assert store_leftovers(d.root, layers_tmp=False) == []
     assert tree_files(os.path.join(d.root, "layers/tmp")) == []
     proxy.stall.clear()
     assert pull(cri, "big:v1") == reg.big.id

@@ -14,9 +14,9 @@ import grpc
 import pytest
 
 import api_pb2
-from conftest import Cri
-from registry import (MT_OCI_INDEX, MT_OCI_MANIFEST, Proxy, Registry, busybox_layer, make_tmp,
-                      push_image, registry_config, rmtree, tree_files)
+from conftest import Cri, listed, pull
+from registry import (MT_OCI_INDEX, MT_OCI_MANIFEST, Proxy, busybox_layer, busybox_registry,
+                      push_image, registry_config, tree_files)
 
 
 class FaultProxy(Proxy):
@@ -49,15 +49,8 @@ class FaultProxy(Proxy):
 
 @pytest.fixture(scope="module")
 def reg():
-    base = make_tmp("cricket-reg-retry-")
-    r = Registry(base)
-    try:
-        r.busybox = push_image(r, "library/busybox", "latest", [busybox_layer()])
+    with busybox_registry("cricket-reg-retry-") as r:
         yield r
-    finally:
-        r.stop()
-        rmtree(base)
-
 
 @pytest.fixture
 def faulty(daemon_factory, reg):
@@ -68,14 +61,6 @@ def faulty(daemon_factory, reg):
     c.close()
     p.stop()
     assert d.stop() == 0, d.logs()
-
-
-def pull(cri, ref):
-    return cri.call("PullImage", timeout=120, image=api_pb2.ImageSpec(image=ref)).image_ref
-
-
-def listed(cri):
-    return list(cri.call("ListImages").images)
 
 
 def blobs(root):

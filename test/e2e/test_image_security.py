@@ -11,28 +11,9 @@ import grpc
 import pytest
 
 import api_pb2
-from conftest import Cri
-from registry import (Proxy, Registry, busybox_layer, make_tmp, push_image, registry_config,
-                      rmtree, tar_bytes, tree_files)
-
-
-def spec(ref):
-    return api_pb2.ImageSpec(image=ref)
-
-
-def pull(cri, ref, timeout=120, **kw):
-    return cri.call("PullImage", timeout=timeout, image=spec(ref), **kw).image_ref
-
-
-def listed(cri):
-    return list(cri.call("ListImages").images)
-
-
-def leftovers(root):
-    return (tree_files(os.path.join(root, "blobs/sha256")) +
-            tree_files(os.path.join(root, "blobs/ingest")) +
-            tree_files(os.path.join(root, "layers/tmp")) +
-            [f for f in tree_files(os.path.join(root, "layers")) if f != "tmp"])
+from conftest import Cri, image_spec, listed, pull
+from registry import (Proxy, busybox_layer, busybox_registry, push_image, registry_config,
+                      store_leftovers, tar_bytes, temp_registry)
 
 
 def basic(user, pw):
@@ -41,15 +22,8 @@ def basic(user, pw):
 
 @pytest.fixture(scope="module")
 def reg():
-    base = make_tmp("cricket-secreg-")
-    r = Registry(base)
-    try:
-        r.busybox = push_image(r, "library/busybox", "latest", [busybox_layer()])
+    with busybox_registry("cricket-secreg-") as r:
         yield r
-    finally:
-        r.stop()
-        rmtree(base)
-
 
 # ---- the token cache ----
 
@@ -62,7 +36,7 @@ def test_token_cache_keyed_by_credentials(daemon_factory, reg):
         cri = Cri(d.socket)
         good = api_pb2.AuthConfig(username="bob", password="hunter2")
         assert pull(cri, "busybox", auth=good) == reg.busybox.id
-        cri.call("RemoveImage", image=spec("busybox"))
+        cri.call("RemoveImage", image=image_spec("busybox"))
         assert listed(cri) == []
         for bad in (api_pb2.AuthConfig(username="bob", password="wrong"), None):
             kw = {"auth": bad} if bad is not None else {}
@@ -70,7 +44,7 @@ def test_token_cache_keyed_by_credentials(daemon_factory, reg):
                 pull(cri, "busybox", **kw)
             assert "401" in e.value.details(), e.value.details()
             assert "token server" in e.value.details(), e.value.details()
-            assert listed(cri) == [] and leftovers(d.root) == []
+            assert listed(cri) == [] and store_leftovers(d.root) == []
         # the good credentials still reuse their token
         first = p.token_requests
         assert pull(cri, "busybox", auth=good) == reg.busybox.id
@@ -101,13 +75,13 @@ def test_request_credentials_not_sent_to_mirror(daemon_factory, reg):
         assert pull(cri, "busybox", auth=alice) == reg.busybox.id
         assert mirror.auth_headers() == []
         assert basic("alice", "s3cret") in loc.auth_headers()
-        cri.call("RemoveImage", image=spec("busybox"))
+        cri.call("RemoveImage", image=image_spec("busybox"))
         # a registry token is sent before any challenge: not to the mirror either
         with pytest.raises(grpc.RpcError):
             pull(cri, "busybox", auth=api_pb2.AuthConfig(registry_token="tok-for-loc"))
         assert mirror.auth_headers() == []
         assert "Bearer tok-for-loc" in loc.auth_headers()
-        assert listed(cri) == [] and leftovers(d.root) == []
+        assert listed(cri) == [] and store_leftovers(d.root) == []
         cri.close()
         assert d.stop() == 0
     finally:
@@ -159,7 +133,7 @@ def test_plain_http_realm_gets_no_credentials(daemon_factory, reg, realm_elsewhe
     msg = e.value.details()
     assert "401" in msg and "insecure_registries" in msg and token.host in msg, msg
     assert token.token_requests >= 1 and token.auth_headers() == []
-    assert listed(cri) == [] and leftovers(d.root) == []
+    assert listed(cri) == [] and store_leftovers(d.root) == []
     cri.close()
     assert d.stop() == 0
 
@@ -185,18 +159,13 @@ def files_layer(n, size=1, name="f"):
 
 @pytest.fixture(scope="module")
 def bounded_reg():
-    base = make_tmp("cricket-boundreg-")
-    r = Registry(base)
-    try:
+    with temp_registry("cricket-boundreg-") as r:
         r.slow = push_image(r, "library/slow", "v1", [busybox_layer(),
                                                       files_layer(1, 2 << 20, "big")])
         r.many = push_image(r, "library/many", "v1", [files_layer(50)])
         r.fat = push_image(r, "library/fat", "v1", [files_layer(1, 1 << 20)])
         r.small = push_image(r, "library/small", "v1", [files_layer(5, 100)])
         yield r
-    finally:
-        r.stop()
-        rmtree(base)
 
 
 def wait_pull_logged(d, timeout=60):
@@ -226,7 +195,7 @@ def test_client_deadline_ends_pull(daemon_factory, bounded_reg):
         line = wait_pull_logged(d)
         assert "code=4" in line and "deadline exceeded" in line, line
         assert "the client's deadline" in line, line
-        assert listed(cri) == [] and leftovers(d.root) == []
+        assert listed(cri) == [] and store_leftovers(d.root) == []
         cri.close()
         assert d.stop() == 0
     finally:
@@ -243,7 +212,7 @@ def test_pull_timeout_config(daemon_factory, bounded_reg):
             pull(cri, "slow:v1", timeout=60)
         assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
         assert "image.pull_timeout" in e.value.details(), e.value.details()
-        assert listed(cri) == [] and leftovers(d.root) == []
+        assert listed(cri) == [] and store_leftovers(d.root) == []
         # without the stall the same pull fits
         p.stall.clear()
         assert pull(cri, "slow:v1") == bounded_reg.slow.id
@@ -265,7 +234,7 @@ def test_layer_caps(daemon_factory, bounded_reg):
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, msg
         assert img.layer_digests[0] in msg and key in msg, msg
         assert ("20" if "entries" in key else "262144") in msg, msg
-        assert listed(cri) == [] and leftovers(d.root) == []
+        assert listed(cri) == [] and store_leftovers(d.root) == []
     assert pull(cri, "small:v1") == bounded_reg.small.id  # within both caps
     cri.close()
     assert d.stop() == 0

@@ -594,13 +594,86 @@ void fake_pod_req_init(fake_daemon_t *fx, fake_pod_req_t *p, const char *name)
     p->req.config = &p->cfg;
 }
 
+int fake_run_pod_req(fake_daemon_t *fx, fake_pod_req_t *p, const char **ret_id, cri_error_t *err)
+{
+    ProtobufCMessage *resp = NULL;
+    int rc = handle_run_pod_sandbox(fx->ctx, &p->req.base, &resp, err);
+    if (rc == 0)
+        *ret_id = ((Runtime__V1__RunPodSandboxResponse *)resp)->pod_sandbox_id;
+    return rc;
+}
+
 const char *fake_run_pod(fake_daemon_t *fx, const char *name)
 {
     fake_pod_req_t p;
     fake_pod_req_init(fx, &p, name);
-    ProtobufCMessage *resp = NULL;
+    const char *id = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    if (handle_run_pod_sandbox(fx->ctx, &p.req.base, &resp, &err) < 0)
+    if (fake_run_pod_req(fx, &p, &id, &err) < 0)
         fail_msg("RunPodSandbox `%s`: %s", name, err.msg);
-    return ((Runtime__V1__RunPodSandboxResponse *)resp)->pod_sandbox_id;
+    return id;
+}
+
+int fake_stop_pod(fake_daemon_t *fx, const char *id, cri_error_t *err)
+{
+    Runtime__V1__StopPodSandboxRequest r;
+    runtime__v1__stop_pod_sandbox_request__init(&r);
+    r.pod_sandbox_id = (char *)id;
+    ProtobufCMessage *resp = NULL;
+    return handle_stop_pod_sandbox(fx->ctx, &r.base, &resp, err);
+}
+
+int fake_remove_pod(fake_daemon_t *fx, const char *id, cri_error_t *err)
+{
+    Runtime__V1__RemovePodSandboxRequest r;
+    runtime__v1__remove_pod_sandbox_request__init(&r);
+    r.pod_sandbox_id = (char *)id;
+    ProtobufCMessage *resp = NULL;
+    return handle_remove_pod_sandbox(fx->ctx, &r.base, &resp, err);
+}
+
+int fake_dir_entries_at(const char *base, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/%s", base, name);
+    return fake_dir_entries(path);
+}
+
+void fake_replace_with_file(const char *base, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/%s", base, name);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(rm_rf(path, &err), 0);
+    assert_int_equal(write_file_atomic(path, "", 0, 0600, &err), 0);
+}
+
+void fake_restore_dir(const char *base, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/%s", base, name);
+    unlink(path);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(mkdir_p(path, 0700, &err), 0);
+}
+
+void fake_assert_error(const cri_error_t *err, int status, const char *want)
+{
+    if (err->status != status)
+        fail_msg("status %d: %s", err->status, err->msg);
+    if (want && !strstr(err->msg, want))
+        fail_msg("error `%s` does not say `%s`", err->msg, want);
+}
+
+int fake_run_tests(const char *group, const struct CMUnitTest *fixed, size_t n_fixed,
+                   const void *cases, size_t n_cases, size_t case_size,
+                   void (*test_func)(void **state))
+{
+    struct CMUnitTest *tests = xcalloc(n_fixed + n_cases, sizeof(*tests));
+    memcpy(tests, fixed, n_fixed * sizeof(*tests));
+    for (size_t i = 0; i < n_cases; i++) {
+        const void *c = (const char *)cases + i * case_size;
+        tests[n_fixed + i] = (struct CMUnitTest){
+            .name = *(const char *const *)c, .test_func = test_func, .initial_state = (void *)c};
+    }
+    int rc = _cmocka_run_group_tests(group, tests, n_fixed + n_cases, NULL, NULL);
+    free(tests);
+    return rc;
 }

@@ -110,11 +110,38 @@ typedef struct fake_pod_req {
 
 void fake_pod_req_init(fake_daemon_t *fx, fake_pod_req_t *p, const char *name);
 
+/* RunPodSandbox of p through handle_run_pod_sandbox: 0 and the id (it
+ * lives as long as fx), or -1 and err. */
+int fake_run_pod_req(fake_daemon_t *fx, fake_pod_req_t *p, const char **ret_id, cri_error_t *err);
+
 /* Runs pod `name` through handle_run_pod_sandbox (it must succeed); its id
  * lives as long as fx. */
 const char *fake_run_pod(fake_daemon_t *fx, const char *name);
 
+/* StopPodSandbox and RemovePodSandbox of pod `id` through their handlers. */
+int fake_stop_pod(fake_daemon_t *fx, const char *id, cri_error_t *err);
+int fake_remove_pod(fake_daemon_t *fx, const char *id, cri_error_t *err);
+
 /* Entries of a dir (0 when it is missing). */
 int fake_dir_entries(const char *path);
+/* Entries of <base>/<name> (0 when it is missing). */
+int fake_dir_entries_at(const char *base, const char *name);
+
+/* Puts an empty file where the dir <base>/<name> was (so making anything
+ * under it fails with ENOTDIR), and an empty dir back in its place. */
+void fake_replace_with_file(const char *base, const char *name);
+void fake_restore_dir(const char *base, const char *name);
+
+/* Fails the test unless err has `status` and, when want is not NULL, its
+ * message says want. */
+void fake_assert_error(const cri_error_t *err, int status, const char *want);
+
+/* Runs group `group`: the n_fixed tests, then test_func once per case of
+ * the array `cases` (n_cases elements of case_size bytes, each starting
+ * with its `const char *name`), the case as its initial state. */
+struct CMUnitTest;
+int fake_run_tests(const char *group, const struct CMUnitTest *fixed, size_t n_fixed,
+                   const void *cases, size_t n_cases, size_t case_size,
+                   void (*test_func)(void **state));
 
 #endif

@@ -157,12 +157,6 @@ static container_state_t ctr_state(fixture_t *f, const char *id, int *ret_code, 
     return s;
 }
 
-static int dir_entries(const char *base, const char *name)
-{
-    cleanup_free char *path = xasprintf("%s/%s", base, name);
-    return fake_dir_entries(path);
-}
-
 /* No container is left, and the pod is untouched. */
 static void assert_no_container_left(fixture_t *f)
 {
@@ -170,8 +164,8 @@ static void assert_no_container_left(fixture_t *f)
     assert_int_equal(fakes_live(FAKE_LIVE_ROOTFS), 0);
     assert_int_equal(fakes_containers(), 1); /* the infra */
     assert_int_equal(fakes_container_status(f->pod), OCI_STATUS_RUNNING);
-    assert_int_equal(dir_entries(fx->d.root, "containers"), 0);
-    assert_int_equal(dir_entries(fx->d.runroot, "containers"), 0);
+    assert_int_equal(fake_dir_entries_at(fx->d.root, "containers"), 0);
+    assert_int_equal(fake_dir_entries_at(fx->d.runroot, "containers"), 0);
     assert_int_equal(fake_dir_entries(fx->d.exit_dir), 0);
     assert_int_equal(fake_store_count(fx, STORE_CONTAINERS), 0);
     assert_int_equal(fake_store_count(fx, STORE_NAMES), 1); /* the pod's */
@@ -283,12 +277,8 @@ static void test_start_in_stopped_pod(void **state)
 {
     fixture_t *f = *state;
     const char *id = create_ok(f, "app");
-    Runtime__V1__StopPodSandboxRequest r;
-    runtime__v1__stop_pod_sandbox_request__init(&r);
-    r.pod_sandbox_id = (char *)f->pod;
-    ProtobufCMessage *resp = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(handle_stop_pod_sandbox(f->fx->ctx, &r.base, &resp, &err), 0);
+    assert_int_equal(fake_stop_pod(f->fx, f->pod, &err), 0);
     /* the pod's Stop stopped its created container too */
     assert_int_equal(ctr_state(f, id, NULL, NULL, 0), CONTAINER_STATE_EXITED);
     cri_error_t serr = CRI_ERROR_INIT;
@@ -405,17 +395,13 @@ static void test_remove_pod_removes_containers(void **state)
     create_ok(f, "b");
     cri_error_t err = CRI_ERROR_INIT;
     assert_int_equal(start(f, a, &err), 0);
-    Runtime__V1__RemovePodSandboxRequest r;
-    runtime__v1__remove_pod_sandbox_request__init(&r);
-    r.pod_sandbox_id = (char *)f->pod;
-    ProtobufCMessage *resp = NULL;
-    assert_int_equal(handle_remove_pod_sandbox(f->fx->ctx, &r.base, &resp, &err), 0);
+    assert_int_equal(fake_remove_pod(f->fx, f->pod, &err), 0);
     assert_int_equal(fakes_containers(), 0);
     assert_int_equal(fakes_live(FAKE_LIVE_ROOTFS), 0);
     assert_int_equal(fake_store_count(f->fx, STORE_CONTAINERS), 0);
     assert_int_equal(fake_store_count(f->fx, STORE_PODS), 0);
     assert_int_equal(fake_store_count(f->fx, STORE_NAMES), 0);
-    assert_int_equal(dir_entries(f->fx->d.root, "containers"), 0);
+    assert_int_equal(fake_dir_entries_at(f->fx->d.root, "containers"), 0);
 }
 
 /* ---- every rollback path of CreateContainer ---- */
@@ -430,40 +416,24 @@ typedef struct create_case {
     const char *want_msg;
 } create_case_t;
 
-static void replace_with_file(const char *base, const char *name)
-{
-    cleanup_free char *path = xasprintf("%s/%s", base, name);
-    cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(rm_rf(path, &err), 0);
-    assert_int_equal(write_file_atomic(path, "", 0, 0600, &err), 0);
-}
-
-static void restore_dir(const char *base, const char *name)
-{
-    cleanup_free char *path = xasprintf("%s/%s", base, name);
-    unlink(path);
-    cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(mkdir_p(path, 0700, &err), 0);
-}
-
 static void block_bundle(fixture_t *f)
 {
-    replace_with_file(f->fx->d.runroot, "containers");
+    fake_replace_with_file(f->fx->d.runroot, "containers");
 }
 
 static void unblock_bundle(fixture_t *f)
 {
-    restore_dir(f->fx->d.runroot, "containers");
+    fake_restore_dir(f->fx->d.runroot, "containers");
 }
 
 static void block_container_dir(fixture_t *f)
 {
-    replace_with_file(f->fx->d.root, "containers");
+    fake_replace_with_file(f->fx->d.root, "containers");
 }
 
 static void unblock_container_dir(fixture_t *f)
 {
-    restore_dir(f->fx->d.root, "containers");
+    fake_restore_dir(f->fx->d.root, "containers");
 }
 
 /* log_path's directory is a symlink planted in the pod's log directory */
@@ -489,12 +459,8 @@ static void take_name(fixture_t *f)
 
 static void stop_pod(fixture_t *f)
 {
-    Runtime__V1__StopPodSandboxRequest r;
-    runtime__v1__stop_pod_sandbox_request__init(&r);
-    r.pod_sandbox_id = (char *)f->pod;
-    ProtobufCMessage *resp = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(handle_stop_pod_sandbox(f->fx->ctx, &r.base, &resp, &err), 0);
+    assert_int_equal(fake_stop_pod(f->fx, f->pod, &err), 0);
 }
 
 static void unknown_pod(create_req_t *c)
@@ -579,11 +545,7 @@ static void test_create_rollback(void **state)
     const char *id = NULL;
     cri_error_t err = CRI_ERROR_INIT;
     assert_int_equal(create(f, &r, &id, &err), -1);
-    if (err.status != c->status)
-        fail_msg("status %d: %s", err.status, err.msg);
-    const char *want = c->op ? "failed as told" : c->want_msg;
-    if (want && !strstr(err.msg, want))
-        fail_msg("error `%s` does not say `%s`", err.msg, want);
+    fake_assert_error(&err, c->status, c->op ? "failed as told" : c->want_msg);
     if (c->setup == stop_pod) {
         assert_int_equal(fakes_live(FAKE_LIVE_ROOTFS), 0);
         assert_int_equal(fake_store_count(f->fx, STORE_CONTAINERS), 0);
@@ -613,14 +575,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exec_sync_and_reopen_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_name_taken, setup, teardown),
     };
-    const size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
-    const size_t n_cases = sizeof(create_cases) / sizeof(create_cases[0]);
-    struct CMUnitTest
-        tests[sizeof(fixed) / sizeof(fixed[0]) + sizeof(create_cases) / sizeof(create_cases[0])];
-    memcpy(tests, fixed, sizeof(fixed));
-    for (size_t i = 0; i < n_cases; i++)
-        tests[n_fixed + i] = (struct CMUnitTest){.name = create_cases[i].name,
-                                                 .test_func = test_create_rollback,
-                                                 .initial_state = (void *)&create_cases[i]};
-    return _cmocka_run_group_tests("handlers_container", tests, n_fixed + n_cases, NULL, NULL);
+    return fake_run_tests("handlers_container", fixed, sizeof(fixed) / sizeof(fixed[0]),
+                          create_cases, sizeof(create_cases) / sizeof(create_cases[0]),
+                          sizeof(create_cases[0]), test_create_rollback);
 }

@@ -34,12 +34,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static int dir_entries(const char *base, const char *name)
-{
-    cleanup_free char *path = xasprintf("%s/%s", base, name);
-    return fake_dir_entries(path);
-}
-
 /* Nothing of any pod is left: no pin, mount, attachment, runtime
  * container, directory, exit file, record or name. */
 static void assert_no_pod_left(fake_daemon_t *fx)
@@ -52,9 +46,9 @@ static void assert_no_pod_left(fake_daemon_t *fx)
     /* a DEL is owed as soon as an ADD was tried, with the same arguments */
     for (int i = 1; i <= fakes_calls(FAKE_CNI_ADD); i++)
         assert_string_equal(fakes_arg(FAKE_CNI_DEL, i), fakes_arg(FAKE_CNI_ADD, i));
-    assert_int_equal(dir_entries(fx->d.runroot, "sandboxes"), 0);
-    assert_int_equal(dir_entries(fx->d.root, "sandboxes"), 0);
-    assert_int_equal(dir_entries(fx->d.root, "pause/pods"), 0);
+    assert_int_equal(fake_dir_entries_at(fx->d.runroot, "sandboxes"), 0);
+    assert_int_equal(fake_dir_entries_at(fx->d.root, "sandboxes"), 0);
+    assert_int_equal(fake_dir_entries_at(fx->d.root, "pause/pods"), 0);
     assert_int_equal(fake_dir_entries(fx->d.exit_dir), 0);
     assert_int_equal(fake_store_count(fx, STORE_PODS), 0);
     assert_int_equal(fake_store_count(fx, STORE_NAMES), 0);
@@ -63,33 +57,6 @@ static void assert_no_pod_left(fake_daemon_t *fx)
     sandbox_store_list(fx->d.sandboxes, &list, &n);
     sandbox_list_free(list, n);
     assert_int_equal(n, 0);
-}
-
-static int run_pod(fake_daemon_t *fx, fake_pod_req_t *p, const char **ret_id, cri_error_t *err)
-{
-    ProtobufCMessage *resp = NULL;
-    int rc = handle_run_pod_sandbox(fx->ctx, &p->req.base, &resp, err);
-    if (rc == 0)
-        *ret_id = ((Runtime__V1__RunPodSandboxResponse *)resp)->pod_sandbox_id;
-    return rc;
-}
-
-static int stop_pod(fake_daemon_t *fx, const char *id, cri_error_t *err)
-{
-    Runtime__V1__StopPodSandboxRequest r;
-    runtime__v1__stop_pod_sandbox_request__init(&r);
-    r.pod_sandbox_id = (char *)id;
-    ProtobufCMessage *resp = NULL;
-    return handle_stop_pod_sandbox(fx->ctx, &r.base, &resp, err);
-}
-
-static int remove_pod(fake_daemon_t *fx, const char *id, cri_error_t *err)
-{
-    Runtime__V1__RemovePodSandboxRequest r;
-    runtime__v1__remove_pod_sandbox_request__init(&r);
-    r.pod_sandbox_id = (char *)id;
-    ProtobufCMessage *resp = NULL;
-    return handle_remove_pod_sandbox(fx->ctx, &r.base, &resp, err);
 }
 
 static sandbox_state_t pod_state(fake_daemon_t *fx, const char *id)
@@ -126,7 +93,7 @@ static void test_run_stop_remove(void **state)
     assert_string_equal(sb->ips[0], "10.88.0.7");
 
     /* Stop: DEL with ADD's arguments, infra killed and deleted, unmounted, unpinned */
-    assert_int_equal(stop_pod(fx, id, &err), 0);
+    assert_int_equal(fake_stop_pod(fx, id, &err), 0);
     assert_int_equal(pod_state(fx, id), SANDBOX_STATE_NOTREADY);
     assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 0);
     assert_int_equal(fakes_live(FAKE_LIVE_SHM), 0);
@@ -135,18 +102,18 @@ static void test_run_stop_remove(void **state)
     assert_string_equal(fakes_arg(FAKE_CNI_DEL, 1), fakes_arg(FAKE_CNI_ADD, 1));
     /* again: fine, and the runtime is not asked to kill anything */
     int kills = fakes_calls(FAKE_OCI_KILL);
-    assert_int_equal(stop_pod(fx, id, &err), 0);
+    assert_int_equal(fake_stop_pod(fx, id, &err), 0);
     assert_int_equal(fakes_calls(FAKE_OCI_KILL), kills);
 
-    assert_int_equal(remove_pod(fx, id, &err), 0);
+    assert_int_equal(fake_remove_pod(fx, id, &err), 0);
     assert_no_pod_left(fx);
     cri_error_t nf = CRI_ERROR_INIT;
     sandbox_t *gone = NULL;
     assert_int_equal(sandbox_store_get(fx->d.sandboxes, id, &gone, &nf), -1);
     assert_int_equal(nf.status, ENOENT);
     /* Remove and Stop of a removed (unknown) pod succeed */
-    assert_int_equal(remove_pod(fx, id, &err), 0);
-    assert_int_equal(stop_pod(fx, id, &err), 0);
+    assert_int_equal(fake_remove_pod(fx, id, &err), 0);
+    assert_int_equal(fake_stop_pod(fx, id, &err), 0);
 }
 
 static void test_remove_running_pod(void **state)
@@ -154,7 +121,7 @@ static void test_remove_running_pod(void **state)
     fake_daemon_t *fx = *state;
     const char *id = fake_run_pod(fx, "web");
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(remove_pod(fx, id, &err), 0); /* stops it first */
+    assert_int_equal(fake_remove_pod(fx, id, &err), 0); /* stops it first */
     assert_int_equal(fakes_calls(FAKE_CNI_DEL), 1);
     assert_no_pod_left(fx);
 }
@@ -163,13 +130,13 @@ static void test_empty_ids_refused(void **state)
 {
     fake_daemon_t *fx = *state;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(stop_pod(fx, "", &err), -1);
+    assert_int_equal(fake_stop_pod(fx, "", &err), -1);
     assert_int_equal(err.status, EINVAL);
     cri_error_t err2 = CRI_ERROR_INIT;
-    assert_int_equal(remove_pod(fx, "", &err2), -1);
+    assert_int_equal(fake_remove_pod(fx, "", &err2), -1);
     assert_int_equal(err2.status, EINVAL);
-    assert_int_equal(stop_pod(fx, "0123abcd", &err), 0);
-    assert_int_equal(remove_pod(fx, "0123abcd", &err), 0);
+    assert_int_equal(fake_stop_pod(fx, "0123abcd", &err), 0);
+    assert_int_equal(fake_remove_pod(fx, "0123abcd", &err), 0);
 }
 
 /* A failed CNI DEL fails Stop and keeps what the retry needs: the pin (DEL
@@ -180,7 +147,7 @@ static void test_stop_cni_del_fails(void **state)
     const char *id = fake_run_pod(fx, "web");
     fakes_fail(FAKE_CNI_DEL, 1, EIO);
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(stop_pod(fx, id, &err), -1);
+    assert_int_equal(fake_stop_pod(fx, id, &err), -1);
     assert_int_equal(err.status, EIO);
     assert_non_null(strstr(err.msg, "failed as told"));
     assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 1);
@@ -189,16 +156,16 @@ static void test_stop_cni_del_fails(void **state)
     /* Remove refuses too (it stops first), and keeps the record */
     fakes_fail(FAKE_CNI_DEL, 1, EIO);
     cri_error_t rerr = CRI_ERROR_INIT;
-    assert_int_equal(remove_pod(fx, id, &rerr), -1);
+    assert_int_equal(fake_remove_pod(fx, id, &rerr), -1);
     assert_int_equal(rerr.status, EIO);
     assert_int_equal(fake_store_count(fx, STORE_PODS), 1);
 
     cri_error_t err2 = CRI_ERROR_INIT;
-    assert_int_equal(stop_pod(fx, id, &err2), 0);
+    assert_int_equal(fake_stop_pod(fx, id, &err2), 0);
     assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 0);
     assert_int_equal(fakes_live(FAKE_LIVE_CNI), 0);
     assert_int_equal(pod_state(fx, id), SANDBOX_STATE_NOTREADY);
-    assert_int_equal(remove_pod(fx, id, &err2), 0);
+    assert_int_equal(fake_remove_pod(fx, id, &err2), 0);
     assert_no_pod_left(fx);
 }
 
@@ -209,18 +176,18 @@ static void test_stop_unmount_fails(void **state)
     const char *id = fake_run_pod(fx, "web");
     fakes_fail(FAKE_SHM_UNMOUNT, 1, EBUSY);
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(stop_pod(fx, id, &err), -1);
+    assert_int_equal(fake_stop_pod(fx, id, &err), -1);
     assert_int_equal(err.status, EBUSY);
     assert_int_equal(fakes_live(FAKE_LIVE_SHM), 1);
     fakes_fail(FAKE_NETNS_UNPIN, 1, EBUSY);
     cri_error_t err2 = CRI_ERROR_INIT;
-    assert_int_equal(stop_pod(fx, id, &err2), -1);
+    assert_int_equal(fake_stop_pod(fx, id, &err2), -1);
     assert_int_equal(err2.status, EBUSY);
     assert_int_equal(fakes_live(FAKE_LIVE_SHM), 0);
     assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 1);
     cri_error_t err3 = CRI_ERROR_INIT;
-    assert_int_equal(stop_pod(fx, id, &err3), 0);
-    assert_int_equal(remove_pod(fx, id, &err3), 0);
+    assert_int_equal(fake_stop_pod(fx, id, &err3), 0);
+    assert_int_equal(fake_remove_pod(fx, id, &err3), 0);
     assert_no_pod_left(fx);
 }
 
@@ -233,7 +200,7 @@ static void test_run_name_taken(void **state)
     fake_pod_req_init(fx, &p, "web");
     const char *id2 = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(run_pod(fx, &p, &id2, &err), -1);
+    assert_int_equal(fake_run_pod_req(fx, &p, &id2, &err), -1);
     assert_int_equal(err.status, EEXIST);
     assert_int_equal(fakes_calls(FAKE_NETNS_PIN), 1); /* nothing was tried */
     assert_int_equal(fakes_calls(FAKE_CONMON_CREATE), 1);
@@ -256,7 +223,7 @@ static void test_run_rollback_step_fails(void **state)
     fake_pod_req_init(fx, &p, "web");
     const char *id = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(run_pod(fx, &p, &id, &err), -1);
+    assert_int_equal(fake_run_pod_req(fx, &p, &id, &err), -1);
     assert_int_equal(err.status, EIO);
     assert_non_null(strstr(err.msg, "fake oci_start"));
     assert_int_equal(fakes_calls(FAKE_CNI_DEL), 1);
@@ -281,40 +248,24 @@ typedef struct run_case {
     const char *want_msg;
 } run_case_t;
 
-static void replace_with_file(const char *base, const char *name)
-{
-    cleanup_free char *path = xasprintf("%s/%s", base, name);
-    cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(rm_rf(path, &err), 0);
-    assert_int_equal(write_file_atomic(path, "", 0, 0600, &err), 0);
-}
-
-static void restore_dir(const char *base, const char *name)
-{
-    cleanup_free char *path = xasprintf("%s/%s", base, name);
-    unlink(path);
-    cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(mkdir_p(path, 0700, &err), 0);
-}
-
 static void block_pod_files(fake_daemon_t *fx)
 {
-    replace_with_file(fx->d.root, "sandboxes");
+    fake_replace_with_file(fx->d.root, "sandboxes");
 }
 
 static void unblock_pod_files(fake_daemon_t *fx)
 {
-    restore_dir(fx->d.root, "sandboxes");
+    fake_restore_dir(fx->d.root, "sandboxes");
 }
 
 static void block_bundle(fake_daemon_t *fx)
 {
-    replace_with_file(fx->d.runroot, "sandboxes");
+    fake_replace_with_file(fx->d.runroot, "sandboxes");
 }
 
 static void unblock_bundle(fake_daemon_t *fx)
 {
-    restore_dir(fx->d.runroot, "sandboxes");
+    fake_restore_dir(fx->d.runroot, "sandboxes");
 }
 
 static void remove_cni_config(fake_daemon_t *fx)
@@ -431,12 +382,9 @@ static void test_run_rollback(void **state)
         c->tweak(&p);
     const char *id = NULL;
     cri_error_t err = CRI_ERROR_INIT;
-    assert_int_equal(run_pod(fx, &p, &id, &err), -1);
-    if (err.status != (c->op ? c->status : c->want_status))
-        fail_msg("status %d: %s", err.status, err.msg);
-    const char *want = c->op ? "failed as told" : c->want_msg;
-    if (want && !strstr(err.msg, want))
-        fail_msg("error `%s` does not say `%s`", err.msg, want);
+    assert_int_equal(fake_run_pod_req(fx, &p, &id, &err), -1);
+    fake_assert_error(&err, c->op ? c->status : c->want_status,
+                      c->op ? "failed as told" : c->want_msg);
     if (c->op)
         assert_true(fakes_calls(c->op) >= c->nth);
     assert_no_pod_left(fx);
@@ -446,7 +394,7 @@ static void test_run_rollback(void **state)
         c->undo(fx);
     fake_pod_req_init(fx, &p, "web");
     cri_error_t err2 = CRI_ERROR_INIT;
-    if (run_pod(fx, &p, &id, &err2) < 0)
+    if (fake_run_pod_req(fx, &p, &id, &err2) < 0)
         fail_msg("rerun: %s", err2.msg);
     assert_int_equal(pod_state(fx, id), SANDBOX_STATE_READY);
     fake_daemon_free(fx);
@@ -463,14 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_run_name_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_rollback_step_fails, setup, teardown),
     };
-    const size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
-    const size_t n_cases = sizeof(run_cases) / sizeof(run_cases[0]);
-    struct CMUnitTest
-        tests[sizeof(fixed) / sizeof(fixed[0]) + sizeof(run_cases) / sizeof(run_cases[0])];
-    memcpy(tests, fixed, sizeof(fixed));
-    for (size_t i = 0; i < n_cases; i++)
-        tests[n_fixed + i] = (struct CMUnitTest){.name = run_cases[i].name,
-                                                 .test_func = test_run_rollback,
-                                                 .initial_state = (void *)&run_cases[i]};
-    return _cmocka_run_group_tests("handlers_sandbox", tests, n_fixed + n_cases, NULL, NULL);
+    return fake_run_tests("handlers_sandbox", fixed, sizeof(fixed) / sizeof(fixed[0]), run_cases,
+                          sizeof(run_cases) / sizeof(run_cases[0]), sizeof(run_cases[0]),
+                          test_run_rollback);
 }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,49 @@ static char *repeat(char c, size_t n)
     return s;
 }
 
+typedef int (*validate_fn)(const void *obj, cri_error_t *err);
+
+/* validate(obj) passes when field is NULL, else fails with EINVAL and a
+ * message naming field; `what` names the case in a failure. */
+static void expect(validate_fn validate, const void *obj, const char *field, const char *what)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    int rc = validate(obj, &err);
+    if (!field) {
+        if (rc != 0)
+            fail_msg("%s: refused: %s", what, err.msg);
+        return;
+    }
+    if (rc != -1)
+        fail_msg("%s: accepted, expected an error naming %s", what, field);
+    assert_int_equal(err.status, EINVAL);
+    if (!strstr(err.msg, field))
+        fail_msg("%s: message `%s` does not name %s", what, err.msg, field);
+}
+
+/* A repeated field's cap: *count = over is refused naming field, then
+ * *count = under passes. */
+static void expect_cap(validate_fn validate, const void *obj, size_t *count, size_t over,
+                       size_t under, const char *field)
+{
+    char what[160];
+    *count = over;
+    snprintf(what, sizeof(what), "%zu elements of %s", over, field);
+    expect(validate, obj, field, what);
+    *count = under;
+    snprintf(what, sizeof(what), "%zu elements of %s", under, field);
+    expect(validate, obj, NULL, what);
+}
+
+/* An array of n pointers, all to item (free with free()). */
+static void *ptrs_to(size_t n, const void *item)
+{
+    const void **v = xcalloc(n, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = item;
+    return v;
+}
+
 /* ---- RunPodSandbox ---- */
 
 struct pod {
@@ -72,24 +116,39 @@ static void pod_init(struct pod *p)
     p->cfg.metadata = &p->meta;
 }
 
+static int pod_validate(const void *p, cri_error_t *err)
+{
+    return sandbox_validate_config(&((const struct pod *)p)->cfg, err);
+}
+
 static void pod_expect(const struct pod *p, const char *field, const char *what)
 {
-    cri_error_t err = CRI_ERROR_INIT;
-    if (!field) {
-        if (sandbox_validate_config(&p->cfg, &err) != 0)
-            fail_msg("%s: refused: %s", what, err.msg);
-        return;
-    }
-    if (sandbox_validate_config(&p->cfg, &err) != -1)
-        fail_msg("%s: accepted, expected an error naming %s", what, field);
-    assert_int_equal(err.status, EINVAL);
-    if (!strstr(err.msg, field))
-        fail_msg("%s: message `%s` does not name %s", what, err.msg, field);
+    expect(pod_validate, p, field, what);
 }
 
 struct name_case {
     const char *value;
     bool ok;
+};
+
+/* metadata.name of pods and containers (one rule, validate_object_name);
+ * each test adds 253 and 254 characters and the names critest sends. */
+static const struct name_case object_names[] = {
+    {"web", true},
+    {"kube-apiserver-node1.example.com", true},
+    {"", false},
+    {"a_b", false},
+    {"a;b", false},
+    {"a=b", false},
+    {"a b", false},
+    {"a/b", false},
+    {"a\nb", false},
+    {"a\n", false},
+    {"a\x01", false},
+    {"-a", false},
+    {"a-", false},
+    {".a", false},
+    {"caf\xc3\xa9", false},
 };
 
 static void test_pod_names(void **state)
@@ -98,25 +157,11 @@ static void test_pod_names(void **state)
     char *n253 = repeat('a', 253), *n254 = repeat('a', 254);
     char *n63 = repeat('a', 63), *n64 = repeat('a', 64);
     const struct name_case names[] = {
-        {"web", true},
         {"PodSandbox-with-attributes-" UUID, true}, /* critest: mixed case */
         {"PodSandbox-for-creating-pod-and-container-performance-test-" UUID, true},
         {"create-PodSandbox-with-DNS-config" UUID, true},
-        {"kube-apiserver-node1.example.com", true},
         {n253, true},
         {n254, false},
-        {"", false},
-        {"a_b", false},
-        {"a;b", false},
-        {"a=b", false},
-        {"a b", false},
-        {"a/b", false},
-        {"a\nb", false},
-        {"a\x01", false},
-        {"-a", false},
-        {"a-", false},
-        {".a", false},
-        {"caf\xc3\xa9", false},
     };
     const struct name_case namespaces[] = {
         {"default", true},
@@ -159,16 +204,17 @@ static void test_pod_names(void **state)
         size_t n;
     } tables[] = {
         {"config.metadata.name", names, sizeof(names) / sizeof(names[0])},
+        {"config.metadata.name", object_names, sizeof(object_names) / sizeof(object_names[0])},
         {"config.metadata.namespace", namespaces, sizeof(namespaces) / sizeof(namespaces[0])},
         {"config.metadata.uid", uids, sizeof(uids) / sizeof(uids[0])}};
-    for (size_t t = 0; t < 3; t++) {
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
         for (size_t i = 0; i < tables[t].n; i++) {
             struct pod p;
             pod_init(&p);
             const char *v = tables[t].cases[i].value;
-            if (t == 0)
+            if (t <= 1)
                 p.meta.name = (char *)v;
-            else if (t == 1)
+            else if (t == 2)
                 p.meta.namespace_ = (char *)v;
             else
                 p.meta.uid = (char *)v;
@@ -312,20 +358,14 @@ static void test_pod_repeated_fields(void **state)
     size_t n = 100000;
     Runtime__V1__PortMapping pm = RUNTIME__V1__PORT_MAPPING__INIT;
     pm.container_port = 80;
-    Runtime__V1__PortMapping **pms = xcalloc(n, sizeof(*pms));
-    for (size_t i = 0; i < n; i++)
-        pms[i] = &pm;
+    Runtime__V1__PortMapping **pms = ptrs_to(n, &pm);
     pod_init(&p);
     p.cfg.port_mappings = pms;
-    p.cfg.n_port_mappings = n;
-    pod_expect(&p, "config.port_mappings", "100000 port mappings");
-    p.cfg.n_port_mappings = 20000;
-    pod_expect(&p, NULL, "20000 port mappings (an RTP range)");
+    /* 20000: an RTP range */
+    expect_cap(pod_validate, &p, &p.cfg.n_port_mappings, n, 20000, "config.port_mappings");
     free(pms);
 
-    char **strs = xcalloc(n, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        strs[i] = "10.0.0.1";
+    char **strs = ptrs_to(n, "10.0.0.1");
     Runtime__V1__DNSConfig dns = RUNTIME__V1__DNSCONFIG__INIT;
     pod_init(&p);
     p.cfg.dns_config = &dns;
@@ -336,22 +376,17 @@ static void test_pod_repeated_fields(void **state)
         size_t *np = f == 0 ? &dns.n_servers : f == 1 ? &dns.n_searches : &dns.n_options;
         char ***vp = f == 0 ? &dns.servers : f == 1 ? &dns.searches : &dns.options;
         *vp = strs;
-        *np = n;
-        pod_expect(&p, fields[f], fields[f]);
-        *np = 32; /* what Kubernetes allows for searches */
-        pod_expect(&p, NULL, fields[f]);
+        expect_cap(pod_validate, &p, np, n, 32 /* what Kubernetes allows for searches */,
+                   fields[f]);
     }
     free(strs);
 
     kv_entry_t **sysctls = map_new(n, "net.ipv4.conf.x", 1);
     Runtime__V1__LinuxPodSandboxConfig lx = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
     lx.sysctls = (Runtime__V1__LinuxPodSandboxConfig__SysctlsEntry **)sysctls;
-    lx.n_sysctls = n;
     pod_init(&p);
     p.cfg.linux = &lx;
-    pod_expect(&p, "config.linux.sysctls", "100000 sysctls");
-    lx.n_sysctls = 100;
-    pod_expect(&p, NULL, "100 sysctls");
+    expect_cap(pod_validate, &p, &lx.n_sysctls, n, 100, "config.linux.sysctls");
     map_free(sysctls, n);
 }
 
@@ -378,19 +413,14 @@ static void ctr_init(struct ctr *c)
     c->req.config = &c->cfg;
 }
 
+static int ctr_validate(const void *c, cri_error_t *err)
+{
+    return container_validate_create(&((const struct ctr *)c)->req, err);
+}
+
 static void ctr_expect(const struct ctr *c, const char *field, const char *what)
 {
-    cri_error_t err = CRI_ERROR_INIT;
-    if (!field) {
-        if (container_validate_create(&c->req, &err) != 0)
-            fail_msg("%s: refused: %s", what, err.msg);
-        return;
-    }
-    if (container_validate_create(&c->req, &err) != -1)
-        fail_msg("%s: accepted, expected an error naming %s", what, field);
-    assert_int_equal(err.status, EINVAL);
-    if (!strstr(err.msg, field))
-        fail_msg("%s: message `%s` does not name %s", what, err.msg, field);
+    expect(ctr_validate, c, field, what);
 }
 
 static void test_container_names(void **state)
@@ -398,26 +428,22 @@ static void test_container_names(void **state)
     (void)state;
     char *n253 = repeat('a', 253), *n254 = repeat('a', 254);
     const struct name_case names[] = {
-        {"web", true},
         {"container-with-RunAsGroup-without-RunAsUser-test-" UUID, true}, /* critest: 85 */
         {"container-with-SupplementalGroupsPolicyMerge-" UUID, true},
         {"container-for-exec-test", true},
         {n253, true},
         {n254, false},
-        {"", false},
-        {"a_b", false},
-        {"a;b", false},
-        {"a=b", false},
-        {"a b", false},
-        {"a/b", false},
-        {"a\n", false},
-        {"-a", false},
     };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        struct ctr c;
-        ctr_init(&c);
-        c.meta.name = (char *)names[i].value;
-        ctr_expect(&c, names[i].ok ? NULL : "config.metadata.name", names[i].value);
+    const struct name_case *tables[] = {names, object_names};
+    const size_t sizes[] = {sizeof(names) / sizeof(names[0]),
+                            sizeof(object_names) / sizeof(object_names[0])};
+    for (size_t t = 0; t < 2; t++) {
+        for (size_t i = 0; i < sizes[t]; i++) {
+            struct ctr c;
+            ctr_init(&c);
+            c.meta.name = (char *)tables[t][i].value;
+            ctr_expect(&c, tables[t][i].ok ? NULL : "config.metadata.name", tables[t][i].value);
+        }
     }
     free(n253);
     free(n254);
@@ -476,15 +502,10 @@ static void test_container_repeated_fields(void **state)
     Runtime__V1__KeyValue kv = RUNTIME__V1__KEY_VALUE__INIT;
     kv.key = "K";
     kv.value = (ProtobufCBinaryData){1, (uint8_t *)"v"};
-    Runtime__V1__KeyValue **envs = xcalloc(n, sizeof(*envs));
-    for (size_t i = 0; i < n; i++)
-        envs[i] = &kv;
+    Runtime__V1__KeyValue **envs = ptrs_to(n, &kv);
     ctr_init(&c);
     c.cfg.envs = envs;
-    c.cfg.n_envs = n;
-    ctr_expect(&c, "config.envs", "100000 envs");
-    c.cfg.n_envs = 5000;
-    ctr_expect(&c, NULL, "5000 envs");
+    expect_cap(ctr_validate, &c, &c.cfg.n_envs, n, 5000, "config.envs");
     /* 3 MiB of environment in a few entries */
     Runtime__V1__KeyValue bigkv = RUNTIME__V1__KEY_VALUE__INIT;
     char *mib = repeat('x', 1u << 20);
@@ -492,30 +513,18 @@ static void test_container_repeated_fields(void **state)
     bigkv.value = (ProtobufCBinaryData){1u << 20, (uint8_t *)mib};
     Runtime__V1__KeyValue *bigv[] = {&bigkv, &bigkv, &bigkv};
     c.cfg.envs = bigv;
-    c.cfg.n_envs = 3;
-    ctr_expect(&c, "config.envs", "3 MiB of envs");
-    c.cfg.n_envs = 1;
-    ctr_expect(&c, NULL, "1 MiB of envs");
+    expect_cap(ctr_validate, &c, &c.cfg.n_envs, 3, 1, "config.envs"); /* 3 MiB, 1 MiB */
     free(envs);
 
-    char **args = xcalloc(n, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        args[i] = "x";
+    char **args = ptrs_to(n, "x");
     ctr_init(&c);
     c.cfg.args = args;
-    c.cfg.n_args = n;
-    ctr_expect(&c, "config.args", "100000 args");
-    c.cfg.n_args = 0;
+    expect_cap(ctr_validate, &c, &c.cfg.n_args, n, 0, "config.args");
     c.cfg.command = args;
-    c.cfg.n_command = n;
-    ctr_expect(&c, "config.command", "100000 command words");
-    c.cfg.n_command = 3;
+    expect_cap(ctr_validate, &c, &c.cfg.n_command, n, 3, "config.command");
     char *bigargs[] = {mib, mib, mib};
     c.cfg.args = bigargs;
-    c.cfg.n_args = 3;
-    ctr_expect(&c, "config.args", "3 MiB of args");
-    c.cfg.n_args = 1;
-    ctr_expect(&c, NULL, "1 MiB of args");
+    expect_cap(ctr_validate, &c, &c.cfg.n_args, 3, 1, "config.args"); /* 3 MiB, 1 MiB */
     free(mib);
     free(args);
 
@@ -523,34 +532,22 @@ static void test_container_repeated_fields(void **state)
     dev.container_path = "/dev/null";
     dev.host_path = "/dev/null";
     dev.permissions = "rwm";
-    Runtime__V1__Device **devs = xcalloc(n, sizeof(*devs));
-    for (size_t i = 0; i < n; i++)
-        devs[i] = &dev;
+    Runtime__V1__Device **devs = ptrs_to(n, &dev);
     ctr_init(&c);
     c.cfg.devices = devs;
-    c.cfg.n_devices = n;
-    ctr_expect(&c, "config.devices", "100000 devices");
-    c.cfg.n_devices = 10;
-    ctr_expect(&c, NULL, "10 devices");
+    expect_cap(ctr_validate, &c, &c.cfg.n_devices, n, 10, "config.devices");
     free(devs);
 
     Runtime__V1__Mount m = RUNTIME__V1__MOUNT__INIT;
     m.container_path = "/data";
     m.host_path = "/tmp";
-    Runtime__V1__Mount **mounts = xcalloc(n, sizeof(*mounts));
-    for (size_t i = 0; i < n; i++)
-        mounts[i] = &m;
+    Runtime__V1__Mount **mounts = ptrs_to(n, &m);
     ctr_init(&c);
     c.cfg.mounts = mounts;
-    c.cfg.n_mounts = n;
-    ctr_expect(&c, "config.mounts", "100000 mounts");
-    c.cfg.n_mounts = 20;
-    ctr_expect(&c, NULL, "20 mounts");
+    expect_cap(ctr_validate, &c, &c.cfg.n_mounts, n, 20, "config.mounts");
     free(mounts);
 
-    char **paths = xcalloc(n, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        paths[i] = "/proc/kcore";
+    char **paths = ptrs_to(n, "/proc/kcore");
     int64_t *groups = xcalloc(n, sizeof(int64_t));
     Runtime__V1__LinuxContainerSecurityContext sc =
         RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
@@ -559,18 +556,14 @@ static void test_container_repeated_fields(void **state)
     ctr_init(&c);
     c.cfg.linux = &lx;
     sc.masked_paths = paths;
-    sc.n_masked_paths = n;
-    ctr_expect(&c, "config.linux.security_context.masked_paths", "100000 masked paths");
-    sc.n_masked_paths = 30;
+    expect_cap(ctr_validate, &c, &sc.n_masked_paths, n, 30,
+               "config.linux.security_context.masked_paths");
     sc.readonly_paths = paths;
-    sc.n_readonly_paths = n;
-    ctr_expect(&c, "config.linux.security_context.readonly_paths", "100000 readonly paths");
-    sc.n_readonly_paths = 30;
+    expect_cap(ctr_validate, &c, &sc.n_readonly_paths, n, 30,
+               "config.linux.security_context.readonly_paths");
     sc.supplemental_groups = groups;
-    sc.n_supplemental_groups = n;
-    ctr_expect(&c, "config.linux.security_context.supplemental_groups", "100000 groups");
-    sc.n_supplemental_groups = 3;
-    ctr_expect(&c, NULL, "30 masked paths, 3 groups");
+    expect_cap(ctr_validate, &c, &sc.n_supplemental_groups, n, 3,
+               "config.linux.security_context.supplemental_groups");
     free(paths);
     free(groups);
 }
