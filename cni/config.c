@@ -10,7 +10,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 
-#define CNI_CONFIG_MAX (1024 * 1024)
+#define CNI_CONFIG_MAX ((size_t)1024 * 1024)
 
 static bool has_config_suffix(const char *name)
 {

@@ -9,7 +9,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 
-#define CNI_CONFIG_MAX (1024 * 1024)
+#define CNI_CONFIG_MAX ((size_t)1024 * 1024)
 
 /* Network names become cache file names: keep them to a safe alphabet (the
  * CNI spec's own rule). */
@@ -123,8 +123,10 @@ json_t *cni_network_to_json(const cni_network_t *net)
 
 bool cni_version_at_least(const char *version, int major, int minor)
 {
-    int ma = 0, mi = 0;
-    if (sscanf(version, "%d.%d", &ma, &mi) < 1)
+    unsigned long ma = 0, mi = 0;
+    if (!parse_major_minor(version, &ma, &mi))
         return false;
-    return ma > major || (ma == major && mi >= minor);
+    if (major < 0 || minor < 0)
+        return true;
+    return ma > (unsigned long)major || (ma == (unsigned long)major && mi >= (unsigned long)minor);
 }

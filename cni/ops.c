@@ -10,7 +10,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 
-#define CNI_CACHE_MAX (4 * 1024 * 1024)
+#define CNI_CACHE_MAX ((size_t)4 * 1024 * 1024)
 
 static json_t *strv_json(const char *const *v)
 {

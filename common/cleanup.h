@@ -28,7 +28,7 @@ static inline void cleanup_close_fn(int *fd)
 static inline void cleanup_fclose_fn(FILE **f)
 {
     if (*f)
-        fclose(*f);
+        (void)fclose(*f);
 }
 
 static inline void cleanup_dir_fn(DIR **d)
@@ -58,19 +58,24 @@ static inline void cleanup_strv_fn(char ***v)
 #define cleanup_dir __attribute__((cleanup(cleanup_dir_fn)))
 #define cleanup_strv __attribute__((cleanup(cleanup_strv_fn)))
 
-/* Moves ownership out of a cleanup-managed variable. */
+/* Moves ownership out of a cleanup-managed variable. Analysers that cannot
+ * parse statement expressions define these first (contrib/lint/cppcheck.cfg). */
+#ifndef TAKE_PTR
 #define TAKE_PTR(p)                       \
     ({                                    \
         __typeof__(p) take_ptr_tmp = (p); \
         (p) = NULL;                       \
         take_ptr_tmp;                     \
     })
+#endif
 
+#ifndef TAKE_FD
 #define TAKE_FD(fd)             \
     ({                          \
         int take_fd_tmp = (fd); \
         (fd) = -1;              \
         take_fd_tmp;            \
     })
+#endif
 
 #endif

@@ -26,7 +26,7 @@ error_vset(cri_error_t *err, int status, int with_errno, const char *fmt, va_lis
     err->status = status;
     int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     if (with_errno && n >= 0 && (size_t)n < sizeof(err->msg))
-        snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", strerror(status));
+        (void)snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", strerror(status));
     one_line(err->msg);
     return -1;
 }

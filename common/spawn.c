@@ -42,11 +42,11 @@ void spawn_result_free(spawn_result_t *r)
 void spawn_describe_status(int st, char *buf, size_t len)
 {
     if (WIFEXITED(st))
-        snprintf(buf, len, "exit status %d", WEXITSTATUS(st));
+        (void)snprintf(buf, len, "exit status %d", WEXITSTATUS(st));
     else if (WIFSIGNALED(st))
-        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        (void)snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
     else
-        snprintf(buf, len, "wait status %#x", (unsigned)st);
+        (void)snprintf(buf, len, "wait status %#x", (unsigned)st);
 }
 
 static int64_t mono_ms(void)

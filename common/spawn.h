@@ -11,7 +11,7 @@
 
 #include "common/error.h"
 
-#define SPAWN_CAPTURE_MAX_DEFAULT (1024 * 1024)
+#define SPAWN_CAPTURE_MAX_DEFAULT ((size_t)1024 * 1024)
 
 typedef struct spawn_opts {
     const char *const *argv; /* argv[0] is an absolute path */

@@ -226,3 +226,40 @@ bool str_has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
+
+void str_set(char **field, const char *value)
+{
+    char *copy = xstrdup(value);
+    free(*field);
+    *field = copy;
+}
+
+bool parse_ulong_prefix(const char *s, unsigned long max, unsigned long *ret, const char **ret_end)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s < '0' || *s > '9')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || v > max)
+        return false;
+    *ret = v;
+    if (ret_end)
+        *ret_end = end;
+    return true;
+}
+
+bool parse_major_minor(const char *s, unsigned long *ret_major, unsigned long *ret_minor)
+{
+    unsigned long major = 0, minor = 0;
+    const char *p = s;
+    if (!parse_ulong_prefix(p, ULONG_MAX, &major, &p))
+        return false;
+    if (*p == '.' && !parse_ulong_prefix(p + 1, ULONG_MAX, &minor, NULL))
+        minor = 0;
+    *ret_major = major;
+    *ret_minor = minor;
+    return true;
+}

@@ -69,4 +69,19 @@ int64_t now_unix_ns(void);
 /* True when s starts with prefix. */
 bool str_has_prefix(const char *s, const char *prefix);
 
+/* Replaces the malloc'd string *field with a copy of value ("" for NULL);
+ * value may point into *field. */
+void str_set(char **field, const char *value);
+
+/* Parses the decimal number at the start of s (leading blanks allowed, no
+ * sign) into *ret when it is at most max; *ret_end (may be NULL) gets the
+ * first character after it. False, touching nothing, when s does not start
+ * with such a number. */
+bool parse_ulong_prefix(const char *s, unsigned long max, unsigned long *ret, const char **ret_end);
+
+/* Parses the "MAJOR[.MINOR]" start of a version string ("5.10.0-21-amd64",
+ * "1.0.0"); the minor is 0 when absent. False when s does not start with a
+ * number. */
+bool parse_major_minor(const char *s, unsigned long *ret_major, unsigned long *ret_minor);
+
 #endif

@@ -73,12 +73,6 @@ static bool is_null(const conf_node_t *n)
     return n->kind == CONF_NODE_SCALAR && n->null;
 }
 
-static void set_string(char **dst, const char *value)
-{
-    free(*dst);
-    *dst = xstrdup(value);
-}
-
 /* A string value: type, check, then (apply) set and record its origin. */
 static int apply_string(walk_t *w, const char *key, const conf_node_t *vn, conf_check_fn check,
                         char **dst)
@@ -94,7 +88,7 @@ static int apply_string(walk_t *w, const char *key, const conf_node_t *vn, conf_
         free(*dst);
         *dst = conf_listen_normalize(vn->value);
     } else {
-        set_string(dst, vn->value);
+        str_set(dst, vn->value);
     }
     conf_origin_set(w->conf, key, w->file, vn->line);
     return 0;

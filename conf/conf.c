@@ -133,7 +133,7 @@ conf_t *conf_new_defaults(const char *exe_dir)
     c->streaming.max_connections_per_client = 128;
     c->streaming.max_port_forwards = 64;
     c->streaming.handshake_timeout_ms = 10000;
-    c->streaming.idle_timeout_ms = 4 * 3600 * 1000;
+    c->streaming.idle_timeout_ms = (uint64_t)4 * 3600 * 1000;
     c->origins = xcalloc(1, sizeof(*c->origins));
     return c;
 }
@@ -222,8 +222,7 @@ void conf_origin_set(conf_t *conf, const char *key, const char *file, int line)
     for (size_t i = 0; i < o->n; i++) {
         if (strcmp(o->v[i].key, key) == 0) {
             if (strcmp(o->v[i].file, file) != 0) {
-                free(o->v[i].file);
-                o->v[i].file = xstrdup(file);
+                str_set(&o->v[i].file, file);
             }
             o->v[i].line = line;
             return;

@@ -164,7 +164,7 @@ static int emit_section(emit_t *em, const conf_t *conf, const char *prefix)
             r = emit_string(em, *CONF_CFIELD(conf, k, char *));
             break;
         case CONF_KEY_PORT:
-            snprintf(num, sizeof(num), "%d", *CONF_CFIELD(conf, k, int));
+            (void)snprintf(num, sizeof(num), "%d", *CONF_CFIELD(conf, k, int));
             r = emit_string(em, num);
             break;
         case CONF_KEY_DURATION:
@@ -172,7 +172,7 @@ static int emit_section(emit_t *em, const conf_t *conf, const char *prefix)
             r = emit_string(em, num);
             break;
         case CONF_KEY_COUNT:
-            snprintf(num, sizeof(num), "%" PRIu64, *CONF_CFIELD(conf, k, uint64_t));
+            (void)snprintf(num, sizeof(num), "%" PRIu64, *CONF_CFIELD(conf, k, uint64_t));
             r = emit_string(em, num);
             break;
         case CONF_KEY_STRV:

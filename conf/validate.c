@@ -230,11 +230,11 @@ void conf_duration_format(uint64_t ms, char *buf, size_t size)
     uint64_t h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60, rest = ms % 1000;
 
     if (ms == 0) {
-        snprintf(buf, size, "0s");
+        (void)snprintf(buf, size, "0s");
         return;
     }
     if (ms < 1000) {
-        snprintf(buf, size, "%" PRIu64 "ms", ms);
+        (void)snprintf(buf, size, "%" PRIu64 "ms", ms);
         return;
     }
     if (h)
@@ -243,14 +243,14 @@ void conf_duration_format(uint64_t ms, char *buf, size_t size)
         off += (size_t)snprintf(out + off, sizeof(out) - off, "%" PRIu64 "m", m);
     if (rest) {
         char frac[8];
-        snprintf(frac, sizeof(frac), "%03" PRIu64, rest);
+        (void)snprintf(frac, sizeof(frac), "%03" PRIu64, rest);
         for (size_t n = strlen(frac); n > 0 && frac[n - 1] == '0'; n--)
             frac[n - 1] = '\0';
-        snprintf(out + off, sizeof(out) - off, "%" PRIu64 ".%ss", s, frac);
+        (void)snprintf(out + off, sizeof(out) - off, "%" PRIu64 ".%ss", s, frac);
     } else if (s) {
-        snprintf(out + off, sizeof(out) - off, "%" PRIu64 "s", s);
+        (void)snprintf(out + off, sizeof(out) - off, "%" PRIu64 "s", s);
     }
-    snprintf(buf, size, "%s", out);
+    (void)snprintf(buf, size, "%s", out);
 }
 
 const char *conf_quote(const char *s, char *buf, size_t size)
@@ -380,13 +380,13 @@ int conf_validate(const conf_t *conf, cri_error_t *err)
         }
         case CONF_KEY_PORT: {
             int port = *CONF_CFIELD(conf, k, int);
-            snprintf(num, sizeof(num), "%d", port);
+            (void)snprintf(num, sizeof(num), "%d", port);
             if (port < 0 || port > 65535)
                 return invalid(conf, k->key, num, "must be an integer from 0 to 65535", err);
             break;
         }
         case CONF_KEY_COUNT: {
-            snprintf(num, sizeof(num), "%" PRIu64, *CONF_CFIELD(conf, k, uint64_t));
+            (void)snprintf(num, sizeof(num), "%" PRIu64, *CONF_CFIELD(conf, k, uint64_t));
             why = k->check ? k->check(num) : NULL;
             if (why)
                 return invalid(conf, k->key, num, why, err);

@@ -224,7 +224,7 @@ int conmon_create(const conmon_config_t *cfg, const conmon_create_opts_t *opts,
         sb_add2(&b, "--log-path", opts->log_path);
     if (opts->log_max_size > 0) {
         char num[32];
-        snprintf(num, sizeof(num), "%lld", (long long)opts->log_max_size);
+        (void)snprintf(num, sizeof(num), "%lld", (long long)opts->log_max_size);
         sb_add2(&b, "--log-max-size", num);
     }
     if (opts->terminal)
@@ -331,9 +331,9 @@ int conmon_exec_sync(const conmon_config_t *cfg, const conmon_exec_opts_t *opts,
     sb_common(&b, cfg, opts->id);
     sb_add(&b, "--exec");
     sb_add2(&b, "--exec-process", opts->process_path);
-    snprintf(num, sizeof(num), "%d", opts->timeout_s > 0 ? opts->timeout_s : 0);
+    (void)snprintf(num, sizeof(num), "%d", opts->timeout_s > 0 ? opts->timeout_s : 0);
     sb_add2(&b, "--timeout", num);
-    snprintf(num, sizeof(num), "%zu", cap);
+    (void)snprintf(num, sizeof(num), "%zu", cap);
     sb_add2(&b, "--exec-output-cap", num);
     if (opts->terminal)
         sb_add(&b, "--terminal");

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,9 @@ static int connect_at(const char *socket_dir, const char *id, const char *name, 
         dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0)
             return cri_error_set(err, ESRCH, "container `%s` has no running monitor", id);
-        snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dir_fd, name);
+        n = snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dir_fd, name);
+        if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
+            return cri_error_set(err, ENAMETOOLONG, "socket name `%s` is too long", name);
     }
     cleanup_close int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -66,9 +69,12 @@ int conmon_ctl_exchange(int fd, const char *req, int timeout_ms, const char *id,
     buf[got] = '\0';
     if (strcmp(buf, "ok") == 0)
         return 0;
-    int status = 0, off = 0;
-    if (sscanf(buf, "error %d %n", &status, &off) >= 1 && off > 0)
-        return cri_error_set(err, status > 0 ? status : EIO, "monitor of `%s`: %s", id, buf + off);
+    unsigned long status = 0;
+    const char *msg = NULL;
+    if (str_has_prefix(buf, "error ") && parse_ulong_prefix(buf + 6, INT_MAX, &status, &msg)) {
+        msg += strspn(msg, " \t\n");
+        return cri_error_set(err, status > 0 ? (int)status : EIO, "monitor of `%s`: %s", id, msg);
+    }
     return cri_error_set(err, EPROTO, "monitor of `%s`: bad answer", id);
 }
 
@@ -91,7 +97,7 @@ int conmon_resize(const char *socket_dir, const char *id, unsigned width, unsign
                   cri_error_t *err)
 {
     char req[64];
-    snprintf(req, sizeof(req), "resize %u %u", width, height);
+    (void)snprintf(req, sizeof(req), "resize %u %u", width, height);
     return ctl_request(socket_dir, id, req, 0, err);
 }
 

@@ -65,7 +65,7 @@ static long long num(const char *s)
     char *end = NULL;
     long long v = strtoll(s, &end, 10);
     if (!end || *end || end == s) {
-        fprintf(stderr, "conmonctl: bad number `%s`\n", s);
+        (void)fprintf(stderr, "conmonctl: bad number `%s`\n", s);
         exit(2);
     }
     return v;
@@ -156,7 +156,7 @@ static void print_json(json_t *j)
         free(s);
     }
     json_decref(j);
-    fflush(stdout);
+    (void)fflush(stdout);
 }
 
 static int fail(const cri_error_t *err)
@@ -173,10 +173,13 @@ static int do_exec(args_t *a, cri_error_t *err)
     print_json(json_pack("{s:i, s:b, s:I, s:I}", "exit_code", r->exit_code, "timed_out",
                          r->timed_out, "stdout_len", (json_int_t)r->out_len, "stderr_len",
                          (json_int_t)r->err_len));
-    fwrite(r->out, 1, r->out_len, stdout);
-    fwrite(r->err, 1, r->err_len, stdout);
-    fflush(stdout);
+    bool ok = fwrite(r->out, 1, r->out_len, stdout) == r->out_len &&
+              fwrite(r->err, 1, r->err_len, stdout) == r->err_len && fflush(stdout) == 0;
     conmon_exec_result_free(r);
+    if (!ok) {
+        (void)fprintf(stderr, "conmonctl: cannot write the output: %s\n", strerror(errno));
+        return 1;
+    }
     return 0;
 }
 
@@ -194,7 +197,7 @@ static int do_exit(args_t *a, cri_error_t *err)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: conmonctl create|exec|reopen|resize|exit [options]\n");
+        (void)fprintf(stderr, "usage: conmonctl create|exec|reopen|resize|exit [options]\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -226,6 +229,6 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "exit") == 0)
         return do_exit(&a, &err);
-    fprintf(stderr, "conmonctl: unknown command `%s`\n", cmd);
+    (void)fprintf(stderr, "conmonctl: unknown command `%s`\n", cmd);
     return 2;
 }

@@ -152,7 +152,7 @@ int conmon_log_write(conmon_log_t *log, const char *stream, const char *buf, siz
     char ts[CONMON_TS_LEN + 1];
     conmon_log_timestamp(now_ns, ts, sizeof(ts));
     int hl = snprintf(head_f, sizeof(head_f), "%s %s F ", ts, stream);
-    snprintf(head_p, sizeof(head_p), "%s %s P ", ts, stream);
+    (void)snprintf(head_p, sizeof(head_p), "%s %s P ", ts, stream);
     if (hl < 0 || (size_t)hl >= sizeof(head_f))
         return cri_error_set(err, EINVAL, "bad log stream name");
 

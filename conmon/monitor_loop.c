@@ -248,8 +248,9 @@ static void reply(int fd, int status, const char *msg)
 
 static void do_resize(loop_t *l, int fd, const char *args)
 {
-    unsigned w = 0, h = 0;
-    if (sscanf(args, "%u %u", &w, &h) != 2 || w > 0xffff || h > 0xffff)
+    unsigned long w = 0, h = 0;
+    const char *p = args;
+    if (!parse_ulong_prefix(p, 0xffff, &w, &p) || !parse_ulong_prefix(p, 0xffff, &h, NULL))
         return reply(fd, EINVAL, "usage: resize <width> <height>");
     if (!l->o->terminal || l->ch->out_fd < 0)
         return reply(fd, ENOTTY, "container has no terminal");

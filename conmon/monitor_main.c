@@ -362,7 +362,9 @@ static void protect_from_oom(void)
 int conmon_listen_at(int dir_fd, const char *name, int *ret_fd, cri_error_t *err)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dir_fd, name);
+    int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dir_fd, name);
+    if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
+        return cri_error_set(err, ENAMETOOLONG, "socket name `%s` is too long", name);
     unlinkat(dir_fd, name, 0);
     cleanup_close int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
@@ -535,16 +537,16 @@ int main(int argc, char **argv)
     conmon_opts_t o;
     int early_sync = scan_sync_fd(argc, argv);
 
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
     if (conmon_opts_parse(argc, argv, &o, &err) < 0) {
-        fprintf(stderr, "cricket-conmon: %s\n", err.msg);
+        (void)fprintf(stderr, "cricket-conmon: %s\n", err.msg);
         send_error(early_sync, &err);
         return 2;
     }
     /* nothing but stdio, the sync pipe (and the exec sockets) may stay
      * open, and none of them leaks into the runtime */
     if (close_other_fds(&o) < 0) {
-        fprintf(stderr, "cricket-conmon: bad --sync-fd or --exec-*-fd\n");
+        (void)fprintf(stderr, "cricket-conmon: bad --sync-fd or --exec-*-fd\n");
         return 2;
     }
     if (detach(&err) < 0) {

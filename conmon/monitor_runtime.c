@@ -156,7 +156,7 @@ static void exec_runtime(const start_ctx_t *c, int oom_adj)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
+    (void)signal(SIGPIPE, SIG_DFL);
     write_oom_adj(oom_adj);
     if (dup2(c->child_in, 0) < 0 || dup2(c->child_out, 1) < 0 || dup2(c->child_err, 2) < 0)
         _exit(127);
@@ -270,12 +270,12 @@ static int runtime_failure(const start_ctx_t *c, const wait_state_t *w, int stat
             const char *lvl = NULL, *m = NULL;
             if (j && json_unpack(j, "{s:s, s:s}", "level", &lvl, "msg", &m) == 0 &&
                 (strcmp(lvl, "error") == 0 || strcmp(lvl, "fatal") == 0))
-                snprintf(msg, sizeof(msg), "%s", m);
+                (void)snprintf(msg, sizeof(msg), "%s", m);
             json_decref(j);
         }
     }
     if (!msg[0] && w->early_len) {
-        snprintf(msg, sizeof(msg), "%s", w->early);
+        (void)snprintf(msg, sizeof(msg), "%s", w->early);
         for (size_t n = strlen(msg); n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r');)
             msg[--n] = '\0';
         for (char *p = msg; *p; p++)
@@ -284,9 +284,9 @@ static int runtime_failure(const start_ctx_t *c, const wait_state_t *w, int stat
     }
     if (!msg[0]) {
         if (WIFSIGNALED(status))
-            snprintf(msg, sizeof(msg), "runtime killed by signal %d", WTERMSIG(status));
+            (void)snprintf(msg, sizeof(msg), "runtime killed by signal %d", WTERMSIG(status));
         else
-            snprintf(msg, sizeof(msg), "runtime exited with status %d", WEXITSTATUS(status));
+            (void)snprintf(msg, sizeof(msg), "runtime exited with status %d", WEXITSTATUS(status));
     }
     return cri_error_set(err, EIO, "%s", msg);
 }

@@ -55,7 +55,7 @@ int conmon_exit_read(const char *path, conmon_exit_t *ret, cri_error_t *err)
 {
     cleanup_free char *data = NULL;
     size_t len = 0;
-    if (read_file(path, 64 * 1024, &data, &len, err) < 0)
+    if (read_file(path, (size_t)64 * 1024, &data, &len, err) < 0)
         return -1;
     if (conmon_exit_parse(data, len, ret, err) < 0)
         return cri_error_wrap(err, "read `%s`", path);
@@ -123,7 +123,7 @@ static int parse_exec(json_t *j, conmon_sync_msg_t *m, json_error_t *jerr)
                        "stderr_truncated", &err_trunc) < 0)
         return -1;
     if (out_len < 0 || err_len < 0) {
-        snprintf(jerr->text, sizeof(jerr->text), "negative output length");
+        (void)snprintf(jerr->text, sizeof(jerr->text), "negative output length");
         return -1;
     }
     m->pid = (pid_t)pid;
@@ -145,7 +145,7 @@ static int parse_body(json_t *j, const char *type, conmon_sync_msg_t *m, json_er
         if (json_unpack_ex(j, jerr, 0, "{s:I}", "pid", &pid) < 0)
             return -1;
         if (pid <= 0) {
-            snprintf(jerr->text, sizeof(jerr->text), "pid must be positive");
+            (void)snprintf(jerr->text, sizeof(jerr->text), "pid must be positive");
             return -1;
         }
         m->pid = (pid_t)pid;
@@ -165,7 +165,7 @@ static int parse_body(json_t *j, const char *type, conmon_sync_msg_t *m, json_er
         m->type = CONMON_SYNC_EXEC;
         return parse_exec(j, m, jerr);
     }
-    snprintf(jerr->text, sizeof(jerr->text), "unknown message type `%.64s`", type);
+    (void)snprintf(jerr->text, sizeof(jerr->text), "unknown message type `%.64s`", type);
     return -1;
 }
 

@@ -3,11 +3,14 @@
 #
 #   contrib/dev.sh run [cricketd flags]   install deps, build, run cricketd in the foreground
 #   contrib/dev.sh test                   install test deps, build, run every test layer
+#   contrib/dev.sh lint                   build, then only the lint step
 #   contrib/dev.sh deps [run|test]        only install packages
 #
-# `test` runs: ctest (unit, e2e, critest when on PATH) on a plain build, the
-# same under ASan/UBSan, the unit tests under valgrind, then clang-format and
-# the banned-function check. It exits non-zero on the first failing layer.
+# `test` runs: the plain build, the lint step (clang-format, the
+# banned-function check, cppcheck, clang-tidy on that build's
+# compile_commands.json), ctest (unit, e2e, critest when on PATH) on it, the
+# same under ASan/UBSan, then the unit tests under valgrind. It exits
+# non-zero on the first failing layer.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +21,7 @@ BUILD_DEPS=(cmake gcc make pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-c
     libcap-dev libyaml-dev libjansson-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev python3)
 RUN_DEPS=(runc containernetworking-plugins iptables iproute2)
 TEST_DEPS=(libcmocka-dev python3 python3-pytest python3-grpcio python3-protobuf valgrind
-    clang-format docker-registry skopeo umoci busybox-static apache2-utils zstd util-linux procps
+    clang-format clang-tidy cppcheck docker-registry skopeo umoci busybox-static apache2-utils zstd util-linux procps
     psmisc openssl dpkg-dev debootstrap)
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -83,7 +86,11 @@ install_cni_config() {
     fi
 }
 
+# lint BUILD_DIR: the static checks; clang-tidy reads BUILD_DIR's
+# compile_commands.json (configure and build it first). Only the project's
+# own sources are checked, not tests, bench, fuzz or generated code.
 lint() {
+    local dir=$1
     log "clang-format"
     local files
     files=$(git ls-files '*.c' '*.h')
@@ -93,6 +100,17 @@ lint() {
     if git grep -nE '\b(sprintf|vsprintf|strcpy|strcat|atoi|atol|system|gets)[[:space:]]*\(' \
         -- '*.c' '*.h'; then
         echo "banned function used (see STYLE.md)" >&2
+        return 1
+    fi
+    log "cppcheck"
+    cppcheck --quiet --enable=warning,portability --inline-suppr --error-exitcode=1 --std=c11 \
+        -D_GNU_SOURCE --library=contrib/lint/cppcheck.cfg -I . common conf oci cni conmon server
+    log "clang-tidy (.clang-tidy)"
+    local out
+    if ! out=$(run-clang-tidy -p "$dir" -quiet -j"$(nproc)" \
+        "^$top/(common|conf|oci|cni|conmon|server)/" 2>&1); then
+        printf '%s\n' "$out" | grep -vE '^(clang-tidy|[0-9]+ warnings? generated)' >&2
+        echo "clang-tidy found problems" >&2
         return 1
     fi
 }
@@ -113,12 +131,18 @@ run)
     log "starting cricketd (config: /etc/cricket/cricket.yaml if present, else built-in defaults)"
     exec build/cricketd "$@"
     ;;
+lint)
+    install_deps "${BUILD_DEPS[@]}" clang-format clang-tidy cppcheck
+    build build
+    lint build
+    ;;
 test)
     install_deps "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}"
     install_cri_tools
-    lint
-    log "plain build + every test"
+    log "plain build"
     build build
+    lint build
+    log "every test on the plain build"
     (cd build && ctest --output-on-failure)
     log "Release build (-O3 finds what -O2 does not; -Werror on)"
     build build-release -DCMAKE_BUILD_TYPE=Release
@@ -132,7 +156,7 @@ test)
     log "all tests passed"
     ;;
 *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

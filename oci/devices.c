@@ -128,10 +128,10 @@ int oci_devices_add_host(const char *dev_root, json_t *devices, cri_error_t *err
     if (walk_dev(fd, "/dev", 0, found, err) < 0)
         return cri_error_wrap(err, "list host devices");
     size_t n = json_array_size(found);
-    cleanup_free json_t **v = xcalloc(n, sizeof(*v));
+    cleanup_free json_t **v = xcalloc(n, sizeof(json_t *));
     for (size_t i = 0; i < n; i++)
         v[i] = json_array_get(found, i);
-    qsort(v, n, sizeof(*v), cmp_path);
+    qsort(v, n, sizeof(json_t *), cmp_path);
     for (size_t i = 0; i < n; i++)
         json_array_append(devices, v[i]);
     return 0;

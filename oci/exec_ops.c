@@ -12,7 +12,7 @@
 #include "oci/oci-internal.h"
 
 #define MAX_ARGS 32
-#define LOG_MAX (1024 * 1024)
+#define LOG_MAX ((size_t)1024 * 1024)
 
 /* One invocation: argv, captured output, the runtime's JSON log. */
 typedef struct call {
@@ -83,8 +83,7 @@ char *oci_runtime_error_message(const char *log, size_t log_len, const char *std
         const char *level = json_string_value(json_object_get(line, "level"));
         const char *msg = json_string_value(json_object_get(line, "msg"));
         if (level && msg && (strcmp(level, "error") == 0 || strcmp(level, "fatal") == 0)) {
-            free(found);
-            found = xstrdup(msg);
+            str_set(&found, msg);
         }
         json_decref(line);
         p = nl ? nl + 1 : end;
@@ -202,7 +201,7 @@ static int exec_start(oci_runtime_t *rt, const char *id, cri_error_t *err)
 static int exec_kill(oci_runtime_t *rt, const char *id, int signo, bool all, cri_error_t *err)
 {
     char sig[16];
-    snprintf(sig, sizeof(sig), "%d", signo);
+    (void)snprintf(sig, sizeof(sig), "%d", signo);
     return simple_verb(rt, "kill", all ? "--all" : NULL, id, sig, err);
 }
 
@@ -237,7 +236,9 @@ static int exec_state(oci_runtime_t *rt, const char *id, oci_state_t *ret_state,
                              "bundle", &bundle) < 0)
         return cri_error_set(err, EIO, "%s state `%s`: bad output: %s", rt->name, id, jerr.text);
     oci_state_t st = {.status = oci_status_parse(status), .pid = (pid_t)pid};
-    snprintf(st.bundle, sizeof(st.bundle), "%s", bundle);
+    int n = snprintf(st.bundle, sizeof(st.bundle), "%s", bundle);
+    if (n < 0 || (size_t)n >= sizeof(st.bundle))
+        return cri_error_set(err, EIO, "%s state `%s`: bundle path too long", rt->name, id);
     *ret_state = st;
     return 0;
 }

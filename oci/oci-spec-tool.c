@@ -223,7 +223,7 @@ static void parse_desc(json_t *d, const oci_host_t *host, oci_desc_t *desc)
 
 static int fail(const cri_error_t *err)
 {
-    fprintf(stderr, "oci-spec-tool: %s (%s)\n", err->msg, strerrorname_np(err->status));
+    (void)fprintf(stderr, "oci-spec-tool: %s (%s)\n", err->msg, strerrorname_np(err->status));
     return 1;
 }
 
@@ -232,7 +232,8 @@ static json_t *read_stdin_json(void)
     json_error_t jerr;
     json_t *j = json_loadf(stdin, 0, &jerr);
     if (!json_is_object(j))
-        fprintf(stderr, "oci-spec-tool: stdin:%d:%d: %s\n", jerr.line, jerr.column, jerr.text);
+        (void)fprintf(stderr, "oci-spec-tool: stdin:%d:%d: %s\n", jerr.line, jerr.column,
+                      jerr.text);
     return j;
 }
 
@@ -307,7 +308,7 @@ static int run_verb(oci_runtime_t *rt, int argc, char **argv, cri_error_t *err)
                              .stderr_fd = STDERR_FILENO,
                              .timeout_ms = (int)integer(in, "timeout_ms")};
         int status = 0;
-        fflush(stdout);
+        (void)fflush(stdout);
         r = oci_runtime_exec(rt, id, &proc, &o, &status, err);
         if (r == 0)
             printf("exit=%d\n", status);
@@ -333,8 +334,8 @@ static int runtime_main(int argc, char **argv)
             timeout = (int)strtol(argv[++i], NULL, 10);
     }
     if (!root || i >= argc) {
-        fprintf(stderr, "usage: oci-spec-tool runtime [--runtime BIN] --root DIR "
-                        "[--timeout MS] VERB ID [ARG]\n");
+        (void)fprintf(stderr, "usage: oci-spec-tool runtime [--runtime BIN] --root DIR "
+                              "[--timeout MS] VERB ID [ARG]\n");
         return 2;
     }
     cri_error_t err = CRI_ERROR_INIT;
@@ -368,13 +369,14 @@ int main(int argc, char **argv)
             bundle = argv[i];
     }
     if (!bundle && !print) {
-        fprintf(stderr, "usage: oci-spec-tool [--rro] [--print] BUNDLE < description.json\n");
+        (void)fprintf(stderr, "usage: oci-spec-tool [--rro] [--print] BUNDLE < description.json\n");
         return 2;
     }
     json_error_t jerr;
     json_t *d = json_loadf(stdin, 0, &jerr);
     if (!json_is_object(d)) {
-        fprintf(stderr, "oci-spec-tool: stdin:%d:%d: %s\n", jerr.line, jerr.column, jerr.text);
+        (void)fprintf(stderr, "oci-spec-tool: stdin:%d:%d: %s\n", jerr.line, jerr.column,
+                      jerr.text);
         return 1;
     }
     oci_host_t host;

@@ -12,7 +12,7 @@
 #include "common/util.h"
 #include "oci/oci-internal.h"
 
-#define SECCOMP_PROFILE_MAX (4 * 1024 * 1024)
+#define SECCOMP_PROFILE_MAX ((size_t)4 * 1024 * 1024)
 
 /* The native arch as a table bit, and the arch names runc should load the
  * filter for (a 64-bit kernel also runs the 32-bit ABIs listed). */
@@ -263,9 +263,9 @@ static bool caps_match(json_t *names, uint64_t caps, bool want_all)
 static bool kernel_at_least(const char *want)
 {
     struct utsname u;
-    unsigned wmaj = 0, wmin = 0, maj = 0, min = 0;
-    if (sscanf(want, "%u.%u", &wmaj, &wmin) < 1 || uname(&u) < 0 ||
-        sscanf(u.release, "%u.%u", &maj, &min) < 1)
+    unsigned long wmaj = 0, wmin = 0, maj = 0, min = 0;
+    if (!parse_major_minor(want, &wmaj, &wmin) || uname(&u) < 0 ||
+        !parse_major_minor(u.release, &maj, &min))
         return true;
     return maj > wmaj || (maj == wmaj && min >= wmin);
 }

@@ -40,25 +40,25 @@ struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: cricketd [OPTIONS] [config]\n"
-            "\n"
-            "Serves the Kubernetes CRI (runtime.v1) on a unix socket.\n"
-            "\n"
-            "  -c, --config FILE      config file (default " CONF_DEFAULT_PATH ";\n"
-            "                         a missing default file means built-in defaults)\n"
-            "      --config-dir DIR   drop-in dir, *.yaml in lexical order (default\n"
-            "                         " CONF_DEFAULT_DROPIN_DIR ", or cricket.d beside --config)\n"
-            "  -l, --listen ADDR      CRI socket, unix:///path (default "
-            "unix:///run/cricket/cricket.sock)\n"
-            "      --root DIR         persistent state (default /var/lib/cricket)\n"
-            "      --runroot DIR      volatile state (default /run/cricket)\n"
-            "      --log-level L      error|warn|info|debug|trace (default info)\n"
-            "  -v, --version          print the version and exit\n"
-            "  -h, --help             print this help and exit\n"
-            "\n"
-            "Commands:\n"
-            "  config                 print the effective config as YAML and exit\n");
+    (void)fprintf(out, "Usage: cricketd [OPTIONS] [config]\n"
+                       "\n"
+                       "Serves the Kubernetes CRI (runtime.v1) on a unix socket.\n"
+                       "\n"
+                       "  -c, --config FILE      config file (default " CONF_DEFAULT_PATH ";\n"
+                       "                         a missing default file means built-in defaults)\n"
+                       "      --config-dir DIR   drop-in dir, *.yaml in lexical order (default\n"
+                       "                         " CONF_DEFAULT_DROPIN_DIR
+                       ", or cricket.d beside --config)\n"
+                       "  -l, --listen ADDR      CRI socket, unix:///path (default "
+                       "unix:///run/cricket/cricket.sock)\n"
+                       "      --root DIR         persistent state (default /var/lib/cricket)\n"
+                       "      --runroot DIR      volatile state (default /run/cricket)\n"
+                       "      --log-level L      error|warn|info|debug|trace (default info)\n"
+                       "  -v, --version          print the version and exit\n"
+                       "  -h, --help             print this help and exit\n"
+                       "\n"
+                       "Commands:\n"
+                       "  config                 print the effective config as YAML and exit\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -109,7 +109,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (optind < argc) {
         if (strcmp(argv[optind], "config") != 0 || optind + 1 != argc) {
-            fprintf(stderr, "cricketd: unknown command `%s`\n", argv[optind]);
+            (void)fprintf(stderr, "cricketd: unknown command `%s`\n", argv[optind]);
             usage(stderr);
             return -1;
         }
@@ -135,12 +135,6 @@ static char *helper_dir(void)
     return xstrdup(CRICKET_LIBEXECDIR);
 }
 
-static void replace(char **field, const char *value)
-{
-    free(*field);
-    *field = xstrdup(value);
-}
-
 static conf_t *load_config(const struct options *o, cri_error_t *err)
 {
     cleanup_free char *dir = helper_dir();
@@ -163,14 +157,14 @@ static conf_t *load_config(const struct options *o, cri_error_t *err)
         if (o->listen[0] == '/')
             conf->listen = (free(conf->listen), xasprintf("unix://%s", o->listen));
         else
-            replace(&conf->listen, o->listen);
+            str_set(&conf->listen, o->listen);
     }
     if (o->root)
-        replace(&conf->root, o->root);
+        str_set(&conf->root, o->root);
     if (o->runroot)
-        replace(&conf->runroot, o->runroot);
+        str_set(&conf->runroot, o->runroot);
     if (o->log_level)
-        replace(&conf->log_level, o->log_level);
+        str_set(&conf->log_level, o->log_level);
     if (conf_validate(conf, err) < 0)
         return NULL;
     return TAKE_PTR(conf);
@@ -198,7 +192,7 @@ static int serve(conf_t *conf, const struct options *o)
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
 
     if (daemon_open(&d, conf, &err) < 0) {
         log_error("start: %s", err.msg);
@@ -304,18 +298,23 @@ int main(int argc, char **argv)
     cri_error_t err = CRI_ERROR_INIT;
     conf_t *conf = load_config(&o, &err);
     if (!conf) {
-        fprintf(stderr, "cricketd: %s\n", err.msg);
+        (void)fprintf(stderr, "cricketd: %s\n", err.msg);
         return 2;
     }
     if (o.print_config) {
         char *yaml = conf_to_yaml(conf, &err);
         conf_free(conf);
         if (!yaml) {
-            fprintf(stderr, "cricketd: %s\n", err.msg);
+            (void)fprintf(stderr, "cricketd: %s\n", err.msg);
             return 2;
         }
-        fputs(yaml, stdout);
+        bool ok = fputs(yaml, stdout) != EOF && fflush(stdout) == 0;
         free(yaml);
+        if (!ok) {
+            (void)fprintf(stderr, "cricketd: cannot write the configuration: %s\n",
+                          strerror(errno));
+            return 1;
+        }
         return 0;
     }
     log_set_level((log_level_t)log_level_parse(conf->log_level));

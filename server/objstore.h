@@ -106,6 +106,7 @@ int objstore_load(objstore_t *s, size_t *ret_skipped, cri_error_t *err);
  * Their contracts are the objstore_* ones; p_unref() accepts NULL and calls
  * the kind's own `static void p_free(T *)` on the last reference (T has an
  * `int refs`, 1 when new). */
+// NOLINTBEGIN(bugprone-macro-parentheses): T is a type name
 #define OBJSTORE_DEFINE_TYPED(p, T, KIND, WHAT, DUP_WHAT, ID_FIELD)                       \
     T *p##_ref(T *obj)                                                                    \
     {                                                                                     \
@@ -148,10 +149,10 @@ int objstore_load(objstore_t *s, size_t *ret_skipped, cri_error_t *err);
         return 0;                                                                         \
     }                                                                                     \
     static const objstore_ops_t p##_objstore_ops = {                                      \
-        .kind = KIND,                                                                     \
-        .what = WHAT,                                                                     \
-        .dup_what = DUP_WHAT,                                                             \
-        .id_field = ID_FIELD,                                                             \
+        .kind = (KIND),                                                                   \
+        .what = (WHAT),                                                                   \
+        .dup_what = (DUP_WHAT),                                                           \
+        .id_field = (ID_FIELD),                                                           \
         .id = p##_ops_id,                                                                 \
         .name = p##_ops_name,                                                             \
         .ref = p##_ops_ref,                                                               \
@@ -202,5 +203,6 @@ int objstore_load(objstore_t *s, size_t *ret_skipped, cri_error_t *err);
     {                                                                                     \
         return objstore_load(s->objs, ret_skipped, err);                                  \
     }
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif

@@ -84,12 +84,6 @@ const char *record_pairs_get(char *const *pairs, const char *key)
     return NULL;
 }
 
-void record_set_str(char **field, const char *value)
-{
-    free(*field);
-    *field = xstrdup(value ? value : "");
-}
-
 char *record_dump(json_t *o)
 {
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;

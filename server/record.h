@@ -29,9 +29,6 @@ int record_json_to_strv(json_t *a, char ***ret, cri_error_t *err);
 int record_json_to_label_maps(json_t *labels, json_t *annotations, char ***ret_labels,
                               char ***ret_annotations, cri_error_t *err);
 
-/* Replaces *field with a copy of value ("" for NULL). */
-void record_set_str(char **field, const char *value);
-
 /* The compact text of o (malloc'd); takes o's reference. Aborts on OOM
  * only: every string of a record came from valid UTF-8 input. */
 char *record_dump(json_t *o);
@@ -50,6 +47,7 @@ int record_parse(const char *text, size_t len, const char *what, void *obj, reco
  * object type T: a new object from p_new() filled by fill (a
  * record_fill_fn), *ret getting its one reference; messages start with
  * WHAT. Written once here so every kind parses its records alike. */
+// NOLINTBEGIN(bugprone-macro-parentheses): T is a type name
 #define RECORD_DEFINE_PARSE(p, T, WHAT, fill)                                       \
     int p##_record_parse(const char *text, size_t len, T **ret, bool *ret_creating, \
                          cri_error_t *err)                                          \
@@ -62,6 +60,7 @@ int record_parse(const char *text, size_t len, const char *what, void *obj, reco
         *ret = obj;                                                                 \
         return 0;                                                                   \
     }
+// NOLINTEND(bugprone-macro-parentheses)
 
 /* Value of `key` in key, value, ..., NULL pairs, or NULL. */
 const char *record_pairs_get(char *const *pairs, const char *key);

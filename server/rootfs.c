@@ -28,7 +28,7 @@ static char *overlay_data(char *const *lowers, size_t n, const char *upper, cons
     /* overlay lists the top layer first */
     for (size_t i = n; i-- > 0;)
         off += (size_t)snprintf(data + off, len + 1 - off, "%s%s", lowers[i], i ? ":" : "");
-    snprintf(data + off, len + 1 - off, ",upperdir=%s,workdir=%s,index=off", upper, work);
+    (void)snprintf(data + off, len + 1 - off, ",upperdir=%s,workdir=%s,index=off", upper, work);
     return data;
 }
 

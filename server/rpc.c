@@ -259,7 +259,7 @@ static void run_stream(struct call *c, rpc_ctx_t *ctx, ProtobufCMessage *req, cr
     size_t n = 0;
     if (c->method->stream(ctx, req, &msgs, &n, err) < 0)
         return;
-    c->stream = xcalloc(n + 1, sizeof(*c->stream));
+    c->stream = xcalloc(n + 1, sizeof(grpc_byte_buffer *));
     for (size_t i = 0; i < n; i++)
         c->stream[i] = pack_response(msgs[i]);
     c->n_stream = n;
@@ -298,7 +298,7 @@ static void call_run(void *data)
     if (err.status) {
         code = rpc_code_from_errno(err.status);
         char kv[256];
-        snprintf(kv, sizeof(kv), "rpc=%s code=%d", m->name, code);
+        (void)snprintf(kv, sizeof(kv), "rpc=%s code=%d", m->name, code);
         log_level_t lvl =
             code == RPC_UNIMPLEMENTED || code == RPC_NOT_FOUND ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR;
         log_write(lvl, kv, "%s", err.msg);
@@ -306,8 +306,8 @@ static void call_run(void *data)
         c->response = pack_response(resp);
         if (log_get_level() >= LOG_LEVEL_TRACE) {
             char kv[128];
-            snprintf(kv, sizeof(kv), "rpc=%s took_us=%lld", m->name,
-                     (long long)((now_unix_ns() - c->start_ns) / 1000));
+            (void)snprintf(kv, sizeof(kv), "rpc=%s took_us=%lld", m->name,
+                           (long long)((now_unix_ns() - c->start_ns) / 1000));
             log_write(LOG_LEVEL_TRACE, kv, "rpc done");
         }
     }
@@ -361,10 +361,11 @@ static void slot_done(tag_t *tag, bool ok)
     } else if (pool_submit(srv->pool, call_run, c) < 0) {
         /* every worker busy and the queue full: refuse rather than grow */
         char msg[160];
-        snprintf(msg, sizeof(msg), "%s refused: %zu calls already wait for a worker (limit %zu)",
-                 m->name, pool_queued(srv->pool), srv->pool_queue_max);
+        (void)snprintf(msg, sizeof(msg),
+                       "%s refused: %zu calls already wait for a worker (limit %zu)", m->name,
+                       pool_queued(srv->pool), srv->pool_queue_max);
         char kv[96];
-        snprintf(kv, sizeof(kv), "rpc=%s code=%d", m->name, RPC_RESOURCE_EXHAUSTED);
+        (void)snprintf(kv, sizeof(kv), "rpc=%s code=%d", m->name, RPC_RESOURCE_EXHAUSTED);
         log_write(LOG_LEVEL_WARN, kv, "%s", msg);
         call_finish(c, RPC_RESOURCE_EXHAUSTED, msg);
     }
@@ -400,7 +401,7 @@ static void generic_done(tag_t *tag, bool ok)
     if (ok && s->call) {
         char *method = grpc_slice_to_c_string(s->details.method);
         char msg[512];
-        snprintf(msg, sizeof(msg), "unknown method %s", method);
+        (void)snprintf(msg, sizeof(msg), "unknown method %s", method);
         gpr_free(method);
         log_write(LOG_LEVEL_INFO, "code=12", "%s", msg);
         struct call *c = call_new(srv, s->call, NULL);

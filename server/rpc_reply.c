@@ -91,7 +91,7 @@ char *rpc_printf(rpc_ctx_t *ctx, const char *fmt, ...)
     va_end(ap);
     char *p = arena_alloc(rpc_ctx_arena(ctx), (size_t)(n < 0 ? 0 : n) + 1);
     if (n > 0)
-        vsnprintf(p, (size_t)n + 1, fmt, ap2);
+        (void)vsnprintf(p, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
     return p;
 }

@@ -39,15 +39,13 @@ int seccomp_from_cri(const Runtime__V1__SecurityProfile *profile, const char *de
     oci_seccomp_kind_t kind = unset;
     const char *path = NULL;
     const char *s = deprecated_path ? deprecated_path : "";
-    if (privileged) {
+    if (privileged || (!profile && strcmp(s, "unconfined") == 0)) {
         kind = OCI_SECCOMP_UNCONFINED;
     } else if (profile) {
         if (from_profile(profile, field, &kind, &path, err) < 0)
             return -1;
     } else if (!s[0]) {
         kind = unset;
-    } else if (strcmp(s, "unconfined") == 0) {
-        kind = OCI_SECCOMP_UNCONFINED;
     } else if (strcmp(s, "runtime/default") == 0 || strcmp(s, "docker/default") == 0) {
         kind = OCI_SECCOMP_RUNTIME_DEFAULT;
     } else if (str_has_prefix(s, LOCALHOST_PREFIX) && s[strlen(LOCALHOST_PREFIX)] == '/') {

@@ -70,7 +70,7 @@ static int store_fail(cri_error_t *err, int rc, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    (void)vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     if (rc == MDB_NOTFOUND)
         cri_error_set(err, ENOENT, "%s: not found", what);

@@ -28,7 +28,7 @@ static void init_hooks(void)
         return;
     slow_method = xstrndup(hook, (size_t)(colon - hook));
     slow_gate = xstrdup(colon + 1);
-    atexit(free_hooks);
+    (void)atexit(free_hooks);
     log_warn("test hook active: %s waits while %s exists", slow_method, slow_gate);
 }
 

@@ -14,8 +14,12 @@
 static void show(const char *s, char out[SHOW_MAX + 4])
 {
     size_t i = 0;
-    for (; s[i] && i < SHOW_MAX; i++)
-        out[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ? '?' : s[i];
+    for (; i < SHOW_MAX && s[i]; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = s[i];
+        if (c < 0x20 || c >= 0x7f)
+            out[i] = '?';
+    }
     if (s[i]) {
         memcpy(out + i, "...", 3);
         i += 3;
@@ -134,7 +138,7 @@ int validate_map(const char *field, void *const *entries, size_t n, bool check_k
         total += strlen(e->key) + strlen(e->value);
         if (total > VALIDATE_MAX_MAP_BYTES)
             return cri_error_set(err, EINVAL,
-                                 "%s: more than %u bytes of keys and values (%zu entries)", field,
+                                 "%s: more than %zu bytes of keys and values (%zu entries)", field,
                                  VALIDATE_MAX_MAP_BYTES, n);
     }
     for (size_t i = 0; check_keys && i < n; i++) {

@@ -25,7 +25,7 @@
 #include "common/error.h"
 
 /* Kubernetes: total bytes of keys and values of one label or annotation map. */
-#define VALIDATE_MAX_MAP_BYTES (256u * 1024)
+#define VALIDATE_MAX_MAP_BYTES ((size_t)256 * 1024)
 /* Kubernetes: a DNS-1123 subdomain and a DNS-1123 label. */
 #define VALIDATE_MAX_SUBDOMAIN 253
 #define VALIDATE_MAX_LABEL 63
@@ -36,9 +36,9 @@
 /* command + args, and envs: entries and total bytes (execve's ARG_MAX is
  * 2 MiB with the usual 8 MiB stack; more can never start). */
 #define VALIDATE_MAX_ARGV 65536
-#define VALIDATE_MAX_ARGV_BYTES (2u * 1024 * 1024)
+#define VALIDATE_MAX_ARGV_BYTES ((size_t)2 * 1024 * 1024)
 #define VALIDATE_MAX_ENVS 65536
-#define VALIDATE_MAX_ENV_BYTES (2u * 1024 * 1024)
+#define VALIDATE_MAX_ENV_BYTES ((size_t)2 * 1024 * 1024)
 /* Pod port mappings: kubelet sends every declared container port, and media
  * servers declare RTP ranges port by port. */
 #define VALIDATE_MAX_PORTS 65536

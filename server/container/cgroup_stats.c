@@ -12,7 +12,7 @@
 #include "common/util.h"
 #include "server/container/container-internal.h"
 
-#define CGROUP_FILE_MAX (256 * 1024)
+#define CGROUP_FILE_MAX ((size_t)256 * 1024)
 
 /* The cgroup dir of pid for a v1 controller ("cpuacct", "memory"), or its
  * v2 dir when the controller is not mounted as v1. NULL when pid is gone. */
@@ -33,8 +33,7 @@ static char *cgroup_dir(pid_t pid, const char *controller, bool *ret_v2)
         *rel++ = '\0';
         ctrls++;
         if (!*ctrls) {
-            free(v2);
-            v2 = xstrdup(rel);
+            str_set(&v2, rel);
             continue;
         }
         for (char *s2 = NULL, *c = strtok_r(ctrls, ",", &s2); c; c = strtok_r(NULL, ",", &s2))

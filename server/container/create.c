@@ -66,30 +66,23 @@ static void create_describe(daemon_t *d, container_t *c, sandbox_t *sb,
     free(c->name);
     c->name = xasprintf("k8s_%s_%s_%s_%s_%u", cfg->metadata->name, sb->meta_name,
                         sb->meta_namespace, sb->meta_uid, cfg->metadata->attempt);
-    free(c->sandbox_id);
-    c->sandbox_id = xstrdup(sb->id);
-    free(c->meta_name);
-    c->meta_name = xstrdup(cfg->metadata->name);
+    str_set(&c->sandbox_id, sb->id);
+    str_set(&c->meta_name, cfg->metadata->name);
     c->attempt = cfg->metadata->attempt;
     strv_free(c->labels);
     c->labels = pairs_from((void **)cfg->labels, cfg->n_labels);
     strv_free(c->annotations);
     c->annotations = pairs_from((void **)cfg->annotations, cfg->n_annotations);
-    free(c->image_name);
-    c->image_name = xstrdup(img->repo_tags[0] ? img->repo_tags[0] : cfg->image->image);
-    free(c->image_user);
-    c->image_user = xstrdup(cfg->image->user_specified_image[0] ? cfg->image->user_specified_image
+    str_set(&c->image_name, img->repo_tags[0] ? img->repo_tags[0] : cfg->image->image);
+    str_set(&c->image_user, cfg->image->user_specified_image[0] ? cfg->image->user_specified_image
                                                                 : cfg->image->image);
-    free(c->image_ref);
-    c->image_ref = xstrdup(img->repo_digests[0] ? img->repo_digests[0] : img->id);
-    free(c->image_id);
-    c->image_id = xstrdup(img->id);
+    str_set(&c->image_ref, img->repo_digests[0] ? img->repo_digests[0] : img->id);
+    str_set(&c->image_id, img->id);
     strv_free(c->chain_ids);
     c->chain_ids = xcalloc(img->n_layers + 1, sizeof(char *));
     for (size_t i = 0; i < img->n_layers; i++)
         c->chain_ids[i] = xstrdup(img->chain_ids[i]);
-    free(c->runtime);
-    c->runtime = xstrdup(sb->runtime);
+    str_set(&c->runtime, sb->runtime);
     free(c->log_path);
     c->log_path = sb->log_directory[0] && cfg->log_path[0]
                       ? xasprintf("%s/%s", sb->log_directory, cfg->log_path)

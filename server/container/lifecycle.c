@@ -65,7 +65,7 @@ bool container_on_exit(daemon_t *d, const char *id, const conmon_exit_t *e)
 
 bool container_wait_exit(daemon_t *d, container_t *c, int timeout_ms)
 {
-    const struct timespec tick = {0, 5 * 1000 * 1000};
+    const struct timespec tick = {0, 5L * 1000 * 1000};
     for (int waited = 0;; waited += 5) {
         if (container_check_exit_file(d, c))
             return true;

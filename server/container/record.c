@@ -116,16 +116,16 @@ static int parse_run(container_t *c, json_t *run, cri_error_t *err)
     c->started_at = started;
     c->finished_at = finished;
     c->exit_code = code;
-    record_set_str(&c->reason, reason);
-    record_set_str(&c->message, message);
+    str_set(&c->reason, reason);
+    str_set(&c->message, message);
     c->resources.cpu_period = period;
     c->resources.cpu_quota = quota;
     c->resources.cpu_shares = shares;
     c->resources.memory_limit = mem;
     c->resources.memory_swap = swap;
     c->resources.oom_score_adj = oom;
-    record_set_str(&c->resources.cpuset_cpus, cpus);
-    record_set_str(&c->resources.cpuset_mems, mems);
+    str_set(&c->resources.cpuset_cpus, cpus);
+    str_set(&c->resources.cpuset_mems, mems);
     return 0;
 }
 
@@ -150,17 +150,17 @@ static int parse_fields(void *obj, json_t *o, bool *ret_creating, cri_error_t *e
         return cri_error_set(err, EINVAL, "%s", je.text);
     if (version != RECORD_VERSION)
         return cri_error_set(err, EINVAL, "record version %d is not %d", version, RECORD_VERSION);
-    record_set_str(&c->id, id);
-    record_set_str(&c->name, name);
-    record_set_str(&c->sandbox_id, sbid);
-    record_set_str(&c->meta_name, mname);
+    str_set(&c->id, id);
+    str_set(&c->name, name);
+    str_set(&c->sandbox_id, sbid);
+    str_set(&c->meta_name, mname);
     c->attempt = (uint32_t)attempt;
-    record_set_str(&c->image_name, iname);
-    record_set_str(&c->image_user, iuser);
-    record_set_str(&c->image_ref, iref);
-    record_set_str(&c->image_id, iid);
-    record_set_str(&c->runtime, runtime);
-    record_set_str(&c->log_path, log_path);
+    str_set(&c->image_name, iname);
+    str_set(&c->image_user, iuser);
+    str_set(&c->image_ref, iref);
+    str_set(&c->image_id, iid);
+    str_set(&c->runtime, runtime);
+    str_set(&c->log_path, log_path);
     c->created_at = created;
     c->stop_signal = sig;
     c->tty = tty;

@@ -18,7 +18,7 @@
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 
-#define RECOVER_SPEC_MAX (4 * 1024 * 1024)
+#define RECOVER_SPEC_MAX ((size_t)4 * 1024 * 1024)
 #define RECOVER_EXIT_WAIT_MS 1000
 
 static void load_spec(daemon_t *d, container_t *c)

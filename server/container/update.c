@@ -28,12 +28,10 @@ static void merge(container_resources_t *into, const container_resources_t *set)
     if (set->oom_score_adj)
         into->oom_score_adj = set->oom_score_adj;
     if (set->cpuset_cpus[0]) {
-        free(into->cpuset_cpus);
-        into->cpuset_cpus = xstrdup(set->cpuset_cpus);
+        str_set(&into->cpuset_cpus, set->cpuset_cpus);
     }
     if (set->cpuset_mems[0]) {
-        free(into->cpuset_mems);
-        into->cpuset_mems = xstrdup(set->cpuset_mems);
+        str_set(&into->cpuset_mems, set->cpuset_mems);
     }
 }
 

@@ -15,7 +15,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 
-#define ID_FILE_MAX (4 * 1024 * 1024)
+#define ID_FILE_MAX ((size_t)4 * 1024 * 1024)
 #define ID_MAX 4294967294LL /* (uid_t)-1 is "no change" */
 
 #define IN_ROOT_MAX_LINKS 40
@@ -149,7 +149,7 @@ static int read_in_root(const char *rootfs, const char *path, char **ret, cri_er
             break;
         len += (size_t)n;
         if (len > ID_FILE_MAX) /* it grew since the check */
-            return cri_error_set(err, EINVAL, "`%s` in the image is larger than %d bytes", path,
+            return cri_error_set(err, EINVAL, "`%s` in the image is larger than %zu bytes", path,
                                  ID_FILE_MAX);
     }
     buf[len] = '\0';

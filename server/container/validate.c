@@ -16,7 +16,7 @@ static int validate_envs(const Runtime__V1__ContainerConfig *cfg, cri_error_t *e
     for (size_t i = 0; i < cfg->n_envs; i++) {
         total += strlen(cfg->envs[i]->key) + cfg->envs[i]->value.len + 2; /* `=` and NUL */
         if (total > VALIDATE_MAX_ENV_BYTES)
-            return cri_error_set(err, EINVAL, "config.envs: more than %u bytes in total",
+            return cri_error_set(err, EINVAL, "config.envs: more than %zu bytes in total",
                                  VALIDATE_MAX_ENV_BYTES);
     }
     return 0;

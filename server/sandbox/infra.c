@@ -23,7 +23,7 @@
 #include "server/sandbox/sandbox-internal.h"
 #include "server/seccomp.h"
 
-#define INFRA_PAUSE_MAX (64 * 1024 * 1024)
+#define INFRA_PAUSE_MAX ((size_t)64 * 1024 * 1024)
 #define INFRA_OOM_SCORE_ADJ (-998)
 
 /* Serialises rootfs builds of this process (the rename makes them atomic for
@@ -185,7 +185,7 @@ static size_t resource_annotations(const Runtime__V1__PodSandboxConfig *cfg, oci
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (fields[i].value == 0)
             continue;
-        snprintf(buf[n], 32, "%lld", (long long)fields[i].value);
+        (void)snprintf(buf[n], 32, "%lld", (long long)fields[i].value);
         kv[n] = (oci_kv_t){fields[i].key, buf[n]};
         n++;
     }
@@ -267,7 +267,7 @@ static bool exit_file_exists(daemon_t *d, const char *id)
 
 static void wait_exit_file(daemon_t *d, const char *id, int timeout_ms)
 {
-    const struct timespec tick = {0, 5 * 1000 * 1000};
+    const struct timespec tick = {0, 5L * 1000 * 1000};
     for (int waited = 0; waited < timeout_ms; waited += 5) {
         if (exit_file_exists(d, id))
             return;

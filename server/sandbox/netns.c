@@ -63,7 +63,7 @@ static void *pin_thread(void *data)
         return NULL;
     }
     char self[64];
-    snprintf(self, sizeof(self), "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
+    (void)snprintf(self, sizeof(self), "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
     if (mount(self, job->path, NULL, MS_BIND, NULL) < 0) {
         job->status = errno;
         job->step = "bind mount network namespace";

@@ -128,8 +128,7 @@ int sandbox_network_setup(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSand
         att.dns_options = options;
     }
     /* from here on a DEL is owed even when ADD fails half way */
-    free(sb->cni_network);
-    sb->cni_network = xstrdup(cni_network_name(net));
+    str_set(&sb->cni_network, cni_network_name(net));
     cleanup_cni_result cni_result_t *res = NULL;
     if (daemon_cni_ops(d)->add(daemon_cni(d), net, &att, &res, err) < 0)
         return -1;

@@ -11,7 +11,7 @@
 #include "common/util.h"
 #include "server/sandbox/sandbox-internal.h"
 
-#define PODFILES_MAX (1024 * 1024)
+#define PODFILES_MAX ((size_t)1024 * 1024)
 
 typedef struct strbuf {
     char *s;

@@ -71,7 +71,7 @@ static int record_fill(void *obj, json_t *o, bool *ret_creating, cri_error_t *er
                     &sb->netns_path,
                     &sb->cni_network};
     for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++)
-        record_set_str(dst[i], src[i]);
+        str_set(dst[i], src[i]);
     sb->attempt = (uint32_t)attempt;
     sb->created_at = created;
     sb->ns_network = netmode;

@@ -12,7 +12,7 @@
 #include "server/daemon.h"
 #include "server/sandbox/sandbox-internal.h"
 
-#define RECOVER_SPEC_MAX (4 * 1024 * 1024)
+#define RECOVER_SPEC_MAX ((size_t)4 * 1024 * 1024)
 
 static void load_spec(daemon_t *d, sandbox_t *sb)
 {

@@ -33,12 +33,6 @@ static char **pairs_from(void **entries, size_t n)
     return v;
 }
 
-static void set_str(char **field, const char *value)
-{
-    free(*field);
-    *field = xstrdup(value ? value : "");
-}
-
 /* Fills sb's identity from the request (nothing touched on the host yet). */
 static int run_describe(daemon_t *d, sandbox_t *sb, const Runtime__V1__RunPodSandboxRequest *r,
                         cri_error_t *err)
@@ -53,16 +47,16 @@ static int run_describe(daemon_t *d, sandbox_t *sb, const Runtime__V1__RunPodSan
     sb->id = sandbox_new_id();
     free(sb->name);
     sb->name = xasprintf("k8s_POD_%s_%s_%s_%u", m->name, m->namespace_, m->uid, m->attempt);
-    set_str(&sb->meta_name, m->name);
-    set_str(&sb->meta_uid, m->uid);
-    set_str(&sb->meta_namespace, m->namespace_);
+    str_set(&sb->meta_name, m->name);
+    str_set(&sb->meta_uid, m->uid);
+    str_set(&sb->meta_namespace, m->namespace_);
     sb->attempt = m->attempt;
     strv_free(sb->labels);
     sb->labels = pairs_from((void **)cfg->labels, cfg->n_labels);
     strv_free(sb->annotations);
     sb->annotations = pairs_from((void **)cfg->annotations, cfg->n_annotations);
-    set_str(&sb->runtime_handler, r->runtime_handler);
-    set_str(&sb->runtime, rt->name);
+    str_set(&sb->runtime_handler, r->runtime_handler);
+    str_set(&sb->runtime, rt->name);
     sb->created_at = now_unix_ns();
     const Runtime__V1__LinuxPodSandboxConfig *lx = cfg->linux;
     const Runtime__V1__NamespaceOption *ns =
@@ -74,10 +68,10 @@ static int run_describe(daemon_t *d, sandbox_t *sb, const Runtime__V1__RunPodSan
     char host[256] = "";
     if (gethostname(host, sizeof(host) - 1) < 0)
         host[0] = '\0';
-    set_str(&sb->hostname,
+    str_set(&sb->hostname,
             cfg->hostname[0] && sb->ns_network != SANDBOX_NS_NODE ? cfg->hostname : host);
-    set_str(&sb->log_directory, cfg->log_directory);
-    set_str(&sb->cgroup_parent, lx ? lx->cgroup_parent : "");
+    str_set(&sb->log_directory, cfg->log_directory);
+    str_set(&sb->cgroup_parent, lx ? lx->cgroup_parent : "");
     if (sb->ns_network != SANDBOX_NS_NODE) {
         free(sb->netns_path);
         sb->netns_path = sandbox_netns_path(d, sb->id);

@@ -47,7 +47,7 @@ char *sandbox_new_id(void)
     }
     char *id = xmalloc(sizeof(raw) * 2 + 1);
     for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(id + i * 2, 3, "%02x", raw[i]);
+        (void)snprintf(id + i * 2, 3, "%02x", raw[i]);
     return id;
 }
 

@@ -24,7 +24,7 @@ pf_pair_t *pf_pair_get(session_t *s, uint32_t request_id, bool create)
     pf_pair_t *p = xcalloc(1, sizeof(*p));
     p->request_id = request_id;
     p->fd = -1;
-    s->pairs = xrealloc(s->pairs, (s->n_pairs + 1) * sizeof(*s->pairs));
+    s->pairs = xrealloc(s->pairs, (s->n_pairs + 1) * sizeof(pf_pair_t *));
     s->pairs[s->n_pairs++] = p;
     return p;
 }

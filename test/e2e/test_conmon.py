@@ -1,6 +1,7 @@
 """cricket-conmon end to end: real runc, real busybox bundles, driven through
 conmonctl (the conmon client library on the command line, as cricketd uses
 it). Needs root, runc and busybox-static; skips otherwise."""
+import errno
 import json
 import os
 import re
@@ -324,6 +325,23 @@ def test_terminal_resize_and_input(env):
     assert all(r[0] == "stdout" for r in recs)
     assert b"40 100\r\n" in joined(recs, "stdout")
 
+
+
+def test_resize_errors_come_back_with_their_errno(env):
+    # the monitor answers "error <errno> <text>"; the client turns it into that errno
+    cid = env.new_id()
+    env.create(cid, env.bundle(cid, ["sleep", "100"]))
+
+    def resize(w, h):
+        out = subprocess.run([CONMONCTL, "resize", "--socket-dir", env.socks, "--id", cid,
+                              "--width", str(w), "--height", str(h)], stdout=subprocess.PIPE)
+        return json.loads(out.stdout)
+
+    r = resize(70000, 40)  # more than a winsize holds
+    assert r["errno"] == errno.EINVAL and "usage: resize" in r["error"], r
+    r = resize(100, 40)  # a valid size, but no terminal
+    assert r["errno"] == errno.ENOTTY and "container has no terminal" in r["error"], r
+    env.runc("kill", cid, "KILL")
 
 def test_exec_sync(env):
     cid = env.new_id()

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import time
 
 import grpc
@@ -394,6 +395,16 @@ def test_config_command_prints_effective_yaml(tmpbase):
     r2 = run_cricketd(["--config", out, "config"])
     assert r2.returncode == 0 and r2.stdout == r.stdout
 
+
+
+def test_config_command_fails_when_stdout_cannot_be_written():
+    # a full disk must not look like an empty config printed with success
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([CRICKETD, "config"], stdout=full, stderr=subprocess.PIPE,
+                           text=True, timeout=30)
+    assert r.returncode == 1
+    assert "cannot write the configuration" in r.stderr
+    assert "No space left on device" in r.stderr
 
 BAD_CONFIGS = [
     ("syntax", "log_level: [debug\n", 1, ""),

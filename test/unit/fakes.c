@@ -460,12 +460,6 @@ const conmon_ops_t fake_conmon_ops = {
 
 /* ---- the daemon ---- */
 
-static void set_str(char **field, const char *value)
-{
-    free(*field);
-    *field = xstrdup(value);
-}
-
 static void write_text(const char *path, const char *text)
 {
     cri_error_t err = CRI_ERROR_INIT;
@@ -497,7 +491,7 @@ fake_daemon_t *fake_daemon_new(void)
                     "\"plugins\":[{\"type\":\"bridge\"}]}");
     for (size_t i = 0; i < conf->runtime.n_handlers; i++) {
         /* any executable does: the fake ops never run it */
-        set_str(&conf->runtime.handlers[i].path, "/bin/true");
+        str_set(&conf->runtime.handlers[i].path, "/bin/true");
         set_path(&conf->runtime.handlers[i].root, "", fx->dir, "/rt");
     }
     if (daemon_open(&fx->d, conf, &err) < 0)

@@ -2,12 +2,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -346,6 +348,60 @@ static void test_spawn_timeout_kills(void **state)
     assert_int_equal(err.status, ENOENT);
 }
 
+static void test_str_set_replaces_and_allows_alias(void **state)
+{
+    char *s = NULL;
+    str_set(&s, "first");
+    assert_string_equal(s, "first");
+    str_set(&s, NULL);
+    assert_string_equal(s, "");
+    str_set(&s, "abcdef");
+    str_set(&s, s + 2); /* a value inside the old string */
+    assert_string_equal(s, "cdef");
+    free(s);
+}
+
+static void test_parse_ulong_prefix(void **state)
+{
+    unsigned long v = 7;
+    const char *end = NULL;
+    assert_true(parse_ulong_prefix(" 80 24", 0xffff, &v, &end));
+    assert_int_equal(v, 80);
+    assert_string_equal(end, " 24");
+    assert_true(parse_ulong_prefix(end, 0xffff, &v, NULL));
+    assert_int_equal(v, 24);
+    /* no number, a sign, too large, overflow: false and nothing touched */
+    v = 7;
+    end = NULL;
+    assert_false(parse_ulong_prefix("", 10, &v, &end));
+    assert_false(parse_ulong_prefix("x1", 10, &v, &end));
+    assert_false(parse_ulong_prefix("-1", ULONG_MAX, &v, &end));
+    assert_false(parse_ulong_prefix("+1", ULONG_MAX, &v, &end));
+    assert_false(parse_ulong_prefix("65536", 0xffff, &v, &end));
+    assert_false(parse_ulong_prefix("99999999999999999999999", ULONG_MAX, &v, &end));
+    assert_int_equal(v, 7);
+    assert_null(end);
+}
+
+static void test_parse_major_minor(void **state)
+{
+    unsigned long ma = 9, mi = 9;
+    assert_true(parse_major_minor("5.10.0-21-amd64", &ma, &mi));
+    assert_int_equal(ma, 5);
+    assert_int_equal(mi, 10);
+    assert_true(parse_major_minor("6", &ma, &mi));
+    assert_int_equal(ma, 6);
+    assert_int_equal(mi, 0);
+    assert_true(parse_major_minor("1.x", &ma, &mi));
+    assert_int_equal(ma, 1);
+    assert_int_equal(mi, 0);
+    ma = mi = 9;
+    assert_false(parse_major_minor("v1.0", &ma, &mi));
+    assert_false(parse_major_minor("", &ma, &mi));
+    assert_int_equal(ma, 9);
+    assert_int_equal(mi, 9);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -364,6 +420,9 @@ int main(void)
         cmocka_unit_test(test_spawn_feeds_stdin_and_captures),
         cmocka_unit_test(test_spawn_large_stdin_and_capture_cap),
         cmocka_unit_test(test_spawn_timeout_kills),
+        cmocka_unit_test(test_str_set_replaces_and_allows_alias),
+        cmocka_unit_test(test_parse_ulong_prefix),
+        cmocka_unit_test(test_parse_major_minor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

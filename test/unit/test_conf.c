@@ -958,19 +958,16 @@ static void test_validate_code_values(void **state)
         cri_error_t err = CRI_ERROR_INIT;
         switch (i) {
         case 0:
-            free(c->root);
-            c->root = xstrdup("relative");
+            str_set(&c->root, "relative");
             break;
         case 1:
             c->streaming.port = 70000;
             break;
         case 2:
-            free(c->network.plugin_dirs[1]);
-            c->network.plugin_dirs[1] = xstrdup("cni");
+            str_set(&c->network.plugin_dirs[1], "cni");
             break;
         case 3:
-            free(c->runtime.handlers[0].path);
-            c->runtime.handlers[0].path = xstrdup("");
+            str_set(&c->runtime.handlers[0].path, "");
             break;
         case 4:
             strv_free(c->image.registries[0].mirrors);
@@ -978,12 +975,10 @@ static void test_validate_code_values(void **state)
             c->image.registries[0].mirrors[0] = xstrdup("https://m");
             break;
         case 5:
-            free(c->listen);
-            c->listen = xstrdup("tcp://x");
+            str_set(&c->listen, "tcp://x");
             break;
         case 6:
-            free(c->streaming.tls_key);
-            c->streaming.tls_key = xstrdup("/k");
+            str_set(&c->streaming.tls_key, "/k");
             break;
         case 7:
             c->streaming.max_connections_per_client = 0;
@@ -1133,8 +1128,7 @@ static void test_to_yaml_shape(void **state)
     assert_string_equal(yaml, want);
 
     /* a string set by code that is not UTF-8 cannot be emitted */
-    free(c->image.pause_image);
-    c->image.pause_image = xstrdup("bad\xff");
+    str_set(&c->image.pause_image, "bad\xff");
     assert_null(conf_to_yaml(c, &err));
     assert_int_equal(err.status, EINVAL);
 }

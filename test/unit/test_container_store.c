@@ -18,19 +18,13 @@
 #include "server/container/container.h"
 #include "server/store.h"
 
-static void set(char **field, const char *v)
-{
-    free(*field);
-    *field = xstrdup(v);
-}
-
 static container_t *sample(const char *id, const char *name)
 {
     container_t *c = container_new();
-    set(&c->id, id);
-    set(&c->name, name);
-    set(&c->sandbox_id, "pod1");
-    set(&c->meta_name, "web");
+    str_set(&c->id, id);
+    str_set(&c->name, name);
+    str_set(&c->sandbox_id, "pod1");
+    str_set(&c->meta_name, "web");
     c->attempt = 2;
     strv_free(c->labels);
     c->labels = xcalloc(5, sizeof(char *));
@@ -38,12 +32,12 @@ static container_t *sample(const char *id, const char *name)
     c->labels[1] = xstrdup("web");
     c->labels[2] = xstrdup("odd key");
     c->labels[3] = xstrdup("v\"al\n");
-    set(&c->image_id, "sha256:abc");
+    str_set(&c->image_id, "sha256:abc");
     strv_free(c->chain_ids);
     c->chain_ids = xcalloc(3, sizeof(char *));
     c->chain_ids[0] = xstrdup("sha256:l1");
     c->chain_ids[1] = xstrdup("sha256:l2");
-    set(&c->log_path, "/var/log/pods/x/web/0.log");
+    str_set(&c->log_path, "/var/log/pods/x/web/0.log");
     c->created_at = 1700000000123456789LL;
     c->stop_signal = SIGQUIT;
     c->mounts = xcalloc(1, sizeof(*c->mounts));
@@ -58,7 +52,7 @@ static container_t *sample(const char *id, const char *name)
     c->pid = 42;
     c->started_at = c->created_at + 1;
     c->resources.memory_limit = 1 << 24;
-    set(&c->resources.cpuset_cpus, "0-1");
+    str_set(&c->resources.cpuset_cpus, "0-1");
     return c;
 }
 

@@ -309,8 +309,7 @@ static void unknown_handler(fake_pod_req_t *p)
 
 static void use_pause_image(fake_daemon_t *fx)
 {
-    free(fx->d.conf->image.pause_image);
-    fx->d.conf->image.pause_image = xstrdup(PAUSE_REF);
+    str_set(&fx->d.conf->image.pause_image, PAUSE_REF);
     fake_daemon_add_image(fx, PAUSE_REF,
                           "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
                           "\"layers\",\"diff_ids\":[]},"

@@ -83,8 +83,8 @@ static int t_fill(void *obj, json_t *o, bool *ret_creating, cri_error_t *err)
     if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s:b}", "id", &id, "name", &name, "creating",
                        &creating) < 0)
         return cri_error_set(err, EINVAL, "%s", je.text);
-    record_set_str(&t->id, id);
-    record_set_str(&t->name, name);
+    str_set(&t->id, id);
+    str_set(&t->name, name);
     *ret_creating = creating;
     return 0;
 }

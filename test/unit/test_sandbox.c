@@ -35,20 +35,14 @@ static char **strv(const char *first, ...)
     return v;
 }
 
-static void set(char **field, const char *v)
-{
-    free(*field);
-    *field = xstrdup(v);
-}
-
 static sandbox_t *make(const char *id, const char *name)
 {
     sandbox_t *sb = sandbox_new();
-    set(&sb->id, id);
-    set(&sb->name, name);
-    set(&sb->meta_name, "web");
-    set(&sb->meta_uid, "uid-1");
-    set(&sb->meta_namespace, "default");
+    str_set(&sb->id, id);
+    str_set(&sb->name, name);
+    str_set(&sb->meta_name, "web");
+    str_set(&sb->meta_uid, "uid-1");
+    str_set(&sb->meta_namespace, "default");
     sb->attempt = 3;
     strv_free(sb->labels);
     sb->labels = strv("app", "web", "tier", "front", NULL);
@@ -56,9 +50,9 @@ static sandbox_t *make(const char *id, const char *name)
     sb->annotations = strv("note", "a \"quoted\" value\n", NULL);
     strv_free(sb->ips);
     sb->ips = strv("10.1.2.3", "fd00::3", NULL);
-    set(&sb->runtime, "runc");
-    set(&sb->netns_path, "/run/cricket/netns/x");
-    set(&sb->cni_network, "net1");
+    str_set(&sb->runtime, "runc");
+    str_set(&sb->netns_path, "/run/cricket/netns/x");
+    str_set(&sb->cni_network, "net1");
     sb->created_at = 1700000000123456789LL;
     sb->ns_network = SANDBOX_NS_POD;
     sb->ns_pid = SANDBOX_NS_CONTAINER;
@@ -617,8 +611,8 @@ static int fixture_teardown(void **state)
 static sandbox_t *stored_pod(fixture_t *fx, const char *id, bool creating, oci_status_t st)
 {
     sandbox_t *sb = make(id, id);
-    set(&sb->netns_path, "");
-    set(&sb->cni_network, "");
+    str_set(&sb->netns_path, "");
+    str_set(&sb->cni_network, "");
     sb->ns_network = SANDBOX_NS_NODE;
     cri_error_t err = CRI_ERROR_INIT;
     assert_int_equal(sandbox_store_persist(fx->d.sandboxes, sb, true, &err), 0);

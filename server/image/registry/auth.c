@@ -27,7 +27,7 @@
 #define TOKEN_BODY_MAX (1u << 20)
 #define TOKEN_DEFAULT_TTL 60
 #define TOKEN_MARGIN 10
-#define TOKEN_MAX_TTL (24 * 3600)
+#define TOKEN_MAX_TTL ((json_int_t)24 * 3600)
 
 struct registry_tokens {
     pthread_mutex_t lock;

@@ -59,7 +59,7 @@ void image_digest_of(const void *data, size_t len, char out[IMAGE_DIGEST_LEN + 1
 void image_chain_id(const char *parent, const char *diff_id, char out[IMAGE_DIGEST_LEN + 1])
 {
     if (!parent || !*parent) {
-        snprintf(out, IMAGE_DIGEST_LEN + 1, "%s", diff_id);
+        (void)snprintf(out, IMAGE_DIGEST_LEN + 1, "%s", diff_id);
         return;
     }
     image_hasher_t *h = image_hasher_new();

@@ -154,8 +154,7 @@ static void split_domain(const char *name, image_ref_t *r)
         r->path = xstrdup(name);
     }
     if (strcmp(r->domain, "index.docker.io") == 0) {
-        free(r->domain);
-        r->domain = xstrdup(DOCKER_DOMAIN);
+        str_set(&r->domain, DOCKER_DOMAIN);
     }
     if (strcmp(r->domain, DOCKER_DOMAIN) == 0 && !strchr(r->path, '/')) {
         char *p = xasprintf("library/%s", r->path);

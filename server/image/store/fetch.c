@@ -188,7 +188,7 @@ static int fetch_one(image_store_t *s, registry_client_t *c, const fetch_layer_j
     f->done = true;
     f->status = r < 0 ? err->status : 0;
     if (r < 0)
-        snprintf(f->msg, sizeof(f->msg), "%s", err->msg);
+        (void)snprintf(f->msg, sizeof(f->msg), "%s", err->msg);
     pthread_cond_broadcast(&s->cond);
     inflight_leave(s, f);
     pthread_mutex_unlock(&s->lock);

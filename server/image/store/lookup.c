@@ -149,7 +149,7 @@ static int list_one(image_rec_t *rec, void *data, cri_error_t *err)
     image_t *img = NULL;
     if (image_from_rec(l->s, rec, &img, err) < 0)
         return -1;
-    l->items = xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+    l->items = xrealloc(l->items, (l->n + 1) * sizeof(image_t *));
     l->items[l->n++] = img;
     return 0;
 }

@@ -37,7 +37,7 @@
 #define WH_PREFIX ".wh."
 #define WH_META_PREFIX ".wh..wh."
 #define WH_OPAQUE ".wh..wh..opq"
-#define UNPACK_BUF (128 * 1024)
+#define UNPACK_BUF ((size_t)128 * 1024)
 
 typedef struct unpack_src {
     struct archive *outer;

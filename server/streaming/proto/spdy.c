@@ -350,7 +350,7 @@ long spdy_frame_parse(const uint8_t *p, size_t n, spdy_frame_t *ret, cri_error_t
         f.payload_len = len;
     }
     *ret = f;
-    return (long)(8 + len);
+    return 8 + (long)len;
 }
 
 static void put_control_head(sbuf_t *out, uint16_t type, uint8_t flags, uint32_t len)
