@@ -129,6 +129,10 @@ class Node:
             "containerRuntimeEndpoint": "unix://" + self.daemon.socket,
             "staticPodPath": self.manifests,
             "fileCheckFrequency": "2s",
+            # kubelet writes a pod's status at the start of each sync: without
+            # periodic syncs a crash-looping container's CrashLoopBackOff shows
+            # only in the instant before its restart
+            "syncFrequency": "3s",
             "cgroupDriver": "cgroupfs",
             "failCgroupV1": False,
             "failSwapOn": False,
@@ -182,7 +186,7 @@ class Node:
         ctx.verify_mode = ssl.CERT_NONE
         with urllib.request.urlopen("https://127.0.0.1:%d/pods" % self.port, context=ctx,
                                     timeout=10) as r:
-            return json.load(r)["items"]
+            return json.load(r).get("items") or []
 
     def pod(self, name):
         """kubelet's PodList entry for static pod NAME (None when gone)."""
@@ -200,7 +204,7 @@ class Node:
             p = self.pod(name)
             if p is not None and pred(p):
                 return p
-            time.sleep(1)
+            time.sleep(0.5)
         raise AssertionError("pod %s: %s not reached in %ds; last status:\n%s\n%s" % (
             name, what, timeout, json.dumps(p and p.get("status"), indent=1),
             self.diagnostics()))
