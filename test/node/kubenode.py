@@ -30,6 +30,10 @@ CNI_BIN = "/usr/lib/cni"
 POD_LOGS = "/var/log/pods"
 CONTAINER_LOGS = "/var/log/containers"
 CGROUP = "/sys/fs/cgroup"
+# kubelet's device manager socket: a fixed path, no flag moves it
+KUBELET_DIR = "/var/lib/kubelet"
+DEVICE_PLUGINS = os.path.join(KUBELET_DIR, "device-plugins")
+DEVICE_SOCKET = os.path.join(DEVICE_PLUGINS, "kubelet.sock")
 APPLETS = ("sh", "ls", "cat", "echo", "sleep", "id", "true", "false", "[", "test", "mkdir",
            "touch", "httpd", "env", "hostname")
 
@@ -149,7 +153,9 @@ class Node:
         with open(path, "w") as f:
             json.dump(cfg, f)
         self.kubelet_log_path = os.path.join(self.base, "kubelet.log")
+        self.created_dirs = [d for d in (KUBELET_DIR, DEVICE_PLUGINS) if not os.path.exists(d)]
         self.kubelet_log = open(self.kubelet_log_path, "ab")
+        self.started = time.time() - 1
         argv = [os.path.join(self.kube_bin, "kubelet"), "--config", path,
                 "--root-dir", self.kubelet_root, "--cert-dir", os.path.join(self.base, "pki"),
                 "--hostname-override", self.node_name, "--v=2"]
@@ -297,6 +303,11 @@ class Node:
                 self.kubelet_proc.wait()
         if self.kubelet_log:
             self.kubelet_log.close()
+            # what kubelet made outside its --root-dir (its socket is stale now)
+            if os.path.exists(DEVICE_SOCKET) and os.stat(DEVICE_SOCKET).st_mtime >= self.started:
+                os.unlink(DEVICE_SOCKET)
+            for d in reversed(self.created_dirs):
+                shutil.rmtree(d, ignore_errors=True)
         if self.cri is not None:
             try:
                 for s in self.cri.call("ListPodSandbox").items:
@@ -324,6 +335,12 @@ class Node:
         if self.reg is not None:
             self.reg.stop()
         remove_kubepods_cgroups()
+        keep = os.environ.get("CRICKET_NODE_KEEP_LOGS")
+        if keep:  # a directory to copy kubelet's and cricketd's logs into
+            os.makedirs(keep, exist_ok=True)
+            for f in ("kubelet.log", "cricketd.log"):
+                if os.path.exists(os.path.join(self.base, f)):
+                    shutil.copy(os.path.join(self.base, f), os.path.join(keep, f))
         for d in (POD_LOGS, CONTAINER_LOGS):
             if os.path.isdir(d):
                 for n in os.listdir(d):
