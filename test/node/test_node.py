@@ -254,3 +254,39 @@ def test_init_containers_and_sidecar(node, pods):
     assert side["restartCount"] == 0, side
     assert side.get("started") is True, side
     assert running_ready(p), json.dumps(p["status"])
+
+
+# (5) memory limit 16Mi and a hog -> OOMKilled; CPU limit visible in the container's cgroup
+def test_memory_limit_oomkilled(node, pods):
+    name = pods("hog", {"containers": [
+        {"name": "hog",
+         "command": ["sh", "-c", 'echo start; x=0123456789abcdef; while true; do x="$x$x"; done'],
+         "resources": {"limits": {"memory": "16Mi", "cpu": "500m"}}}]})
+
+    def oom_killed(p):
+        st = container(p, "hog")
+        if not st:
+            return False
+        for k in ("state", "lastState"):
+            t = st.get(k, {}).get("terminated")
+            if t and t.get("reason") == "OOMKilled":
+                return True
+        return False
+
+    p = node.wait_pod(name, oom_killed, "OOMKilled", timeout=120)
+    st = container(p, "hog")
+    t = st["state"].get("terminated") or st["lastState"]["terminated"]
+    assert t["exitCode"] == 137, st
+    assert p["status"]["qosClass"] == "Guaranteed", p["status"]
+
+
+def test_cpu_limit_in_cgroup(node, pods):
+    name = pods("cpu", {"containers": [
+        {"name": "c",
+         "command": sleeper("cat /sys/fs/cgroup/cpu/cpu.cfs_period_us "
+                            "/sys/fs/cgroup/cpu/cpu.cfs_quota_us "
+                            "/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+         "resources": {"limits": {"cpu": "250m", "memory": "32Mi"}}}]})
+    p = node.wait_pod(name, running_ready, "Running and Ready")
+    wait_log(os.path.join(node.log_dir(p), "c", "0.log"),
+             ["100000", "25000", str(32 << 20)])
