@@ -290,3 +290,55 @@ def test_cpu_limit_in_cgroup(node, pods):
     p = node.wait_pod(name, running_ready, "Running and Ready")
     wait_log(os.path.join(node.log_dir(p), "c", "0.log"),
              ["100000", "25000", str(32 << 20)])
+
+
+# (3) failing exec liveness -> restart, previous log kept; httpGet readiness; tcpSocket probes
+def test_exec_liveness_restart_keeps_previous_log(node, pods):
+    name = pods("live", {
+        "volumes": [{"name": "state", "emptyDir": {}}],
+        "containers": [
+            {"name": "c",
+             "command": sleeper("touch /tmp/alive; if [ -f /state/booted ]; then echo second; "
+                                "else touch /state/booted; echo first; sleep 2; rm /tmp/alive; fi"),
+             "volumeMounts": [{"name": "state", "mountPath": "/state"}],
+             "livenessProbe": {"exec": {"command": ["cat", "/tmp/alive"]},
+                               "periodSeconds": 1, "failureThreshold": 1}}]})
+
+    def restarted(p):
+        st = container(p, "c")
+        return st and st["restartCount"] >= 1 and "running" in st["state"]
+
+    p = node.wait_pod(name, restarted, "restarted by its liveness probe")
+    st = container(p, "c")
+    assert st["restartCount"] == 1, st
+    assert st["lastState"]["terminated"]["exitCode"] == 137, st
+    d = os.path.join(node.log_dir(p), "c")
+    wait_log(os.path.join(d, "1.log"), ["second"])
+    wait_log(os.path.join(d, "0.log"), ["first"])
+
+
+def test_http_readiness_and_tcp_probes(node, pods):
+    name = pods("ready", {"containers": [
+        {"name": "web",
+         "command": sleeper("mkdir -p /www && httpd -p 8080 -h /www && sleep 4 && "
+                            "echo ok > /www/ready"),
+         "ports": [{"containerPort": 8080}],
+         "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1},
+         "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1,
+                           "failureThreshold": 2, "initialDelaySeconds": 1}},
+        {"name": "closed", "command": sleeper("true"),
+         "readinessProbe": {"tcpSocket": {"port": 9999}, "periodSeconds": 1}}]})
+
+    def web(p):
+        return container(p, "web") or {}
+
+    # running but not yet ready: the readiness file is not served yet
+    node.wait_pod(name, lambda p: "running" in web(p).get("state", {}) and
+                  web(p).get("ready") is False, "web running, not ready", timeout=60)
+    p = node.wait_pod(name, lambda p: web(p).get("ready") is True, "web ready", timeout=60)
+    time.sleep(3)  # a few tcpSocket liveness periods
+    p = node.pod(name)
+    assert web(p)["ready"] is True and web(p)["restartCount"] == 0, web(p)
+    closed = container(p, "closed")
+    assert "running" in closed["state"] and closed["ready"] is False, closed
+    assert p["status"]["podIP"].startswith(node.net.subnet_prefix + "."), p["status"]
