@@ -90,6 +90,7 @@ class Node:
         self.kubelet_root = os.path.join(self.base, "kubelet")
         self.kubelet_proc = None
         self.kubelet_log = None
+        self.created_dirs = None
         self.reg = None
         self.daemon = None
         self.cri = None
@@ -153,9 +154,12 @@ class Node:
         with open(path, "w") as f:
             json.dump(cfg, f)
         self.kubelet_log_path = os.path.join(self.base, "kubelet.log")
-        self.created_dirs = [d for d in (KUBELET_DIR, DEVICE_PLUGINS) if not os.path.exists(d)]
+        if self.created_dirs is None:  # first start only
+            self.created_dirs = [d for d in (KUBELET_DIR, DEVICE_PLUGINS)
+                                 if not os.path.exists(d)]
         self.kubelet_log = open(self.kubelet_log_path, "ab")
-        self.started = time.time() - 1
+        if not hasattr(self, "started"):
+            self.started = time.time() - 1
         argv = [os.path.join(self.kube_bin, "kubelet"), "--config", path,
                 "--root-dir", self.kubelet_root, "--cert-dir", os.path.join(self.base, "pki"),
                 "--hostname-override", self.node_name, "--v=2"]
@@ -172,6 +176,22 @@ class Node:
             except OSError:
                 time.sleep(0.5)
         raise AssertionError("kubelet not serving in 60s:\n" + self.kubelet_logs())
+
+    def restart_kubelet(self):
+        """SIGTERM, wait, start again on the same root-dir and config."""
+        self.kubelet_proc.send_signal(signal.SIGTERM)
+        self.kubelet_proc.wait(timeout=30)
+        self.kubelet_log.close()
+        self._start_kubelet()
+
+    def kill_restart_cricketd(self):
+        """kill -9 cricketd (monitors live on), then start it again."""
+        self.cri.close()
+        self.daemon.proc.kill()
+        self.daemon.proc.wait()
+        self.daemon.log.close()
+        self.daemon.start()
+        self.cri = Cri(self.daemon.socket)
 
     def kubelet_logs(self, tail=6000):
         try:

@@ -342,3 +342,48 @@ def test_http_readiness_and_tcp_probes(node, pods):
     closed = container(p, "closed")
     assert "running" in closed["state"] and closed["ready"] is False, closed
     assert p["status"]["podIP"].startswith(node.net.subnet_prefix + "."), p["status"]
+
+
+def snapshot(node, names):
+    """{pod: (sandbox ids, {container: (id, restartCount)})} as kubelet and cricket see them."""
+    out = {}
+    for n in names:
+        p = node.pod(n)
+        ctrs = {c["name"]: (c["containerID"], c["restartCount"])
+                for c in p["status"].get("containerStatuses") or []}
+        out[n] = (sorted(s.id for s in node.sandboxes(n)), ctrs)
+    return out
+
+
+def settle_and_compare(node, names, before, what):
+    """Several kubelet syncs (3 s) and relists later, nothing was recreated."""
+    for n in names:
+        node.wait_pod(n, running_ready, "Running and Ready after " + what, timeout=60)
+    time.sleep(10)
+    after = snapshot(node, names)
+    changed = {n: (before[n], after[n]) for n in names if before[n] != after[n]}
+    assert not changed, "recreated after %s: %r\n%s" % (what, changed, node.diagnostics())
+
+
+# (10) kubelet restarted: its pods adopted, not recreated
+def test_kubelet_restart_adopts_pods(node, pods):
+    names = [pods("adopt", {"containers": [{"name": "a", "command": sleeper("echo a")},
+                                           {"name": "b", "command": sleeper("echo b")}]})]
+    for n in names:
+        node.wait_pod(n, running_ready, "Running and Ready")
+    before = snapshot(node, names)
+    assert all(len(before[n][0]) == 1 and len(before[n][1]) == 2 for n in names), before
+    node.restart_kubelet()
+    settle_and_compare(node, names, before, "a kubelet restart")
+
+
+# (9) kill -9 of cricketd with 10 static pods, restart: kubelet recreates nothing
+def test_cricketd_killed_with_10_pods_nothing_recreated(node, pods):
+    names = [pods("ten%d" % i, {"containers": [{"name": "c", "command": sleeper("echo up")}]})
+             for i in range(10)]
+    for n in names:
+        node.wait_pod(n, running_ready, "Running and Ready", timeout=180)
+    before = snapshot(node, names)
+    assert all(len(before[n][0]) == 1 for n in names), before
+    node.kill_restart_cricketd()
+    settle_and_compare(node, names, before, "kill -9 and restart of cricketd")
