@@ -149,6 +149,8 @@ class Node:
             "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False}},
             "authorization": {"mode": "AlwaysAllow"},
             "containerLogMaxSize": "1Mi",
+            "containerLogMaxFiles": 3,
+            "containerLogMonitorInterval": "3s",
         }
         path = os.path.join(self.base, "kubelet.yaml")
         with open(path, "w") as f:

@@ -73,14 +73,18 @@ def running_ready(p):
 
 
 def read_log(path):
-    """kubelet's CRI log format: (stream, tag, text) per line; asserts the format."""
+    """kubelet's CRI log format: (stream, "F", text) per full line; asserts the format."""
     with open(path) as f:
         lines = f.read().splitlines()
-    out = []
+    out, partial = [], {}
     for line in lines:
         m = LOG_LINE.match(line)
         assert m, "not in kubelet's log format: %r (%s)" % (line, path)
-        out.append((m.group(4), m.group(5), m.group(6)))
+        # P: a fragment (the monitor's read ended mid-line), joined up to the F
+        stream = m.group(4)
+        partial[stream] = partial.get(stream, "") + m.group(6)
+        if m.group(5) == "F":
+            out.append((stream, "F", partial.pop(stream)))
     return out
 
 
@@ -387,3 +391,48 @@ def test_cricketd_killed_with_10_pods_nothing_recreated(node, pods):
     assert all(len(before[n][0]) == 1 for n in names), before
     node.kill_restart_cricketd()
     settle_and_compare(node, names, before, "kill -9 and restart of cricketd")
+
+
+# (6) kubelet log rotation of a chatty container: ReopenContainerLog, no line lost
+def test_log_rotation_no_line_lost(node, pods):
+    import gzip
+    total = 30000
+    pad = "x" * 80
+    name = pods("chatty", {"containers": [
+        {"name": "c",
+         "command": sleeper("i=0; while [ $i -lt %d ]; do echo \"seq $i %s\"; i=$((i+1)); "
+                            "if [ $((i %% 300)) = 0 ]; then sleep 0.2; fi; done; echo done"
+                            % (total, pad))}]})
+    p = node.wait_pod(name, running_ready, "Running and Ready")
+    d = os.path.join(node.log_dir(p), "c")
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        cur = os.path.join(d, "0.log")
+        if os.path.exists(cur) and any(t == "done" for _, _, t in read_log(cur)):
+            break
+        time.sleep(1)
+    files = sorted(f for f in os.listdir(d) if f != "0.log")
+    assert files, "no rotation: %r" % os.listdir(d)
+    assert len(files) <= 2, files  # containerLogMaxFiles 3, the live one included
+    seqs, partial = [], ""
+    for f in files + ["0.log"]:
+        path = os.path.join(d, f)
+        opener = gzip.open if f.endswith(".gz") else open
+        with opener(path, "rt") as fh:
+            for line in fh.read().splitlines():
+                m = LOG_LINE.match(line)
+                assert m, "not in kubelet's log format: %r (%s)" % (line, f)
+                # P: a fragment (the monitor's read ended mid-line), joined up to the F
+                partial += m.group(6)
+                if m.group(5) == "P":
+                    continue
+                text, partial = partial, ""
+                if text == "done":
+                    continue
+                word, n, rest = text.split(" ")
+                assert word == "seq" and rest == pad, text
+                seqs.append(int(n))
+    assert seqs and seqs[-1] == total - 1, seqs[-5:]
+    assert seqs == list(range(seqs[0], total)), "lines lost or reordered around %r" % [
+        (a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1][:5]
+    assert "rpc ReopenContainerLog" in node.daemon.logs()
