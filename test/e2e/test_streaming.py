@@ -270,11 +270,16 @@ def test_spdy_late_unrequested_stream_loses_no_output(fake):
     stdout exist; a stderr stream opened after output began is reset
     (PROTOCOL_ERROR), and the stdout frames that arrive while the client
     waits for that reset count like any other. Every byte and its sha256
-    must match, iteration after iteration."""
+    must match, iteration after iteration. The output is larger than what
+    the socket buffers (the daemon's send buffer, at most tcp_wmem's 4 MiB,
+    and this client's receive buffer, pinned to 64 KiB) and the session's
+    256 KiB queue can hold, so the exec cannot end before the late stream
+    is seen."""
     _, cri = fake
-    size = 1 << 20
-    for i in range(10):
+    size = 16 << 20
+    for i in range(4):
         c, _ = sc.spdy_connect(exec_url(cri, ["big", str(size)]), V4)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
         c.sock.settimeout(10)
         ids = sc.exec_streams(c, stdout=True, stderr=False)
         c.keep_data = False
