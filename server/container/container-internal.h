@@ -55,8 +55,9 @@ bool container_check_exit_file(struct daemon *d, container_t *c);
 void container_cleanup_host(struct daemon *d, container_t *c);
 
 /* Removes c's dir (upper, work, rootfs mount point), bundle, monitor dir
- * and exit file, stopping at the first that cannot go (EBUSY when a mount
- * is left inside): the caller then keeps c's record. */
+ * and exit file: each is tried, and the first that cannot go (EBUSY when
+ * a mount is left inside) is the error; the caller then keeps c's record.
+ * container_cleanup_host() uses it best effort. */
 int container_remove_dirs(struct daemon *d, container_t *c, cri_error_t *err);
 
 /* Resources from CRI into c->resources (under c->lock) and into *ret for

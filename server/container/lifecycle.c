@@ -138,11 +138,20 @@ int container_remove_dirs(daemon_t *d, container_t *c, cri_error_t *err)
     cleanup_free char *bundle = container_bundle_dir(d, c->id);
     cleanup_free char *mon = daemon_monitor_dir(d, c->id);
     cleanup_free char *exit_file = daemon_exit_file(d, c->id);
-    if (rm_rf(dir, err) < 0 || rm_rf(bundle, err) < 0 || rm_rf(mon, err) < 0)
-        return -1;
-    if (unlink(exit_file) < 0 && errno != ENOENT)
-        return cri_error_make(err, errno, "remove exit file `%s`", exit_file);
-    return 0;
+    /* every path is tried; the first failure is what the caller hears */
+    cri_error_t first = CRI_ERROR_INIT, e = CRI_ERROR_INIT;
+    const char *trees[] = {dir, bundle, mon};
+    for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
+        if (rm_rf(trees[i], &e) < 0 && !first.status)
+            first = e;
+        cri_error_clear(&e);
+    }
+    if (unlink(exit_file) < 0 && errno != ENOENT && !first.status)
+        cri_error_make(&first, errno, "remove exit file `%s`", exit_file);
+    if (!first.status)
+        return 0;
+    *err = first;
+    return -1;
 }
 
 void container_cleanup_host(daemon_t *d, container_t *c)
@@ -154,13 +163,7 @@ void container_cleanup_host(daemon_t *d, container_t *c)
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     daemon_host_ops(d)->rootfs_unmount(rootfs, &ignore);
-    rm_rf(dir, &ignore);
-    cleanup_free char *bundle = container_bundle_dir(d, c->id);
-    rm_rf(bundle, &ignore);
-    cleanup_free char *mon = daemon_monitor_dir(d, c->id);
-    rm_rf(mon, &ignore);
-    cleanup_free char *exit_file = daemon_exit_file(d, c->id);
-    unlink(exit_file);
+    container_remove_dirs(d, c, &ignore);
 }
 
 int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
