@@ -277,7 +277,7 @@ uint64_t cgroup_shares_to_weight(uint64_t shares)
 
 static int write_value(const char *path, const char *value, cri_error_t *err)
 {
-    cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+    cleanup_close int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (fd < 0)
         return cri_error_make(err, errno, "open `%s`", path);
     if (write_all(fd, value, strlen(value)) < 0)
