@@ -6,7 +6,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -111,6 +113,28 @@ int netdev_read_netns(const char *netns_path, netdev_iface_t **ret, size_t *ret_
     cleanup_free char *text = job.text;
     if (job.status)
         return cri_error_make(err, job.status, "%s of `%s`", job.step, netns_path);
+    if (netdev_parse(text, ret, ret_n, err) < 0)
+        return cri_error_wrap(err, "netns `%s`", netns_path);
+    return 0;
+}
+
+int netdev_read_pid(pid_t pid, const char *netns_path, netdev_iface_t **ret, size_t *ret_n,
+                    cri_error_t *err)
+{
+    char ns[64], dev[64];
+    (void)snprintf(ns, sizeof(ns), "/proc/%d/ns/net", (int)pid);
+    (void)snprintf(dev, sizeof(dev), "/proc/%d/net/dev", (int)pid);
+    struct stat want, got;
+    if (stat(netns_path, &want) < 0)
+        return cri_error_make(err, errno, "netns `%s`", netns_path);
+    cleanup_free char *text = NULL;
+    if (stat(ns, &got) < 0 || read_file(dev, NETDEV_FILE_MAX, &text, NULL, err) < 0)
+        return cri_error_set(err, ESRCH, "process %d is gone", (int)pid);
+    /* checked after the read: the pid was in the pod's namespace throughout */
+    struct stat after;
+    if (stat(ns, &after) < 0 || after.st_ino != want.st_ino || after.st_dev != want.st_dev ||
+        got.st_ino != want.st_ino || got.st_dev != want.st_dev)
+        return cri_error_set(err, ESRCH, "process %d is not in netns `%s`", (int)pid, netns_path);
     if (netdev_parse(text, ret, ret_n, err) < 0)
         return cri_error_wrap(err, "netns `%s`", netns_path);
     return 0;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 
@@ -27,6 +28,13 @@ int netdev_parse(const char *text, netdev_iface_t **ret, size_t *ret_n, cri_erro
  * setns() errno (EINVAL: not a netns) otherwise. */
 int netdev_read_netns(const char *netns_path, netdev_iface_t **ret, size_t *ret_n,
                       cri_error_t *err);
+
+/* The same, read from /proc/<pid>/net/dev without a thread: pid must be a
+ * process in the namespace at netns_path, which is checked (same nsfs
+ * inode), so a recycled pid cannot hand out another namespace's figures.
+ * ESRCH when pid is gone or sits in another namespace. */
+int netdev_read_pid(pid_t pid, const char *netns_path, netdev_iface_t **ret, size_t *ret_n,
+                    cri_error_t *err);
 
 /* The index in ifs of "eth0", else of the first interface; -1 when n is 0. */
 long netdev_default(const netdev_iface_t *ifs, size_t n);

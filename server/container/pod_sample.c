@@ -55,8 +55,12 @@ void container_pod_sample(struct daemon *d, sandbox_t *sb, container_pod_sample_
     pod_cgroup(d, sb, ret->ready ? infra : 0, ret->ctrs, ret->n_ctrs, &ret->cg);
     ret->now = now_unix_ns();
     if (ret->ready && sb->netns_path[0]) {
-        cri_error_t ignored = CRI_ERROR_INIT; /* netns gone: no network figures */
-        ret->has_net = netdev_read_netns(sb->netns_path, &ret->ifs, &ret->n_ifs, &ignored) == 0;
+        /* the infra's /proc/<pid>/net/dev when it is in the pod's netns (no
+         * thread), else a thread in the pinned netns; gone: no figures */
+        cri_error_t ignored = CRI_ERROR_INIT;
+        ret->has_net = (infra > 0 && netdev_read_pid(infra, sb->netns_path, &ret->ifs, &ret->n_ifs,
+                                                     &ignored) == 0) ||
+                       netdev_read_netns(sb->netns_path, &ret->ifs, &ret->n_ifs, &ignored) == 0;
     }
 }
 

@@ -337,6 +337,36 @@ static void test_netdev_read_netns_errors(void **state)
     assert_int_equal(err.status, EINVAL);
     assert_non_null(strstr(err.msg, "enter network namespace"));
     assert_null(ifs);
+    if (geteuid() != 0)
+        return; /* setns needs CAP_SYS_ADMIN */
+    /* the thread path on this process's own netns: the same interfaces as
+     * /proc/<pid>/net/dev */
+    cleanup_free netdev_iface_t *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    assert_int_equal(netdev_read_netns("/proc/self/ns/net", &a, &na, &err), 0);
+    assert_int_equal(netdev_read_pid(getpid(), "/proc/self/ns/net", &b, &nb, &err), 0);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++)
+        assert_string_equal(a[i].name, b[i].name);
+}
+
+static void test_netdev_read_pid(void **state)
+{
+    cleanup_free netdev_iface_t *ifs = NULL;
+    size_t n = 0;
+    cri_error_t err = CRI_ERROR_INIT;
+    /* this process is in its own netns: the host's /proc/net/dev parses */
+    assert_int_equal(netdev_read_pid(getpid(), "/proc/self/ns/net", &ifs, &n, &err), 0);
+    /* another namespace's file (here: the mount namespace): refused */
+    netdev_iface_t *none = NULL;
+    assert_int_equal(netdev_read_pid(getpid(), "/proc/self/ns/mnt", &none, &n, &err), -1);
+    assert_int_equal(err.status, ESRCH);
+    assert_null(none);
+    /* a pid that is not there */
+    assert_int_equal(netdev_read_pid(0x3ffffff0, "/proc/self/ns/net", &none, &n, &err), -1);
+    assert_int_equal(err.status, ESRCH);
+    assert_int_equal(netdev_read_pid(getpid(), "/nonexistent/netns", &none, &n, &err), -1);
+    assert_int_equal(err.status, ENOENT);
 }
 
 int main(void)
@@ -353,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_netdev_parse),
         cmocka_unit_test(test_netdev_parse_errors),
         cmocka_unit_test(test_netdev_read_netns_errors),
+        cmocka_unit_test(test_netdev_read_pid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
