@@ -5,6 +5,8 @@ figure checked against the kernel's own files (the pod's cgroup, the netns'
 bounded exactly."""
 import json
 import os
+import shutil
+import subprocess
 import time
 
 import grpc
@@ -355,3 +357,39 @@ def test_checkpoint_rpcs_say_why_they_are_unimplemented(envf, name):  # noqa: F8
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
     d = e.value.details()
     assert name in d and "CRIU 3.17.1" in d and "vdso: Failed to fill self vdso symtable" in d
+
+
+# ---- crictl ----
+
+CRICTL = os.environ.get("CRICTL") or shutil.which("crictl") or (
+    "/var/cache/cricket-test/cri-tools-v1.36.0/crictl"
+    if os.access("/var/cache/cricket-test/cri-tools-v1.36.0/crictl", os.X_OK) else None)
+
+
+@pytest.mark.skipif(not CRICTL, reason="crictl not installed")
+def test_crictl_statsp_and_stats(spod):
+    cid = spod.busy()
+    cfg = os.path.join(spod.env.base, "crictl.yaml")
+    with open(cfg, "w") as f:
+        f.write("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\n" %
+                (spod.env.daemon.socket, spod.env.daemon.socket))
+
+    def crictl(*args):
+        r = subprocess.run([CRICTL, "--config", cfg] + list(args), capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout
+
+    out = json.loads(crictl("statsp", "-o", "json", "--id", spod.id[:12]))
+    pods = out["stats"]
+    assert [p["attributes"]["id"] for p in pods] == [spod.id]
+    lx = pods[0]["linux"]
+    assert int(lx["cpu"]["usageCoreNanoSeconds"]["value"]) > 0
+    assert lx["network"]["defaultInterface"]["name"] == "eth0"
+    assert [c["attributes"]["id"] for c in lx["containers"]] == [cid]
+    # the table view samples twice (usage_nano_cores) and prints the pod
+    rows = [l.split() for l in crictl("statsp", "-s", "1").splitlines()[1:] if l.strip()]
+    assert [r[:2] for r in rows] == [["p", spod.id[:13]]]
+    assert rows[0][3] != "0B"  # memory
+    ctrs = json.loads(crictl("stats", "-o", "json"))["stats"]
+    assert [c["attributes"]["id"] for c in ctrs] == [cid]
