@@ -98,10 +98,10 @@ bool container_filter_matches(container_t *c, const Runtime__V1__ContainerFilter
 /* A running container's pid, else 0 (pod_sample.c). */
 pid_t container_running_pid(container_t *c);
 
-/* One look at a pod (pod_sample.c): its cgroup figures (its cgroup_parent,
- * or the sum of its infra's and running containers' cgroups when it has
- * none), the interfaces of its netns (READY pods with a netns of their
- * own), and its containers (one reference each). */
+/* One look at a pod (pod_sample.c): its cgroup figures when READY (its
+ * cgroup_parent, or the sum of its infra's and running containers' cgroups
+ * when it has none; a stopped pod's are zero), the interfaces of its netns (READY pods with a netns
+ * of their own), and its containers (one reference each). */
 typedef struct container_pod_sample {
     bool ready;
     cgroup_stats_t cg;

@@ -52,7 +52,8 @@ void container_pod_sample(struct daemon *d, sandbox_t *sb, container_pod_sample_
     pid_t infra = 0;
     ret->ready = sandbox_get_state(sb, &infra) == SANDBOX_STATE_READY;
     container_store_list(daemon_containers(d), sb->id, &ret->ctrs, &ret->n_ctrs);
-    pod_cgroup(d, sb, ret->ready ? infra : 0, ret->ctrs, ret->n_ctrs, &ret->cg);
+    if (ret->ready) /* a stopped pod's cgroup only holds leftover page cache */
+        pod_cgroup(d, sb, infra, ret->ctrs, ret->n_ctrs, &ret->cg);
     ret->now = now_unix_ns();
     if (ret->ready && sb->netns_path[0]) {
         /* the infra's /proc/<pid>/net/dev when it is in the pod's netns (no

@@ -167,6 +167,8 @@ def test_pod_sandbox_stats_failures_and_stopped_pod(spod):
     s = spod.stats()  # still answered: zero figures, no network, no containers
     assert s.attributes.id == spod.id
     assert not s.linux.HasField("network") and list(s.linux.containers) == []
+    assert s.linux.cpu.usage_core_nano_seconds.value == 0
+    assert s.linux.memory.usage_bytes.value == 0 and s.linux.process.process_count.value == 0
     assert list(spod.cri.call("ListPodSandboxStats").stats) == []  # READY pods only
 
 
