@@ -13,7 +13,6 @@
  * container: cpu, memory, OOM events, processes, writable layer usage (the
  * 2 s du cache), last seen. Per READY pod: the counters of each interface
  * of its netns. */
-#include <string.h>
 
 #include "common/cleanup.h"
 #include "server/container/container-internal.h"
@@ -129,8 +128,8 @@ static void add(rpc_ctx_t *ctx, samples_t *s, enum metric_id m, uint64_t value, 
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
         Runtime__V1__Metric **v = rpc_alloc_array(ctx, cap, Runtime__V1__Metric *);
-        if (s->n)
-            memcpy(v, s->v, s->n * sizeof(*v));
+        for (size_t i = 0; i < s->n; i++)
+            v[i] = s->v[i];
         s->v = v;
         s->cap = cap;
     }
