@@ -399,6 +399,140 @@ static void test_run_rollback(void **state)
     fake_daemon_free(fx);
 }
 
+/* ---- UpdatePodSandboxResources: every refusal changes nothing ---- */
+
+static int update_resources(fake_daemon_t *fx, const char *id,
+                            const Runtime__V1__LinuxContainerResources *res,
+                            const Runtime__V1__LinuxContainerResources *over, cri_error_t *err)
+{
+    Runtime__V1__UpdatePodSandboxResourcesRequest r;
+    runtime__v1__update_pod_sandbox_resources_request__init(&r);
+    r.pod_sandbox_id = (char *)id;
+    r.resources = (Runtime__V1__LinuxContainerResources *)res;
+    r.overhead = (Runtime__V1__LinuxContainerResources *)over;
+    ProtobufCMessage *resp = NULL;
+    return handle_update_pod_sandbox_resources(fx->ctx, &r.base, &resp, err);
+}
+
+static bool pod_resources_set(fake_daemon_t *fx, const char *id)
+{
+    cleanup_sandbox sandbox_t *sb = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, id, &sb, &err), 0);
+    return sb->resources_set;
+}
+
+static void test_update_resources_refusals(void **state)
+{
+    fake_daemon_t *fx = *state;
+    const char *plain = fake_run_pod(fx, "plain");
+    fake_pod_req_t p;
+    fake_pod_req_init(fx, &p, "parented");
+    p.lx.cgroup_parent = "/cricket-unit-no-such-cgroup";
+    const char *parented = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(fake_run_pod_req(fx, &p, &parented, &err), 0);
+
+    Runtime__V1__LinuxContainerResources ok;
+    runtime__v1__linux_container_resources__init(&ok);
+    ok.memory_limit_in_bytes = 64 << 20;
+    static const struct {
+        const char *field;
+        int64_t period, quota, shares, memory;
+        bool in_overhead;
+    } bad[] = {
+        {"resources.cpu_period", 999, 0, 0, 0, false},
+        {"resources.cpu_period", 1000001, 0, 0, 0, false},
+        {"resources.cpu_quota", 0, -2, 0, 0, false},
+        {"resources.cpu_quota", 0, 999, 0, 0, false},
+        {"resources.cpu_shares", 0, 0, 262145, 0, false},
+        {"resources.memory_limit_in_bytes", 0, 0, 0, -1, false},
+        {"overhead.cpu_shares", 0, 0, -1, 0, true},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        Runtime__V1__LinuxContainerResources r;
+        runtime__v1__linux_container_resources__init(&r);
+        r.cpu_period = bad[i].period;
+        r.cpu_quota = bad[i].quota;
+        r.cpu_shares = bad[i].shares;
+        r.memory_limit_in_bytes = bad[i].memory;
+        cri_error_t e = CRI_ERROR_INIT;
+        assert_int_equal(update_resources(fx, parented, bad[i].in_overhead ? &ok : &r,
+                                          bad[i].in_overhead ? &r : NULL, &e),
+                         -1);
+        fake_assert_error(&e, EINVAL, bad[i].field);
+    }
+    cri_error_t e1 = CRI_ERROR_INIT, e2 = CRI_ERROR_INIT, e3 = CRI_ERROR_INIT, e4 = CRI_ERROR_INIT,
+                e5 = CRI_ERROR_INIT;
+    assert_int_equal(update_resources(fx, "", &ok, NULL, &e1), -1);
+    fake_assert_error(&e1, EINVAL, "pod_sandbox_id");
+    assert_int_equal(update_resources(fx, parented, NULL, &ok, &e2), -1);
+    fake_assert_error(&e2, EINVAL, "resources is missing");
+    assert_int_equal(update_resources(fx, "0123abcd", &ok, NULL, &e3), -1);
+    assert_int_equal(e3.status, ENOENT);
+    /* no cgroup_parent: no pod cgroup to resize */
+    assert_int_equal(update_resources(fx, plain, &ok, NULL, &e4), -1);
+    fake_assert_error(&e4, EINVAL, "cgroup_parent");
+    /* the parent's cgroup is not there: the error names it */
+    assert_int_equal(update_resources(fx, parented, &ok, NULL, &e5), -1);
+    fake_assert_error(&e5, ENOENT, "cricket-unit-no-such-cgroup");
+    assert_false(pod_resources_set(fx, plain));
+    assert_false(pod_resources_set(fx, parented));
+}
+
+/* ---- PodSandboxStats, ListPodSandboxStats: lookups and filters ---- */
+
+static void test_pod_stats_lookups_and_filters(void **state)
+{
+    fake_daemon_t *fx = *state;
+    const char *id = fake_run_pod(fx, "web");
+    Runtime__V1__PodSandboxStatsRequest r;
+    runtime__v1__pod_sandbox_stats_request__init(&r);
+    ProtobufCMessage *resp = NULL;
+    cri_error_t e1 = CRI_ERROR_INIT, e2 = CRI_ERROR_INIT, e3 = CRI_ERROR_INIT;
+    r.pod_sandbox_id = "";
+    assert_int_equal(handle_pod_sandbox_stats(fx->ctx, &r.base, &resp, &e1), -1);
+    fake_assert_error(&e1, EINVAL, "pod_sandbox_id");
+    r.pod_sandbox_id = "0123abcd";
+    assert_int_equal(handle_pod_sandbox_stats(fx->ctx, &r.base, &resp, &e2), -1);
+    assert_int_equal(e2.status, ENOENT);
+    r.pod_sandbox_id = (char *)id;
+    assert_int_equal(handle_pod_sandbox_stats(fx->ctx, &r.base, &resp, &e3), 0);
+    const Runtime__V1__PodSandboxStats *st = ((Runtime__V1__PodSandboxStatsResponse *)resp)->stats;
+    assert_string_equal(st->attributes->id, id);
+    assert_string_equal(st->attributes->metadata->name, "web");
+    assert_int_equal(st->linux->n_containers, 0);
+
+    Runtime__V1__ListPodSandboxStatsRequest l;
+    runtime__v1__list_pod_sandbox_stats_request__init(&l);
+    Runtime__V1__PodSandboxStatsFilter f;
+    runtime__v1__pod_sandbox_stats_filter__init(&f);
+    l.filter = &f;
+    f.id = (char *)"ABC";
+    cri_error_t e4 = CRI_ERROR_INIT;
+    assert_int_equal(handle_list_pod_sandbox_stats(fx->ctx, &l.base, &resp, &e4), -1);
+    fake_assert_error(&e4, EINVAL, "filter.id");
+    f.id = (char *)"";
+    Runtime__V1__PodSandboxStatsFilter__LabelSelectorEntry sel;
+    runtime__v1__pod_sandbox_stats_filter__label_selector_entry__init(&sel);
+    sel.key = "";
+    sel.value = "x";
+    Runtime__V1__PodSandboxStatsFilter__LabelSelectorEntry *sels[] = {&sel};
+    f.label_selector = sels;
+    f.n_label_selector = 1;
+    cri_error_t e5 = CRI_ERROR_INIT;
+    assert_int_equal(handle_list_pod_sandbox_stats(fx->ctx, &l.base, &resp, &e5), -1);
+    fake_assert_error(&e5, EINVAL, "filter.label_selector");
+    sel.key = "app";
+    cri_error_t e6 = CRI_ERROR_INIT;
+    assert_int_equal(handle_list_pod_sandbox_stats(fx->ctx, &l.base, &resp, &e6), 0);
+    assert_int_equal(((Runtime__V1__ListPodSandboxStatsResponse *)resp)->n_stats, 0);
+    f.n_label_selector = 0;
+    f.id = (char *)id;
+    assert_int_equal(handle_list_pod_sandbox_stats(fx->ctx, &l.base, &resp, &e6), 0);
+    assert_int_equal(((Runtime__V1__ListPodSandboxStatsResponse *)resp)->n_stats, 1);
+}
+
 int main(void)
 {
     static const struct CMUnitTest fixed[] = {
@@ -409,6 +543,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_unmount_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_name_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_rollback_step_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_resources_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pod_stats_lookups_and_filters, setup, teardown),
     };
     return fake_run_tests("handlers_sandbox", fixed, sizeof(fixed) / sizeof(fixed[0]), run_cases,
                           sizeof(run_cases) / sizeof(run_cases[0]), sizeof(run_cases[0]),
