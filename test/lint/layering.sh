@@ -6,7 +6,8 @@
 #    reply builders rpc_reply.c);
 #  - the libraries inside the service folders know no CRI message: no
 #    api.pb-c.h, no protobuf-c type or function, no rpc.h;
-#  - dependencies point one way: registry <- store <- handlers.
+#  - dependencies point one way: registry <- store <- handlers, and
+#    server/container may know pods but server/sandbox knows no container.
 # Exit 0 when the tree follows them, 1 with one line per violation if not.
 set -u
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -50,6 +51,8 @@ up server/image/registry 'server/image/(store/[^"]*|image\.h|image-internal\.h)'
     'the registry library must not include the store or the handlers'
 up server/image/store 'server/image/(image\.h|image-internal\.h)' \
     'the store library must not include the handlers'
+up server/sandbox 'server/container/[^"]*' \
+    'the sandbox module must not include container headers (daemon.c registers hooks instead)'
 up server/streaming/proto 'server/streaming/(streaming\.h|streaming-internal\.h|session-internal\.h)' \
     'the streaming protocol core must not include the service'
 
