@@ -79,8 +79,9 @@ def sh(*args, check=False):
 class Node:
     """cricketd + kubelet on a temporary directory; pods as static manifests."""
 
-    def __init__(self, kube_bin):
+    def __init__(self, kube_bin, feature_gates=None):
         self.kube_bin = kube_bin
+        self.feature_gates = feature_gates or {}
         self.base = tempfile.mkdtemp(prefix="cricket-node-")
         self.tag = "%06x" % random.getrandbits(24)
         self.node_name = "crkt-node-" + self.tag
@@ -152,6 +153,8 @@ class Node:
             "containerLogMaxFiles": 3,
             "containerLogMonitorInterval": "3s",
         }
+        if self.feature_gates:
+            cfg["featureGates"] = self.feature_gates
         path = os.path.join(self.base, "kubelet.yaml")
         with open(path, "w") as f:
             json.dump(cfg, f)
@@ -208,13 +211,17 @@ class Node:
 
     # ---- kubelet's view ----
 
-    def pods(self):
+    def get(self, path):
+        """The body of kubelet's https://127.0.0.1:<port><path> (bytes)."""
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        with urllib.request.urlopen("https://127.0.0.1:%d/pods" % self.port, context=ctx,
-                                    timeout=10) as r:
-            return json.load(r).get("items") or []
+        with urllib.request.urlopen("https://127.0.0.1:%d%s" % (self.port, path), context=ctx,
+                                    timeout=30) as r:
+            return r.read()
+
+    def pods(self):
+        return json.loads(self.get("/pods")).get("items") or []
 
     def pod(self, name):
         """kubelet's PodList entry for static pod NAME (None when gone)."""
