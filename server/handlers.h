@@ -40,6 +40,17 @@ RPC_HANDLER(handle_list_containers);
 RPC_HANDLER(handle_container_stats);
 RPC_HANDLER(handle_list_container_stats);
 RPC_HANDLER(handle_container_status);
+/* server/container/pod_stats.c, list_pod_stats.c, metrics.c */
+RPC_HANDLER(handle_pod_sandbox_stats);
+RPC_HANDLER(handle_list_pod_sandbox_stats);
+RPC_HANDLER(handle_list_metric_descriptors);
+RPC_HANDLER(handle_list_pod_sandbox_metrics);
+/* server/sandbox/update_resources.c */
+RPC_HANDLER(handle_update_pod_sandbox_resources);
+/* server/checkpoint.c: UNIMPLEMENTED, saying why */
+RPC_HANDLER(handle_checkpoint_container);
+RPC_HANDLER(handle_checkpoint_pod);
+RPC_HANDLER(handle_restore_pod);
 /* server/container/update.c, reopen_log.c, exec_sync.c */
 RPC_HANDLER(handle_update_container_resources);
 RPC_HANDLER(handle_reopen_container_log);
@@ -59,5 +70,9 @@ RPC_STREAM_HANDLER(handle_stream_images);
 RPC_STREAM_HANDLER(handle_stream_pod_sandboxes);
 /* server/container/stream.c */
 RPC_STREAM_HANDLER(handle_stream_containers);
+/* server/container/stream_stats.c, list_pod_stats.c, metrics.c */
+RPC_STREAM_HANDLER(handle_stream_container_stats);
+RPC_STREAM_HANDLER(handle_stream_pod_sandbox_stats);
+RPC_STREAM_HANDLER(handle_stream_pod_sandbox_metrics);
 
 #endif

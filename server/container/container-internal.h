@@ -7,6 +7,8 @@
 
 #include "api/cri/v1/api.pb-c.h"
 #include "common/error.h"
+#include "server/cgroup.h"
+#include "server/netdev.h"
 #include "server/container/container.h"
 #include "server/rpc.h"
 
@@ -69,21 +71,62 @@ void container_resources_from_cri(const Runtime__V1__LinuxContainerResources *r,
 Runtime__V1__ContainerMetadata *container_reply_metadata(rpc_ctx_t *ctx, const container_t *c);
 Runtime__V1__ImageSpec *container_reply_image(rpc_ctx_t *ctx, const container_t *c);
 
-/* cpu and memory of a running container's cgroup (cgroup_stats.c). */
-typedef struct container_cgroup_stats {
-    bool valid; /* the cgroup was found */
-    uint64_t cpu_ns;
-    uint64_t mem_usage, mem_working_set, mem_rss;
-    uint64_t page_faults, major_page_faults;
-} container_cgroup_stats_t;
+/* The cgroup figures of a running container (cgroup_stats.c): pid's cgroup
+ * (0 or a gone pid: all zero, valid false). */
+void container_cgroup_stats(pid_t pid, cgroup_stats_t *ret);
 
-/* Reads the cgroup of pid (0 or a gone pid: all zero, valid false). */
-void container_cgroup_stats(pid_t pid, container_cgroup_stats_t *ret);
+/* c's writable layer usage, walked at most every 2 s (stats.c): the time
+ * of the walk, bytes and inodes. */
+void container_layer_usage(struct daemon *d, container_t *c, int64_t now, int64_t *ret_at,
+                           uint64_t *ret_bytes, uint64_t *ret_inodes);
+
+/* An arena UInt64Value. */
+Runtime__V1__UInt64Value *container_u64(rpc_ctx_t *ctx, uint64_t v);
+
+/* usage_nano_cores from two samples of a cpu counter (ns) taken at prev_at
+ * and now (Unix ns); NULL without an earlier sample or when the counter
+ * went back. */
+Runtime__V1__UInt64Value *container_nano_cores(rpc_ctx_t *ctx, uint64_t prev_ns, int64_t prev_at,
+                                               uint64_t cpu_ns, int64_t now);
 
 /* The CRI stats of c (stats.c): attributes, cgroup cpu/memory, writable layer. */
 Runtime__V1__ContainerStats *container_reply_stats(rpc_ctx_t *ctx, container_t *c);
 
 /* Whether c passes a ListContainers filter (NULL passes everything). */
 bool container_filter_matches(container_t *c, const Runtime__V1__ContainerFilter *f);
+
+/* A running container's pid, else 0 (pod_sample.c). */
+pid_t container_running_pid(container_t *c);
+
+/* One look at a pod (pod_sample.c): its cgroup figures (its cgroup_parent,
+ * or the sum of its infra's and running containers' cgroups when it has
+ * none), the interfaces of its netns (READY pods with a netns of their
+ * own), and its containers (one reference each). */
+typedef struct container_pod_sample {
+    bool ready;
+    cgroup_stats_t cg;
+    int64_t now; /* Unix ns */
+    bool has_net;
+    netdev_iface_t *ifs;
+    size_t n_ifs;
+    container_t **ctrs;
+    size_t n_ctrs;
+} container_pod_sample_t;
+
+void container_pod_sample(struct daemon *d, struct sandbox *sb, container_pod_sample_t *ret);
+void container_pod_sample_clear(container_pod_sample_t *s);
+
+/* The PodSandboxStats of sb (pod_stats.c): attributes, cpu (usage_nano_cores
+ * from the previous call's sample), memory, network, process count, io PSI
+ * and every running container's ContainerStats. */
+Runtime__V1__PodSandboxStats *container_reply_pod_stats(rpc_ctx_t *ctx, struct sandbox *sb);
+
+/* Checks a PodSandboxStatsFilter (NULL passes): id a hex prefix of at most
+ * 64, label keys not empty. EINVAL naming the field. */
+int container_validate_pod_stats_filter(const Runtime__V1__PodSandboxStatsFilter *f,
+                                        cri_error_t *err);
+/* Whether sb passes f (NULL passes everything): id prefix and labels. */
+bool container_pod_stats_filter_matches(struct sandbox *sb,
+                                        const Runtime__V1__PodSandboxStatsFilter *f);
 
 #endif

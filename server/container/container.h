@@ -140,6 +140,9 @@ typedef struct container {
     /* the writable layer's usage as last walked (stats.c cache) */
     int64_t usage_at; /* Unix ns of the walk; 0 = never */
     uint64_t usage_bytes, usage_inodes;
+    /* the cgroup cpu counter at the last stats call (usage_nano_cores) */
+    uint64_t cpu_sample_ns;
+    int64_t cpu_sample_at; /* Unix ns; 0 = none yet */
 
     pthread_mutex_t op_lock;
     bool removed; /* behind op_lock */

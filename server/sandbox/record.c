@@ -10,9 +10,30 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/record.h"
-#include "server/sandbox/sandbox.h"
+#include "server/sandbox/sandbox-internal.h"
 
 #define RECORD_VERSION 1
+
+json_t *sandbox_limits_to_json(const cgroup_limits_t *l)
+{
+    return json_pack("{s:I, s:I, s:I, s:I}", "cpu_period", (json_int_t)l->cpu_period, "cpu_quota",
+                     (json_int_t)l->cpu_quota, "cpu_shares", (json_int_t)l->cpu_shares,
+                     "memory_limit", (json_int_t)l->memory_limit);
+}
+
+static int limits_from_json(json_t *o, cgroup_limits_t *ret, cri_error_t *err)
+{
+    json_int_t period = 0, quota = 0, shares = 0, mem = 0;
+    json_error_t jerr;
+    if (json_unpack_ex(o, &jerr, 0, "{s?I, s?I, s?I, s?I}", "cpu_period", &period, "cpu_quota",
+                       &quota, "cpu_shares", &shares, "memory_limit", &mem) < 0)
+        return cri_error_set(err, EINVAL, "%s", jerr.text);
+    ret->cpu_period = period;
+    ret->cpu_quota = quota;
+    ret->cpu_shares = shares;
+    ret->memory_limit = mem;
+    return 0;
+}
 
 char *sandbox_record_dump(sandbox_t *sb, bool creating)
 {
@@ -30,6 +51,12 @@ char *sandbox_record_dump(sandbox_t *sb, bool creating)
         "log_directory", sb->log_directory, "cgroup_parent", sb->cgroup_parent, "netns",
         sb->netns_path, "cni_network", sb->cni_network, "ips", record_strv_to_json(sb->ips),
         "state", (int)state, "pid", (int)pid, "creating", creating, "privileged", sb->privileged);
+    pthread_mutex_lock(&sb->lock);
+    if (o && sb->resources_set) {
+        json_object_set_new(o, "resources", sandbox_limits_to_json(&sb->resources));
+        json_object_set_new(o, "overhead", sandbox_limits_to_json(&sb->overhead));
+    }
+    pthread_mutex_unlock(&sb->lock);
     return record_dump(o);
 }
 
@@ -84,6 +111,14 @@ static int record_fill(void *obj, json_t *o, bool *ret_creating, cri_error_t *er
         return cri_error_wrap(err, "ips");
     sb->state = state == SANDBOX_STATE_READY ? SANDBOX_STATE_READY : SANDBOX_STATE_NOTREADY;
     sb->pid = pid;
+    json_t *res = json_object_get(o, "resources"), *over = json_object_get(o, "overhead");
+    if (res) { /* older records have none */
+        if (limits_from_json(res, &sb->resources, err) < 0)
+            return cri_error_wrap(err, "resources");
+        if (over && limits_from_json(over, &sb->overhead, err) < 0)
+            return cri_error_wrap(err, "overhead");
+        sb->resources_set = true;
+    }
     *ret_creating = creating != 0;
     return 0;
 }

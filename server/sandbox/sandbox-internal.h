@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "api/cri/v1/api.pb-c.h"
 #include "server/rpc.h"
 #include "common/error.h"
@@ -127,5 +129,9 @@ int sandbox_network_teardown(struct daemon *d, sandbox_t *sb, cri_error_t *err);
 /* The pod's CRI metadata (arena), shared by ListPodSandbox and
  * PodSandboxStatus (list.c). */
 Runtime__V1__PodSandboxMetadata *sandbox_reply_metadata(rpc_ctx_t *ctx, const sandbox_t *sb);
+
+/* {"cpu_period", "cpu_quota", "cpu_shares", "memory_limit"} of l, for the
+ * record and PodSandboxStatus verbose (record.c). New reference. */
+json_t *sandbox_limits_to_json(const cgroup_limits_t *l);
 
 #endif

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "server/cgroup.h"
 
 struct daemon;
 struct store;
@@ -72,6 +73,12 @@ typedef struct sandbox {
     pthread_mutex_t lock;
     sandbox_state_t state;
     pid_t pid; /* infra pid; 0 once stopped */
+    /* the last UpdatePodSandboxResources (persisted; PodSandboxStatus verbose) */
+    bool resources_set;
+    cgroup_limits_t resources, overhead;
+    /* the pod's cpu counter at the last stats call (usage_nano_cores) */
+    uint64_t cpu_sample_ns;
+    int64_t cpu_sample_at; /* Unix ns; 0 = none yet */
 
     pthread_mutex_t op_lock; /* held across Stop and Remove of this pod */
     bool removed;            /* behind op_lock: Remove finished */

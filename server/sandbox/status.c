@@ -3,7 +3,8 @@
  * attempt, labels, annotations, runtime handler and the namespace options
  * (kubelet recreates a pod whose network mode reads differently); network
  * ip + additional_ips; verbose adds info["info"], a JSON object with the
- * infra pid, the runtime spec, the netns and the RunPodSandbox timings. */
+ * infra pid, the runtime spec, the netns, the RunPodSandbox timings and,
+ * after an UpdatePodSandboxResources, the pod's "resources" and "overhead". */
 #include <errno.h>
 #include <string.h>
 
@@ -61,6 +62,12 @@ static char *status_info(rpc_ctx_t *ctx, sandbox_t *sb, pid_t pid)
                   "timings", "netnsNs", (json_int_t)t->netns_ns, "cniNs", (json_int_t)t->cni_ns,
                   "infraNs", (json_int_t)t->infra_ns, "filesNs", (json_int_t)t->files_ns, "totalNs",
                   (json_int_t)t->total_ns);
+    pthread_mutex_lock(&sb->lock);
+    if (info && sb->resources_set) {
+        json_object_set_new(info, "resources", sandbox_limits_to_json(&sb->resources));
+        json_object_set_new(info, "overhead", sandbox_limits_to_json(&sb->overhead));
+    }
+    pthread_mutex_unlock(&sb->lock);
     cleanup_free char *text = info ? json_dumps(info, JSON_COMPACT) : NULL;
     json_decref(info);
     return rpc_strdup(ctx, text ? text : "{}");

@@ -21,7 +21,9 @@ BUILT = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "ImageFsIn
          "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
          "ListContainers", "ContainerStatus", "ExecSync", "ReopenContainerLog",
          "UpdateContainerResources", "StreamContainers", "ContainerStats",
-         "ListContainerStats"}
+         "ListContainerStats", "StreamContainerStats", "PodSandboxStats", "ListPodSandboxStats",
+         "StreamPodSandboxStats", "ListMetricDescriptors", "ListPodSandboxMetrics",
+         "StreamPodSandboxMetrics", "UpdatePodSandboxResources"}
 CONFLIST = {
     "cniVersion": "1.0.0",
     "name": "cricket-test",
@@ -168,7 +170,9 @@ def test_unbuilt_method_answers_unimplemented(cri, name):
     assert time.monotonic() - start < 5
 
 
-@pytest.mark.parametrize("name", ["StreamImages", "StreamPodSandboxes", "StreamContainers"])
+@pytest.mark.parametrize("name", ["StreamImages", "StreamPodSandboxes", "StreamContainers",
+                                  "StreamContainerStats", "StreamPodSandboxStats",
+                                  "StreamPodSandboxMetrics"])
 def test_stream_lists_answer_an_empty_stream(cri, name):
     # server-streaming replies: nothing to list is zero messages and OK
     assert list(cri.call(name, timeout=10)) == []

@@ -111,6 +111,42 @@ static void test_record_privileged_and_old_records(void **state)
     assert_string_equal(old->id, "p1");
 }
 
+/* UpdatePodSandboxResources' limits survive the record; records without
+ * them load with resources_set false; a bad one is refused naming it. */
+static void test_record_pod_resources(void **state)
+{
+    cleanup_sandbox sandbox_t *sb = make("r1", "n");
+    cleanup_free char *plain = sandbox_record_dump(sb, false);
+    assert_null(strstr(plain, "\"resources\""));
+    sb->resources_set = true;
+    sb->resources = (cgroup_limits_t){
+        .cpu_period = 100000, .cpu_quota = 50000, .cpu_shares = 512, .memory_limit = 134217728};
+    sb->overhead = (cgroup_limits_t){.memory_limit = 16777216};
+    cleanup_free char *json = sandbox_record_dump(sb, false);
+    cleanup_sandbox sandbox_t *back = NULL;
+    bool creating = false;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &back, &creating, &err), 0);
+    assert_true(back->resources_set);
+    assert_int_equal(back->resources.cpu_quota, 50000);
+    assert_int_equal(back->resources.cpu_shares, 512);
+    assert_int_equal(back->resources.memory_limit, 134217728);
+    assert_int_equal(back->overhead.memory_limit, 16777216);
+    assert_int_equal(back->overhead.cpu_quota, 0);
+    cleanup_sandbox sandbox_t *old = NULL;
+    assert_int_equal(sandbox_record_parse(plain, strlen(plain), &old, &creating, &err), 0);
+    assert_false(old->resources_set);
+
+    char *p = strstr(json, "\"cpu_quota\":50000");
+    assert_non_null(p);
+    memcpy(p + strlen("\"cpu_quota\":"), "true ", 5); /* a bool where a number goes */
+    sandbox_t *bad = NULL;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &bad, &creating, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, "resources"));
+    assert_null(bad);
+}
+
 static void test_record_parse_errors(void **state)
 {
     static const char *const bad[] = {
@@ -711,6 +747,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_round_trip),
         cmocka_unit_test(test_record_privileged_and_old_records),
+        cmocka_unit_test(test_record_pod_resources),
         cmocka_unit_test(test_record_parse_errors),
         cmocka_unit_test(test_store_lookup),
         cmocka_unit_test(test_store_persist_and_reserve),
