@@ -14,6 +14,7 @@
 #include "conf/conf.h"
 #include "server/container/container.h"
 #include "server/events.h"
+#include "server/metrics.h"
 #include "server/host_ops.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
@@ -223,6 +224,8 @@ static void daemon_release(daemon_t *d)
     d->containers = NULL;
     events_hub_free(d->events); /* rpc_server_stop ended every subscriber */
     d->events = NULL;
+    metrics_free(d->metrics);
+    d->metrics = NULL;
     store_close(d->store);
     d->store = NULL;
 }
@@ -255,6 +258,7 @@ static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
         return -1;
     image_store_set_in_use_fn(d->images, container_layer_in_use, d->containers);
     d->events = events_hub_new(conf->events.queue_length);
+    d->metrics = metrics_new();
     events_hub_set_snapshot(d->events, container_events_snapshot, d);
     if (image_store_gc(d->images, err) < 0)
         return -1;
@@ -338,6 +342,11 @@ struct sandbox_store *daemon_sandboxes(const daemon_t *d)
 struct container_store *daemon_containers(const daemon_t *d)
 {
     return d->containers;
+}
+
+struct metrics *daemon_metrics(const daemon_t *d)
+{
+    return d->metrics;
 }
 
 struct events_hub *daemon_events(const daemon_t *d)

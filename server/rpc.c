@@ -35,6 +35,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/arena.h"
+#include "server/daemon.h"
+#include "server/metrics.h"
 #include "server/pool.h"
 #include "server/rpc-ctx.h"
 #include "server/rpc-internal.h"
@@ -154,9 +156,19 @@ static void call_done(tag_t *tag, bool ok)
     call_free((struct call *)tag);
 }
 
+/* Counts a finished call for the metrics endpoint (unknown methods are
+ * not counted). */
+static void call_observe(struct call *c, int code)
+{
+    if (c->method)
+        metrics_rpc_observe(daemon_metrics(c->srv->daemon), (size_t)(c->method - c->srv->methods),
+                            code, now_unix_ns() - c->start_ns);
+}
+
 /* Sends the reply (response may be NULL when code != OK) and ends the call. */
 static void call_finish(struct call *c, int code, const char *message)
 {
+    call_observe(c, code);
     grpc_op ops[4];
     memset(ops, 0, sizeof(ops));
     size_t n = 0;
@@ -333,6 +345,7 @@ static void feed_end(struct rpc_feed *f, int code, const char *message)
     char kv[128];
     (void)snprintf(kv, sizeof(kv), "rpc=%s code=%d sent=%llu", c->method->name, code,
                    (unsigned long long)f->sent);
+    call_observe(c, code);
     log_write(code == RPC_RESOURCE_EXHAUSTED ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, kv,
               "feed ended%s%s", message ? ": " : "", message ? message : "");
     if (feed_batch(f, ops, n))
@@ -722,6 +735,13 @@ int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, c
     srv->socket_path = xstrdup(path);
     srv->methods = rpc_methods(&srv->n_methods);
     srv->registered = xcalloc(srv->n_methods, sizeof(*srv->registered));
+    if (daemon_metrics(daemon)) {
+        const char **names = xcalloc(srv->n_methods, sizeof(*names));
+        for (size_t i = 0; i < srv->n_methods; i++)
+            names[i] = srv->methods[i].name;
+        metrics_rpc_methods(daemon_metrics(daemon), names, srv->n_methods);
+        free(names);
+    }
     srv->shutdown_tag.done = shutdown_done;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->changed, NULL);

@@ -12,6 +12,7 @@
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/events.h"
+#include "server/metrics.h"
 #include "server/host_ops.h"
 #include "server/rootfs.h"
 
@@ -45,8 +46,11 @@ static void record_exit(daemon_t *d, container_t *c, const conmon_exit_t *e)
     container_get_status(c, &st);
     bool done = st.state == CONTAINER_STATE_EXITED;
     container_status_clear(&st);
-    if (!done)
-        container_mark_exited(d, c, e->finished_at, e->exit_code, exit_reason(e), NULL);
+    if (done)
+        return;
+    if (e->oom_killed)
+        metrics_oom_kill(daemon_metrics(d));
+    container_mark_exited(d, c, e->finished_at, e->exit_code, exit_reason(e), NULL);
 }
 
 bool container_check_exit_file(daemon_t *d, container_t *c)
