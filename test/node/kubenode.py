@@ -20,7 +20,7 @@ E2E = os.path.join(os.path.dirname(HERE), "e2e")
 sys.path.insert(0, E2E)
 
 import bundle  # noqa: E402
-from conftest import Cri, Daemon  # noqa: E402
+from conftest import Cri, Daemon, pull  # noqa: E402
 import registry  # noqa: E402
 from test_sandbox import HOST_LOCAL_DIR, Net, monitors_under, mounts_under  # noqa: E402
 
@@ -35,7 +35,7 @@ KUBELET_DIR = "/var/lib/kubelet"
 DEVICE_PLUGINS = os.path.join(KUBELET_DIR, "device-plugins")
 DEVICE_SOCKET = os.path.join(DEVICE_PLUGINS, "kubelet.sock")
 APPLETS = ("sh", "ls", "cat", "echo", "sleep", "id", "true", "false", "[", "test", "mkdir",
-           "touch", "httpd", "env", "hostname")
+           "touch", "httpd", "env", "hostname", "tar", "tty", "kill", "date")
 
 
 def find_kube_bin():
@@ -88,6 +88,9 @@ class Node:
         self.manifests = os.path.join(self.base, "manifests")
         os.makedirs(self.manifests)
         self.kubelet_root = os.path.join(self.base, "kubelet")
+        # KubeletConfiguration keys and flags a subclass or a test adds
+        self.kubelet_config = {}
+        self.kubelet_args = []
         self.kubelet_proc = None
         self.kubelet_log = None
         self.created_dirs = None
@@ -152,6 +155,7 @@ class Node:
             "containerLogMaxFiles": 3,
             "containerLogMonitorInterval": "3s",
         }
+        cfg.update(self.kubelet_config)
         path = os.path.join(self.base, "kubelet.yaml")
         with open(path, "w") as f:
             json.dump(cfg, f)
@@ -164,7 +168,7 @@ class Node:
             self.started = time.time() - 1
         argv = [os.path.join(self.kube_bin, "kubelet"), "--config", path,
                 "--root-dir", self.kubelet_root, "--cert-dir", os.path.join(self.base, "pki"),
-                "--hostname-override", self.node_name, "--v=2"]
+                "--hostname-override", self.node_name, "--v=2"] + self.kubelet_args
         self.kubelet_proc = subprocess.Popen(argv, stdout=self.kubelet_log,
                                              stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
