@@ -91,6 +91,7 @@ class Node:
         # KubeletConfiguration keys and flags a subclass or a test adds
         self.kubelet_config = {}
         self.kubelet_args = []
+        self.kubelet_host = "127.0.0.1"  # where kubelet serves
         self.kubelet_proc = None
         self.kubelet_log = None
         self.created_dirs = None
@@ -144,7 +145,7 @@ class Node:
             "cgroupDriver": "cgroupfs",
             "failCgroupV1": False,
             "failSwapOn": False,
-            "address": "127.0.0.1",
+            "address": self.kubelet_host,
             "port": self.port,
             "readOnlyPort": 0,
             "healthzBindAddress": "127.0.0.1",
@@ -216,7 +217,7 @@ class Node:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        with urllib.request.urlopen("https://127.0.0.1:%d/pods" % self.port, context=ctx,
+        with urllib.request.urlopen("https://%s:%d/pods" % (self.kubelet_host, self.port), context=ctx,
                                     timeout=10) as r:
             return json.load(r).get("items") or []
 
