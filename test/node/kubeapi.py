@@ -205,7 +205,8 @@ class ControlPlane:
             os.makedirs(keep, exist_ok=True)
             for f in ("kube-apiserver.log", "etcd.log"):
                 if os.path.exists(os.path.join(self.base, f)):
-                    shutil.copy(os.path.join(self.base, f), os.path.join(keep, f))
+                    shutil.copy(os.path.join(self.base, f),
+                                os.path.join(keep, os.path.basename(self.base) + "-" + f))
         shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -367,7 +367,8 @@ class Node:
             os.makedirs(keep, exist_ok=True)
             for f in ("kubelet.log", "cricketd.log"):
                 if os.path.exists(os.path.join(self.base, f)):
-                    shutil.copy(os.path.join(self.base, f), os.path.join(keep, f))
+                    shutil.copy(os.path.join(self.base, f),
+                                os.path.join(keep, "%s-%s" % (self.node_name, f)))
         for d in (POD_LOGS, CONTAINER_LOGS):
             if os.path.isdir(d):
                 for n in os.listdir(d):

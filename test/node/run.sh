@@ -21,4 +21,4 @@ if [ -z "${KUBE_BIN:-}" ]; then
     echo "kubelet from $KUBE_BIN (build.sh took $(($(date +%s) - start)) s)"
     export KUBE_BIN
 fi
-exec /usr/bin/python3 -m pytest -v -p no:cacheprovider "$here"/test_*.py
+exec /usr/bin/python3 -m pytest -v -p no:cacheprovider --durations=10 "$here"/test_*.py

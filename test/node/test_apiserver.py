@@ -59,7 +59,7 @@ def node():
             keep = os.environ.get("CRICKET_NODE_KEEP_LOGS")
             if keep and n.kubelet_log:
                 os.makedirs(keep, exist_ok=True)
-                with open(os.path.join(keep, "kubelet-apiserver.errors"), "w") as f:
+                with open(os.path.join(keep, n.node_name + "-kubelet.errors"), "w") as f:
                     f.write("\n".join(n.error_lines()) + "\n")
             n.stop()
         cp.stop()
@@ -77,12 +77,11 @@ def pods(node):
         return name
 
     yield create
+    # not waited for: the kubelet stops and deletes them while later tests run
+    # (the module's teardown removes whatever is left through CRI)
     for name in made:
         node.cp.kubectl("delete", "pod", "-n", node.namespace, name, "--ignore-not-found",
                         "--wait=false", check=False)
-    for name in made:
-        node.cp.kubectl("wait", "--for=delete", "pod/" + name, "-n", node.namespace,
-                        "--timeout=60s", check=False, timeout=90)
 
 
 def wait_node(node, pred, what, timeout=120):
