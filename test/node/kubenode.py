@@ -217,8 +217,8 @@ class Node:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        with urllib.request.urlopen("https://%s:%d/pods" % (self.kubelet_host, self.port), context=ctx,
-                                    timeout=10) as r:
+        url = "https://%s:%d/pods" % (self.kubelet_host, self.port)
+        with urllib.request.urlopen(url, context=ctx, timeout=10) as r:
             return json.load(r).get("items") or []
 
     def pod(self, name):

@@ -157,23 +157,24 @@ def test_kubectl_exec_tty_stdin_exit_code(node, pods, transport):
     os.close(err_w)
     out, err = b"", b""
     sent = False
+    open_fds = {master, err_r}
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        rd, _, _ = select.select([master, err_r], [], [], 0.5)
+    while open_fds and time.monotonic() < deadline:
+        rd, _, _ = select.select(list(open_fds), [], [], 0.5)
         for fd in rd:
             try:
                 chunk = os.read(fd, 4096)
-            except OSError:  # EIO: the pty's last user is gone
+            except OSError:  # EIO: the pty's other side is closed (kubectl exited)
                 chunk = b""
-            if fd == master:
+            if not chunk:
+                open_fds.discard(fd)
+            elif fd == master:
                 out += chunk
             else:
                 err += chunk
         if not sent and b"name? " in out:
             os.write(master, b"cricket\r")
             sent = True
-        if proc.poll() is not None and not rd:
-            break
     try:
         rc = proc.wait(timeout=10)
     finally:
