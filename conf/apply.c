@@ -109,6 +109,20 @@ static int apply_port(walk_t *w, const char *key, const conf_node_t *vn, int *ds
     return 0;
 }
 
+static int apply_bool(walk_t *w, const char *key, const conf_node_t *vn, bool *dst)
+{
+    if (vn->kind != CONF_NODE_SCALAR)
+        return err_type(w, key, vn, CONF_NODE_SCALAR);
+    bool on = strcmp(vn->value, "true") == 0;
+    if (!on && strcmp(vn->value, "false") != 0)
+        return err_invalid(w, key, vn->line, vn->value, "must be true or false");
+    if (w->apply) {
+        *dst = on;
+        conf_origin_set(w->conf, key, w->file, vn->line);
+    }
+    return 0;
+}
+
 /* A duration (ms) or a count: both uint64_t, read by parse; check (may be
  * NULL) puts bounds on the text. */
 static int apply_u64(walk_t *w, const char *key, const conf_node_t *vn,
@@ -273,6 +287,8 @@ static int apply_key(walk_t *w, const conf_key_t *k, const conf_node_t *vn)
         return apply_string(w, k->key, vn, k->check, CONF_FIELD(c, k, char *));
     case CONF_KEY_PORT:
         return apply_port(w, k->key, vn, CONF_FIELD(c, k, int));
+    case CONF_KEY_BOOL:
+        return apply_bool(w, k->key, vn, CONF_FIELD(c, k, bool));
     case CONF_KEY_DURATION:
         return apply_u64(w, k->key, vn, conf_duration_parse, NULL, CONF_FIELD(c, k, uint64_t));
     case CONF_KEY_COUNT:

@@ -54,6 +54,7 @@ typedef enum conf_key_kind {
     CONF_KEY_SECTION,    /* a map of further keys */
     CONF_KEY_STRING,     /* char * */
     CONF_KEY_PORT,       /* int, 0..65535 */
+    CONF_KEY_BOOL,       /* bool: true or false */
     CONF_KEY_DURATION,   /* uint64_t milliseconds, Go-style text */
     CONF_KEY_COUNT,      /* uint64_t, a whole number with an optional Ki/Mi/Gi/Ti suffix */
     CONF_KEY_STRV,       /* char **, NULL-terminated */

@@ -58,6 +58,12 @@ const conf_key_t conf_keys[] = {
      conf_check_count_limit},
     {"streaming.handshake_timeout", CONF_KEY_DURATION, OFF(streaming.handshake_timeout_ms), NULL},
     {"streaming.idle_timeout", CONF_KEY_DURATION, OFF(streaming.idle_timeout_ms), NULL},
+    {"events", CONF_KEY_SECTION, 0, NULL},
+    {"events.queue_length", CONF_KEY_COUNT, OFF(events.queue_length), conf_check_count_limit},
+    {"metrics", CONF_KEY_SECTION, 0, NULL},
+    {"metrics.enable", CONF_KEY_BOOL, OFF(metrics.enable), NULL},
+    {"metrics.address", CONF_KEY_STRING, OFF(metrics.address), conf_check_ip},
+    {"metrics.port", CONF_KEY_PORT, OFF(metrics.port), NULL},
 };
 const size_t conf_n_keys = sizeof(conf_keys) / sizeof(conf_keys[0]);
 
@@ -134,6 +140,10 @@ conf_t *conf_new_defaults(const char *exe_dir)
     c->streaming.max_port_forwards = 64;
     c->streaming.handshake_timeout_ms = 10000;
     c->streaming.idle_timeout_ms = (uint64_t)4 * 3600 * 1000;
+    c->events.queue_length = 1024;
+    c->metrics.enable = false;
+    c->metrics.address = xstrdup("127.0.0.1");
+    c->metrics.port = 9090;
     c->origins = xcalloc(1, sizeof(*c->origins));
     return c;
 }

@@ -88,6 +88,14 @@ typedef struct conf {
         uint64_t handshake_timeout_ms;       /* accept to complete upgrade request; 0 = none */
         uint64_t idle_timeout_ms;            /* upgraded session without traffic; 0 = none */
     } streaming;
+    struct {
+        uint64_t queue_length; /* GetContainerEvents: events one subscriber may lag behind */
+    } events;
+    struct {
+        bool enable;   /* serve Prometheus metrics over HTTP */
+        char *address; /* IP address to bind (127.0.0.1 by default) */
+        int port;      /* 0..65535; 0 = pick a free port */
+    } metrics;
     struct conf_origins *origins;
 } conf_t;
 

@@ -167,6 +167,9 @@ static int emit_section(emit_t *em, const conf_t *conf, const char *prefix)
             (void)snprintf(num, sizeof(num), "%d", *CONF_CFIELD(conf, k, int));
             r = emit_string(em, num);
             break;
+        case CONF_KEY_BOOL:
+            r = emit_string(em, *CONF_CFIELD(conf, k, bool) ? "true" : "false");
+            break;
         case CONF_KEY_DURATION:
             conf_duration_format(*CONF_CFIELD(conf, k, uint64_t), num, sizeof(num));
             r = emit_string(em, num);

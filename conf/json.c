@@ -67,6 +67,9 @@ static json_t *section_json(const conf_t *conf, const char *prefix)
         case CONF_KEY_PORT:
             v = json_integer(*CONF_CFIELD(conf, k, int));
             break;
+        case CONF_KEY_BOOL:
+            v = json_boolean(*CONF_CFIELD(conf, k, bool));
+            break;
         case CONF_KEY_DURATION: {
             char text[64];
             conf_duration_format(*CONF_CFIELD(conf, k, uint64_t), text, sizeof(text));

@@ -406,6 +406,7 @@ int conf_validate(const conf_t *conf, cri_error_t *err)
             break;
         case CONF_KEY_SECTION:
         case CONF_KEY_DURATION:
+        case CONF_KEY_BOOL:
             break;
         }
     }

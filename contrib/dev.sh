@@ -20,9 +20,9 @@ BUILD_DEPS=(cmake gcc make pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-c
     protobuf-compiler libcurl4-openssl-dev libssl-dev libarchive-dev liblmdb-dev libseccomp-dev
     libcap-dev libyaml-dev libjansson-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev python3)
 RUN_DEPS=(runc containernetworking-plugins iptables iproute2)
-TEST_DEPS=(libcmocka-dev python3 python3-pytest python3-grpcio python3-protobuf valgrind
+TEST_DEPS=(libcmocka-dev python3 python3-pytest python3-grpcio python3-protobuf python3-prometheus-client valgrind
     clang-format clang-tidy cppcheck docker-registry skopeo umoci busybox-static apache2-utils zstd util-linux procps
-    psmisc openssl dpkg-dev debootstrap)
+    psmisc openssl dpkg-dev debootstrap etcd-server)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -66,6 +66,11 @@ install_deps() {
     log "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
+    # the node tests run their own etcd on a free port; Debian's etcd service
+    # (port 2379, /var/lib/etcd) would only trip kubeadm's preflight there
+    if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+        systemctl mask etcd.service
+    fi
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 

@@ -13,6 +13,8 @@
 #include "common/util.h"
 #include "conf/conf.h"
 #include "server/container/container.h"
+#include "server/events.h"
+#include "server/metrics.h"
 #include "server/host_ops.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
@@ -220,6 +222,10 @@ static void daemon_release(daemon_t *d)
     d->images = NULL;
     container_store_free(d->containers);
     d->containers = NULL;
+    events_hub_free(d->events); /* rpc_server_stop ended every subscriber */
+    d->events = NULL;
+    metrics_free(d->metrics);
+    d->metrics = NULL;
     store_close(d->store);
     d->store = NULL;
 }
@@ -251,6 +257,9 @@ static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
     if (container_store_load(d->containers, NULL, err) < 0)
         return -1;
     image_store_set_in_use_fn(d->images, container_layer_in_use, d->containers);
+    d->events = events_hub_new(conf->events.queue_length);
+    d->metrics = metrics_new();
+    events_hub_set_snapshot(d->events, container_events_snapshot, d);
     if (image_store_gc(d->images, err) < 0)
         return -1;
     return open_pod_runtime(d, conf, err);
@@ -333,6 +342,16 @@ struct sandbox_store *daemon_sandboxes(const daemon_t *d)
 struct container_store *daemon_containers(const daemon_t *d)
 {
     return d->containers;
+}
+
+struct metrics *daemon_metrics(const daemon_t *d)
+{
+    return d->metrics;
+}
+
+struct events_hub *daemon_events(const daemon_t *d)
+{
+    return d->events;
 }
 
 struct image_store *daemon_images(const daemon_t *d)

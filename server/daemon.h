@@ -68,6 +68,8 @@ struct daemon {
     struct container_store *containers; /* server/container (loaded before image GC) */
     struct exit_watcher *exits;         /* started by main after recovery */
     struct streaming_server *streaming; /* server/streaming; set by main before serving */
+    struct events_hub *events;          /* GetContainerEvents subscribers (server/events.h) */
+    struct metrics *metrics;            /* Prometheus counters (server/metrics.h) */
 
     /* what handlers run outside the process: the real tables (daemon_open);
      * handler unit tests put fakes here */
@@ -117,6 +119,10 @@ void daemon_set_pod_cidr(daemon_t *d, const char *cidr);
 struct sandbox_store *daemon_sandboxes(const daemon_t *d);
 struct container_store *daemon_containers(const daemon_t *d);
 struct image_store *daemon_images(const daemon_t *d);
+/* The container event hub (server/events.h); NULL in unit tests. */
+struct events_hub *daemon_events(const daemon_t *d);
+/* The Prometheus counters (server/metrics.h); NULL in unit tests. */
+struct metrics *daemon_metrics(const daemon_t *d);
 /* The streaming server (NULL until main starts it, before serving). */
 struct streaming_server *daemon_streaming(const daemon_t *d);
 /* The effective config (conf.h). */

@@ -75,4 +75,11 @@ RPC_STREAM_HANDLER(handle_stream_container_stats);
 RPC_STREAM_HANDLER(handle_stream_pod_sandbox_stats);
 RPC_STREAM_HANDLER(handle_stream_pod_sandbox_metrics);
 
+#define RPC_FEED_HANDLER(name)                                              \
+    int name(rpc_ctx_t *ctx, const ProtobufCMessage *req, rpc_feed_t *feed, \
+             rpc_feed_source_t *ret_source, cri_error_t *err)
+
+/* server/container/events.c */
+RPC_FEED_HANDLER(handle_get_container_events);
+
 #endif

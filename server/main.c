@@ -21,6 +21,7 @@
 #include "server/container/container.h"
 #include "server/daemon.h"
 #include "server/exits.h"
+#include "server/metrics_server.h"
 #include "server/notify.h"
 #include "server/rpc.h"
 #include "server/sandbox/sandbox.h"
@@ -242,6 +243,21 @@ static int serve(conf_t *conf, const struct options *o)
         daemon_close(&d);
         return 1;
     }
+    metrics_server_t *metrics = NULL;
+    if (d.conf->metrics.enable) {
+        if (metrics_server_start(&d, d.conf->metrics.address, d.conf->metrics.port, &metrics,
+                                 &err) < 0) {
+            log_error("start: metrics server: %s", err.msg);
+            rpc_server_stop(srv, 0);
+            streaming_server_stop(d.streaming);
+            exit_watcher_stop(d.exits);
+            daemon_close(&d);
+            return 1;
+        }
+        log_info("metrics server on http://%s%s%s:%d/metrics",
+                 strchr(d.conf->metrics.address, ':') ? "[" : "", d.conf->metrics.address,
+                 strchr(d.conf->metrics.address, ':') ? "]" : "", metrics_server_port(metrics));
+    }
     log_info("cricketd %s serving CRI on %s (root %s, runroot %s)", CRICKET_VERSION, d.conf->listen,
              d.root, d.runroot);
     /* Type=notify: kubelet (After=cricket.service) starts once the socket answers */
@@ -274,6 +290,7 @@ static int serve(conf_t *conf, const struct options *o)
         notify_service_manager("STOPPING=1", &nerr);
         break;
     }
+    metrics_server_stop(metrics);
     rpc_server_stop(srv, SHUTDOWN_GRACE_MS);
     streaming_server_stop(d.streaming);
     d.streaming = NULL;

@@ -6,7 +6,13 @@
  *
  * Threads: a few pollers wait on one completion queue and only dispatch.
  * FAST methods answer inline on the poller; SLOW ones go to the worker pool
- * and finish their own call. A slow call therefore never stalls a fast one. */
+ * and finish their own call. A slow call therefore never stalls a fast one.
+ *
+ * Calls end in one of three ways: a unary reply (call_finish), a finite
+ * stream whose replies are all packed up front (stream_next), or a feed, a
+ * long-lived stream (GetContainerEvents) that holds no thread: its source
+ * wakes it, a send goes out from whichever thread woke it, and the next one
+ * starts when the poller sees the previous one complete. */
 #include "rpc.h"
 
 #include <errno.h>
@@ -29,6 +35,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/arena.h"
+#include "server/daemon.h"
+#include "server/metrics.h"
 #include "server/pool.h"
 #include "server/rpc-ctx.h"
 #include "server/rpc-internal.h"
@@ -65,6 +73,7 @@ struct rpc_server {
     pthread_cond_t changed; /* inflight dropped, or shutdown notified */
     size_t inflight;        /* calls accepted and not yet finished */
     bool shutdown_notified;
+    struct rpc_feed *feeds; /* live feeds, ended with UNAVAILABLE at stop */
     atomic_bool stopping;
     tag_t shutdown_tag;
 };
@@ -147,9 +156,19 @@ static void call_done(tag_t *tag, bool ok)
     call_free((struct call *)tag);
 }
 
+/* Counts a finished call for the metrics endpoint (unknown methods are
+ * not counted). */
+static void call_observe(struct call *c, int code)
+{
+    if (c->method)
+        metrics_rpc_observe(daemon_metrics(c->srv->daemon), (size_t)(c->method - c->srv->methods),
+                            code, now_unix_ns() - c->start_ns);
+}
+
 /* Sends the reply (response may be NULL when code != OK) and ends the call. */
 static void call_finish(struct call *c, int code, const char *message)
 {
+    call_observe(c, code);
     grpc_op ops[4];
     memset(ops, 0, sizeof(ops));
     size_t n = 0;
@@ -265,6 +284,226 @@ static void run_stream(struct call *c, rpc_ctx_t *ctx, ProtobufCMessage *req, cr
     c->n_stream = n;
 }
 
+/* ---- feeds: long-lived server streams ---- */
+
+/* A feed owns its call from the handler's return to the end: two tags are
+ * outstanding at most, the send in flight and RECV_CLOSE_ON_SERVER, and
+ * the feed is freed when both have completed and the status went out.
+ * Lock order: srv->lock, then a feed's lock, then whatever the source's
+ * next() takes; the source's release() runs with no feed lock held. */
+struct rpc_feed {
+    tag_t send_tag;  /* initial metadata, a message or the status */
+    tag_t close_tag; /* RECV_CLOSE_ON_SERVER */
+    struct call *c;
+    rpc_feed_source_t src;
+    struct rpc_feed *next; /* srv->feeds, behind srv->lock */
+
+    pthread_mutex_t lock; /* behind it: the rest */
+    int pending;          /* tags outstanding (+1 while starting) */
+    bool busy;            /* a send batch is in flight */
+    bool ending;          /* the status batch went out */
+    bool closed;          /* the client went away or the call is over */
+    bool stop;            /* the server is stopping */
+    grpc_byte_buffer *msg;
+    uint64_t sent;
+};
+
+static void feed_sent(tag_t *tag, bool ok);
+
+/* Starts one batch on the feed's send tag; false when gRPC refuses it. */
+static bool feed_batch(struct rpc_feed *f, grpc_op *ops, size_t n)
+{
+    f->busy = true;
+    f->pending++;
+    grpc_call_error e = grpc_call_start_batch(f->c->call, ops, n, &f->send_tag, NULL);
+    if (e == GRPC_CALL_OK)
+        return true;
+    log_error("start feed batch: grpc error %d, ending feed", (int)e);
+    f->busy = false;
+    f->pending--;
+    f->ending = true;
+    return false;
+}
+
+/* Sends the status that ends the feed. Lock held. */
+static void feed_end(struct rpc_feed *f, int code, const char *message)
+{
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    size_t n = 0;
+    struct call *c = f->c;
+    if (!c->sent_initial) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        c->sent_initial = true;
+    }
+    grpc_slice_unref(c->details);
+    c->details = grpc_slice_from_copied_string(message ? message : "");
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = (grpc_status_code)code;
+    ops[n].data.send_status_from_server.status_details = &c->details;
+    n++;
+    char kv[128];
+    (void)snprintf(kv, sizeof(kv), "rpc=%s code=%d sent=%llu", c->method->name, code,
+                   (unsigned long long)f->sent);
+    call_observe(c, code);
+    log_write(code == RPC_RESOURCE_EXHAUSTED ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, kv,
+              "feed ended%s%s", message ? ": " : "", message ? message : "");
+    if (feed_batch(f, ops, n))
+        f->ending = true;
+}
+
+/* Starts the next send when none is in flight: the initial metadata first
+ * (so a client knows it is subscribed), then what the source has, or the
+ * status once the source, the client or the server ends the feed. */
+static void feed_kick(struct rpc_feed *f)
+{
+    if (f->busy || f->ending)
+        return;
+    if (f->closed) {
+        feed_end(f, RPC_CANCELLED, "client went away");
+        return;
+    }
+    if (f->stop) {
+        feed_end(f, RPC_UNAVAILABLE, "cricketd is shutting down; subscribe again");
+        return;
+    }
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    if (!f->c->sent_initial) {
+        op.op = GRPC_OP_SEND_INITIAL_METADATA;
+        f->c->sent_initial = true;
+        feed_batch(f, &op, 1);
+        return;
+    }
+    void *buf = NULL;
+    size_t len = 0;
+    cri_error_t err = CRI_ERROR_INIT;
+    int r = f->src.next(f->src.data, &buf, &len, &err);
+    if (r < 0) {
+        feed_end(f, rpc_code_from_errno(err.status), err.msg);
+        return;
+    }
+    if (r == 0)
+        return;
+    grpc_slice slice = grpc_slice_new(buf, len, free);
+    f->msg = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = f->msg;
+    if (feed_batch(f, &op, 1))
+        f->sent++;
+}
+
+void rpc_feed_wake(rpc_feed_t *f)
+{
+    pthread_mutex_lock(&f->lock);
+    feed_kick(f);
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void feed_free(struct rpc_feed *f)
+{
+    f->src.release(f->src.data); /* no wake after this */
+    rpc_server_t *srv = f->c->srv;
+    pthread_mutex_lock(&srv->lock);
+    for (struct rpc_feed **p = &srv->feeds; *p; p = &(*p)->next) {
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+    if (f->msg)
+        grpc_byte_buffer_destroy(f->msg);
+    pthread_mutex_destroy(&f->lock);
+    struct call *c = f->c;
+    free(f);
+    call_free(c);
+}
+
+/* Drops one outstanding tag and kicks; frees the feed after the last. */
+static void feed_settle(struct rpc_feed *f)
+{
+    f->pending--;
+    feed_kick(f);
+    bool done = f->pending == 0;
+    pthread_mutex_unlock(&f->lock);
+    if (done)
+        feed_free(f);
+}
+
+static void feed_sent(tag_t *tag, bool ok)
+{
+    struct rpc_feed *f = (struct rpc_feed *)tag;
+    pthread_mutex_lock(&f->lock);
+    f->busy = false;
+    if (f->msg) {
+        grpc_byte_buffer_destroy(f->msg);
+        f->msg = NULL;
+    }
+    if (!ok)
+        f->closed = true; /* the call is dead: only the status is left */
+    feed_settle(f);
+}
+
+static void feed_closed(tag_t *tag, bool ok)
+{
+    struct rpc_feed *f = (struct rpc_feed *)((char *)tag - offsetof(struct rpc_feed, close_tag));
+    pthread_mutex_lock(&f->lock);
+    f->closed = true;
+    feed_settle(f);
+}
+
+/* Runs the feed handler; on success the feed owns c and the call goes on
+ * without this thread. On failure c is untouched (the caller finishes it). */
+static int feed_start(struct call *c, rpc_ctx_t *ctx, ProtobufCMessage *req, cri_error_t *err)
+{
+    struct rpc_feed *f = xcalloc(1, sizeof(*f));
+    f->c = c;
+    f->send_tag.done = feed_sent;
+    f->close_tag.done = feed_closed;
+    f->pending = 1; /* held until the close op is posted */
+    pthread_mutex_init(&f->lock, NULL);
+    if (c->method->feed(ctx, req, f, &f->src, err) < 0) {
+        pthread_mutex_destroy(&f->lock);
+        free(f);
+        return -1;
+    }
+    rpc_server_t *srv = c->srv;
+    pthread_mutex_lock(&srv->lock);
+    f->next = srv->feeds;
+    srv->feeds = f;
+    pthread_mutex_lock(&f->lock);
+    f->stop = atomic_load(&srv->stopping);
+    pthread_mutex_unlock(&srv->lock);
+
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->cancelled;
+    grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &f->close_tag, NULL);
+    if (e == GRPC_CALL_OK)
+        f->pending++;
+    else
+        f->closed = true;
+    feed_settle(f); /* drops the start guard, sends the initial metadata */
+    return 0;
+}
+
+/* Server stop: every live feed ends with UNAVAILABLE (the client
+ * subscribes again to the next daemon). */
+static void feeds_stop(rpc_server_t *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    for (struct rpc_feed *f = srv->feeds; f; f = f->next) {
+        pthread_mutex_lock(&f->lock);
+        f->stop = true;
+        feed_kick(f);
+        pthread_mutex_unlock(&f->lock);
+    }
+    pthread_mutex_unlock(&srv->lock);
+}
+
 static bool method_logs_at_debug(const rpc_method_t *m)
 {
     return m->klass == RPC_FAST || strcmp(m->name, "ImageFsInfo") == 0;
@@ -288,6 +527,11 @@ static void call_run(void *data)
     ProtobufCMessage *req = unpack_request(c, ctx.arena);
     if (!req) {
         cri_error_set(&err, EINVAL, "malformed %s request", m->name);
+    } else if (m->feed) {
+        if (feed_start(c, &ctx, req, &err) == 0) {
+            arena_free(ctx.arena); /* the feed owns the call from here */
+            return;
+        }
     } else if (m->stream) {
         run_stream(c, &ctx, req, &err);
     } else if (m->server_streaming || !m->handler) {
@@ -491,6 +735,13 @@ int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, c
     srv->socket_path = xstrdup(path);
     srv->methods = rpc_methods(&srv->n_methods);
     srv->registered = xcalloc(srv->n_methods, sizeof(*srv->registered));
+    if (daemon_metrics(daemon)) {
+        const char **names = xcalloc(srv->n_methods, sizeof(*names));
+        for (size_t i = 0; i < srv->n_methods; i++)
+            names[i] = srv->methods[i].name;
+        metrics_rpc_methods(daemon_metrics(daemon), names, srv->n_methods);
+        free(names);
+    }
     srv->shutdown_tag.done = shutdown_done;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->changed, NULL);
@@ -594,6 +845,7 @@ void rpc_server_stop(rpc_server_t *srv, int grace_ms)
         return;
     atomic_store(&srv->stopping, true);
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
+    feeds_stop(srv);
 
     pthread_mutex_lock(&srv->lock);
     bool drained = wait_until(srv, no_inflight, grace_ms);

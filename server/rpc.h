@@ -30,6 +30,35 @@ typedef int (*rpc_handler_fn)(rpc_ctx_t *ctx, const ProtobufCMessage *req,
 typedef int (*rpc_stream_fn)(rpc_ctx_t *ctx, const ProtobufCMessage *req,
                              ProtobufCMessage ***ret_msgs, size_t *ret_n, cri_error_t *err);
 
+/* A long-lived server stream (a "feed": GetContainerEvents). The handler
+ * subscribes somewhere and returns at once, filling *ret_source; the gRPC
+ * core then sends what the source yields, one message in flight at a time,
+ * until the source ends, the client goes away or the server stops (status
+ * UNAVAILABLE, so the client subscribes again). No worker is held while the
+ * feed lives. */
+typedef struct rpc_feed rpc_feed_t;
+
+typedef struct rpc_feed_source {
+    /* The next message: 1 with *ret_buf (malloc'd packed bytes, taken) and
+     * *ret_len; 0 when none waits (the source calls rpc_feed_wake() when
+     * one does); -1 when the feed is over, err giving the status to end
+     * with. Called with the feed's lock held: must not block. */
+    int (*next)(void *data, void **ret_buf, size_t *ret_len, cri_error_t *err);
+    /* The call is over: stop waking the feed and free data. Called once,
+     * after the last next(); after it returns, the feed is freed. */
+    void (*release)(void *data);
+    void *data;
+} rpc_feed_source_t;
+
+/* A feed handler: validates req and subscribes (waking `feed` later). On
+ * failure returns -1 with err set and nothing subscribed. */
+typedef int (*rpc_feed_fn)(rpc_ctx_t *ctx, const ProtobufCMessage *req, rpc_feed_t *feed,
+                           rpc_feed_source_t *ret_source, cri_error_t *err);
+
+/* Tells the gRPC core that feed's source has something for next(): a
+ * message or its end. Any thread; never blocks on the network. */
+void rpc_feed_wake(rpc_feed_t *feed);
+
 /* Where a method runs. FAST handlers answer inline on a poller thread and
  * must never block (no runc, CNI, network, sleeping locks); SLOW ones run on
  * the worker pool. */
@@ -48,6 +77,7 @@ typedef struct rpc_method {
     rpc_class_t klass;
     bool server_streaming; /* protobuf-c does not mark these */
     rpc_stream_fn stream;  /* server_streaming methods: NULL = not built yet */
+    rpc_feed_fn feed;      /* long-lived server_streaming methods (instead of stream) */
 } rpc_method_t;
 
 /* The method table: every RuntimeService and ImageService method. */
@@ -78,6 +108,15 @@ void **rpc_map_entries(rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *entry, 
 void rpc_stream_slices(rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *desc, void **items,
                        size_t n, ProtobufCMessage ***ret_msgs, size_t *ret_n);
 
+/* A context outside any call, for building messages off a call (the
+ * event snapshots of GetContainerEvents): an arena and daemon d, no
+ * deadline. Free with rpc_ctx_detached_free(), which frees the arena. */
+rpc_ctx_t *rpc_ctx_detached_new(daemon_t *d);
+void rpc_ctx_detached_free(rpc_ctx_t *ctx);
+
+/* Packs msg into a malloc'd buffer (*ret_len bytes). */
+void *rpc_pack_malloc(const ProtobufCMessage *msg, size_t *ret_len);
+
 /* The daemon state a handler works on. */
 daemon_t *rpc_daemon(rpc_ctx_t *ctx);
 /* The method being served. */
@@ -105,7 +144,8 @@ enum rpc_code {
 
 /* The single errno -> gRPC code mapping (ENOENT->NOT_FOUND, EEXIST->
  * ALREADY_EXISTS, EINVAL->INVALID_ARGUMENT, ETIMEDOUT->DEADLINE_EXCEEDED,
- * ENOSYS->UNIMPLEMENTED, ECANCELED->CANCELLED, else UNKNOWN). */
+ * ENOSYS->UNIMPLEMENTED, ECANCELED->CANCELLED, ENOBUFS->RESOURCE_EXHAUSTED,
+ * else UNKNOWN). */
 int rpc_code_from_errno(int status);
 
 /* A running gRPC server. */

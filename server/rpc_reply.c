@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "server/arena.h"
 #include "server/rpc-ctx.h"
 #include "server/rpc-internal.h"
@@ -25,6 +27,32 @@ int64_t rpc_mono_ns(void)
 arena_t *rpc_ctx_arena(rpc_ctx_t *ctx)
 {
     return ctx->arena;
+}
+
+rpc_ctx_t *rpc_ctx_detached_new(daemon_t *d)
+{
+    rpc_ctx_t *ctx = xcalloc(1, sizeof(*ctx));
+    ctx->daemon = d;
+    ctx->arena = arena_new();
+    ctx->deadline_ns = -1;
+    return ctx;
+}
+
+void rpc_ctx_detached_free(rpc_ctx_t *ctx)
+{
+    if (!ctx)
+        return;
+    arena_free(ctx->arena);
+    free(ctx);
+}
+
+void *rpc_pack_malloc(const ProtobufCMessage *msg, size_t *ret_len)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    void *buf = xmalloc(len ? len : 1);
+    protobuf_c_message_pack(msg, buf);
+    *ret_len = len;
+    return buf;
 }
 
 daemon_t *rpc_daemon(rpc_ctx_t *ctx)
@@ -62,6 +90,8 @@ int rpc_code_from_errno(int status)
         return RPC_UNIMPLEMENTED;
     case ECANCELED:
         return RPC_CANCELLED;
+    case ENOBUFS:
+        return RPC_RESOURCE_EXHAUSTED;
     default:
         return RPC_UNKNOWN;
     }

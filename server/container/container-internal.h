@@ -45,6 +45,10 @@ int container_validate_update(const Runtime__V1__UpdateContainerResourcesRequest
 /* Checks the CRI mounts of a request (paths absolute, propagation known). */
 int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error_t *err);
 
+/* container_set_exited() plus the STOPPED event when c was not EXITED. */
+void container_mark_exited(struct daemon *d, container_t *c, int64_t finished_at, int exit_code,
+                           const char *reason, const char *message);
+
 /* Waits up to timeout_ms for c's exit file and records the exit. True when
  * c has exited. */
 bool container_wait_exit(struct daemon *d, container_t *c, int timeout_ms);

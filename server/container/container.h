@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "server/events.h"
 
 /* One KEY=value pair from the CRI request. */
 typedef struct container_env_kv {
@@ -177,8 +178,9 @@ int container_get_running(struct daemon *d, const char *id, container_t **ret, c
 /* Reads the run state under c->lock into *ret. */
 void container_get_status(container_t *c, container_status_t *ret);
 void container_status_clear(container_status_t *st);
-/* Sets EXITED with the given code and reason (message may be NULL). */
-void container_set_exited(container_t *c, int64_t finished_at, int exit_code, const char *reason,
+/* Sets EXITED with the given code and reason (message may be NULL). True
+ * when c was not EXITED before (the caller then publishes STOPPED). */
+bool container_set_exited(container_t *c, int64_t finished_at, int exit_code, const char *reason,
                           const char *message);
 
 /* Value of label `key`, or NULL. */
@@ -256,6 +258,12 @@ int container_remove_pod(struct daemon *d, const char *sandbox_id, cri_error_t *
 
 /* Exit watcher: when id is a container, records its exit (idempotent). */
 bool container_on_exit(struct daemon *d, const char *id, const struct conmon_exit *e);
+
+/* The hub's snapshot function (events.h events_snapshot_fn, data = the
+ * daemon): the packed ContainerEventResponse of one event, with the pod's
+ * status and its containers' statuses as they are now (memory only). */
+int container_events_snapshot(events_type_t type, const char *container_id, const char *sandbox_id,
+                              int64_t created_at, void *data, void **ret_buf, size_t *ret_len);
 
 /* Startup: rolls back unfinished creates and reconciles every container
  * with the runtime's state and exit files. Per-container problems are

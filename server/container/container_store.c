@@ -96,12 +96,13 @@ void container_status_clear(container_status_t *st)
     st->reason = st->message = NULL;
 }
 
-void container_set_exited(container_t *c, int64_t finished_at, int exit_code, const char *reason,
+bool container_set_exited(container_t *c, int64_t finished_at, int exit_code, const char *reason,
                           const char *message)
 {
     char *r = xstrdup(reason ? reason : "");
     char *m = xstrdup(message ? message : "");
     pthread_mutex_lock(&c->lock);
+    bool changed = c->state != CONTAINER_STATE_EXITED;
     c->state = CONTAINER_STATE_EXITED;
     c->pid = 0;
     c->finished_at = finished_at;
@@ -113,6 +114,7 @@ void container_set_exited(container_t *c, int64_t finished_at, int exit_code, co
     c->reason = r;
     c->message = m;
     pthread_mutex_unlock(&c->lock);
+    return changed;
 }
 
 const char *container_label(const container_t *c, const char *key)

@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
+#include "server/events.h"
 #include "server/host_ops.h"
 #include "server/rootfs.h"
 #include "server/handlers.h"
@@ -254,6 +255,7 @@ RPC_HANDLER(handle_create_container)
         container_store_forget(daemon_containers(d), c, &ignore);
         return cri_error_wrap(err, "create container `%s`", c->name);
     }
+    events_publish(daemon_events(d), EVENTS_CONTAINER_CREATED, c->id, c->sandbox_id);
     Runtime__V1__CreateContainerResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__create_container_response__init(resp);
     resp->container_id = rpc_strdup(ctx, c->id);

@@ -11,6 +11,8 @@
 #include "conmon/conmon.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
+#include "server/events.h"
+#include "server/metrics.h"
 #include "server/host_ops.h"
 #include "server/rootfs.h"
 
@@ -31,14 +33,24 @@ static const char *exit_reason(const conmon_exit_t *e)
     return e->exit_code == 0 ? "Completed" : "Error";
 }
 
-static void record_exit(container_t *c, const conmon_exit_t *e)
+void container_mark_exited(daemon_t *d, container_t *c, int64_t finished_at, int exit_code,
+                           const char *reason, const char *message)
+{
+    if (container_set_exited(c, finished_at, exit_code, reason, message))
+        events_publish(daemon_events(d), EVENTS_CONTAINER_STOPPED, c->id, c->sandbox_id);
+}
+
+static void record_exit(daemon_t *d, container_t *c, const conmon_exit_t *e)
 {
     container_status_t st;
     container_get_status(c, &st);
     bool done = st.state == CONTAINER_STATE_EXITED;
     container_status_clear(&st);
-    if (!done)
-        container_set_exited(c, e->finished_at, e->exit_code, exit_reason(e), NULL);
+    if (done)
+        return;
+    if (e->oom_killed)
+        metrics_oom_kill(daemon_metrics(d));
+    container_mark_exited(d, c, e->finished_at, e->exit_code, exit_reason(e), NULL);
 }
 
 bool container_check_exit_file(daemon_t *d, container_t *c)
@@ -48,7 +60,7 @@ bool container_check_exit_file(daemon_t *d, container_t *c)
     cri_error_t ignore = CRI_ERROR_INIT;
     if (conmon_exit_read(path, &e, &ignore) < 0)
         return false;
-    record_exit(c, &e);
+    record_exit(d, c, &e);
     return true;
 }
 
@@ -59,7 +71,7 @@ bool container_on_exit(daemon_t *d, const char *id, const conmon_exit_t *e)
     if (!daemon_containers(d) || container_store_get(daemon_containers(d), id, &c, &ignore) < 0 ||
         strcmp(c->id, id) != 0)
         return false;
-    record_exit(c, e);
+    record_exit(d, c, e);
     return true;
 }
 
@@ -114,7 +126,7 @@ int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_er
         if (runtime_alive(rt, c) && send_signal(rt, c, SIGKILL, err) < 0)
             return -1;
         if (!container_wait_exit(d, c, CONTAINER_KILL_WAIT_MS))
-            container_set_exited(c, now_unix_ns(), 255, "Unknown", "no exit status");
+            container_mark_exited(d, c, now_unix_ns(), 255, "Unknown", "no exit status");
         return 0;
     }
     if (timeout_s > 0 && c->stop_signal != SIGKILL) {
@@ -190,6 +202,7 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
         return -1;
     c->removed = true;
     container_store_remove(daemon_containers(d), c);
+    events_publish(daemon_events(d), EVENTS_CONTAINER_DELETED, c->id, c->sandbox_id);
     return 0;
 }
 

@@ -57,8 +57,8 @@ static void reconcile(daemon_t *d, container_t *c)
         if (container_wait_exit(d, c, RECOVER_EXIT_WAIT_MS))
             return;
     }
-    container_set_exited(c, now_unix_ns(), 255, "Unknown",
-                         "the container's exit status was lost (runtime state gone)");
+    container_mark_exited(d, c, now_unix_ns(), 255, "Unknown",
+                          "the container's exit status was lost (runtime state gone)");
 }
 
 int container_recover(daemon_t *d, size_t *ret_loaded, cri_error_t *err)

@@ -9,6 +9,7 @@
 #include "common/util.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
+#include "server/events.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox.h"
 
@@ -38,7 +39,7 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
     if (!rt)
         return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", c->runtime);
     if (oci_runtime_start(rt->oci, c->id, err) < 0) {
-        container_set_exited(c, now_unix_ns(), 128, "StartError", err->msg);
+        container_mark_exited(d, c, now_unix_ns(), 128, "StartError", err->msg);
         cri_error_t ignore = CRI_ERROR_INIT;
         container_store_persist(daemon_containers(d), c, false, &ignore);
         return -1;
@@ -49,6 +50,7 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
         c->state = CONTAINER_STATE_RUNNING; /* else the exit came first */
     c->started_at = c->finished_at && c->finished_at < now ? c->finished_at : now;
     pthread_mutex_unlock(&c->lock);
+    events_publish(daemon_events(d), EVENTS_CONTAINER_STARTED, c->id, c->sandbox_id);
     return container_store_persist(daemon_containers(d), c, false, err);
 }
 

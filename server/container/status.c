@@ -14,6 +14,7 @@
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
+#include "server/status_replies.h"
 
 static Runtime__V1__Mount **status_mounts(rpc_ctx_t *ctx, const container_t *c)
 {
@@ -92,6 +93,17 @@ static void status_fill(rpc_ctx_t *ctx, container_t *c, const container_status_t
     s->resources = status_resources(ctx, c);
     s->user = status_user(ctx, c);
     s->stop_signal = (Runtime__V1__Signal)container_signal_to_cri(c->stop_signal);
+}
+
+Runtime__V1__ContainerStatus *container_reply_status(rpc_ctx_t *ctx, container_t *c)
+{
+    container_status_t st;
+    container_get_status(c, &st);
+    Runtime__V1__ContainerStatus *s = rpc_alloc(ctx, sizeof(*s));
+    runtime__v1__container_status__init(s);
+    status_fill(ctx, c, &st, s);
+    container_status_clear(&st);
+    return s;
 }
 
 /* info["info"]: {"pid", "sandboxID", "runtimeSpec", "privileged"...}. */

@@ -9,9 +9,11 @@
 
 #include "api/cri/v1/api.pb-c.h"
 #include "common/cleanup.h"
+#include "common/util.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
 #include "server/image/image.h"
+#include "server/metrics.h"
 
 int image_validate_pull(const Runtime__V1__PullImageRequest *r, cri_error_t *err)
 {
@@ -21,6 +23,15 @@ int image_validate_pull(const Runtime__V1__PullImageRequest *r, cri_error_t *err
     if (image_ref_parse(r->image->image, &ref, err) < 0)
         return cri_error_wrap(err, "image.image");
     return 0;
+}
+
+/* A successful pull for the metrics, with the image's size. */
+static void pull_observe_ok(daemon_t *d, const char *id, int64_t ns)
+{
+    cleanup_image image_t *img = NULL;
+    cri_error_t ignore = CRI_ERROR_INIT;
+    uint64_t bytes = image_store_resolve(d->images, id, &img, &ignore) == 0 ? img->size : 0;
+    metrics_pull_observe(daemon_metrics(d), 0, bytes, ns);
 }
 
 RPC_HANDLER(handle_pull_image)
@@ -37,9 +48,14 @@ RPC_HANDLER(handle_pull_image)
         auth.registry_token = r->auth->registry_token;
     }
     cleanup_free char *id = NULL;
+    int64_t t0 = now_unix_ns();
+    metrics_t *m = daemon_metrics(rpc_daemon(ctx));
     if (image_store_pull(rpc_daemon(ctx)->images, r->image->image, r->auth ? &auth : NULL,
-                         rpc_deadline_ms(ctx), &id, err) < 0)
+                         rpc_deadline_ms(ctx), &id, err) < 0) {
+        metrics_pull_observe(m, err->status, 0, now_unix_ns() - t0);
         return -1;
+    }
+    pull_observe_ok(rpc_daemon(ctx), id, now_unix_ns() - t0);
     Runtime__V1__PullImageResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__pull_image_response__init(resp);
     resp->image_ref = rpc_strdup(ctx, id);

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/daemon.h"
+#include "server/events.h"
 #include "server/sandbox/sandbox-internal.h"
 
 #define RECOVER_SPEC_MAX ((size_t)4 * 1024 * 1024)
@@ -79,6 +80,10 @@ bool sandbox_on_infra_exit(daemon_t *d, const char *id)
     if (!daemon_sandboxes(d) || sandbox_store_get(daemon_sandboxes(d), id, &sb, &ignore) < 0 ||
         strcmp(sb->id, id) != 0)
         return false;
+    pid_t pid = 0;
+    bool was_ready = sandbox_get_state(sb, &pid) == SANDBOX_STATE_READY;
     sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
+    if (was_ready)
+        events_publish(daemon_events(d), EVENTS_CONTAINER_STOPPED, sb->id, sb->id);
     return true;
 }

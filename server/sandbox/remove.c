@@ -10,6 +10,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/daemon.h"
+#include "server/events.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
 
@@ -30,6 +31,9 @@ int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
     if (sandbox_store_forget(daemon_sandboxes(d), sb, err) < 0)
         return -1;
     sb->removed = true;
+    /* published while the pod is still in memory, so the event carries its
+     * last status (kubelet skips an event without one) */
+    events_publish(daemon_events(d), EVENTS_CONTAINER_DELETED, sb->id, sb->id);
     sandbox_store_remove(daemon_sandboxes(d), sb);
     return 0;
 }

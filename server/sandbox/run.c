@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "conf/conf.h"
 #include "server/daemon.h"
+#include "server/events.h"
 #include "server/host_ops.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
@@ -200,6 +201,9 @@ RPC_HANDLER(handle_run_pod_sandbox)
         return cri_error_wrap(err, "run pod sandbox `%s`", sb->name);
     }
 
+    /* a pod's own events carry its id as container id (as containerd's) */
+    events_publish(daemon_events(d), EVENTS_CONTAINER_CREATED, sb->id, sb->id);
+    events_publish(daemon_events(d), EVENTS_CONTAINER_STARTED, sb->id, sb->id);
     Runtime__V1__RunPodSandboxResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__run_pod_sandbox_response__init(resp);
     resp->pod_sandbox_id = rpc_strdup(ctx, sb->id);

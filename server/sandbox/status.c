@@ -14,6 +14,7 @@
 #include "server/daemon.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
+#include "server/status_replies.h"
 
 static Runtime__V1__PodSandboxNetworkStatus *status_network(rpc_ctx_t *ctx, const sandbox_t *sb)
 {
@@ -90,6 +91,12 @@ static Runtime__V1__PodSandboxStatus *status_build(rpc_ctx_t *ctx, sandbox_t *sb
         &st->n_annotations);
     st->runtime_handler = rpc_strdup(ctx, sb->runtime_handler);
     return st;
+}
+
+Runtime__V1__PodSandboxStatus *sandbox_reply_status(rpc_ctx_t *ctx, sandbox_t *sb)
+{
+    pid_t pid = 0;
+    return status_build(ctx, sb, &pid);
 }
 
 RPC_HANDLER(handle_pod_sandbox_status)

@@ -15,6 +15,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/daemon.h"
+#include "server/events.h"
 #include "server/host_ops.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
@@ -70,6 +71,8 @@ int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
     sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
     if (changed && sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0)
         return cri_error_wrap(err, "record pod `%s` as stopped", sb->id);
+    if (changed)
+        events_publish(daemon_events(d), EVENTS_CONTAINER_STOPPED, sb->id, sb->id);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kubelet, kube-apiserver and kubectl from the k8s.io/kubernetes module
+# Builds kubelet, kube-apiserver, kubectl and kubeadm from the k8s.io/kubernetes module
 # pinned in go.mod (test/node's wrapper module) into a cache outside the
 # checkout, reused when present:
 #
@@ -29,10 +29,11 @@ cd "$here"
 stamped() { # stamped PROG: the cached binary reports the wanted version
     local args=(--version)
     [ "$1" = kubectl ] && args=(version --client)
-    [ -x "$out/$1" ] && "$out/$1" "${args[@]}" 2>/dev/null | grep -q "$version"
+    [ "$1" = kubeadm ] && args=(version -o short)
+    [ -x "$out/$1" ] && "$out/$1" "${args[@]}" 2>/dev/null | grep "$version" >/dev/null
 }
 
-for prog in kubelet kube-apiserver kubectl; do
+for prog in kubelet kube-apiserver kubectl kubeadm; do
     stamped "$prog" && continue
     echo "building $prog $version into $out" >&2
     CGO_ENABLED=0 GOFLAGS=-mod=mod "$go" build -trimpath -ldflags "$ldflags" \

@@ -20,7 +20,7 @@ E2E = os.path.join(os.path.dirname(HERE), "e2e")
 sys.path.insert(0, E2E)
 
 import bundle  # noqa: E402
-from conftest import Cri, Daemon  # noqa: E402
+from conftest import Cri, Daemon, pull  # noqa: E402
 import registry  # noqa: E402
 from test_sandbox import HOST_LOCAL_DIR, Net, monitors_under, mounts_under  # noqa: E402
 
@@ -35,7 +35,7 @@ KUBELET_DIR = "/var/lib/kubelet"
 DEVICE_PLUGINS = os.path.join(KUBELET_DIR, "device-plugins")
 DEVICE_SOCKET = os.path.join(DEVICE_PLUGINS, "kubelet.sock")
 APPLETS = ("sh", "ls", "cat", "echo", "sleep", "id", "true", "false", "[", "test", "mkdir",
-           "touch", "httpd", "env", "hostname")
+           "touch", "httpd", "env", "hostname", "tar", "tty", "kill", "date")
 
 
 def find_kube_bin():
@@ -79,9 +79,8 @@ def sh(*args, check=False):
 class Node:
     """cricketd + kubelet on a temporary directory; pods as static manifests."""
 
-    def __init__(self, kube_bin, feature_gates=None):
+    def __init__(self, kube_bin):
         self.kube_bin = kube_bin
-        self.feature_gates = feature_gates or {}
         self.base = tempfile.mkdtemp(prefix="cricket-node-")
         self.tag = "%06x" % random.getrandbits(24)
         self.node_name = "crkt-node-" + self.tag
@@ -89,6 +88,10 @@ class Node:
         self.manifests = os.path.join(self.base, "manifests")
         os.makedirs(self.manifests)
         self.kubelet_root = os.path.join(self.base, "kubelet")
+        # KubeletConfiguration keys and flags a subclass or a test adds
+        self.kubelet_config = {}
+        self.kubelet_args = []
+        self.kubelet_host = "127.0.0.1"  # where kubelet serves
         self.kubelet_proc = None
         self.kubelet_log = None
         self.created_dirs = None
@@ -142,7 +145,7 @@ class Node:
             "cgroupDriver": "cgroupfs",
             "failCgroupV1": False,
             "failSwapOn": False,
-            "address": "127.0.0.1",
+            "address": self.kubelet_host,
             "port": self.port,
             "readOnlyPort": 0,
             "healthzBindAddress": "127.0.0.1",
@@ -153,8 +156,7 @@ class Node:
             "containerLogMaxFiles": 3,
             "containerLogMonitorInterval": "3s",
         }
-        if self.feature_gates:
-            cfg["featureGates"] = self.feature_gates
+        cfg.update(self.kubelet_config)
         path = os.path.join(self.base, "kubelet.yaml")
         with open(path, "w") as f:
             json.dump(cfg, f)
@@ -167,7 +169,7 @@ class Node:
             self.started = time.time() - 1
         argv = [os.path.join(self.kube_bin, "kubelet"), "--config", path,
                 "--root-dir", self.kubelet_root, "--cert-dir", os.path.join(self.base, "pki"),
-                "--hostname-override", self.node_name, "--v=2"]
+                "--hostname-override", self.node_name, "--v=2"] + self.kubelet_args
         self.kubelet_proc = subprocess.Popen(argv, stdout=self.kubelet_log,
                                              stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -212,12 +214,12 @@ class Node:
     # ---- kubelet's view ----
 
     def get(self, path):
-        """The body of kubelet's https://127.0.0.1:<port><path> (bytes)."""
+        """The body of kubelet's https://<kubelet_host>:<port><path> (bytes)."""
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        with urllib.request.urlopen("https://127.0.0.1:%d%s" % (self.port, path), context=ctx,
-                                    timeout=30) as r:
+        url = "https://%s:%d%s" % (self.kubelet_host, self.port, path)
+        with urllib.request.urlopen(url, context=ctx, timeout=30) as r:
             return r.read()
 
     def pods(self):
@@ -369,7 +371,8 @@ class Node:
             os.makedirs(keep, exist_ok=True)
             for f in ("kubelet.log", "cricketd.log"):
                 if os.path.exists(os.path.join(self.base, f)):
-                    shutil.copy(os.path.join(self.base, f), os.path.join(keep, f))
+                    shutil.copy(os.path.join(self.base, f),
+                                os.path.join(keep, "%s-%s" % (self.node_name, f)))
         for d in (POD_LOGS, CONTAINER_LOGS):
             if os.path.isdir(d):
                 for n in os.listdir(d):

@@ -1,6 +1,6 @@
 #!/bin/sh
 # ctest's `node` layer: builds (or reuses) kubelet with build.sh, then runs
-# test_node.py against it. Exits 77 (skipped, reason printed) only where
+# every test/node/test_*.py against it. Exits 77 (skipped, reason printed) only where
 # Go >= 1.26 is missing; the e2e environment (CRICKETD, CRICKET_CONMON, ...)
 # comes from ctest.
 set -eu
@@ -21,4 +21,4 @@ if [ -z "${KUBE_BIN:-}" ]; then
     echo "kubelet from $KUBE_BIN (build.sh took $(($(date +%s) - start)) s)"
     export KUBE_BIN
 fi
-exec /usr/bin/python3 -m pytest -v -p no:cacheprovider "$here/test_node.py" "$here/test_node_stats.py"
+exec /usr/bin/python3 -m pytest -v -p no:cacheprovider --durations=10 "$here"/test_*.py

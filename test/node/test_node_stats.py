@@ -20,7 +20,8 @@ def node():
     kube_bin, reason = kubenode.find_kube_bin()
     if kube_bin is None:
         pytest.skip(reason)
-    n = kubenode.Node(kube_bin, feature_gates={"PodAndContainerStatsFromCRI": True})
+    n = kubenode.Node(kube_bin)
+    n.kubelet_config["featureGates"] = {"PodAndContainerStatsFromCRI": True}
     try:
         n.start()
         yield n

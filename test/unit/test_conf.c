@@ -95,6 +95,7 @@ static char *get(const conf_t *c, const char *key)
         {"streaming.tls_cert", c->streaming.tls_cert},
         {"streaming.tls_key", c->streaming.tls_key},
         {"streaming.tls_client_ca", c->streaming.tls_client_ca},
+        {"metrics.address", c->metrics.address},
     };
     for (size_t i = 0; i < ARRAY_SIZE(strings); i++)
         if (strcmp(key, strings[i].key) == 0)
@@ -125,6 +126,12 @@ static char *get(const conf_t *c, const char *key)
         return xasprintf("%" PRIu64, c->streaming.handshake_timeout_ms);
     if (strcmp(key, "streaming.idle_timeout") == 0)
         return xasprintf("%" PRIu64, c->streaming.idle_timeout_ms);
+    if (strcmp(key, "events.queue_length") == 0)
+        return xasprintf("%" PRIu64, c->events.queue_length);
+    if (strcmp(key, "metrics.enable") == 0)
+        return xstrdup(c->metrics.enable ? "true" : "false");
+    if (strcmp(key, "metrics.port") == 0)
+        return xasprintf("%d", c->metrics.port);
     if (strcmp(key, "runtime.handlers") == 0) {
         char *s = xstrdup("");
         for (size_t i = 0; i < c->runtime.n_handlers; i++) {
@@ -222,6 +229,10 @@ static void assert_conf_equal(const conf_t *a, const conf_t *b)
     assert_int_equal(a->streaming.max_port_forwards, b->streaming.max_port_forwards);
     assert_int_equal(a->streaming.handshake_timeout_ms, b->streaming.handshake_timeout_ms);
     assert_int_equal(a->streaming.idle_timeout_ms, b->streaming.idle_timeout_ms);
+    assert_int_equal(a->events.queue_length, b->events.queue_length);
+    assert_int_equal(a->metrics.enable, b->metrics.enable);
+    assert_string_equal(a->metrics.address, b->metrics.address);
+    assert_int_equal(a->metrics.port, b->metrics.port);
 }
 
 /* Loads text (as dir/name) over fresh defaults; fails the test on error. */
@@ -276,6 +287,10 @@ static void test_defaults(void **state)
         {"streaming.max_port_forwards", "64"},
         {"streaming.handshake_timeout", "10000"},
         {"streaming.idle_timeout", "14400000"},
+        {"events.queue_length", "1024"},
+        {"metrics.enable", "false"},
+        {"metrics.address", "127.0.0.1"},
+        {"metrics.port", "9090"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
         assert_get(c, cases[i].key, cases[i].want);
@@ -416,6 +431,13 @@ static void test_each_key(void **state)
         {"streaming:\n  handshake_timeout: 0\n", "streaming.handshake_timeout", "0"},
         {"streaming:\n  idle_timeout: 1500ms\n", "streaming.idle_timeout", "1500"},
         {"streaming:\n  idle_timeout: 0s\n", "streaming.idle_timeout", "0"},
+        {"events:\n  queue_length: 1\n", "events.queue_length", "1"},
+        {"events:\n  queue_length: 4Ki\n", "events.queue_length", "4096"},
+        {"metrics:\n  enable: true\n", "metrics.enable", "true"},
+        {"metrics:\n  enable: false\n", "metrics.enable", "false"},
+        {"metrics:\n  address: '::1'\n", "metrics.address", "::1"},
+        {"metrics:\n  port: 0\n", "metrics.port", "0"},
+        {"metrics:\n  port: 19090\n", "metrics.port", "19090"},
         {"network:\n  default_network: \"\"\n", "network.default_network", ""},
         {"image:\n  pause_image: \"null\"\n", "image.pause_image", "null"},
         {"image:\n  pause_image: 123\n", "image.pause_image", "123"},
@@ -689,6 +711,16 @@ static const struct {
      "key \"image.auth_file\": invalid value \"auth.json\": must be empty or an absolute path"},
     {"streaming:\n  address: localhost\n", 2,
      "key \"streaming.address\": invalid value \"localhost\": must be an IPv4 or IPv6 address"},
+    {"events:\n  queue_length: 0\n", 2,
+     "key \"events.queue_length\": invalid value \"0\": must be a whole number from 1 to "
+     "1000000"},
+    {"metrics:\n  enable: yes\n", 2,
+     "key \"metrics.enable\": invalid value \"yes\": must be true or false"},
+    {"metrics:\n  enable: [true]\n", 2, "key \"metrics.enable\" must be a scalar, not a list"},
+    {"metrics:\n  address: localhost\n", 2,
+     "key \"metrics.address\": invalid value \"localhost\": must be an IPv4 or IPv6 address"},
+    {"metrics:\n  port: 65536\n", 2,
+     "key \"metrics.port\": invalid value \"65536\": must be an integer from 0 to 65535"},
     {"streaming:\n  port: 65536\n", 2,
      "key \"streaming.port\": invalid value \"65536\": must be an integer from 0 to 65535"},
     {"streaming:\n  port: -1\n", 2,
@@ -1124,7 +1156,13 @@ static void test_to_yaml_shape(void **state)
                                "  max_connections_per_client: 128\n"
                                "  max_port_forwards: 64\n"
                                "  handshake_timeout: 10s\n"
-                               "  idle_timeout: 4h\n";
+                               "  idle_timeout: 4h\n"
+                               "events:\n"
+                               "  queue_length: 1024\n"
+                               "metrics:\n"
+                               "  enable: false\n"
+                               "  address: 127.0.0.1\n"
+                               "  port: 9090\n";
     assert_string_equal(yaml, want);
 
     /* a string set by code that is not UTF-8 cannot be emitted */
