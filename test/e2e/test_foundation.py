@@ -22,6 +22,7 @@ BUILT = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "ImageFsIn
          "ListContainers", "ContainerStatus", "ExecSync", "ReopenContainerLog",
          "UpdateContainerResources", "StreamContainers", "ContainerStats",
          "ListContainerStats"}
+BUILT |= {"GetContainerEvents"}  # a long-lived stream: test_events.py
 CONFLIST = {
     "cniVersion": "1.0.0",
     "name": "cricket-test",
