@@ -123,7 +123,7 @@ int metrics_server_start(daemon_t *d, const char *address, int port, metrics_ser
                          cri_error_t *err)
 {
     struct sockaddr_storage ss = {0};
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD; /* errors: ours, in key=value */
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, address, &a4->sin_addr) == 1) {
