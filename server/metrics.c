@@ -77,7 +77,7 @@ static void sample_head(metrics_buf_t *b, const char *name, const char *const *l
                         const char *extra_k, const char *extra_v)
 {
     buf_str(b, name);
-    bool any = (labels && labels[0]) || extra_k;
+    bool any = (labels && labels[0]) || (extra_k && extra_v);
     if (!any)
         return;
     buf_str(b, "{");
@@ -89,7 +89,7 @@ static void sample_head(metrics_buf_t *b, const char *name, const char *const *l
         buf_escaped(b, labels[n + 1], true);
         buf_str(b, "\"");
     }
-    if (extra_k) {
+    if (extra_k && extra_v) {
         buf_str(b, n ? "," : "");
         buf_str(b, extra_k);
         buf_str(b, "=\"");

@@ -2,11 +2,15 @@
 #include "server/metrics_server.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -21,6 +25,42 @@ struct metrics_server {
     struct MHD_Daemon *mhd;
     int port;
 };
+
+/* Live monitor processes of this daemon: cricket-conmon runs with
+ * `--socket-dir <runroot>/conmon` (conmon/PROTOCOL.md), so a scan of
+ * /proc/<pid>/cmdline finds them, and only this daemon's. */
+static uint64_t monitors_alive(const char *socket_dir)
+{
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return 0;
+    uint64_t n = 0;
+    struct dirent *e;
+    char path[300], args[4096];
+    while ((e = readdir(proc))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        (void)snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, args, sizeof(args) - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        args[len] = '\0';
+        for (const char *a = args; a < args + len; a += strlen(a) + 1) {
+            const char *next = a + strlen(a) + 1;
+            if (strcmp(a, "--socket-dir") == 0 && next < args + len &&
+                strcmp(next, socket_dir) == 0) {
+                n++;
+                break;
+            }
+        }
+    }
+    closedir(proc);
+    return n;
+}
 
 /* Pods by state, containers by state and the monitors supervising them. */
 static void render_objects(daemon_t *d, metrics_buf_t *b)
@@ -55,11 +95,12 @@ static void render_objects(daemon_t *d, metrics_buf_t *b)
         const char *labels[] = {"state", names[i], NULL};
         metrics_sample_u64(b, "cricket_containers", labels, ctrs[i]);
     }
-    /* every created or running container and every ready pod's infra
-     * container has its monitor (cricket-conmon) alive */
     metrics_family(b, "cricket_monitors_alive", "gauge",
-                   "Container monitors supervising a live container or pod infra container.");
-    metrics_sample_u64(b, "cricket_monitors_alive", NULL, ctrs[0] + ctrs[1] + pods[0]);
+                   "Monitor processes (cricket-conmon) of this daemon alive now.");
+    metrics_sample_u64(b, "cricket_monitors_alive", NULL, monitors_alive(daemon_conmon_dir(d)));
+    metrics_family(b, "cricket_monitors_expected", "gauge",
+                   "Created or running containers and ready pods: each should have a monitor.");
+    metrics_sample_u64(b, "cricket_monitors_expected", NULL, ctrs[0] + ctrs[1] + pods[0]);
 }
 
 static void render_events(daemon_t *d, metrics_buf_t *b)
@@ -123,7 +164,7 @@ int metrics_server_start(daemon_t *d, const char *address, int port, metrics_ser
                          cri_error_t *err)
 {
     struct sockaddr_storage ss = {0};
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD; /* errors: ours, in key=value */
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, address, &a4->sin_addr) == 1) {

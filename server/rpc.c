@@ -10,9 +10,10 @@
  *
  * Calls end in one of three ways: a unary reply (call_finish), a finite
  * stream whose replies are all packed up front (stream_next), or a feed, a
- * long-lived stream (GetContainerEvents) that holds no thread: its source
- * wakes it, a send goes out from whichever thread woke it, and the next one
- * starts when the poller sees the previous one complete. */
+ * long-lived stream (GetContainerEvents) that holds no worker: its source
+ * wakes it, the kicker thread starts the send (so the thread that woke it,
+ * an RPC publishing an event, pays nothing for it), and the next one starts
+ * when the poller sees the previous one complete. */
 #include "rpc.h"
 
 #include <errno.h>
@@ -75,6 +76,16 @@ struct rpc_server {
     bool shutdown_notified;
     struct rpc_feed *feeds; /* live feeds, ended with UNAVAILABLE at stop */
     atomic_bool stopping;
+
+    /* The feed kicker: a woken feed is queued here and its send starts on
+     * this thread, never on the thread that woke it (an RPC publishing an
+     * event must not pay for the sends). */
+    pthread_t kicker;
+    bool kicker_started;
+    pthread_mutex_t kick_lock;
+    pthread_cond_t kick_cond;
+    struct rpc_feed *kick_head, *kick_tail; /* behind kick_lock */
+    bool kick_quit;
     tag_t shutdown_tag;
 };
 
@@ -290,16 +301,21 @@ static void run_stream(struct call *c, rpc_ctx_t *ctx, ProtobufCMessage *req, cr
  * outstanding at most, the send in flight and RECV_CLOSE_ON_SERVER, and
  * the feed is freed when both have completed and the status went out.
  * Lock order: srv->lock, then a feed's lock, then whatever the source's
- * next() takes; the source's release() runs with no feed lock held. */
+ * next() takes, then srv->kick_lock; the source's release() runs with no
+ * feed lock held. A feed queued to kick counts as pending, so the kicker
+ * never sees it freed. */
 struct rpc_feed {
     tag_t send_tag;  /* initial metadata, a message or the status */
     tag_t close_tag; /* RECV_CLOSE_ON_SERVER */
     struct call *c;
     rpc_feed_source_t src;
-    struct rpc_feed *next; /* srv->feeds, behind srv->lock */
+    struct rpc_feed *next;      /* srv->feeds, behind srv->lock */
+    struct rpc_feed *kick_next; /* srv's kick queue, behind srv->kick_lock */
 
     pthread_mutex_t lock; /* behind it: the rest */
-    int pending;          /* tags outstanding (+1 while starting) */
+    int pending;          /* tags outstanding, +1 while starting, +1 while queued to kick */
+    bool kick_queued;     /* in srv's kick queue */
+    bool dead;            /* nothing pending any more: being freed, wakes ignored */
     bool busy;            /* a send batch is in flight */
     bool ending;          /* the status batch went out */
     bool closed;          /* the client went away or the call is over */
@@ -394,11 +410,29 @@ static void feed_kick(struct rpc_feed *f)
         f->sent++;
 }
 
+/* Queues f for the kicker thread (once: a queued feed is kicked once, and
+ * each completed send kicks it again, so every message waiting goes). */
 void rpc_feed_wake(rpc_feed_t *f)
 {
     pthread_mutex_lock(&f->lock);
-    feed_kick(f);
+    bool queue = !f->dead && !f->kick_queued;
+    if (queue) {
+        f->kick_queued = true;
+        f->pending++; /* the queue holds f until the kicker is done with it */
+    }
     pthread_mutex_unlock(&f->lock);
+    if (!queue)
+        return;
+    rpc_server_t *srv = f->c->srv;
+    pthread_mutex_lock(&srv->kick_lock);
+    f->kick_next = NULL;
+    if (srv->kick_tail)
+        srv->kick_tail->kick_next = f;
+    else
+        srv->kick_head = f;
+    srv->kick_tail = f;
+    pthread_cond_signal(&srv->kick_cond);
+    pthread_mutex_unlock(&srv->kick_lock);
 }
 
 static void feed_free(struct rpc_feed *f)
@@ -427,6 +461,8 @@ static void feed_settle(struct rpc_feed *f)
     f->pending--;
     feed_kick(f);
     bool done = f->pending == 0;
+    if (done)
+        f->dead = true; /* no wake may queue it again */
     pthread_mutex_unlock(&f->lock);
     if (done)
         feed_free(f);
@@ -452,6 +488,29 @@ static void feed_closed(tag_t *tag, bool ok)
     pthread_mutex_lock(&f->lock);
     f->closed = true;
     feed_settle(f);
+}
+
+static void *kicker_main(void *data)
+{
+    rpc_server_t *srv = data;
+    pthread_mutex_lock(&srv->kick_lock);
+    for (;;) {
+        while (!srv->kick_head && !srv->kick_quit)
+            pthread_cond_wait(&srv->kick_cond, &srv->kick_lock);
+        struct rpc_feed *f = srv->kick_head;
+        if (!f)
+            break; /* quitting, nothing queued */
+        srv->kick_head = f->kick_next;
+        if (!srv->kick_head)
+            srv->kick_tail = NULL;
+        pthread_mutex_unlock(&srv->kick_lock);
+        pthread_mutex_lock(&f->lock);
+        f->kick_queued = false;
+        feed_settle(f); /* drops the queue's hold, kicks, may free f */
+        pthread_mutex_lock(&srv->kick_lock);
+    }
+    pthread_mutex_unlock(&srv->kick_lock);
+    return NULL;
 }
 
 /* Runs the feed handler; on success the feed owns c and the call goes on
@@ -708,14 +767,30 @@ static const char *listen_path(const char *listen)
     return listen;
 }
 
+/* Ends the kicker thread once its queue is empty. Idempotent. */
+static void kicker_stop(rpc_server_t *srv)
+{
+    if (!srv->kicker_started)
+        return;
+    pthread_mutex_lock(&srv->kick_lock);
+    srv->kick_quit = true;
+    pthread_cond_signal(&srv->kick_cond);
+    pthread_mutex_unlock(&srv->kick_lock);
+    pthread_join(srv->kicker, NULL);
+    srv->kicker_started = false;
+}
+
 static void server_free(rpc_server_t *srv)
 {
+    kicker_stop(srv);
     if (srv->server)
         grpc_server_destroy(srv->server);
     if (srv->cq)
         grpc_completion_queue_destroy(srv->cq);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->changed);
+    pthread_mutex_destroy(&srv->kick_lock);
+    pthread_cond_destroy(&srv->kick_cond);
     free(srv->registered);
     free(srv->socket_path);
     free(srv);
@@ -745,6 +820,13 @@ int rpc_server_start(daemon_t *daemon, const char *listen, rpc_server_t **ret, c
     srv->shutdown_tag.done = shutdown_done;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->changed, NULL);
+    pthread_mutex_init(&srv->kick_lock, NULL);
+    pthread_cond_init(&srv->kick_cond, NULL);
+    srv->kicker_started = pthread_create(&srv->kicker, NULL, kicker_main, srv) == 0;
+    if (!srv->kicker_started) {
+        server_free(srv);
+        return cri_error_set(err, EAGAIN, "start the feed thread");
+    }
 
     grpc_arg args[2];
     memset(args, 0, sizeof(args));
@@ -865,6 +947,7 @@ void rpc_server_stop(rpc_server_t *srv, int grace_ms)
         log_error("calls still running 30 s after cancel; leaving them");
         return;
     }
+    kicker_stop(srv); /* every feed is gone (inflight is 0): nothing is queued */
     grpc_completion_queue_shutdown(srv->cq);
     for (size_t i = 0; i < srv->n_pollers; i++)
         pthread_join(srv->pollers[i], NULL);

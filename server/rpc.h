@@ -56,7 +56,8 @@ typedef int (*rpc_feed_fn)(rpc_ctx_t *ctx, const ProtobufCMessage *req, rpc_feed
                            rpc_feed_source_t *ret_source, cri_error_t *err);
 
 /* Tells the gRPC core that feed's source has something for next(): a
- * message or its end. Any thread; never blocks on the network. */
+ * message or its end. Any thread; cheap: it queues the feed for the
+ * core's kicker thread, which starts the send. */
 void rpc_feed_wake(rpc_feed_t *feed);
 
 /* Where a method runs. FAST handlers answer inline on a poller thread and

@@ -7,6 +7,7 @@ behind is ended with RESOURCE_EXHAUSTED; a daemon stop ends every stream
 with UNAVAILABLE and a new subscription on the next daemon goes on."""
 import queue
 import threading
+import time
 
 import grpc
 import pytest
@@ -244,3 +245,32 @@ def test_events_stream_ends_when_client_cancels(pod):
         s2.until(is_ev(cid, DELETED))
     finally:
         s2.close()
+
+
+def test_events_cancelled_mid_stream_are_dropped(envf, reg):  # noqa: F811
+    # clients that go away while events flow to them: the daemon lets go of
+    # every subscription (the metrics endpoint counts them) and serves on
+    from test_metrics_endpoint import METRICS_ON, scrape, value
+    env = envf(extra_config=registry_config(reg.host) + METRICS_ON)
+    p = Pod(env, reg)
+    subs = [Sub(env.daemon.socket, reader=(i % 2 == 0)) for i in range(6)]
+    assert value(scrape(env), "cricket_event_subscribers") == 6
+    cids = []
+    for i in range(4):
+        cids.append(p.create("c%d" % i, command=["true"]))
+        if i == 1:
+            for s in subs:
+                s.close()
+    for c in cids:
+        p.remove(c)
+    deadline = time.monotonic() + 30
+    while value(scrape(env), "cricket_event_subscribers") != 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert value(scrape(env), "cricket_event_subscribers") == 0
+    s = Sub(env.daemon.socket)
+    try:
+        cid = p.create("after", command=["true"])
+        s.until(is_ev(cid, CREATED))
+        p.remove(cid)
+    finally:
+        s.close()

@@ -24,6 +24,7 @@ BUILT = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "ImageFsIn
          "ListContainerStats", "StreamContainerStats", "PodSandboxStats", "ListPodSandboxStats",
          "StreamPodSandboxStats", "ListMetricDescriptors", "ListPodSandboxMetrics",
          "StreamPodSandboxMetrics", "UpdatePodSandboxResources"}
+BUILT |= {"GetContainerEvents"}  # a long-lived stream: test_events.py
 CONFLIST = {
     "cniVersion": "1.0.0",
     "name": "cricket-test",
