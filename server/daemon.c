@@ -14,6 +14,7 @@
 #include "conf/conf.h"
 #include "server/container/container.h"
 #include "server/host_ops.h"
+#include "server/rootfs.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
 #include "server/store.h"
@@ -158,6 +159,8 @@ static const sandbox_container_hooks_t pod_container_hooks = {
 static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
 {
     oci_host_detect(&d->host);
+    /* the layer store's filesystem (layers/ may not exist yet) */
+    d->host.userns_supported = rootfs_idmap_supported(conf->root);
     d->exit_dir = xasprintf("%s/exits", conf->runroot);
     d->conmon_dir = xasprintf("%s/conmon", conf->runroot);
     d->cni_cache_dir = xasprintf("%s/cni/results", conf->root);

@@ -223,6 +223,12 @@ bool container_layer_in_use(const char *chain_id, void *data);
  * (bundle). malloc'd. */
 char *container_dir(const struct daemon *d, const char *id);
 char *container_bundle_dir(const struct daemon *d, const char *id);
+/* <root>/rootfs-userns/<id>: the rootfs mount point of a container whose
+ * pod has its own user namespace. The pod's root must walk to it (runc
+ * mounts the rootfs from inside the user namespace), so it lies outside the
+ * 0700 <root>/containers: the dir is 0711 and what it holds is owned by the
+ * pod's mapped ids, never by host root. */
+char *container_userns_rootfs(const struct daemon *d, const char *id);
 
 /* The process of an exec in c: c's own process object from its spec (user,
  * groups, env, cwd, capabilities, no_new_privs, seccomp, apparmor) with

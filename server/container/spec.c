@@ -193,6 +193,8 @@ static void spec_namespaces(container_t *c, sandbox_t *sb, const Runtime__V1__Co
     }
     desc->hostname = sb->hostname;
     desc->cgroup_parent = sb->cgroup_parent;
+    /* the pod as stored decides (kubelet repeats the pod's userns_options) */
+    sandbox_oci_userns(sb, desc);
 }
 
 void container_resources_from_cri(const Runtime__V1__LinuxContainerResources *r,

@@ -33,6 +33,29 @@ static char **pairs_from(void **entries, size_t n)
     return v;
 }
 
+/* A pod user namespace (validated: one range each, from container id 0). */
+static int run_describe_userns(daemon_t *d, sandbox_t *sb, const Runtime__V1__UserNamespace *u,
+                               cri_error_t *err)
+{
+    if (!u || u->mode != RUNTIME__V1__NAMESPACE_MODE__POD)
+        return 0;
+    if (!daemon_host(d)->userns_supported)
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.namespace_options.userns_options: "
+                             "user namespaces are not available on this node (no id-mapped "
+                             "mounts of the layer store)");
+    free(sb->userns_path);
+    sb->userns_path = sandbox_userns_path(d, sb->id);
+    const Runtime__V1__IDMapping *m[2] = {u->uids[0], u->gids[0]};
+    uint32_t *dst[2] = {sb->uid_map, sb->gid_map};
+    for (int i = 0; i < 2; i++) {
+        dst[i][0] = m[i]->container_id;
+        dst[i][1] = m[i]->host_id;
+        dst[i][2] = m[i]->length;
+    }
+    return 0;
+}
+
 /* Fills sb's identity from the request (nothing touched on the host yet). */
 static int run_describe(daemon_t *d, sandbox_t *sb, const Runtime__V1__RunPodSandboxRequest *r,
                         cri_error_t *err)
@@ -76,7 +99,7 @@ static int run_describe(daemon_t *d, sandbox_t *sb, const Runtime__V1__RunPodSan
         free(sb->netns_path);
         sb->netns_path = sandbox_netns_path(d, sb->id);
     }
-    return 0;
+    return run_describe_userns(d, sb, ns ? ns->userns_options : NULL, err);
 }
 
 /* Undoes everything RunPodSandbox may have done for sb, best effort, in
@@ -90,6 +113,7 @@ static void run_rollback(daemon_t *d, sandbox_t *sb)
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
     daemon_host_ops(d)->shm_unmount(shm, &ignore);
     daemon_host_ops(d)->netns_unpin(sb->netns_path, &ignore);
+    daemon_host_ops(d)->netns_unpin(sb->userns_path, &ignore);
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *files = sandbox_files_dir(d, sb->id);
     rm_rf(bundle, &ignore);
@@ -134,6 +158,9 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
         return -1;
     if (sb->ns_ipc != SANDBOX_NS_NODE && daemon_host_ops(d)->shm_mount(shm, err) < 0)
         return -1;
+    /* the pod's root owns its /dev/shm (the tmpfs root, mode 1777) */
+    if (sb->userns_path[0] && chown(shm, sb->uid_map[1], sb->gid_map[1]) < 0)
+        return cri_error_make(err, errno, "chown pod shm `%s` to the pod's root", shm);
     const char *shm_path = sb->ns_ipc == SANDBOX_NS_NODE ? "/dev/shm" : shm;
     if (sandbox_infra_spec(d, sb, cfg, rootfs, args, bundle, shm_path, err) < 0)
         return -1;
@@ -146,7 +173,9 @@ static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
                      const char *rootfs, char *const *args, cri_error_t *err)
 {
     int64_t t0 = now_unix_ns();
-    if (sb->netns_path[0] && daemon_host_ops(d)->netns_pin(sb->netns_path, err) < 0)
+    if (sb->userns_path[0]
+            ? sandbox_userns_pin(sb, err) < 0
+            : sb->netns_path[0] && daemon_host_ops(d)->netns_pin(sb->netns_path, err) < 0)
         return -1;
     sb->timings.netns_ns = now_unix_ns() - t0;
 
@@ -184,8 +213,14 @@ RPC_HANDLER(handle_run_pod_sandbox)
         return -1;
     cleanup_free char *rootfs = NULL;
     cleanup_strv char **args = NULL;
+    /* a pod's mapped root must walk to the infra rootfs: for a pod user
+     * namespace a copy under the 0711 <root>/rootfs-userns (root-owned,
+     * nothing setuid) stands in for the one in the 0700 <root>/pause */
+    cleanup_free char *infra_base = sb->userns_path[0]
+                                        ? xasprintf("%s/rootfs-userns", daemon_root(d))
+                                        : xstrdup(daemon_root(d));
     if (!pause_image &&
-        sandbox_infra_rootfs(daemon_root(d), daemon_conf(d)->runtime.pause_path, &rootfs, err) < 0)
+        sandbox_infra_rootfs(infra_base, daemon_conf(d)->runtime.pause_path, &rootfs, err) < 0)
         return -1;
     if (sandbox_store_persist(daemon_sandboxes(d), sb, true, err) < 0)
         return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);

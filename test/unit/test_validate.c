@@ -583,6 +583,84 @@ static void test_paths(void **state)
     assert_non_null(strstr(err.msg, "f is empty"));
 }
 
+/* userns_options: the table of what kubelet and critest v1.36 send, and
+ * each refusal naming its field. */
+static void test_userns(void **state)
+{
+    static const struct {
+        int mode;
+        uint32_t uids[2][3], gids[2][3];
+        size_t n_uids, n_gids;
+        const char *field; /* NULL: accepted */
+    } cases[] = {
+        {RUNTIME__V1__NAMESPACE_MODE__NODE, {{0}}, {{0}}, 0, 0, NULL},
+        {RUNTIME__V1__NAMESPACE_MODE__POD, {{0, 65536, 65536}}, {{0, 65536, 65536}}, 1, 1, NULL},
+        {RUNTIME__V1__NAMESPACE_MODE__POD, {{0, 1000, 100000}}, {{0, 1000, 100000}}, 1, 1, NULL},
+        {RUNTIME__V1__NAMESPACE_MODE__CONTAINER, {{0}}, {{0}}, 0, 0, "u.mode:"},
+        {RUNTIME__V1__NAMESPACE_MODE__TARGET, {{0}}, {{0}}, 0, 0, "u.mode:"},
+        {7, {{0}}, {{0}}, 0, 0, "u.mode: invalid"},
+        {RUNTIME__V1__NAMESPACE_MODE__NODE, {{0, 1, 1}}, {{0}}, 1, 0, "u: mode NODE"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD,
+         {{0, 1000, 100000}, {0, 2000, 100000}},
+         {{0, 1000, 100000}},
+         2,
+         1,
+         "u.uids: 2 ranges"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD, {{0, 1000, 10}}, {{0}}, 1, 0, "u.gids: 0 ranges"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD,
+         {{1, 1000, 10}},
+         {{0, 1000, 10}},
+         1,
+         1,
+         "u.uids[0].container_id"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD,
+         {{0, 1000, 10}},
+         {{0, 1000, 0}},
+         1,
+         1,
+         "u.gids[0].length"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD, {{0, 0, 10}}, {{0, 1, 10}}, 1, 1, "u.uids[0].host_id"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD,
+         {{0, 4294967295u, 1}},
+         {{0, 1, 10}},
+         1,
+         1,
+         "u.uids[0]: host ids"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Runtime__V1__IDMapping m[4], *uids[2] = {&m[0], &m[1]}, *gids[2] = {&m[2], &m[3]};
+        for (int j = 0; j < 2; j++) {
+            runtime__v1__idmapping__init(&m[j]);
+            m[j].container_id = cases[i].uids[j][0];
+            m[j].host_id = cases[i].uids[j][1];
+            m[j].length = cases[i].uids[j][2];
+            runtime__v1__idmapping__init(&m[2 + j]);
+            m[2 + j].container_id = cases[i].gids[j][0];
+            m[2 + j].host_id = cases[i].gids[j][1];
+            m[2 + j].length = cases[i].gids[j][2];
+        }
+        Runtime__V1__UserNamespace u;
+        runtime__v1__user_namespace__init(&u);
+        u.mode = (Runtime__V1__NamespaceMode)cases[i].mode;
+        u.uids = uids;
+        u.n_uids = cases[i].n_uids;
+        u.gids = gids;
+        u.n_gids = cases[i].n_gids;
+        cri_error_t err = CRI_ERROR_INIT;
+        int rc = validate_userns("u", &u, &err);
+        if (!cases[i].field) {
+            assert_int_equal(rc, 0);
+            continue;
+        }
+        assert_int_equal(rc, -1);
+        assert_int_equal(err.status, EINVAL);
+        if (strncmp(err.msg, cases[i].field, strlen(cases[i].field)) != 0)
+            fail_msg("case %zu: `%s` does not start with `%s`", i, err.msg, cases[i].field);
+    }
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(validate_userns("u", NULL, &err), 0);
+}
+
 static void test_message_quotes_safely(void **state)
 {
     (void)state;
@@ -610,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_container_maps),
         cmocka_unit_test(test_container_repeated_fields),
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_userns),
         cmocka_unit_test(test_message_quotes_safely),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
