@@ -22,10 +22,12 @@
 #define MOUNT_DATA_MAX 4095 /* one page, with its NUL */
 
 /* "lowerdir=<top>:...:<bottom>,upperdir=..,workdir=.." with the given lower
- * names; NULL when it does not fit in a page. */
+ * names (no upper and work dirs when upper is NULL: a read-only overlay);
+ * NULL when it does not fit in a page. */
 static char *overlay_data(char *const *lowers, size_t n, const char *upper, const char *work)
 {
-    size_t len = strlen("lowerdir=,upperdir=,workdir=,index=off") + strlen(upper) + strlen(work);
+    size_t len = strlen("lowerdir=,upperdir=,workdir=,index=off") +
+                 (upper ? strlen(upper) + strlen(work) : 0);
     for (size_t i = 0; i < n; i++)
         len += strlen(lowers[i]) + 1;
     if (len > MOUNT_DATA_MAX)
@@ -35,13 +37,17 @@ static char *overlay_data(char *const *lowers, size_t n, const char *upper, cons
     /* overlay lists the top layer first */
     for (size_t i = n; i-- > 0;)
         off += (size_t)snprintf(data + off, len + 1 - off, "%s%s", lowers[i], i ? ":" : "");
-    (void)snprintf(data + off, len + 1 - off, ",upperdir=%s,workdir=%s,index=off", upper, work);
+    if (upper)
+        (void)snprintf(data + off, len + 1 - off, ",upperdir=%s,workdir=%s,index=off", upper, work);
     return data;
 }
 
-static int do_mount(const char *target, const char *data, cri_error_t *err)
+/* With no upper dir (upper NULL) the overlay is read-only, and neither
+ * setuid files nor devices work in it. */
+static int do_mount(const char *target, const char *upper, const char *data, cri_error_t *err)
 {
-    if (mount("overlay", target, "overlay", 0, data) < 0)
+    unsigned long flags = upper ? 0 : MS_RDONLY | MS_NOSUID | MS_NODEV;
+    if (mount("overlay", target, "overlay", flags, data) < 0)
         return cri_error_make(err, errno, "mount overlay on `%s`", target);
     return 0;
 }
@@ -69,7 +75,7 @@ static int mount_by_fds(char *const *dirs, size_t n, const char *upper, const ch
                       target, n);
         goto out;
     }
-    rc = do_mount(target, data, err);
+    rc = do_mount(target, upper, data, err);
 out:
     for (size_t i = 0; i < opened; i++)
         close(fds[i]);
@@ -94,7 +100,7 @@ int rootfs_mount(char *const *layer_dirs, size_t n_layers, const char *empty_dir
         return -1;
     cleanup_free char *data = overlay_data(layer_dirs, n_layers, upper, work);
     if (data)
-        return do_mount(target, data, err);
+        return do_mount(target, upper, data, err);
     return mount_by_fds(layer_dirs, n_layers, upper, work, target, err);
 }
 
@@ -142,7 +148,7 @@ static int mount_idmapped_fds(char *const *dirs, size_t n, int userns_fd, const 
                       target, n);
         goto out;
     }
-    rc = do_mount(target, data, err);
+    rc = do_mount(target, upper, data, err);
 out:
     for (size_t i = 0; i < opened; i++)
         close(fds[i]); /* overlay keeps its own clones */
@@ -221,4 +227,22 @@ bool rootfs_idmap_supported(const char *dir)
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
     return ok;
+}
+
+int rootfs_mount_readonly(char *const *layer_dirs, size_t n_layers, const char *empty_dir,
+                          const char *target, cri_error_t *err)
+{
+    if (mkdir_p(empty_dir, 0755, err) < 0 || mkdir_p(target, 0755, err) < 0)
+        return -1;
+    /* overlay without an upper dir wants two lower dirs at least */
+    char **lowers = xcalloc(n_layers + 2, sizeof(char *));
+    lowers[0] = (char *)empty_dir;
+    for (size_t i = 0; i < n_layers; i++)
+        lowers[i + 1] = layer_dirs[i];
+    char *data = overlay_data(lowers, n_layers + 1, NULL, NULL);
+    int rc = data ? do_mount(target, NULL, data, err)
+                  : mount_by_fds(lowers, n_layers + 1, NULL, NULL, target, err);
+    free(data);
+    free(lowers);
+    return rc;
 }

@@ -39,6 +39,13 @@ int rootfs_mount_idmapped(char *const *layer_dirs, size_t n_layers, const char *
  * which has no id-mapped mounts of its own. */
 bool rootfs_idmap_supported(const char *dir);
 
+/* A read-only overlay of layer_dirs (LOWEST first) at target, with no upper
+ * dir (an image volume): empty_dir (created) goes below them, as overlay
+ * wants two lower dirs at least. Mounted nosuid, nodev. Errors as
+ * rootfs_mount(). */
+int rootfs_mount_readonly(char *const *layer_dirs, size_t n_layers, const char *empty_dir,
+                          const char *target, cri_error_t *err);
+
 /* Unmounts target (lazily when busy). Not mounted is fine. */
 int rootfs_unmount(const char *target, cri_error_t *err);
 

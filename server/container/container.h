@@ -93,6 +93,10 @@ typedef struct container_mount {
     bool readonly;
     bool selinux_relabel;
     int propagation; /* CRI MountPropagation */
+    /* an image volume (Mount.image): NULL for host paths */
+    char *image;          /* the reference as requested */
+    char *image_ref;      /* the image id it resolved to */
+    char *image_sub_path; /* "" = the image's root */
 } container_mount_t;
 
 /* Linux resources as CRI carries them (ContainerStatus.resources, update). */

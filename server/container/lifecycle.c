@@ -171,6 +171,7 @@ void container_cleanup_host(daemon_t *d, container_t *c)
     cleanup_free char *userns_rootfs = container_userns_rootfs(d, c->id);
     daemon_host_ops(d)->rootfs_unmount(rootfs, &ignore);
     daemon_host_ops(d)->rootfs_unmount(userns_rootfs, &ignore);
+    container_image_volumes_unmount(d, c->id, &ignore);
     container_remove_dirs(d, c, &ignore);
 }
 
@@ -190,7 +191,8 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     cleanup_free char *userns_rootfs = container_userns_rootfs(d, c->id);
     if (daemon_host_ops(d)->rootfs_unmount(rootfs, err) < 0 ||
-        daemon_host_ops(d)->rootfs_unmount(userns_rootfs, err) < 0)
+        daemon_host_ops(d)->rootfs_unmount(userns_rootfs, err) < 0 ||
+        container_image_volumes_unmount(d, c->id, err) < 0)
         return -1;
     /* a tree that cannot go keeps the record, so a later Remove or the next
      * start retries instead of forgetting the disk it holds */
