@@ -169,8 +169,10 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
 }
 
 /* Everything after the reservation; on failure the caller rolls back. */
-static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
-                     const char *rootfs, char *const *args, cri_error_t *err)
+/* The pod's namespaces that outlive processes: the netns pin, or the user
+ * namespace with the netns inside it (before the pause image's rootfs,
+ * which a pod user namespace id-maps). */
+static int run_pin(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
     int64_t t0 = now_unix_ns();
     if (sb->userns_path[0]
@@ -178,7 +180,12 @@ static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
             : sb->netns_path[0] && daemon_host_ops(d)->netns_pin(sb->netns_path, err) < 0)
         return -1;
     sb->timings.netns_ns = now_unix_ns() - t0;
+    return 0;
+}
 
+static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
+                     const char *rootfs, char *const *args, cri_error_t *err)
+{
     struct cni_job job = {.d = d, .sb = sb, .cfg = cfg, .err = CRI_ERROR_INIT};
     pthread_t t;
     int e = pthread_create(&t, NULL, cni_thread, &job);
@@ -225,7 +232,9 @@ RPC_HANDLER(handle_run_pod_sandbox)
     if (sandbox_store_persist(daemon_sandboxes(d), sb, true, err) < 0)
         return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);
 
-    int rc = pause_image ? sandbox_pause_image_prepare(d, sb, &rootfs, &args, err) : 0;
+    int rc = run_pin(d, sb, err);
+    if (rc == 0 && pause_image)
+        rc = sandbox_pause_image_prepare(d, sb, &rootfs, &args, err);
     if (rc == 0)
         rc = run_build(d, sb, r->config, rootfs, args, err);
     sb->timings.total_ns = now_unix_ns() - start;

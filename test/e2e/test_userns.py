@@ -13,7 +13,7 @@ import pytest
 
 import api_pb2
 import bundle
-from registry import registry_config
+from registry import push_image, registry_config
 from test_container import Pod, expect_error, reg  # noqa: F401 (fixture)
 from test_sandbox import envf, mounts_under, pytestmark  # noqa: F401 (fixture, skip mark)
 
@@ -175,3 +175,23 @@ def test_container_userns_mode_container_is_refused(uenv, reg):
     assert msg.startswith(FIELD.replace("config.", "config.", 1) + ".mode"), msg
     assert p.list() == []
     assert not os.listdir(os.path.join(uenv.daemon.root, "containers"))
+
+
+def test_pause_image_infra_in_pod_userns(envf, reg):
+    push_image(reg, "library/mypause", "1", [reg.busybox_layer],
+               config_extra={"Entrypoint": ["/bin/sleep"], "Cmd": ["86400"]})
+    env = envf(extra_config=registry_config(reg.host, "  pause_image: mypause:1\n"))
+    os.chmod(env.base, 0o711)
+    u = userns(api_pb2.POD, [(0, HOST_ID, LENGTH)], [(0, HOST_ID, LENGTH)])
+    p = UsernsPod(env, reg, u)
+    infra = runc_pid(env, p.id)
+    with open("/proc/%d/uid_map" % infra) as f:
+        assert f.read().split() == ["0", str(HOST_ID), str(LENGTH)]
+    with open("/proc/%d/cmdline" % infra, "rb") as f:
+        assert f.read().split(b"\0")[:2] == [b"/bin/sleep", b"86400"]
+    rootfs = os.path.join(env.daemon.root, "rootfs-userns", "pause-pods", p.id, "rootfs")
+    assert rootfs in mounts_under(env.base)
+    env.stop(p.id)
+    env.remove(p.id)
+    assert rootfs not in mounts_under(env.base)
+    assert not os.path.exists(os.path.dirname(rootfs))
