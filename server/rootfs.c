@@ -246,3 +246,22 @@ int rootfs_mount_readonly(char *const *layer_dirs, size_t n_layers, const char *
     free(lowers);
     return rc;
 }
+
+bool rootfs_path_walkable(const char *path, char **ret_blocker)
+{
+    cleanup_free char *p = xstrdup(path);
+    for (char *slash = p;; slash++) {
+        slash = strchr(slash, '/');
+        if (slash)
+            *slash = '\0';
+        struct stat st;
+        const char *dir = p[0] ? p : "/";
+        if (stat(dir, &st) < 0 || !(st.st_mode & S_IXOTH)) {
+            *ret_blocker = xstrdup(dir);
+            return false;
+        }
+        if (!slash)
+            return true;
+        *slash = '/';
+    }
+}

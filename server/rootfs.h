@@ -46,6 +46,11 @@ bool rootfs_idmap_supported(const char *dir);
 int rootfs_mount_readonly(char *const *layer_dirs, size_t n_layers, const char *empty_dir,
                           const char *target, cri_error_t *err);
 
+/* Whether every directory from / down to path (included) lets others
+ * through (mode o+x): a pod's mapped root must walk to its rootfs. When
+ * not, *ret_blocker (malloc'd) is the first one that does not. */
+bool rootfs_path_walkable(const char *path, char **ret_blocker);
+
 /* Unmounts target (lazily when busy). Not mounted is fine. */
 int rootfs_unmount(const char *target, cri_error_t *err);
 

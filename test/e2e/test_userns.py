@@ -58,8 +58,10 @@ class UsernsPod(Pod):
 def uenv(envf, reg):
     env = envf(extra_config=registry_config(reg.host))
     # mkdtemp makes the test's base 0700: the pod's mapped root must walk
-    # through it to its rootfs, as it walks /var/lib on a node
+    # through it to its rootfs, as it walks /var/lib on a node (the daemon
+    # checks at start)
     os.chmod(env.base, 0o711)
+    env.restart()
     return env
 
 
@@ -73,6 +75,17 @@ def runc_pid(env, cid):
 def test_status_reports_user_namespaces(uenv):
     h = uenv.cri.call("Status", verbose=False).runtime_handlers
     assert len(h) == 1 and h[0].features.user_namespaces
+
+
+def test_unreachable_root_turns_user_namespaces_off(envf):
+    env = envf()  # its base stays 0700 (mkdtemp): no mapped root gets through
+    assert not env.cri.call("Status").runtime_handlers[0].features.user_namespaces
+    u = userns(api_pb2.POD, [(0, HOST_ID, LENGTH)], [(0, HOST_ID, LENGTH)])
+    cfg = env.config("off", linux=pod_linux(u))
+    msg = expect_error(grpc.StatusCode.INVALID_ARGUMENT, env.run, cfg)
+    assert msg.startswith(FIELD) and "not available" in msg, msg
+    assert env.list() == [] and mounts_under(env.base) == []
+    assert "pod user namespaces are off" in env.daemon.logs()
 
 
 def test_pod_mode_maps_ids_and_root_can_write(uenv, reg):
@@ -182,6 +195,7 @@ def test_pause_image_infra_in_pod_userns(envf, reg):
                config_extra={"Entrypoint": ["/bin/sleep"], "Cmd": ["86400"]})
     env = envf(extra_config=registry_config(reg.host, "  pause_image: mypause:1\n"))
     os.chmod(env.base, 0o711)
+    env.restart()
     u = userns(api_pb2.POD, [(0, HOST_ID, LENGTH)], [(0, HOST_ID, LENGTH)])
     p = UsernsPod(env, reg, u)
     infra = runc_pid(env, p.id)
