@@ -141,8 +141,14 @@ static int spec_mounts(daemon_t *d, container_t *c, sandbox_t *sb,
         if (m->image && m->image->image[0]) {
             if (container_image_volume_mount(d, c, m, i, &src, err) < 0)
                 return -1;
-            p->mounts[n++] = (oci_mount_t){
-                .destination = m->container_path, .source = keep(p, src), .readonly = true};
+            /* the overlay is nosuid, nodev: the bind says so too, or the
+             * runtime's read-only remount in a user namespace would try to
+             * clear those locked flags (EPERM) */
+            static const char *const ivol_opts[] = {"nosuid", "nodev", NULL};
+            p->mounts[n++] = (oci_mount_t){.destination = m->container_path,
+                                           .source = keep(p, src),
+                                           .options = ivol_opts,
+                                           .readonly = true};
             continue;
         }
         if (mount_source(m->host_path, &src, err) < 0)

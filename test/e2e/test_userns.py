@@ -209,3 +209,21 @@ def test_pause_image_infra_in_pod_userns(envf, reg):
     env.remove(p.id)
     assert rootfs not in mounts_under(env.base)
     assert not os.path.exists(os.path.dirname(rootfs))
+
+
+def test_image_volume_and_host_volume_in_pod_userns(uenv, reg):
+    """Bind sources under 0700 dirs (image volumes in the bundle dir, pod
+    files) need no walk: runc opens them before it joins the namespace."""
+    u = userns(api_pb2.POD, [(0, HOST_ID, LENGTH)], [(0, HOST_ID, LENGTH)])
+    p = UsernsPod(uenv, reg, u)
+    host_dir = os.path.join(uenv.base, "vol")
+    os.makedirs(host_dir)
+    with open(os.path.join(host_dir, "f"), "w") as f:
+        f.write("host\n")
+    mounts = [api_pb2.Mount(container_path="/mnt/img", readonly=True,
+                            image=api_pb2.ImageSpec(image="busybox")),
+              api_pb2.Mount(container_path="/mnt/host", host_path=host_dir)]
+    cid = p.run("c", command=["sh", "-c", "ls /mnt/img/bin/sh; cat /mnt/host/f /etc/hosts | head -1"],
+                mounts=mounts, linux=ctr_linux(u))
+    assert p.output(cid)[:2] == ["/mnt/img/bin/sh", "host"]
+    p.remove(cid)
