@@ -14,7 +14,7 @@ import pytest
 import api_pb2
 import bundle
 from registry import push_image, registry_config
-from test_container import Pod, expect_error, reg  # noqa: F401 (fixture)
+from test_container import Pod, exec_sync, expect_error, reg  # noqa: F401 (fixture)
 from test_sandbox import envf, mounts_under, pytestmark  # noqa: F401 (fixture, skip mark)
 
 FIELD = "config.linux.security_context.namespace_options.userns_options"
@@ -122,6 +122,9 @@ def test_pod_mode_maps_ids_and_root_can_write(uenv, reg):
         os.stat(os.path.join(uenv.daemon.runroot, "userns", p.id)).st_ino
     # a long-running container joins it too, and survives a daemon restart
     cid2 = p.run("long", command=["sleep", "600"], linux=ctr_linux(u))
+    r = exec_sync(p, cid2, ["cat", "/proc/self/uid_map"])
+    assert r.exit_code == 0 and r.stdout.split() == [b"0", str(HOST_ID).encode(),
+                                                     str(LENGTH).encode()], r
     uenv.restart()
     p.cri = uenv.cri
     pid2 = runc_pid(uenv, cid2)
