@@ -93,6 +93,10 @@ def test_pod_mode_maps_ids_and_root_can_write(uenv, reg):
     p = UsernsPod(uenv, reg, u)
     pins = os.listdir(os.path.join(uenv.daemon.runroot, "userns"))
     assert pins == [p.id]
+    opts = uenv.status(p.id).status.linux.namespaces.options.userns_options
+    assert opts.mode == api_pb2.POD and len(opts.uids) == 1 and len(opts.gids) == 1
+    assert (opts.gids[0].container_id, opts.gids[0].host_id, opts.gids[0].length) == \
+        (0, HOST_ID + 1000, LENGTH)
     script = ("cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; "
               "echo hi > /made-by-root && echo ok-rootfs; "
               "echo x > /dev/shm/shmfile && echo ok-shm; "
@@ -145,6 +149,8 @@ def test_node_mode_is_the_hosts(uenv, reg):
     u = userns(api_pb2.NODE)
     p = UsernsPod(uenv, reg, u)
     cid = p.run("c", command=["cat", "/proc/self/uid_map"], linux=ctr_linux(u))
+    opts = uenv.status(p.id).status.linux.namespaces.options.userns_options
+    assert opts.mode == api_pb2.NODE and not opts.uids
     with open("/proc/self/uid_map") as f:
         host = f.read().split()
     assert p.output(cid)[0].split() == host
