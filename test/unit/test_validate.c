@@ -449,6 +449,47 @@ static void test_container_names(void **state)
     free(n254);
 }
 
+/* Image volumes (Mount.image): read-only only, no host path, a clean
+ * relative sub path; a sub path without an image is refused too. */
+static void test_container_image_volumes(void **state)
+{
+    (void)state;
+    static const struct {
+        bool image, readonly;
+        const char *host_path, *sub, *field; /* field NULL: accepted */
+    } cases[] = {
+        {true, true, "", "", NULL},
+        {true, true, "", "etc", NULL},
+        {true, true, "", "usr/share/doc", NULL},
+        {true, false, "", "", "mounts[0].readonly"},
+        {true, true, "/srv", "", "mounts[0].host_path"},
+        {true, true, "", "../etc", "mounts[0].image_sub_path"},
+        {true, true, "", "a/../../etc", "mounts[0].image_sub_path"},
+        {true, true, "", "/etc", "mounts[0].image_sub_path"},
+        {true, true, "", "a//b", "mounts[0].image_sub_path"},
+        {false, true, "/srv", "etc", "mounts[0].image_sub_path"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ctr c;
+        ctr_init(&c);
+        Runtime__V1__ImageSpec img;
+        runtime__v1__image_spec__init(&img);
+        img.image = "sha256:0123";
+        Runtime__V1__Mount m, *mounts[1] = {&m};
+        runtime__v1__mount__init(&m);
+        m.container_path = "/vol";
+        m.host_path = (char *)cases[i].host_path;
+        m.readonly = cases[i].readonly;
+        m.image = cases[i].image ? &img : NULL;
+        m.image_sub_path = (char *)cases[i].sub;
+        c.cfg.mounts = mounts;
+        c.cfg.n_mounts = 1;
+        char what[64];
+        (void)snprintf(what, sizeof(what), "image volume case %zu", i);
+        ctr_expect(&c, cases[i].field, what);
+    }
+}
+
 static void test_container_log_path(void **state)
 {
     (void)state;
@@ -685,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_pod_repeated_fields),
         cmocka_unit_test(test_container_names),
         cmocka_unit_test(test_container_log_path),
+        cmocka_unit_test(test_container_image_volumes),
         cmocka_unit_test(test_container_maps),
         cmocka_unit_test(test_container_repeated_fields),
         cmocka_unit_test(test_paths),
