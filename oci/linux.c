@@ -55,6 +55,10 @@ static int namespaces_json(const oci_desc_t *desc, json_t **ret, cri_error_t *er
 {
     static const oci_namespace_t fresh = {OCI_NS_NEW, NULL};
     cleanup_json json_t *list = json_array();
+    /* only a joined user namespace is written (a zeroed desc means the
+     * host's); listed first: the runtime joins it before the others */
+    if (desc->ns_user.mode == OCI_NS_JOIN && ns_add(list, "user", &desc->ns_user, err) < 0)
+        return -1;
     if (ns_add(list, "pid", &desc->ns_pid, err) < 0 ||
         ns_add(list, "network", &desc->ns_network, err) < 0 ||
         ns_add(list, "ipc", &desc->ns_ipc, err) < 0 ||
@@ -244,6 +248,25 @@ static void paths_json(const oci_desc_t *desc, json_t *lin)
         oci_json_set(lin, "readonlyPaths", oci_json_strv(ro));
 }
 
+static json_t *idmap_json(const oci_idmap_t *m)
+{
+    json_t *a = json_array();
+    oci_json_push(a, json_pack("{s:I,s:I,s:I}", "containerID", (json_int_t)m->container_id,
+                               "hostID", (json_int_t)m->host_id, "size", (json_int_t)m->length));
+    return a;
+}
+
+static int idmaps_json(const oci_desc_t *desc, json_t *lin, cri_error_t *err)
+{
+    if (desc->ns_user.mode != OCI_NS_JOIN)
+        return 0;
+    if (desc->uid_map.length == 0 || desc->gid_map.length == 0)
+        return cri_error_set(err, EINVAL, "user namespace: uid and gid mappings are required");
+    oci_json_set(lin, "uidMappings", idmap_json(&desc->uid_map));
+    oci_json_set(lin, "gidMappings", idmap_json(&desc->gid_map));
+    return 0;
+}
+
 int oci_linux_build(const oci_desc_t *desc, const oci_host_t *host, uint64_t caps, json_t **ret,
                     cri_error_t *err)
 {
@@ -252,6 +275,8 @@ int oci_linux_build(const oci_desc_t *desc, const oci_host_t *host, uint64_t cap
     if (namespaces_json(desc, &ns, err) < 0)
         return -1;
     oci_json_set(lin, "namespaces", ns);
+    if (idmaps_json(desc, lin, err) < 0)
+        return -1;
 
     cleanup_free char *cgpath = NULL;
     if (oci_cgroups_path(desc, &cgpath, err) < 0)

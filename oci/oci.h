@@ -42,6 +42,7 @@ typedef struct oci_host {
     bool hugetlb;          /* the hugetlb controller is usable; hugepage limits dropped if not */
     int oom_score_adj_min; /* lowest oom_score_adj a container may get here */
     bool rro_supported;    /* kernel >= 5.12 and the runtime knows "rro" */
+    bool userns_supported; /* pod user namespaces work (id-mapped layers; set by the daemon) */
     const char *dev_root;  /* where host devices live ("/dev"); privileged specs walk it */
 } oci_host_t;
 
@@ -126,6 +127,14 @@ typedef struct oci_namespace {
     const char *path; /* OCI_NS_JOIN only */
 } oci_namespace_t;
 
+/* One id range of a user namespace: container ids [container_id,
+ * container_id + length) are host ids [host_id, host_id + length). */
+typedef struct oci_idmap {
+    uint32_t container_id;
+    uint32_t host_id;
+    uint32_t length;
+} oci_idmap_t;
+
 typedef struct oci_hugepage {
     const char *page_size; /* "2MB", "1GB" */
     uint64_t limit;        /* bytes */
@@ -168,6 +177,11 @@ typedef struct oci_desc {
 
     /* namespaces; mount is always new */
     oci_namespace_t ns_pid, ns_network, ns_ipc, ns_uts, ns_cgroup;
+    /* user namespace: JOIN (a pinned pod userns) or anything else for the
+     * host's; with JOIN the one uid and gid range below go into linux.uidMappings /
+     * gidMappings (runc 1.1 wants them even when it joins by path) */
+    oci_namespace_t ns_user;
+    oci_idmap_t uid_map, gid_map;
 
     /* cgroupsPath: cgroupfs "<parent>/<id>", systemd "<slice>:<prefix>:<id>" */
     const char *cgroup_parent; /* NULL/"" = "/cricket" (cgroupfs) or "system.slice" */

@@ -36,6 +36,7 @@ void oci_desc_init(oci_desc_t *desc, bool host_cgroup2)
     /* kubelet expects a private cgroup namespace only with cgroup v2 (as
      * containerd and CRI-O do); on v1 the container sees the host's paths */
     desc->ns_cgroup.mode = host_cgroup2 ? OCI_NS_NEW : OCI_NS_HOST;
+    desc->ns_user.mode = OCI_NS_HOST;
     desc->seccomp = OCI_SECCOMP_RUNTIME_DEFAULT;
 }
 

@@ -16,6 +16,7 @@
 #include "server/events.h"
 #include "server/metrics.h"
 #include "server/host_ops.h"
+#include "server/rootfs.h"
 #include "server/image/image.h"
 #include "server/sandbox/sandbox.h"
 #include "server/store.h"
@@ -160,6 +161,15 @@ static const sandbox_container_hooks_t pod_container_hooks = {
 static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
 {
     oci_host_detect(&d->host);
+    /* the layer store's filesystem (layers/ may not exist yet) */
+    d->host.userns_supported = rootfs_idmap_supported(conf->root);
+    cleanup_free char *blocker = NULL;
+    if (d->host.userns_supported && !rootfs_path_walkable(conf->root, &blocker)) {
+        log_warn("pod user namespaces are off: `%s` (on the way to root `%s`) does not let "
+                 "others through, so a pod's mapped root cannot reach its rootfs",
+                 blocker, conf->root);
+        d->host.userns_supported = false;
+    }
     d->exit_dir = xasprintf("%s/exits", conf->runroot);
     d->conmon_dir = xasprintf("%s/conmon", conf->runroot);
     d->cni_cache_dir = xasprintf("%s/cni/results", conf->root);

@@ -72,6 +72,11 @@ RPC_HANDLER(handle_status)
     Runtime__V1__RuntimeHandler *h = rpc_alloc(ctx, sizeof(*h));
     runtime__v1__runtime_handler__init(h);
     h->name = "";
+    Runtime__V1__RuntimeHandlerFeatures *f = rpc_alloc(ctx, sizeof(*f));
+    runtime__v1__runtime_handler_features__init(f);
+    /* pod user namespaces: runc joins the pinned one; layers are id-mapped */
+    f->user_namespaces = daemon_host(d)->userns_supported;
+    h->features = f;
     resp->n_runtime_handlers = 1;
     resp->runtime_handlers = rpc_alloc_array(ctx, 1, Runtime__V1__RuntimeHandler *);
     resp->runtime_handlers[0] = h;

@@ -221,3 +221,50 @@ int validate_rel_clean_path(const char *field, const char *s, cri_error_t *err)
         return cri_error_set(err, EINVAL, "%s `%s` %s", field, v, why);
     return 0;
 }
+
+static int validate_idmap(const char *field, const char *kind, Runtime__V1__IDMapping *const *maps,
+                          size_t n, cri_error_t *err)
+{
+    if (n != 1)
+        return cri_error_set(err, EINVAL, "%s.%s: %zu ranges; exactly one is supported", field,
+                             kind, n);
+    const Runtime__V1__IDMapping *m = maps[0];
+    if (m->container_id != 0)
+        return cri_error_set(err, EINVAL,
+                             "%s.%s[0].container_id: %u; the range must map container id 0", field,
+                             kind, m->container_id);
+    if (m->length == 0)
+        return cri_error_set(err, EINVAL, "%s.%s[0].length: the range is empty", field, kind);
+    if (m->host_id == 0)
+        return cri_error_set(err, EINVAL,
+                             "%s.%s[0].host_id: 0 would map the container's root to the host's",
+                             field, kind);
+    if ((uint64_t)m->host_id + m->length > UINT32_MAX)
+        return cri_error_set(err, EINVAL, "%s.%s[0]: host ids %u + %u run past 2^32 - 1", field,
+                             kind, m->host_id, m->length);
+    return 0;
+}
+
+int validate_userns(const char *field, const Runtime__V1__UserNamespace *u, cri_error_t *err)
+{
+    if (!u)
+        return 0;
+    switch (u->mode) {
+    case RUNTIME__V1__NAMESPACE_MODE__NODE:
+        if (u->n_uids || u->n_gids)
+            return cri_error_set(err, EINVAL, "%s: mode NODE takes no uids or gids", field);
+        return 0;
+    case RUNTIME__V1__NAMESPACE_MODE__POD:
+        if (validate_idmap(field, "uids", u->uids, u->n_uids, err) < 0 ||
+            validate_idmap(field, "gids", u->gids, u->n_gids, err) < 0)
+            return -1;
+        return 0;
+    case RUNTIME__V1__NAMESPACE_MODE__CONTAINER:
+    case RUNTIME__V1__NAMESPACE_MODE__TARGET:
+        return cri_error_set(err, EINVAL, "%s.mode: %s is not supported (POD or NODE)", field,
+                             u->mode == RUNTIME__V1__NAMESPACE_MODE__TARGET ? "TARGET"
+                                                                            : "CONTAINER");
+    default:
+        return cri_error_set(err, EINVAL, "%s.mode: invalid value %d", field, (int)u->mode);
+    }
+}

@@ -86,4 +86,13 @@ int validate_abs_clean_path(const char *field, const char *s, cri_error_t *err);
  * component, no control character, at most VALIDATE_MAX_PATH bytes. */
 int validate_rel_clean_path(const char *field, const char *s, cri_error_t *err);
 
+/* A CRI UserNamespace (NamespaceOption.userns_options; NULL = the host's).
+ * NODE takes no mappings; POD takes exactly one uid and one gid range, each
+ * starting at container id 0, not empty, not at host id 0 and not past
+ * 2^32 - 1; CONTAINER and TARGET are refused (kubelet sends neither).
+ * EINVAL naming the field under `field`. */
+struct Runtime__V1__UserNamespace;
+int validate_userns(const char *field, const struct Runtime__V1__UserNamespace *u,
+                    cri_error_t *err);
+
 #endif

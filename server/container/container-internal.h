@@ -42,6 +42,25 @@ int container_validate_update(const Runtime__V1__UpdateContainerResourcesRequest
 /* Mounts one container may have (each becomes a mount in its spec). */
 #define CONTAINER_MAX_MOUNTS 256
 
+/* ---- image volumes (image_volume.c) ---- */
+
+/* Checks mount i, an image volume: readonly must be set, image_sub_path
+ * relative and clean. EINVAL naming the field. */
+int container_validate_image_volume(const Runtime__V1__Mount *m, size_t i, cri_error_t *err);
+
+/* Mounts the image of m (already in the store: ENOENT naming
+ * mounts[i].image.image otherwise; kubelet pulls it first) read-only under
+ * c's bundle dir (ivol/<i>), resolves image_sub_path inside it, appends
+ * the entry to c->mounts (host_path "") and the
+ * image's layers to c->chain_ids (so GC keeps them while c exists, even
+ * after RemoveImage). *ret_source (malloc'd) is what to bind. ENOENT
+ * naming mounts[i].image_sub_path when the sub path is not in the image. */
+int container_image_volume_mount(struct daemon *d, container_t *c, const Runtime__V1__Mount *m,
+                                 size_t i, char **ret_source, cri_error_t *err);
+
+/* Unmounts and removes every image volume of container id (none is fine). */
+int container_image_volumes_unmount(struct daemon *d, const char *id, cri_error_t *err);
+
 /* Checks the CRI mounts of a request (paths absolute, propagation known). */
 int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error_t *err);
 

@@ -94,6 +94,10 @@ typedef struct container_mount {
     bool readonly;
     bool selinux_relabel;
     int propagation; /* CRI MountPropagation */
+    /* an image volume (Mount.image): NULL for host paths */
+    char *image;          /* the reference as requested */
+    char *image_ref;      /* the image id it resolved to */
+    char *image_sub_path; /* "" = the image's root */
 } container_mount_t;
 
 /* Linux resources as CRI carries them (ContainerStatus.resources, update). */
@@ -228,6 +232,12 @@ bool container_layer_in_use(const char *chain_id, void *data);
  * (bundle). malloc'd. */
 char *container_dir(const struct daemon *d, const char *id);
 char *container_bundle_dir(const struct daemon *d, const char *id);
+/* <root>/rootfs-userns/<id>: the rootfs mount point of a container whose
+ * pod has its own user namespace. The pod's root must walk to it (runc
+ * mounts the rootfs from inside the user namespace), so it lies outside the
+ * 0700 <root>/containers: the dir is 0711 and what it holds is owned by the
+ * pod's mapped ids, never by host root. */
+char *container_userns_rootfs(const struct daemon *d, const char *id);
 
 /* The process of an exec in c: c's own process object from its spec (user,
  * groups, env, cwd, capabilities, no_new_privs, seccomp, apparmor) with

@@ -63,6 +63,9 @@ static void container_free(container_t *c)
     for (size_t i = 0; i < c->n_mounts; i++) {
         free(c->mounts[i].container_path);
         free(c->mounts[i].host_path);
+        free(c->mounts[i].image);
+        free(c->mounts[i].image_ref);
+        free(c->mounts[i].image_sub_path);
     }
     free(c->mounts);
     free(c->gids);

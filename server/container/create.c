@@ -94,21 +94,37 @@ static void create_describe(daemon_t *d, container_t *c, sandbox_t *sb,
     c->stdin_once = cfg->stdin_once;
 }
 
-static int create_rootfs(daemon_t *d, container_t *c, image_t *img, cri_error_t *err)
+/* Mounts c's rootfs; *ret_rootfs (malloc'd) is where. A pod with its own
+ * user namespace gets id-mapped layers at container_userns_rootfs(). */
+static int create_rootfs(daemon_t *d, container_t *c, sandbox_t *sb, image_t *img,
+                         char **ret_rootfs, cri_error_t *err)
 {
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *upper = xasprintf("%s/upper", dir);
     cleanup_free char *work = xasprintf("%s/work", dir);
-    cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+    cleanup_free char *rootfs =
+        sb->userns_path[0] ? container_userns_rootfs(d, c->id) : xasprintf("%s/rootfs", dir);
     cleanup_free char *empty = xasprintf("%s/empty", dir);
+    cleanup_free char *userns_base = xasprintf("%s/rootfs-userns", daemon_root(d));
+    if (sb->userns_path[0] && mkdir_private(userns_base, 0711, NULL, err) < 0)
+        return -1;
     /* root-only: the rootfs may hold setuid files and devices (see daemon.c) */
     if (mkdir_private(dir, 0700, NULL, err) < 0 || mkdir_p(upper, 0755, err) < 0 ||
         mkdir_p(work, 0700, err) < 0 || mkdir_p(rootfs, 0755, err) < 0)
         return -1;
     if (img->n_layers == 0 && mkdir_p(empty, 0755, err) < 0)
         return -1;
-    return daemon_host_ops(d)->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work,
-                                            rootfs, err);
+    int rc;
+    if (sb->userns_path[0])
+        rc = rootfs_mount_idmapped(img->layer_dirs, img->n_layers, empty, upper, work, rootfs,
+                                   sb->userns_path, sb->uid_map[1], sb->gid_map[1], err);
+    else
+        rc = daemon_host_ops(d)->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work,
+                                              rootfs, err);
+    if (rc < 0)
+        return -1;
+    *ret_rootfs = TAKE_PTR(rootfs);
+    return 0;
 }
 
 /* One component of log_path under dirfd: a missing directory is made; a
@@ -199,10 +215,9 @@ static int create_build(daemon_t *d, container_t *c, sandbox_t *sb,
                         const Runtime__V1__CreateContainerRequest *r, image_t *img,
                         cri_error_t *err)
 {
-    if (create_rootfs(d, c, img, err) < 0)
+    cleanup_free char *rootfs = NULL;
+    if (create_rootfs(d, c, sb, img, &rootfs, err) < 0)
         return cri_error_wrap(err, "mount rootfs");
-    cleanup_free char *dir = container_dir(d, c->id);
-    cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     cleanup_free char *bundle = container_bundle_dir(d, c->id);
     if (container_spec_write(d, c, sb, r, img, rootfs, bundle, err) < 0)
         return -1;

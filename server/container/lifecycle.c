@@ -21,6 +21,11 @@ char *container_dir(const daemon_t *d, const char *id)
     return xasprintf("%s/containers/%s", daemon_root(d), id);
 }
 
+char *container_userns_rootfs(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/rootfs-userns/%s", daemon_root(d), id);
+}
+
 char *container_bundle_dir(const daemon_t *d, const char *id)
 {
     return xasprintf("%s/containers/%s", daemon_runroot(d), id);
@@ -150,9 +155,10 @@ int container_remove_dirs(daemon_t *d, container_t *c, cri_error_t *err)
     cleanup_free char *bundle = container_bundle_dir(d, c->id);
     cleanup_free char *mon = daemon_monitor_dir(d, c->id);
     cleanup_free char *exit_file = daemon_exit_file(d, c->id);
+    cleanup_free char *userns_rootfs = container_userns_rootfs(d, c->id);
     /* every path is tried; the first failure is what the caller hears */
     cri_error_t first = CRI_ERROR_INIT, e = CRI_ERROR_INIT;
-    const char *trees[] = {dir, bundle, mon};
+    const char *trees[] = {dir, bundle, mon, userns_rootfs};
     for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
         if (rm_rf(trees[i], &e) < 0 && !first.status)
             first = e;
@@ -174,7 +180,10 @@ void container_cleanup_host(daemon_t *d, container_t *c)
         oci_runtime_delete(rt->oci, c->id, true, &ignore);
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+    cleanup_free char *userns_rootfs = container_userns_rootfs(d, c->id);
     daemon_host_ops(d)->rootfs_unmount(rootfs, &ignore);
+    daemon_host_ops(d)->rootfs_unmount(userns_rootfs, &ignore);
+    container_image_volumes_unmount(d, c->id, &ignore);
     container_remove_dirs(d, c, &ignore);
 }
 
@@ -192,7 +201,10 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
     }
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-    if (daemon_host_ops(d)->rootfs_unmount(rootfs, err) < 0)
+    cleanup_free char *userns_rootfs = container_userns_rootfs(d, c->id);
+    if (daemon_host_ops(d)->rootfs_unmount(rootfs, err) < 0 ||
+        daemon_host_ops(d)->rootfs_unmount(userns_rootfs, err) < 0 ||
+        container_image_volumes_unmount(d, c->id, err) < 0)
         return -1;
     /* a tree that cannot go keeps the record, so a later Remove or the next
      * start retries instead of forgetting the disk it holds */

@@ -20,10 +20,14 @@ static json_t *mounts_to_json(const container_t *c)
     json_t *a = json_array();
     for (size_t i = 0; i < c->n_mounts; i++) {
         const container_mount_t *m = &c->mounts[i];
-        json_array_append_new(a, json_pack("{s:s, s:s, s:b, s:b, s:i}", "container_path",
-                                           m->container_path, "host_path", m->host_path, "readonly",
-                                           m->readonly, "selinux_relabel", m->selinux_relabel,
-                                           "propagation", m->propagation));
+        json_t *o = json_pack("{s:s, s:s, s:b, s:b, s:i}", "container_path", m->container_path,
+                              "host_path", m->host_path, "readonly", m->readonly, "selinux_relabel",
+                              m->selinux_relabel, "propagation", m->propagation);
+        if (m->image_ref) /* absent: a host path (and every older record) */
+            json_object_set_new(o, "image",
+                                json_pack("{s:s, s:s, s:s}", "image", m->image, "ref", m->image_ref,
+                                          "sub_path", m->image_sub_path));
+        json_array_append_new(a, o);
     }
     return a;
 }
@@ -86,8 +90,22 @@ static int parse_mounts(container_t *c, json_t *a, cri_error_t *err)
                            "host_path", &hp, "readonly", &ro, "selinux_relabel", &relabel,
                            "propagation", &prop) < 0)
             return cri_error_set(err, EINVAL, "mounts[%zu]: %s", i, je.text);
-        c->mounts[i] = (container_mount_t){xstrdup(cp), xstrdup(hp), ro, relabel, prop};
+        c->mounts[i] = (container_mount_t){.container_path = xstrdup(cp),
+                                           .host_path = xstrdup(hp),
+                                           .readonly = ro,
+                                           .selinux_relabel = relabel,
+                                           .propagation = prop};
         c->n_mounts = i + 1;
+        json_t *img = json_object_get(m, "image");
+        const char *image = NULL, *ref = NULL, *sub = NULL;
+        if (img && json_unpack_ex(img, &je, 0, "{s:s, s:s, s:s}", "image", &image, "ref", &ref,
+                                  "sub_path", &sub) < 0)
+            return cri_error_set(err, EINVAL, "mounts[%zu].image: %s", i, je.text);
+        if (img) {
+            c->mounts[i].image = xstrdup(image);
+            c->mounts[i].image_ref = xstrdup(ref);
+            c->mounts[i].image_sub_path = xstrdup(sub);
+        }
     }
     return 0;
 }

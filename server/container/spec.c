@@ -79,15 +79,20 @@ int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error
         if (m->container_path[0] != '/')
             return cri_error_set(err, EINVAL, "mounts[%zu].container_path `%s` is not absolute", i,
                                  m->container_path);
+        if (m->image && m->image->image[0]) {
+            if (container_validate_image_volume(m, i, err) < 0)
+                return -1;
+            continue;
+        }
+        if (m->image_sub_path[0])
+            return cri_error_set(err, EINVAL, "mounts[%zu].image_sub_path: set without an image",
+                                 i);
         if (m->host_path[0] != '/')
             return cri_error_set(err, EINVAL, "mounts[%zu].host_path `%s` is not absolute", i,
                                  m->host_path);
         if ((int)m->propagation < 0 || (int)m->propagation > 2)
             return cri_error_set(err, EINVAL, "mounts[%zu].propagation: invalid value %d", i,
                                  (int)m->propagation);
-        if (m->image && m->image->image[0])
-            return cri_error_set(err, EINVAL, "mounts[%zu].image: image volumes are not supported",
-                                 i);
     }
     return 0;
 }
@@ -133,11 +138,26 @@ static int spec_mounts(daemon_t *d, container_t *c, sandbox_t *sb,
     for (size_t i = 0; i < cfg->n_mounts; i++) {
         const Runtime__V1__Mount *m = cfg->mounts[i];
         char *src = NULL;
+        if (m->image && m->image->image[0]) {
+            if (container_image_volume_mount(d, c, m, i, &src, err) < 0)
+                return -1;
+            /* the overlay is nosuid, nodev: the bind says so too, or the
+             * runtime's read-only remount in a user namespace would try to
+             * clear those locked flags (EPERM) */
+            static const char *const ivol_opts[] = {"nosuid", "nodev", NULL};
+            p->mounts[n++] = (oci_mount_t){.destination = m->container_path,
+                                           .source = keep(p, src),
+                                           .options = ivol_opts,
+                                           .readonly = true};
+            continue;
+        }
         if (mount_source(m->host_path, &src, err) < 0)
             return cri_error_wrap(err, "mounts[%zu]", i);
-        c->mounts[c->n_mounts++] =
-            (container_mount_t){xstrdup(m->container_path), xstrdup(src), m->readonly,
-                                m->selinux_relabel, (int)m->propagation};
+        c->mounts[c->n_mounts++] = (container_mount_t){.container_path = xstrdup(m->container_path),
+                                                       .host_path = xstrdup(src),
+                                                       .readonly = m->readonly,
+                                                       .selinux_relabel = m->selinux_relabel,
+                                                       .propagation = (int)m->propagation};
         p->mounts[n++] = (oci_mount_t){.destination = m->container_path,
                                        .source = keep(p, src),
                                        .readonly = m->readonly,
@@ -193,6 +213,8 @@ static void spec_namespaces(container_t *c, sandbox_t *sb, const Runtime__V1__Co
     }
     desc->hostname = sb->hostname;
     desc->cgroup_parent = sb->cgroup_parent;
+    /* the pod as stored decides (kubelet repeats the pod's userns_options) */
+    sandbox_oci_userns(sb, desc);
 }
 
 void container_resources_from_cri(const Runtime__V1__LinuxContainerResources *r,

@@ -27,6 +27,15 @@ static Runtime__V1__Mount **status_mounts(rpc_ctx_t *ctx, const container_t *c)
         v[i]->readonly = c->mounts[i].readonly;
         v[i]->selinux_relabel = c->mounts[i].selinux_relabel;
         v[i]->propagation = (Runtime__V1__MountPropagation)c->mounts[i].propagation;
+        if (c->mounts[i].image_ref) {
+            /* an image volume: which image, and the id it resolved to */
+            Runtime__V1__ImageSpec *img = rpc_alloc(ctx, sizeof(*img));
+            runtime__v1__image_spec__init(img);
+            img->image = rpc_strdup(ctx, c->mounts[i].image);
+            img->image_ref = rpc_strdup(ctx, c->mounts[i].image_ref);
+            v[i]->image = img;
+            v[i]->image_sub_path = rpc_strdup(ctx, c->mounts[i].image_sub_path);
+        }
     }
     return v;
 }

@@ -99,6 +99,12 @@ int container_validate_create(const Runtime__V1__CreateContainerRequest *r, cri_
         return -1;
     if (container_validate_mounts(cfg, err) < 0)
         return cri_error_wrap(err, "config");
+    const Runtime__V1__LinuxContainerSecurityContext *sc =
+        cfg->linux ? cfg->linux->security_context : NULL;
+    if (sc && sc->namespace_options &&
+        validate_userns("config.linux.security_context.namespace_options.userns_options",
+                        sc->namespace_options->userns_options, err) < 0)
+        return -1;
     /* privileged is checked against the stored pod in create.c, never
      * against the request's copy of the pod config */
     return 0;

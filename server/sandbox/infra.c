@@ -148,6 +148,7 @@ static int infra_desc_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSa
     desc->ns_uts.mode = host_or_new(sb->ns_network);
     desc->cgroup_parent = sb->cgroup_parent;
     desc->cgroup_systemd = daemon_cgroup_systemd(d);
+    sandbox_oci_userns(sb, desc);
     desc->process.has_oom_score_adj = true;
     desc->process.oom_score_adj = INFRA_OOM_SCORE_ADJ;
     if (infra_security(desc, lx ? lx->security_context : NULL, err) < 0)

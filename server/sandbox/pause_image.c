@@ -24,6 +24,27 @@ static char *pause_pod_dir(const daemon_t *d, const char *id)
     return xasprintf("%s/pause/pods/%s", daemon_root(d), id);
 }
 
+/* A pod with its own user namespace: its mapped root must walk to the
+ * rootfs (runc mounts it from inside), so it lives under the 0711
+ * <root>/rootfs-userns, with id-mapped layers (see server/rootfs.h). */
+static char *pause_userns_dir(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/rootfs-userns/pause-pods/%s", daemon_root(d), id);
+}
+
+static int pause_mount(daemon_t *d, const sandbox_t *sb, const image_t *img, const char *dir,
+                       const char *rootfs, cri_error_t *err)
+{
+    cleanup_free char *empty = xasprintf("%s/empty", dir);
+    cleanup_free char *upper = xasprintf("%s/upper", dir);
+    cleanup_free char *work = xasprintf("%s/work", dir);
+    if (!sb->userns_path[0])
+        return daemon_host_ops(d)->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work,
+                                                rootfs, err);
+    return rootfs_mount_idmapped(img->layer_dirs, img->n_layers, empty, upper, work, rootfs,
+                                 sb->userns_path, sb->uid_map[1], sb->gid_map[1], err);
+}
+
 /* The pause image, pulled first when the store does not have it. */
 static int resolve_or_pull(daemon_t *d, const char *ref, image_t **ret, cri_error_t *err)
 {
@@ -50,15 +71,16 @@ int sandbox_pause_image_prepare(daemon_t *d, sandbox_t *sb, char **ret_rootfs, c
     cleanup_strv char **argv = NULL;
     if (process_argv(NULL, 0, NULL, 0, img->config.entrypoint, img->config.cmd, &argv, err) < 0)
         return cri_error_wrap(err, "image.pause_image `%s`", ref);
-    cleanup_free char *dir = pause_pod_dir(d, sb->id);
-    cleanup_free char *empty = xasprintf("%s/empty", dir);
-    cleanup_free char *upper = xasprintf("%s/upper", dir);
-    cleanup_free char *work = xasprintf("%s/work", dir);
-    if (mkdir_private(dir, 0700, NULL, err) < 0)
+    cleanup_free char *dir =
+        sb->userns_path[0] ? pause_userns_dir(d, sb->id) : pause_pod_dir(d, sb->id);
+    cleanup_free char *base = xstrdup(dir);
+    *strrchr(base, '/') = '\0';
+    if (sb->userns_path[0] && mkdir_p(base, 0711, err) < 0)
+        return -1;
+    if (mkdir_private(dir, sb->userns_path[0] ? 0711 : 0700, NULL, err) < 0)
         return -1;
     char *rootfs = xasprintf("%s/rootfs", dir);
-    if (daemon_host_ops(d)->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work, rootfs,
-                                         err) < 0) {
+    if (pause_mount(d, sb, img, dir, rootfs, err) < 0) {
         free(rootfs);
         cri_error_t ignored = CRI_ERROR_INIT;
         rm_rf(dir, &ignored);
@@ -69,13 +91,21 @@ int sandbox_pause_image_prepare(daemon_t *d, sandbox_t *sb, char **ret_rootfs, c
     return 0;
 }
 
-int sandbox_pause_image_release(daemon_t *d, const char *id, cri_error_t *err)
+static int release_dir(daemon_t *d, const char *dir, cri_error_t *err)
 {
-    cleanup_free char *dir = pause_pod_dir(d, id);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     if (access(dir, F_OK) < 0)
         return 0;
     if (daemon_host_ops(d)->rootfs_unmount(rootfs, err) < 0)
         return -1;
     return rm_rf(dir, err);
+}
+
+int sandbox_pause_image_release(daemon_t *d, const char *id, cri_error_t *err)
+{
+    cleanup_free char *dir = pause_pod_dir(d, id);
+    cleanup_free char *userns_dir = pause_userns_dir(d, id);
+    if (release_dir(d, dir, err) < 0)
+        return -1;
+    return release_dir(d, userns_dir, err);
 }

@@ -3,6 +3,7 @@
  * daemon restart or a reboot without the request. */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -57,7 +58,35 @@ char *sandbox_record_dump(sandbox_t *sb, bool creating)
         json_object_set_new(o, "overhead", sandbox_limits_to_json(&sb->overhead));
     }
     pthread_mutex_unlock(&sb->lock);
+    if (sb->userns_path[0]) /* absent: the host's user namespace (older records too) */
+        json_object_set_new(o, "userns",
+                            json_pack("{s:s, s:[I,I,I], s:[I,I,I]}", "path", sb->userns_path, "uid",
+                                      (json_int_t)sb->uid_map[0], (json_int_t)sb->uid_map[1],
+                                      (json_int_t)sb->uid_map[2], "gid", (json_int_t)sb->gid_map[0],
+                                      (json_int_t)sb->gid_map[1], (json_int_t)sb->gid_map[2]));
     return record_dump(o);
+}
+
+static int userns_fill(sandbox_t *sb, json_t *o, cri_error_t *err)
+{
+    json_t *u = json_object_get(o, "userns");
+    if (!u)
+        return 0;
+    const char *path;
+    json_int_t m[6];
+    json_error_t jerr;
+    if (json_unpack_ex(u, &jerr, 0, "{s:s, s:[I,I,I], s:[I,I,I]}", "path", &path, "uid", &m[0],
+                       &m[1], &m[2], "gid", &m[3], &m[4], &m[5]) < 0)
+        return cri_error_set(err, EINVAL, "userns: %s", jerr.text);
+    for (int i = 0; i < 6; i++)
+        if (m[i] < 0 || m[i] > UINT32_MAX)
+            return cri_error_set(err, EINVAL, "userns: id %lld out of range", (long long)m[i]);
+    str_set(&sb->userns_path, path);
+    for (int i = 0; i < 3; i++) {
+        sb->uid_map[i] = (uint32_t)m[i];
+        sb->gid_map[i] = (uint32_t)m[3 + i];
+    }
+    return 0;
 }
 
 static int record_fill(void *obj, json_t *o, bool *ret_creating, cri_error_t *err)
@@ -109,6 +138,8 @@ static int record_fill(void *obj, json_t *o, bool *ret_creating, cri_error_t *er
         return -1;
     if (record_json_to_strv(ips, &sb->ips, err) < 0)
         return cri_error_wrap(err, "ips");
+    if (userns_fill(sb, o, err) < 0)
+        return -1;
     sb->state = state == SANDBOX_STATE_READY ? SANDBOX_STATE_READY : SANDBOX_STATE_NOTREADY;
     sb->pid = pid;
     json_t *res = json_object_get(o, "resources"), *over = json_object_get(o, "overhead");

@@ -34,6 +34,29 @@ static char **pairs_from(void **entries, size_t n)
     return v;
 }
 
+/* A pod user namespace (validated: one range each, from container id 0). */
+static int run_describe_userns(daemon_t *d, sandbox_t *sb, const Runtime__V1__UserNamespace *u,
+                               cri_error_t *err)
+{
+    if (!u || u->mode != RUNTIME__V1__NAMESPACE_MODE__POD)
+        return 0;
+    if (!daemon_host(d)->userns_supported)
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.namespace_options.userns_options: "
+                             "user namespaces are not available on this node (no id-mapped "
+                             "mounts of the layer store)");
+    free(sb->userns_path);
+    sb->userns_path = sandbox_userns_path(d, sb->id);
+    const Runtime__V1__IDMapping *m[2] = {u->uids[0], u->gids[0]};
+    uint32_t *dst[2] = {sb->uid_map, sb->gid_map};
+    for (int i = 0; i < 2; i++) {
+        dst[i][0] = m[i]->container_id;
+        dst[i][1] = m[i]->host_id;
+        dst[i][2] = m[i]->length;
+    }
+    return 0;
+}
+
 /* Fills sb's identity from the request (nothing touched on the host yet). */
 static int run_describe(daemon_t *d, sandbox_t *sb, const Runtime__V1__RunPodSandboxRequest *r,
                         cri_error_t *err)
@@ -77,7 +100,7 @@ static int run_describe(daemon_t *d, sandbox_t *sb, const Runtime__V1__RunPodSan
         free(sb->netns_path);
         sb->netns_path = sandbox_netns_path(d, sb->id);
     }
-    return 0;
+    return run_describe_userns(d, sb, ns ? ns->userns_options : NULL, err);
 }
 
 /* Undoes everything RunPodSandbox may have done for sb, best effort, in
@@ -91,6 +114,7 @@ static void run_rollback(daemon_t *d, sandbox_t *sb)
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
     daemon_host_ops(d)->shm_unmount(shm, &ignore);
     daemon_host_ops(d)->netns_unpin(sb->netns_path, &ignore);
+    daemon_host_ops(d)->netns_unpin(sb->userns_path, &ignore);
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *files = sandbox_files_dir(d, sb->id);
     rm_rf(bundle, &ignore);
@@ -135,6 +159,9 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
         return -1;
     if (sb->ns_ipc != SANDBOX_NS_NODE && daemon_host_ops(d)->shm_mount(shm, err) < 0)
         return -1;
+    /* the pod's root owns its /dev/shm (the tmpfs root, mode 1777) */
+    if (sb->userns_path[0] && chown(shm, sb->uid_map[1], sb->gid_map[1]) < 0)
+        return cri_error_make(err, errno, "chown pod shm `%s` to the pod's root", shm);
     const char *shm_path = sb->ns_ipc == SANDBOX_NS_NODE ? "/dev/shm" : shm;
     if (sandbox_infra_spec(d, sb, cfg, rootfs, args, bundle, shm_path, err) < 0)
         return -1;
@@ -143,14 +170,23 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
 }
 
 /* Everything after the reservation; on failure the caller rolls back. */
+/* The pod's namespaces that outlive processes: the netns pin, or the user
+ * namespace with the netns inside it (before the pause image's rootfs,
+ * which a pod user namespace id-maps). */
+static int run_pin(daemon_t *d, sandbox_t *sb, cri_error_t *err)
+{
+    int64_t t0 = now_unix_ns();
+    if (sb->userns_path[0]
+            ? sandbox_userns_pin(sb, err) < 0
+            : sb->netns_path[0] && daemon_host_ops(d)->netns_pin(sb->netns_path, err) < 0)
+        return -1;
+    sb->timings.netns_ns = now_unix_ns() - t0;
+    return 0;
+}
+
 static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
                      const char *rootfs, char *const *args, cri_error_t *err)
 {
-    int64_t t0 = now_unix_ns();
-    if (sb->netns_path[0] && daemon_host_ops(d)->netns_pin(sb->netns_path, err) < 0)
-        return -1;
-    sb->timings.netns_ns = now_unix_ns() - t0;
-
     struct cni_job job = {.d = d, .sb = sb, .cfg = cfg, .err = CRI_ERROR_INIT};
     pthread_t t;
     int e = pthread_create(&t, NULL, cni_thread, &job);
@@ -185,13 +221,21 @@ RPC_HANDLER(handle_run_pod_sandbox)
         return -1;
     cleanup_free char *rootfs = NULL;
     cleanup_strv char **args = NULL;
+    /* a pod's mapped root must walk to the infra rootfs: for a pod user
+     * namespace a copy under the 0711 <root>/rootfs-userns (root-owned,
+     * nothing setuid) stands in for the one in the 0700 <root>/pause */
+    cleanup_free char *infra_base = sb->userns_path[0]
+                                        ? xasprintf("%s/rootfs-userns", daemon_root(d))
+                                        : xstrdup(daemon_root(d));
     if (!pause_image &&
-        sandbox_infra_rootfs(daemon_root(d), daemon_conf(d)->runtime.pause_path, &rootfs, err) < 0)
+        sandbox_infra_rootfs(infra_base, daemon_conf(d)->runtime.pause_path, &rootfs, err) < 0)
         return -1;
     if (sandbox_store_persist(daemon_sandboxes(d), sb, true, err) < 0)
         return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);
 
-    int rc = pause_image ? sandbox_pause_image_prepare(d, sb, &rootfs, &args, err) : 0;
+    int rc = run_pin(d, sb, err);
+    if (rc == 0 && pause_image)
+        rc = sandbox_pause_image_prepare(d, sb, &rootfs, &args, err);
     if (rc == 0)
         rc = run_build(d, sb, r->config, rootfs, args, err);
     sb->timings.total_ns = now_unix_ns() - start;

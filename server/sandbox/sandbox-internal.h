@@ -31,6 +31,8 @@ char *sandbox_files_dir(const struct daemon *d, const char *id);
 char *sandbox_shm_dir(const struct daemon *d, const char *id);
 /* <runroot>/netns/<id> */
 char *sandbox_netns_path(const struct daemon *d, const char *id);
+/* <runroot>/userns/<id> */
+char *sandbox_userns_path(const struct daemon *d, const char *id);
 
 /* ---- validation (validate.c) ---- */
 
@@ -58,6 +60,14 @@ int sandbox_netns_unpin(const char *path, cri_error_t *err);
 
 /* True when `path` is a pinned network namespace (nsfs mount). */
 bool sandbox_netns_alive(const char *path);
+
+/* ---- pod user namespace (userns.c) ---- */
+
+/* Makes sb's user namespace with sb->uid_map / gid_map, pins it at
+ * sb->userns_path and, when sb->netns_path is set, makes the pod's network
+ * namespace inside it (lo up) and pins that too. Nothing is left behind on
+ * failure. Unpin both with sandbox_netns_unpin(). */
+int sandbox_userns_pin(const sandbox_t *sb, cri_error_t *err);
 
 /* ---- pod files (podfiles.c) ---- */
 

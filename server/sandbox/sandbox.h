@@ -62,7 +62,11 @@ typedef struct sandbox {
     char *hostname;
     char *log_directory;
     char *cgroup_parent;
-    char *netns_path;  /* pinned netns; "" for host network */
+    char *netns_path; /* pinned netns; "" for host network */
+    /* pod user namespace (userns_options mode POD): pinned at userns_path,
+     * one range each as {container id, host id, length}; "" = the host's */
+    char *userns_path;
+    uint32_t uid_map[3], gid_map[3];
     char *cni_network; /* network attached with CNI ADD; "" = none */
     char **ips;        /* pod IPs, primary first; NULL-terminated */
     char *spec_json;   /* the infra config.json text ("" when unknown) */
@@ -201,5 +205,10 @@ int sandbox_recover(struct daemon *d, size_t *ret_loaded, cri_error_t *err);
  * <id>: hostname, resolv.conf, hosts) and the pod's shm mount point. */
 char *sandbox_files_dir(const struct daemon *d, const char *id);
 char *sandbox_shm_dir(const struct daemon *d, const char *id);
+
+/* For a pod with its own user namespace: makes desc join it (the pin) with
+ * its uid and gid range. Nothing for a pod in the host's. */
+struct oci_desc;
+void sandbox_oci_userns(const sandbox_t *sb, struct oci_desc *desc);
 
 #endif

@@ -33,6 +33,7 @@ sandbox_t *sandbox_new(void)
                      &sb->log_directory,
                      &sb->cgroup_parent,
                      &sb->netns_path,
+                     &sb->userns_path,
                      &sb->cni_network,
                      &sb->spec_json};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -60,6 +61,7 @@ static void sandbox_free(sandbox_t *sb)
                     sb->log_directory,
                     sb->cgroup_parent,
                     sb->netns_path,
+                    sb->userns_path,
                     sb->cni_network,
                     sb->spec_json};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)

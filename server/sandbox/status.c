@@ -34,6 +34,33 @@ static Runtime__V1__PodSandboxNetworkStatus *status_network(rpc_ctx_t *ctx, cons
     return net;
 }
 
+static Runtime__V1__IDMapping **status_idmap(rpc_ctx_t *ctx, const uint32_t map[3])
+{
+    Runtime__V1__IDMapping **v = rpc_alloc_array(ctx, 1, Runtime__V1__IDMapping *);
+    v[0] = rpc_alloc(ctx, sizeof(**v));
+    runtime__v1__idmapping__init(v[0]);
+    v[0]->container_id = map[0];
+    v[0]->host_id = map[1];
+    v[0]->length = map[2];
+    return v;
+}
+
+/* NODE for the host's user namespace; POD with the pod's ranges. */
+static Runtime__V1__UserNamespace *status_userns(rpc_ctx_t *ctx, const sandbox_t *sb)
+{
+    Runtime__V1__UserNamespace *u = rpc_alloc(ctx, sizeof(*u));
+    runtime__v1__user_namespace__init(u);
+    u->mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
+    if (!sb->userns_path[0])
+        return u;
+    u->mode = RUNTIME__V1__NAMESPACE_MODE__POD;
+    u->uids = status_idmap(ctx, sb->uid_map);
+    u->n_uids = 1;
+    u->gids = status_idmap(ctx, sb->gid_map);
+    u->n_gids = 1;
+    return u;
+}
+
 static Runtime__V1__LinuxPodSandboxStatus *status_linux(rpc_ctx_t *ctx, const sandbox_t *sb)
 {
     Runtime__V1__NamespaceOption *opt = rpc_alloc(ctx, sizeof(*opt));
@@ -41,6 +68,7 @@ static Runtime__V1__LinuxPodSandboxStatus *status_linux(rpc_ctx_t *ctx, const sa
     opt->network = (Runtime__V1__NamespaceMode)sb->ns_network;
     opt->pid = (Runtime__V1__NamespaceMode)sb->ns_pid;
     opt->ipc = (Runtime__V1__NamespaceMode)sb->ns_ipc;
+    opt->userns_options = status_userns(ctx, sb);
     Runtime__V1__Namespace *ns = rpc_alloc(ctx, sizeof(*ns));
     runtime__v1__namespace__init(ns);
     ns->options = opt;

@@ -64,7 +64,8 @@ int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
     if (daemon_host_ops(d)->shm_unmount(shm, err) < 0)
         return -1;
-    if (daemon_host_ops(d)->netns_unpin(sb->netns_path, err) < 0)
+    if (daemon_host_ops(d)->netns_unpin(sb->netns_path, err) < 0 ||
+        daemon_host_ops(d)->netns_unpin(sb->userns_path, err) < 0)
         return -1;
     pid_t pid = 0;
     bool changed = sandbox_get_state(sb, &pid) != SANDBOX_STATE_NOTREADY || pid != 0;

@@ -34,6 +34,11 @@ char *sandbox_netns_path(const daemon_t *d, const char *id)
     return xasprintf("%s/netns/%s", daemon_runroot(d), id);
 }
 
+char *sandbox_userns_path(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/userns/%s", daemon_runroot(d), id);
+}
+
 char *sandbox_new_id(void)
 {
     unsigned char raw[32];
@@ -76,13 +81,20 @@ static int validate_namespaces(const Runtime__V1__NamespaceOption *ns, cri_error
                              "config.linux.security_context.namespace_options.ipc: invalid mode "
                              "%d for a pod (POD or NODE)",
                              (int)ns->ipc);
-    /* a pod user namespace (hostUsers: false) needs id-mapped mounts this
-     * runtime does not do yet: refuse rather than run in the host's */
-    if (ns->userns_options && ns->userns_options->mode != RUNTIME__V1__NAMESPACE_MODE__NODE)
+    const Runtime__V1__UserNamespace *u = ns->userns_options;
+    if (validate_userns("config.linux.security_context.namespace_options.userns_options", u, err) <
+        0)
+        return -1;
+    /* kubelet refuses hostUsers: false with hostNetwork, hostPID or hostIPC;
+     * a pod user namespace must own the pod's other namespaces */
+    if (u && u->mode == RUNTIME__V1__NAMESPACE_MODE__POD &&
+        (ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE ||
+         ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE ||
+         ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE))
         return cri_error_set(err, EINVAL,
                              "config.linux.security_context.namespace_options.userns_options: "
-                             "mode %d: user namespaces are not supported (only NODE)",
-                             (int)ns->userns_options->mode);
+                             "mode POD cannot be combined with the host's network, pid or ipc "
+                             "namespace");
     return 0;
 }
 

@@ -40,9 +40,18 @@ static container_t *sample(const char *id, const char *name)
     str_set(&c->log_path, "/var/log/pods/x/web/0.log");
     c->created_at = 1700000000123456789LL;
     c->stop_signal = SIGQUIT;
-    c->mounts = xcalloc(1, sizeof(*c->mounts));
-    c->mounts[0] = (container_mount_t){xstrdup("/data"), xstrdup("/srv/data"), true, false, 1};
-    c->n_mounts = 1;
+    c->mounts = xcalloc(2, sizeof(*c->mounts));
+    c->mounts[0] = (container_mount_t){.container_path = xstrdup("/data"),
+                                       .host_path = xstrdup("/srv/data"),
+                                       .readonly = true,
+                                       .propagation = 1};
+    c->mounts[1] = (container_mount_t){.container_path = xstrdup("/vol"),
+                                       .host_path = xstrdup(""),
+                                       .readonly = true,
+                                       .image = xstrdup("busybox"),
+                                       .image_ref = xstrdup("sha256:img"),
+                                       .image_sub_path = xstrdup("etc")};
+    c->n_mounts = 2;
     c->gids = xcalloc(2, sizeof(*c->gids));
     c->gids[0] = 50000;
     c->gids[1] = 1234;
@@ -74,7 +83,11 @@ static void test_record_round_trip(void **state)
     assert_null(back->chain_ids[2]);
     assert_int_equal(back->created_at, 1700000000123456789LL);
     assert_int_equal(back->stop_signal, SIGQUIT);
-    assert_int_equal(back->n_mounts, 1);
+    assert_int_equal(back->n_mounts, 2);
+    assert_null(back->mounts[0].image_ref);
+    assert_string_equal(back->mounts[1].image, "busybox");
+    assert_string_equal(back->mounts[1].image_ref, "sha256:img");
+    assert_string_equal(back->mounts[1].image_sub_path, "etc");
     assert_string_equal(back->mounts[0].host_path, "/srv/data");
     assert_true(back->mounts[0].readonly);
     assert_int_equal(back->mounts[0].propagation, 1);

@@ -18,12 +18,40 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/util.h"
+#include "server/rootfs.h"
 
 static char *make_tmpdir(void)
 {
     char tmpl[] = "/tmp/cricket-unit-fs-XXXXXX";
     assert_non_null(mkdtemp(tmpl));
     return xstrdup(tmpl);
+}
+
+/* A pod's mapped root must walk to root: the first dir without o+x is
+ * named. */
+static void test_path_walkable(void **state)
+{
+    cleanup_free char *dir = make_tmpdir(); /* mkdtemp: 0700 */
+    cleanup_free char *sub = xasprintf("%s/a/b", dir);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(mkdir_p(sub, 0711, &err), 0);
+    char *blocker = NULL;
+    assert_false(rootfs_path_walkable(sub, &blocker));
+    assert_string_equal(blocker, dir);
+    free(blocker);
+    blocker = NULL;
+    assert_int_equal(chmod(dir, 0711), 0);
+    assert_true(rootfs_path_walkable(sub, &blocker));
+    assert_null(blocker);
+    cleanup_free char *a = xasprintf("%s/a", dir);
+    assert_int_equal(chmod(a, 0700), 0);
+    assert_false(rootfs_path_walkable(sub, &blocker));
+    assert_string_equal(blocker, a);
+    free(blocker);
+    blocker = NULL;
+    assert_false(rootfs_path_walkable("/nonexistent-cricket-dir", &blocker));
+    free(blocker);
+    assert_int_equal(rm_rf(dir, &err), 0);
 }
 
 static void touch_at(int dirfd, const char *name)
@@ -179,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_rm_rf_leaves_mounts_alone),
         cmocka_unit_test(test_mkdir_private_tightens),
         cmocka_unit_test(test_fsync_parent),
+        cmocka_unit_test(test_path_walkable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -572,6 +572,41 @@ static void test_spec_write(void **state)
     assert_int_equal(rm_rf(dir, &err), 0);
 }
 
+/* A joined pod user namespace comes first, with its one uid and gid range;
+ * without mappings the description is refused. */
+static void test_user_namespace(void **state)
+{
+    oci_desc_t d;
+    base_desc(&d);
+    oci_host_t h = test_host();
+    json_t *spec = build_ok(&d, &h);
+    bool present;
+    ns_path(spec, "user", &present);
+    assert_false(present);
+    assert_null(json_object_get(json_object_get(spec, "linux"), "uidMappings"));
+    json_decref(spec);
+    d.ns_user = (oci_namespace_t){OCI_NS_JOIN, "/run/cricket/userns/x"};
+    d.uid_map = (oci_idmap_t){0, 1000, 65536};
+    d.gid_map = (oci_idmap_t){0, 2000, 65536};
+    spec = build_ok(&d, &h);
+    json_t *nss = json_object_get(json_object_get(spec, "linux"), "namespaces");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(nss, 0), "type")), "user");
+    assert_string_equal(ns_path(spec, "user", &present), "/run/cricket/userns/x");
+    json_t *gm = json_array_get(json_object_get(json_object_get(spec, "linux"), "gidMappings"), 0);
+    assert_int_equal(json_integer_value(json_object_get(gm, "hostID")), 2000);
+    assert_int_equal(json_integer_value(json_object_get(gm, "size")), 65536);
+    json_t *um = json_array_get(json_object_get(json_object_get(spec, "linux"), "uidMappings"), 0);
+    assert_int_equal(json_integer_value(json_object_get(um, "hostID")), 1000);
+    assert_int_equal(json_integer_value(json_object_get(um, "containerID")), 0);
+    json_decref(spec);
+    d.gid_map.length = 0;
+    json_t *bad = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(oci_spec_build(&d, &h, &bad, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_null(bad);
+}
+
 static void test_hostname_needs_own_uts(void **state)
 {
     oci_desc_t d;
@@ -615,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_device_errors),
         cmocka_unit_test(test_cgroups_path),
         cmocka_unit_test(test_namespaces),
+        cmocka_unit_test(test_user_namespace),
         cmocka_unit_test(test_bind_propagation),
         cmocka_unit_test(test_mount_errors),
         cmocka_unit_test(test_default_mount_replaced),

@@ -147,6 +147,40 @@ static void test_record_pod_resources(void **state)
     assert_null(bad);
 }
 
+/* A pod user namespace survives the record; a record without one (older,
+ * or a host-userns pod) has none; a bad one is refused. */
+static void test_record_userns(void **state)
+{
+    cleanup_sandbox sandbox_t *sb = make("u1", "n");
+    str_set(&sb->userns_path, "/run/cricket/userns/u1");
+    const uint32_t uid[3] = {0, 300000, 65536}, gid[3] = {0, 400000, 65536};
+    memcpy(sb->uid_map, uid, sizeof(uid));
+    memcpy(sb->gid_map, gid, sizeof(gid));
+    cleanup_free char *json = sandbox_record_dump(sb, false);
+    cleanup_sandbox sandbox_t *back = NULL;
+    bool creating = false;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &back, &creating, &err), 0);
+    assert_string_equal(back->userns_path, "/run/cricket/userns/u1");
+    assert_memory_equal(back->uid_map, uid, sizeof(uid));
+    assert_memory_equal(back->gid_map, gid, sizeof(gid));
+
+    cleanup_sandbox sandbox_t *host = make("u2", "n");
+    cleanup_free char *plain = sandbox_record_dump(host, false);
+    assert_null(strstr(plain, "userns"));
+    cleanup_sandbox sandbox_t *back2 = NULL;
+    assert_int_equal(sandbox_record_parse(plain, strlen(plain), &back2, &creating, &err), 0);
+    assert_string_equal(back2->userns_path, "");
+
+    char *p = strstr(json, "[0,400000,65536]");
+    assert_non_null(p);
+    memcpy(p, "[0,400000,-6553]", 16);
+    cleanup_sandbox sandbox_t *bad = NULL;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &bad, &creating, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, "userns"));
+}
+
 static void test_record_parse_errors(void **state)
 {
     static const char *const bad[] = {
@@ -748,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_record_round_trip),
         cmocka_unit_test(test_record_privileged_and_old_records),
         cmocka_unit_test(test_record_pod_resources),
+        cmocka_unit_test(test_record_userns),
         cmocka_unit_test(test_record_parse_errors),
         cmocka_unit_test(test_store_lookup),
         cmocka_unit_test(test_store_persist_and_reserve),

@@ -449,6 +449,47 @@ static void test_container_names(void **state)
     free(n254);
 }
 
+/* Image volumes (Mount.image): read-only only, no host path, a clean
+ * relative sub path; a sub path without an image is refused too. */
+static void test_container_image_volumes(void **state)
+{
+    (void)state;
+    static const struct {
+        bool image, readonly;
+        const char *host_path, *sub, *field; /* field NULL: accepted */
+    } cases[] = {
+        {true, true, "", "", NULL},
+        {true, true, "", "etc", NULL},
+        {true, true, "", "usr/share/doc", NULL},
+        {true, false, "", "", "mounts[0].readonly"},
+        {true, true, "/srv", "", "mounts[0].host_path"},
+        {true, true, "", "../etc", "mounts[0].image_sub_path"},
+        {true, true, "", "a/../../etc", "mounts[0].image_sub_path"},
+        {true, true, "", "/etc", "mounts[0].image_sub_path"},
+        {true, true, "", "a//b", "mounts[0].image_sub_path"},
+        {false, true, "/srv", "etc", "mounts[0].image_sub_path"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ctr c;
+        ctr_init(&c);
+        Runtime__V1__ImageSpec img;
+        runtime__v1__image_spec__init(&img);
+        img.image = "sha256:0123";
+        Runtime__V1__Mount m, *mounts[1] = {&m};
+        runtime__v1__mount__init(&m);
+        m.container_path = "/vol";
+        m.host_path = (char *)cases[i].host_path;
+        m.readonly = cases[i].readonly;
+        m.image = cases[i].image ? &img : NULL;
+        m.image_sub_path = (char *)cases[i].sub;
+        c.cfg.mounts = mounts;
+        c.cfg.n_mounts = 1;
+        char what[64];
+        (void)snprintf(what, sizeof(what), "image volume case %zu", i);
+        ctr_expect(&c, cases[i].field, what);
+    }
+}
+
 static void test_container_log_path(void **state)
 {
     (void)state;
@@ -583,6 +624,84 @@ static void test_paths(void **state)
     assert_non_null(strstr(err.msg, "f is empty"));
 }
 
+/* userns_options: the table of what kubelet and critest v1.36 send, and
+ * each refusal naming its field. */
+static void test_userns(void **state)
+{
+    static const struct {
+        int mode;
+        uint32_t uids[2][3], gids[2][3];
+        size_t n_uids, n_gids;
+        const char *field; /* NULL: accepted */
+    } cases[] = {
+        {RUNTIME__V1__NAMESPACE_MODE__NODE, {{0}}, {{0}}, 0, 0, NULL},
+        {RUNTIME__V1__NAMESPACE_MODE__POD, {{0, 65536, 65536}}, {{0, 65536, 65536}}, 1, 1, NULL},
+        {RUNTIME__V1__NAMESPACE_MODE__POD, {{0, 1000, 100000}}, {{0, 1000, 100000}}, 1, 1, NULL},
+        {RUNTIME__V1__NAMESPACE_MODE__CONTAINER, {{0}}, {{0}}, 0, 0, "u.mode:"},
+        {RUNTIME__V1__NAMESPACE_MODE__TARGET, {{0}}, {{0}}, 0, 0, "u.mode:"},
+        {7, {{0}}, {{0}}, 0, 0, "u.mode: invalid"},
+        {RUNTIME__V1__NAMESPACE_MODE__NODE, {{0, 1, 1}}, {{0}}, 1, 0, "u: mode NODE"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD,
+         {{0, 1000, 100000}, {0, 2000, 100000}},
+         {{0, 1000, 100000}},
+         2,
+         1,
+         "u.uids: 2 ranges"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD, {{0, 1000, 10}}, {{0}}, 1, 0, "u.gids: 0 ranges"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD,
+         {{1, 1000, 10}},
+         {{0, 1000, 10}},
+         1,
+         1,
+         "u.uids[0].container_id"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD,
+         {{0, 1000, 10}},
+         {{0, 1000, 0}},
+         1,
+         1,
+         "u.gids[0].length"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD, {{0, 0, 10}}, {{0, 1, 10}}, 1, 1, "u.uids[0].host_id"},
+        {RUNTIME__V1__NAMESPACE_MODE__POD,
+         {{0, 4294967295u, 1}},
+         {{0, 1, 10}},
+         1,
+         1,
+         "u.uids[0]: host ids"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Runtime__V1__IDMapping m[4], *uids[2] = {&m[0], &m[1]}, *gids[2] = {&m[2], &m[3]};
+        for (int j = 0; j < 2; j++) {
+            runtime__v1__idmapping__init(&m[j]);
+            m[j].container_id = cases[i].uids[j][0];
+            m[j].host_id = cases[i].uids[j][1];
+            m[j].length = cases[i].uids[j][2];
+            runtime__v1__idmapping__init(&m[2 + j]);
+            m[2 + j].container_id = cases[i].gids[j][0];
+            m[2 + j].host_id = cases[i].gids[j][1];
+            m[2 + j].length = cases[i].gids[j][2];
+        }
+        Runtime__V1__UserNamespace u;
+        runtime__v1__user_namespace__init(&u);
+        u.mode = (Runtime__V1__NamespaceMode)cases[i].mode;
+        u.uids = uids;
+        u.n_uids = cases[i].n_uids;
+        u.gids = gids;
+        u.n_gids = cases[i].n_gids;
+        cri_error_t err = CRI_ERROR_INIT;
+        int rc = validate_userns("u", &u, &err);
+        if (!cases[i].field) {
+            assert_int_equal(rc, 0);
+            continue;
+        }
+        assert_int_equal(rc, -1);
+        assert_int_equal(err.status, EINVAL);
+        if (strncmp(err.msg, cases[i].field, strlen(cases[i].field)) != 0)
+            fail_msg("case %zu: `%s` does not start with `%s`", i, err.msg, cases[i].field);
+    }
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(validate_userns("u", NULL, &err), 0);
+}
+
 static void test_message_quotes_safely(void **state)
 {
     (void)state;
@@ -607,9 +726,11 @@ int main(void)
         cmocka_unit_test(test_pod_repeated_fields),
         cmocka_unit_test(test_container_names),
         cmocka_unit_test(test_container_log_path),
+        cmocka_unit_test(test_container_image_volumes),
         cmocka_unit_test(test_container_maps),
         cmocka_unit_test(test_container_repeated_fields),
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_userns),
         cmocka_unit_test(test_message_quotes_safely),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
