@@ -57,6 +57,7 @@ struct daemon {
 
     /* containers and pods, fixed at startup */
     oci_host_t host;
+    char *rro_hook;             /* host.rro_hook's string (cricket-rro beside cricket-conmon) */
     daemon_runtime_t *runtimes; /* one per runtime.handlers entry, same order */
     size_t n_runtimes;
     char *exit_dir;                     /* <runroot>/exits: monitors' exit files */

@@ -43,6 +43,16 @@ int container_validate_update(const Runtime__V1__UpdateContainerResourcesRequest
 /* Checks the CRI mounts of a request (paths absolute, propagation known). */
 int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error_t *err);
 
+/* apparmor.c: whether the host has AppArmor enabled. */
+bool container_apparmor_enabled(void);
+
+/* The AppArmor profile for the OCI spec from `apparmor` (or, when absent,
+ * the deprecated `apparmor_profile`): *ret_profile NULL = none. EINVAL
+ * naming the field for a malformed value, and for a Localhost profile on a
+ * host without AppArmor (host_enabled false). */
+int container_apparmor(const Runtime__V1__LinuxContainerSecurityContext *sc, bool host_enabled,
+                       const char **ret_profile, cri_error_t *err);
+
 /* Waits up to timeout_ms for c's exit file and records the exit. True when
  * c has exited. */
 bool container_wait_exit(struct daemon *d, container_t *c, int timeout_ms);

@@ -85,6 +85,16 @@ int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error
         if ((int)m->propagation < 0 || (int)m->propagation > 2)
             return cri_error_set(err, EINVAL, "mounts[%zu].propagation: invalid value %d", i,
                                  (int)m->propagation);
+        /* a recursive read-only mount must be read-only, and private: a
+         * mount propagated in later would not be read-only */
+        if (m->recursive_read_only && !m->readonly)
+            return cri_error_set(err, EINVAL, "mounts[%zu].recursive_read_only needs readonly", i);
+        if (m->recursive_read_only &&
+            m->propagation != RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE)
+            return cri_error_set(err, EINVAL,
+                                 "mounts[%zu].recursive_read_only needs propagation "
+                                 "PROPAGATION_PRIVATE",
+                                 i);
         if (m->image && m->image->image[0])
             return cri_error_set(err, EINVAL, "mounts[%zu].image: image volumes are not supported",
                                  i);
@@ -249,6 +259,9 @@ static int spec_security(const Runtime__V1__LinuxContainerSecurityContext *sc, s
     desc->privileged = sc->privileged;
     desc->process.no_new_privileges = sc->no_new_privs;
     desc->root_readonly = sc->readonly_rootfs;
+    if (container_apparmor(sc, container_apparmor_enabled(), &desc->process.apparmor_profile, err) <
+        0)
+        return -1;
     if (sc->capabilities) {
         const Runtime__V1__Capability *caps = sc->capabilities;
         p->cap_add = strv_of(caps->add_capabilities, caps->n_add_capabilities);
@@ -292,6 +305,8 @@ static int spec_user(container_t *c, const Runtime__V1__ContainerConfig *cfg, im
         req.run_as_group = sc->run_as_group ? sc->run_as_group->value : -1;
         req.supplemental = sc->supplemental_groups;
         req.n_supplemental = sc->n_supplemental_groups;
+        req.strict_groups =
+            sc->supplemental_groups_policy == RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict;
     }
     if (container_user_resolve(rootfs, &req, &p->user, err) < 0)
         return cri_error_wrap(err, "resolve user");
