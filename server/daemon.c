@@ -388,6 +388,11 @@ const char *daemon_runroot(const daemon_t *d)
     return d->runroot;
 }
 
+char *const *daemon_cdi_spec_dirs(const daemon_t *d)
+{
+    return d->conf->runtime.cdi_spec_dirs;
+}
+
 const oci_host_t *daemon_host(const daemon_t *d)
 {
     return &d->host;

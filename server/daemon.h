@@ -127,6 +127,9 @@ const char *daemon_root(const daemon_t *d);
 const char *daemon_runroot(const daemon_t *d);
 /* What oci/ detected about the host (cgroup v2, ...). */
 const oci_host_t *daemon_host(const daemon_t *d);
+
+/* runtime.cdi_spec_dirs (NULL-terminated). */
+char *const *daemon_cdi_spec_dirs(const daemon_t *d);
 /* runtime.cgroup_manager is systemd. */
 bool daemon_cgroup_systemd(const daemon_t *d);
 /* CNI plugin dirs, result cache dir, per-plugin timeout. */

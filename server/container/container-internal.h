@@ -7,6 +7,7 @@
 
 #include "api/cri/v1/api.pb-c.h"
 #include "common/error.h"
+#include "oci/oci.h"
 #include "server/container/container.h"
 #include "server/rpc.h"
 
@@ -42,6 +43,25 @@ int container_validate_update(const Runtime__V1__UpdateContainerResourcesRequest
 
 /* Checks the CRI mounts of a request (paths absolute, propagation known). */
 int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error_t *err);
+
+/* cdi.c: what CDI devices add to a container (strings owned by strs). */
+typedef struct container_cdi {
+    container_env_kv_t *env; /* appended after the config's envs: a CDI value wins */
+    size_t n_env;
+    oci_device_t *devices;
+    size_t n_devices;
+    oci_mount_t *mounts;
+    size_t n_mounts;
+    char **applied_specs; /* spec files whose top-level edits are in (once each) */
+    char **strs;
+    size_t n_strs;
+} container_cdi_t;
+
+/* Resolves CDI_devices through the spec files of dirs (see cdi.c). EINVAL
+ * or ENOENT naming CDI_devices[i]; *ret untouched on failure. */
+int container_cdi_resolve(char *const *dirs, Runtime__V1__CDIDevice *const *devs, size_t n,
+                          container_cdi_t *ret, cri_error_t *err);
+void container_cdi_free(container_cdi_t *c);
 
 /* apparmor.c: whether the host has AppArmor enabled. */
 bool container_apparmor_enabled(void);

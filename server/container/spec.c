@@ -35,6 +35,7 @@ struct parts {
     char *shm;
     char *files_dir;
     char **cap_add, **cap_drop, **masked, **ro_paths;
+    container_cdi_t cdi; /* what CDI_devices add */
 };
 
 static void parts_free(struct parts *p)
@@ -59,6 +60,7 @@ static void parts_free(struct parts *p)
     strv_free(p->cap_drop);
     strv_free(p->masked);
     strv_free(p->ro_paths);
+    container_cdi_free(&p->cdi);
 }
 
 static char **strv_of(char **v, size_t n);
@@ -137,7 +139,7 @@ static int spec_mounts(daemon_t *d, container_t *c, sandbox_t *sb,
                                                {"hosts", "/etc/hosts"}};
     bool ro_root =
         cfg->linux && cfg->linux->security_context && cfg->linux->security_context->readonly_rootfs;
-    p->mounts = xcalloc(cfg->n_mounts + 4, sizeof(*p->mounts));
+    p->mounts = xcalloc(cfg->n_mounts + p->cdi.n_mounts + 4, sizeof(*p->mounts));
     c->mounts = xcalloc(cfg->n_mounts + 1, sizeof(*c->mounts));
     size_t n = 0;
     for (size_t i = 0; i < cfg->n_mounts; i++) {
@@ -154,6 +156,8 @@ static int spec_mounts(daemon_t *d, container_t *c, sandbox_t *sb,
                                        .recursive_readonly = m->recursive_read_only,
                                        .propagation = (oci_propagation_t)m->propagation};
     }
+    for (size_t i = 0; i < p->cdi.n_mounts; i++)
+        p->mounts[n++] = p->cdi.mounts[i];
     p->files_dir = sandbox_files_dir(d, sb->id);
     for (size_t i = 0; i < 3; i++) {
         char *src = xasprintf("%s/%s", p->files_dir, pod_files[i][0]);
@@ -336,14 +340,17 @@ static int spec_process(container_t *c, sandbox_t *sb, const Runtime__V1__Contai
                      img->config.cmd_set ? img->config.cmd : NULL, &p->argv, err) < 0)
         return cri_error_wrap(err, "command");
     /* KeyValue.value is bytes: give it its NUL */
-    container_env_kv_t *kv = xcalloc(cfg->n_envs + 1, sizeof(*kv));
+    container_env_kv_t *kv = xcalloc(cfg->n_envs + p->cdi.n_env + 1, sizeof(*kv));
     cleanup_strv char **values = xcalloc(cfg->n_envs + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->n_envs; i++) {
         const ProtobufCBinaryData *v = &cfg->envs[i]->value;
         values[i] = xstrndup(v->data ? (const char *)v->data : "", v->len);
         kv[i] = (container_env_kv_t){cfg->envs[i]->key, values[i]};
     }
-    int rc = container_env(img->config.env, kv, cfg->n_envs, sb->hostname, &p->env, err);
+    for (size_t i = 0; i < p->cdi.n_env; i++)
+        kv[cfg->n_envs + i] = p->cdi.env[i];
+    int rc =
+        container_env(img->config.env, kv, cfg->n_envs + p->cdi.n_env, sb->hostname, &p->env, err);
     free(kv);
     if (rc < 0)
         return cri_error_wrap(err, "envs");
@@ -378,12 +385,14 @@ static int spec_stop_signal(container_t *c, const Runtime__V1__ContainerConfig *
 
 static int spec_devices(const Runtime__V1__ContainerConfig *cfg, struct parts *p, oci_desc_t *desc)
 {
-    p->devices = xcalloc(cfg->n_devices + 1, sizeof(*p->devices));
+    p->devices = xcalloc(cfg->n_devices + p->cdi.n_devices + 1, sizeof(*p->devices));
     for (size_t i = 0; i < cfg->n_devices; i++)
         p->devices[i] = (oci_device_t){cfg->devices[i]->container_path, cfg->devices[i]->host_path,
                                        cfg->devices[i]->permissions};
+    for (size_t i = 0; i < p->cdi.n_devices; i++)
+        p->devices[cfg->n_devices + i] = p->cdi.devices[i];
     desc->devices = p->devices;
-    desc->n_devices = cfg->n_devices;
+    desc->n_devices = cfg->n_devices + p->cdi.n_devices;
     return 0;
 }
 
@@ -413,6 +422,9 @@ static int spec_fill(daemon_t *d, container_t *c, sandbox_t *sb,
     desc->id = c->id;
     desc->root_path = rootfs;
     desc->cgroup_systemd = daemon_cgroup_systemd(d);
+    if (cfg->n_cdi_devices > 0 && container_cdi_resolve(daemon_cdi_spec_dirs(d), cfg->cdi_devices,
+                                                        cfg->n_cdi_devices, &p->cdi, err) < 0)
+        return -1;
     if (spec_process(c, sb, cfg, img, p, desc, err) < 0 ||
         spec_user(c, cfg, img, rootfs, p, desc, err) < 0)
         return -1;
