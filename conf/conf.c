@@ -28,6 +28,7 @@ const conf_key_t conf_keys[] = {
      conf_check_cgroup_manager},
     {"runtime.conmon_path", CONF_KEY_STRING, OFF(runtime.conmon_path), conf_check_nonempty},
     {"runtime.pause_path", CONF_KEY_STRING, OFF(runtime.pause_path), conf_check_nonempty},
+    {"runtime.cdi_spec_dirs", CONF_KEY_STRV, OFF(runtime.cdi_spec_dirs), conf_check_abs_path},
     {"network", CONF_KEY_SECTION, 0, NULL},
     {"network.conf_dir", CONF_KEY_STRING, OFF(network.conf_dir), conf_check_abs_path},
     {"network.plugin_dirs", CONF_KEY_STRV, OFF(network.plugin_dirs), conf_check_abs_path},
@@ -104,6 +105,7 @@ static char *path_join(const char *dir, const char *name)
 conf_t *conf_new_defaults(const char *exe_dir)
 {
     static const char *const plugin_dirs[] = {"/opt/cni/bin", "/usr/lib/cni", NULL};
+    static const char *const cdi_spec_dirs[] = {"/etc/cdi", "/var/run/cdi", NULL};
     conf_t *c = xcalloc(1, sizeof(*c));
 
     c->listen = xstrdup("unix:///run/cricket/cricket.sock");
@@ -119,6 +121,7 @@ conf_t *conf_new_defaults(const char *exe_dir)
         exe_dir ? path_join(exe_dir, "cricket-conmon") : xstrdup("cricket-conmon");
     c->runtime.pause_path =
         exe_dir ? path_join(exe_dir, "cricket-pause") : xstrdup("cricket-pause");
+    c->runtime.cdi_spec_dirs = strv_new(cdi_spec_dirs);
     c->network.conf_dir = xstrdup("/etc/cni/net.d");
     c->network.plugin_dirs = strv_new(plugin_dirs);
     c->network.default_network = xstrdup("");

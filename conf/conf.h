@@ -57,6 +57,7 @@ typedef struct conf {
         char *cgroup_manager; /* "cgroupfs" or "systemd" */
         char *conmon_path;    /* cricket-conmon binary */
         char *pause_path;     /* cricket-pause binary (copied into the infra rootfs) */
+        char **cdi_spec_dirs; /* CDI spec dirs (absolute), later ones win */
     } runtime;
     struct {
         char *conf_dir;             /* CNI config dir (absolute) */

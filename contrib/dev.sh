@@ -28,8 +28,11 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 # Test tools from the Go module proxy, built into a cache outside the
 # checkout and reused when present: crictl (e2e crictl flows, the .deb
-# check). Needs Go >= 1.26; without it those tests skip and say why.
+# check), critest (the CRI validation suite, ctest -L critest) and ginkgo
+# (critest -parallel runs it). Needs Go >= 1.26; without it those tests skip
+# and say why.
 CRI_TOOLS_VERSION=v1.36.0
+GINKGO_VERSION=v2.28.1 # the version cri-tools v1.36.0's go.mod requires
 TOOLS_CACHE=${CRICKET_TEST_CACHE:-/var/cache/cricket-test}
 GO=$(command -v go || echo /usr/local/go/bin/go)
 
@@ -41,19 +44,44 @@ go_ok() {
     [ "$(printf '%s\n1.26\n' "${v%.*}" | sort -V | head -n1)" = 1.26 ]
 }
 
+# critest has no main package (its suite is a Go test), so `go install`
+# cannot build it: download the module from the proxy and link its test
+# binary with `go test -c`, stamping the version as cri-tools' Makefile does.
+build_critest() { # build_critest DIR
+    local dir=$1 mod
+    mod=$(GOFLAGS=-mod=mod "$GO" mod download -json "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -d "$mod" ] || { log "cri-tools $CRI_TOOLS_VERSION: no module directory"; return 1; }
+    (cd "$mod" && GOFLAGS=-mod=mod "$GO" test -c -o "$dir/critest" \
+        -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION" ./cmd/critest)
+}
+
 install_cri_tools() {
     local dir="$TOOLS_CACHE/cri-tools-$CRI_TOOLS_VERSION"
-    if [ ! -x "$dir/crictl" ]; then
+    if [ ! -x "$dir/crictl" ] || [ ! -x "$dir/critest" ] || [ ! -x "$dir/ginkgo" ] ||
+        ! "$dir/critest" --version 2>/dev/null | grep -qx "critest version: $CRI_TOOLS_VERSION"; then
         if ! go_ok; then
-            log "no Go >= 1.26: crictl not installed (its tests skip)"
+            log "no Go >= 1.26: crictl/critest not installed (their tests skip)"
             return 0
         fi
-        log "go install sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION into $dir"
         mkdir -p "$dir"
+    fi
+    if [ ! -x "$dir/crictl" ]; then
+        log "go install sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION into $dir"
         GOBIN="$dir" GOFLAGS=-mod=mod "$GO" install \
             "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION"
     fi
-    export CRICTL="$dir/crictl"
+    if [ ! -x "$dir/critest" ] ||
+        ! "$dir/critest" --version 2>/dev/null | grep -qx "critest version: $CRI_TOOLS_VERSION"; then
+        log "critest $CRI_TOOLS_VERSION (go test -c from the module proxy) into $dir"
+        build_critest "$dir"
+    fi
+    if [ ! -x "$dir/ginkgo" ]; then
+        log "go install github.com/onsi/ginkgo/v2/ginkgo@$GINKGO_VERSION into $dir"
+        GOBIN="$dir" GOFLAGS=-mod=mod "$GO" install \
+            "github.com/onsi/ginkgo/v2/ginkgo@$GINKGO_VERSION"
+    fi
+    export CRICTL="$dir/crictl" CRITEST="$dir/critest"
 }
 
 install_deps() {

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include <linux/magic.h>
 
@@ -62,6 +64,13 @@ static bool hugetlb_usable(bool cgroup2)
         if (strcmp(t, "hugetlb") == 0)
             return true;
     return false;
+}
+
+bool oci_mount_setattr_supported(void)
+{
+    /* an invalid call: EBADF/EINVAL when the syscall exists, ENOSYS if not */
+    long r = syscall(SYS_mount_setattr, -1, "", 0, NULL, 0);
+    return !(r < 0 && errno == ENOSYS);
 }
 
 void oci_host_detect(oci_host_t *ret_host)

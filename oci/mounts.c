@@ -117,7 +117,7 @@ static int mount_check(const oci_mount_t *m, const oci_host_t *host, cri_error_t
             return cri_error_set(err, EINVAL,
                                  "mount `%s`: recursive read-only needs private propagation",
                                  m->destination);
-        if (!host->rro_supported)
+        if (!host->rro_supported && !host->rro_hook)
             return cri_error_set(err, ENOTSUP,
                                  "mount `%s`: recursive read-only is not supported by the "
                                  "runtime or kernel",
@@ -126,7 +126,7 @@ static int mount_check(const oci_mount_t *m, const oci_host_t *host, cri_error_t
     return 0;
 }
 
-static json_t *user_mount_json(const oci_mount_t *m)
+static json_t *user_mount_json(const oci_mount_t *m, const oci_host_t *host)
 {
     json_t *opts = json_array();
     if (is_bind(m)) {
@@ -136,7 +136,7 @@ static json_t *user_mount_json(const oci_mount_t *m)
     for (const char *const *o = m->options; o && *o; o++)
         oci_json_push(opts, json_string(*o));
     oci_json_push(opts, json_string(m->readonly ? "ro" : "rw"));
-    if (m->recursive_readonly)
+    if (m->recursive_readonly && host->rro_supported)
         oci_json_push(opts, json_string("rro"));
     const char *type = is_bind(m) ? "bind" : m->type;
     const char *source = m->source && m->source[0] ? m->source : type;
@@ -150,6 +150,33 @@ static size_t path_depth(const char *p)
         if (*s == '/' && s[1] && s[1] != '/')
             d++;
     return d;
+}
+
+json_t *oci_rro_hooks(const oci_desc_t *desc, const oci_host_t *host)
+{
+    if (host->rro_supported || !host->rro_hook)
+        return NULL;
+    json_t *args = NULL;
+    for (size_t i = 0; i < desc->n_mounts; i++) {
+        if (!desc->mounts[i].recursive_readonly)
+            continue;
+        if (!args) {
+            args = json_array();
+            oci_json_push(args, json_string("cricket-rro"));
+            oci_json_push(args, json_string(desc->root_path));
+        }
+        oci_json_push(args, json_string(desc->mounts[i].destination));
+    }
+    if (!args)
+        return NULL;
+    json_t *hook = json_object();
+    oci_json_set(hook, "path", json_string(host->rro_hook));
+    oci_json_set(hook, "args", args);
+    json_t *list = json_array();
+    oci_json_push(list, hook);
+    json_t *hooks = json_object();
+    oci_json_set(hooks, "createContainer", list);
+    return hooks;
 }
 
 int oci_mounts_build(const oci_desc_t *desc, const oci_host_t *host, json_t **ret, cri_error_t *err)
@@ -174,7 +201,7 @@ int oci_mounts_build(const oci_desc_t *desc, const oci_host_t *host, json_t **re
         order[j] = i;
     }
     for (size_t i = 0; i < desc->n_mounts; i++)
-        oci_json_push(mounts, user_mount_json(&desc->mounts[order[i]]));
+        oci_json_push(mounts, user_mount_json(&desc->mounts[order[i]], host));
     *ret = mounts;
     return 0;
 }

@@ -32,6 +32,11 @@ json_t *oci_caps_spec(uint64_t caps);
 
 /* The "mounts" array: defaults (proc, dev, devpts, shm, mqueue, sysfs,
  * cgroup) with desc's mounts on top. */
+/* The spec's "hooks" when recursive read-only mounts need cricket-rro (the
+ * runtime does not know "rro"): a createContainer hook naming the rootfs
+ * and every such destination. NULL when none is needed. */
+json_t *oci_rro_hooks(const oci_desc_t *desc, const oci_host_t *host);
+
 int oci_mounts_build(const oci_desc_t *desc, const oci_host_t *host, json_t **ret,
                      cri_error_t *err);
 

@@ -43,7 +43,11 @@ typedef struct oci_host {
     int oom_score_adj_min; /* lowest oom_score_adj a container may get here */
     bool rro_supported;    /* kernel >= 5.12 and the runtime knows "rro" */
     bool userns_supported; /* pod user namespaces work (id-mapped layers; set by the daemon) */
-    const char *dev_root;  /* where host devices live ("/dev"); privileged specs walk it */
+    /* cricket-rro: applies recursive read-only itself as a createContainer
+     * hook when the runtime does not know "rro"; NULL = none (set only
+     * where the kernel has mount_setattr: oci_mount_setattr_supported()) */
+    const char *rro_hook;
+    const char *dev_root; /* where host devices live ("/dev"); privileged specs walk it */
 } oci_host_t;
 
 /* Fills *ret_host from the running system: the bounding set from
@@ -54,6 +58,10 @@ typedef struct oci_host {
  * Logs once (warn) when oom_score_adj requests will be clamped. Never fails:
  * unreadable facts fall back to conservative values. */
 void oci_host_detect(oci_host_t *ret_host);
+
+/* Whether the kernel has mount_setattr(2) (Linux >= 5.12), which
+ * cricket-rro needs. */
+bool oci_mount_setattr_supported(void);
 
 /* ------------------------------------------------------------------ */
 /* Description of a container                                          */
@@ -105,7 +113,7 @@ typedef struct oci_mount {
     const char *type;           /* NULL/"bind" = recursive bind */
     const char *const *options; /* extra options (NULL-terminated); NULL for binds */
     bool readonly;
-    bool recursive_readonly; /* "rro": needs host->rro_supported, else ENOTSUP */
+    bool recursive_readonly; /* "rro" (host->rro_supported) or host->rro_hook, else ENOTSUP */
     oci_propagation_t propagation;
 } oci_mount_t;
 

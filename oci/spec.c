@@ -172,6 +172,9 @@ int oci_spec_build(const oci_desc_t *desc, const oci_host_t *host, json_t **ret_
     oci_json_set(spec, "mounts", TAKE_PTR(mounts));
     oci_json_set(spec, "annotations", annotations_json(desc));
     oci_json_set(spec, "linux", TAKE_PTR(linux_obj));
+    json_t *hooks = oci_rro_hooks(desc, host);
+    if (hooks)
+        oci_json_set(spec, "hooks", hooks);
     *ret_spec = spec;
     return 0;
 }

@@ -116,6 +116,32 @@ static char *runtime_root(const conf_handler_t *h, const char *path)
     return xasprintf("/run/%s", base ? base + 1 : path);
 }
 
+/* Recursive read-only mounts: through the default runtime's "rro" when it
+ * knows it (runc >= 1.2), else through cricket-rro (beside cricket-conmon)
+ * as a createContainer hook when the kernel has mount_setattr. */
+static void detect_rro(daemon_t *d, const conf_t *conf)
+{
+    cri_error_t ferr = CRI_ERROR_INIT;
+    bool rro = false;
+    if (d->n_runtimes > 0 && oci_runtime_supports_rro(d->runtimes[0].oci, &rro, &ferr) < 0)
+        log_debug("runtime features: %s", ferr.msg);
+    d->host.rro_supported = rro;
+    if (rro || !oci_mount_setattr_supported())
+        return;
+    cleanup_free char *dir = xstrdup(conf->runtime.conmon_path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    cleanup_free char *hook = xasprintf("%s/cricket-rro", dir);
+    if (access(hook, X_OK) < 0) {
+        log_warn("`%s` not found: recursive read-only mounts are refused", hook);
+        return;
+    }
+    d->rro_hook = TAKE_PTR(hook);
+    d->host.rro_hook = d->rro_hook;
+}
+
 static int open_runtimes(daemon_t *d, const conf_t *conf, cri_error_t *err)
 {
     d->runtimes =
@@ -182,6 +208,7 @@ static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
     d->cni.timeout_ms = timeout > 0 && timeout < 3600000 ? (int)timeout : DAEMON_CNI_TIMEOUT_MS;
     if (open_runtimes(d, conf, err) < 0)
         return -1;
+    detect_rro(d, conf);
     d->sandboxes = sandbox_store_new(d->store);
     sandbox_store_set_container_hooks(d->sandboxes, &pod_container_hooks, d);
     /* without a watch (the dir cannot be made or watched) every reader
@@ -215,6 +242,7 @@ static void close_pod_runtime(daemon_t *d)
     d->runtimes = NULL;
     d->n_runtimes = 0;
     free(d->exit_dir);
+    free(d->rro_hook);
     free(d->conmon_dir);
     free(d->cni_cache_dir);
     d->exit_dir = d->conmon_dir = d->cni_cache_dir = NULL;
@@ -387,6 +415,11 @@ const char *daemon_root(const daemon_t *d)
 const char *daemon_runroot(const daemon_t *d)
 {
     return d->runroot;
+}
+
+char *const *daemon_cdi_spec_dirs(const daemon_t *d)
+{
+    return d->conf->runtime.cdi_spec_dirs;
 }
 
 const oci_host_t *daemon_host(const daemon_t *d)

@@ -57,6 +57,7 @@ struct daemon {
 
     /* containers and pods, fixed at startup */
     oci_host_t host;
+    char *rro_hook;             /* host.rro_hook's string (cricket-rro beside cricket-conmon) */
     daemon_runtime_t *runtimes; /* one per runtime.handlers entry, same order */
     size_t n_runtimes;
     char *exit_dir;                     /* <runroot>/exits: monitors' exit files */
@@ -132,6 +133,9 @@ const char *daemon_root(const daemon_t *d);
 const char *daemon_runroot(const daemon_t *d);
 /* What oci/ detected about the host (cgroup v2, ...). */
 const oci_host_t *daemon_host(const daemon_t *d);
+
+/* runtime.cdi_spec_dirs (NULL-terminated). */
+char *const *daemon_cdi_spec_dirs(const daemon_t *d);
 /* runtime.cgroup_manager is systemd. */
 bool daemon_cgroup_systemd(const daemon_t *d);
 /* CNI plugin dirs, result cache dir, per-plugin timeout. */

@@ -72,11 +72,16 @@ RPC_HANDLER(handle_status)
     Runtime__V1__RuntimeHandler *h = rpc_alloc(ctx, sizeof(*h));
     runtime__v1__runtime_handler__init(h);
     h->name = "";
-    Runtime__V1__RuntimeHandlerFeatures *f = rpc_alloc(ctx, sizeof(*f));
-    runtime__v1__runtime_handler_features__init(f);
+    Runtime__V1__RuntimeHandlerFeatures *hf = rpc_alloc(ctx, sizeof(*hf));
+    runtime__v1__runtime_handler_features__init(hf);
     /* pod user namespaces: runc joins the pinned one; layers are id-mapped */
-    f->user_namespaces = daemon_host(d)->userns_supported;
-    h->features = f;
+    hf->user_namespaces = daemon_host(d)->userns_supported;
+    hf->recursive_read_only_mounts = daemon_host(d)->rro_supported || daemon_host(d)->rro_hook;
+    h->features = hf;
+    Runtime__V1__RuntimeFeatures *f = rpc_alloc(ctx, sizeof(*f));
+    runtime__v1__runtime_features__init(f);
+    f->supplemental_groups_policy = true; /* Merge and Strict (server/container/user.c) */
+    resp->features = f;
     resp->n_runtime_handlers = 1;
     resp->runtime_handlers = rpc_alloc_array(ctx, 1, Runtime__V1__RuntimeHandler *);
     resp->runtime_handlers[0] = h;

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "server/cgroup.h"
 #include "server/netdev.h"
+#include "oci/oci.h"
 #include "server/container/container.h"
 #include "server/rpc.h"
 
@@ -67,6 +68,34 @@ int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error
 /* container_set_exited() plus the STOPPED event when c was not EXITED. */
 void container_mark_exited(struct daemon *d, container_t *c, int64_t finished_at, int exit_code,
                            const char *reason, const char *message);
+/* cdi.c: what CDI devices add to a container (strings owned by strs). */
+typedef struct container_cdi {
+    container_env_kv_t *env; /* appended after the config's envs: a CDI value wins */
+    size_t n_env;
+    oci_device_t *devices;
+    size_t n_devices;
+    oci_mount_t *mounts;
+    size_t n_mounts;
+    char **applied_specs; /* spec files whose top-level edits are in (once each) */
+    char **strs;
+    size_t n_strs;
+} container_cdi_t;
+
+/* Resolves CDI_devices through the spec files of dirs (see cdi.c). EINVAL
+ * or ENOENT naming CDI_devices[i]; *ret untouched on failure. */
+int container_cdi_resolve(char *const *dirs, Runtime__V1__CDIDevice *const *devs, size_t n,
+                          container_cdi_t *ret, cri_error_t *err);
+void container_cdi_free(container_cdi_t *c);
+
+/* apparmor.c: whether the host has AppArmor enabled. */
+bool container_apparmor_enabled(void);
+
+/* The AppArmor profile for the OCI spec from `apparmor` (or, when absent,
+ * the deprecated `apparmor_profile`): *ret_profile NULL = none. EINVAL
+ * naming the field for a malformed value, and for a Localhost profile on a
+ * host without AppArmor (host_enabled false). */
+int container_apparmor(const Runtime__V1__LinuxContainerSecurityContext *sc, bool host_enabled,
+                       const char **ret_profile, cri_error_t *err);
 
 /* Waits up to timeout_ms for c's exit file and records the exit. True when
  * c has exited. */

@@ -39,13 +39,15 @@ typedef struct container_user_req {
     int64_t run_as_group;        /* -1 = unset */
     const int64_t *supplemental; /* supplemental_groups */
     size_t n_supplemental;
+    bool strict_groups;     /* SupplementalGroupsPolicy Strict: not the image's /etc/group */
     const char *image_user; /* image config User: "", "1000", "name", "1000:100", "name:grp" */
 } container_user_req_t;
 
 typedef struct container_user {
     uid_t uid;
     gid_t gid;
-    gid_t *additional; /* groups naming the user in /etc/group, then supplemental; no dups */
+    gid_t *additional; /* the primary gid, the groups naming the user in /etc/group (not with
+                        * strict_groups), then supplemental; no dups */
     size_t n_additional;
     char *username; /* from /etc/passwd when found, else NULL */
 } container_user_t;

@@ -35,6 +35,7 @@ struct parts {
     char *shm;
     char *files_dir;
     char **cap_add, **cap_drop, **masked, **ro_paths;
+    container_cdi_t cdi; /* what CDI_devices add */
 };
 
 static void parts_free(struct parts *p)
@@ -59,6 +60,7 @@ static void parts_free(struct parts *p)
     strv_free(p->cap_drop);
     strv_free(p->masked);
     strv_free(p->ro_paths);
+    container_cdi_free(&p->cdi);
 }
 
 static char **strv_of(char **v, size_t n);
@@ -93,6 +95,16 @@ int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error
         if ((int)m->propagation < 0 || (int)m->propagation > 2)
             return cri_error_set(err, EINVAL, "mounts[%zu].propagation: invalid value %d", i,
                                  (int)m->propagation);
+        /* a recursive read-only mount must be read-only, and private: a
+         * mount propagated in later would not be read-only */
+        if (m->recursive_read_only && !m->readonly)
+            return cri_error_set(err, EINVAL, "mounts[%zu].recursive_read_only needs readonly", i);
+        if (m->recursive_read_only &&
+            m->propagation != RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE)
+            return cri_error_set(err, EINVAL,
+                                 "mounts[%zu].recursive_read_only needs propagation "
+                                 "PROPAGATION_PRIVATE",
+                                 i);
     }
     return 0;
 }
@@ -132,7 +144,7 @@ static int spec_mounts(daemon_t *d, container_t *c, sandbox_t *sb,
                                                {"hosts", "/etc/hosts"}};
     bool ro_root =
         cfg->linux && cfg->linux->security_context && cfg->linux->security_context->readonly_rootfs;
-    p->mounts = xcalloc(cfg->n_mounts + 4, sizeof(*p->mounts));
+    p->mounts = xcalloc(cfg->n_mounts + p->cdi.n_mounts + 4, sizeof(*p->mounts));
     c->mounts = xcalloc(cfg->n_mounts + 1, sizeof(*c->mounts));
     size_t n = 0;
     for (size_t i = 0; i < cfg->n_mounts; i++) {
@@ -164,6 +176,8 @@ static int spec_mounts(daemon_t *d, container_t *c, sandbox_t *sb,
                                        .recursive_readonly = m->recursive_read_only,
                                        .propagation = (oci_propagation_t)m->propagation};
     }
+    for (size_t i = 0; i < p->cdi.n_mounts; i++)
+        p->mounts[n++] = p->cdi.mounts[i];
     p->files_dir = sandbox_files_dir(d, sb->id);
     for (size_t i = 0; i < 3; i++) {
         char *src = xasprintf("%s/%s", p->files_dir, pod_files[i][0]);
@@ -271,6 +285,9 @@ static int spec_security(const Runtime__V1__LinuxContainerSecurityContext *sc, s
     desc->privileged = sc->privileged;
     desc->process.no_new_privileges = sc->no_new_privs;
     desc->root_readonly = sc->readonly_rootfs;
+    if (container_apparmor(sc, container_apparmor_enabled(), &desc->process.apparmor_profile, err) <
+        0)
+        return -1;
     if (sc->capabilities) {
         const Runtime__V1__Capability *caps = sc->capabilities;
         p->cap_add = strv_of(caps->add_capabilities, caps->n_add_capabilities);
@@ -314,6 +331,8 @@ static int spec_user(container_t *c, const Runtime__V1__ContainerConfig *cfg, im
         req.run_as_group = sc->run_as_group ? sc->run_as_group->value : -1;
         req.supplemental = sc->supplemental_groups;
         req.n_supplemental = sc->n_supplemental_groups;
+        req.strict_groups =
+            sc->supplemental_groups_policy == RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict;
     }
     if (container_user_resolve(rootfs, &req, &p->user, err) < 0)
         return cri_error_wrap(err, "resolve user");
@@ -343,14 +362,17 @@ static int spec_process(container_t *c, sandbox_t *sb, const Runtime__V1__Contai
                      img->config.cmd_set ? img->config.cmd : NULL, &p->argv, err) < 0)
         return cri_error_wrap(err, "command");
     /* KeyValue.value is bytes: give it its NUL */
-    container_env_kv_t *kv = xcalloc(cfg->n_envs + 1, sizeof(*kv));
+    container_env_kv_t *kv = xcalloc(cfg->n_envs + p->cdi.n_env + 1, sizeof(*kv));
     cleanup_strv char **values = xcalloc(cfg->n_envs + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->n_envs; i++) {
         const ProtobufCBinaryData *v = &cfg->envs[i]->value;
         values[i] = xstrndup(v->data ? (const char *)v->data : "", v->len);
         kv[i] = (container_env_kv_t){cfg->envs[i]->key, values[i]};
     }
-    int rc = container_env(img->config.env, kv, cfg->n_envs, sb->hostname, &p->env, err);
+    for (size_t i = 0; i < p->cdi.n_env; i++)
+        kv[cfg->n_envs + i] = p->cdi.env[i];
+    int rc =
+        container_env(img->config.env, kv, cfg->n_envs + p->cdi.n_env, sb->hostname, &p->env, err);
     free(kv);
     if (rc < 0)
         return cri_error_wrap(err, "envs");
@@ -385,12 +407,14 @@ static int spec_stop_signal(container_t *c, const Runtime__V1__ContainerConfig *
 
 static int spec_devices(const Runtime__V1__ContainerConfig *cfg, struct parts *p, oci_desc_t *desc)
 {
-    p->devices = xcalloc(cfg->n_devices + 1, sizeof(*p->devices));
+    p->devices = xcalloc(cfg->n_devices + p->cdi.n_devices + 1, sizeof(*p->devices));
     for (size_t i = 0; i < cfg->n_devices; i++)
         p->devices[i] = (oci_device_t){cfg->devices[i]->container_path, cfg->devices[i]->host_path,
                                        cfg->devices[i]->permissions};
+    for (size_t i = 0; i < p->cdi.n_devices; i++)
+        p->devices[cfg->n_devices + i] = p->cdi.devices[i];
     desc->devices = p->devices;
-    desc->n_devices = cfg->n_devices;
+    desc->n_devices = cfg->n_devices + p->cdi.n_devices;
     return 0;
 }
 
@@ -420,6 +444,9 @@ static int spec_fill(daemon_t *d, container_t *c, sandbox_t *sb,
     desc->id = c->id;
     desc->root_path = rootfs;
     desc->cgroup_systemd = daemon_cgroup_systemd(d);
+    if (cfg->n_cdi_devices > 0 && container_cdi_resolve(daemon_cdi_spec_dirs(d), cfg->cdi_devices,
+                                                        cfg->n_cdi_devices, &p->cdi, err) < 0)
+        return -1;
     if (spec_process(c, sb, cfg, img, p, desc, err) < 0 ||
         spec_user(c, cfg, img, rootfs, p, desc, err) < 0)
         return -1;

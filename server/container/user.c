@@ -345,7 +345,10 @@ int container_user_resolve(const char *rootfs, const container_user_req_t *req,
     container_user_t u = {.uid = (uid_t)hit.uid, .gid = (gid_t)hit.gid};
     u.additional = xcalloc(cap, sizeof(gid_t));
     u.username = hit.name;
-    if (u.username)
+    /* The primary group is a supplementary group too (as containerd and
+     * CRI-O set additionalGids; `id -G` shows it either way). */
+    add_gid(&u, cap, hit.gid);
+    if (u.username && !req->strict_groups)
         member_groups(group, u.username, &u, cap);
     for (size_t i = 0; i < req->n_supplemental; i++)
         add_gid(&u, cap, req->supplemental[i]);

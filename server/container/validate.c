@@ -105,6 +105,16 @@ int container_validate_create(const Runtime__V1__CreateContainerRequest *r, cri_
         validate_userns("config.linux.security_context.namespace_options.userns_options",
                         sc->namespace_options->userns_options, err) < 0)
         return -1;
+    if (sc && sc->supplemental_groups_policy != RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Merge &&
+        sc->supplemental_groups_policy != RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict)
+        return cri_error_set(err, EINVAL,
+                             "config.linux.security_context.supplemental_groups_policy: invalid "
+                             "value %d",
+                             (int)sc->supplemental_groups_policy);
+    const char *apparmor = NULL;
+    if (cfg->linux && container_apparmor(cfg->linux->security_context, container_apparmor_enabled(),
+                                         &apparmor, err) < 0)
+        return -1;
     /* privileged is checked against the stored pod in create.c, never
      * against the request's copy of the pod config */
     return 0;

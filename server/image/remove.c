@@ -1,8 +1,8 @@
 /* RemoveImage by id, id prefix, tag or digest. Idempotent (api.proto: "must
- * not return an error if the image has already been removed"). A tag of an
- * image that has other tags removes just that tag; the id, a digest or the
- * last tag removes the image; then its blobs and layers no other image uses
- * are freed (after running pulls end, when there are any). */
+ * not return an error if the image has already been removed"). Any of these
+ * names removes the image with all its tags (critest v1.36); then its blobs
+ * and layers no other image uses are freed (after running pulls end, when
+ * there are any). */
 #include <errno.h>
 
 #include "api/cri/v1/api.pb-c.h"

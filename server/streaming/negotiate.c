@@ -15,33 +15,36 @@
 #include "server/streaming/streaming-internal.h"
 
 static const proto_choice_t spdy_exec[] = {
-    {"v4.channel.k8s.io", PROTO_V4, false},
-    {"v3.channel.k8s.io", PROTO_V3, false},
-    {"v2.channel.k8s.io", PROTO_V2, false},
-    {"channel.k8s.io", PROTO_V1, false},
-    {NULL, PROTO_NONE, false},
+    {"v4.channel.k8s.io", PROTO_V4, false, false},
+    {"v3.channel.k8s.io", PROTO_V3, false, false},
+    {"v2.channel.k8s.io", PROTO_V2, false, false},
+    {"channel.k8s.io", PROTO_V1, false, false},
+    {NULL, PROTO_NONE, false, false},
 };
 
 static const proto_choice_t spdy_portforward[] = {
-    {"portforward.k8s.io", PROTO_PORTFORWARD, false},
-    {NULL, PROTO_NONE, false},
+    {"portforward.k8s.io", PROTO_PORTFORWARD, false, false},
+    {NULL, PROTO_NONE, false, false},
 };
 
 static const proto_choice_t ws_exec[] = {
-    {"v5.channel.k8s.io", PROTO_V5, false},
-    {"v4.channel.k8s.io", PROTO_V4, false},
-    {"v4.base64.channel.k8s.io", PROTO_V4, true},
-    {"channel.k8s.io", PROTO_V1, false},
-    {"base64.channel.k8s.io", PROTO_V1, true},
-    {"", PROTO_V1, false},
-    {NULL, PROTO_NONE, false},
+    {"v5.channel.k8s.io", PROTO_V5, false, false},
+    {"v4.channel.k8s.io", PROTO_V4, false, false},
+    {"v4.base64.channel.k8s.io", PROTO_V4, true, false},
+    {"channel.k8s.io", PROTO_V1, false, false},
+    {"base64.channel.k8s.io", PROTO_V1, true, false},
+    {"", PROTO_V1, false, false},
+    {NULL, PROTO_NONE, false, false},
 };
 
 static const proto_choice_t ws_portforward[] = {
-    {"v4.channel.k8s.io", PROTO_PORTFORWARD, false},
-    {"v4.base64.channel.k8s.io", PROTO_PORTFORWARD, true},
-    {"", PROTO_PORTFORWARD, false},
-    {NULL, PROTO_NONE, false},
+    /* SPDY over WebSocket: what kubectl and critest's websocket port-forward
+     * dial (k8s.io/client-go portforward.NewSPDYOverWebsocketDialer) */
+    {"SPDY/3.1+portforward.k8s.io", PROTO_PORTFORWARD, false, true},
+    {"v4.channel.k8s.io", PROTO_PORTFORWARD, false, false},
+    {"v4.base64.channel.k8s.io", PROTO_PORTFORWARD, true, false},
+    {"", PROTO_PORTFORWARD, false, false},
+    {NULL, PROTO_NONE, false, false},
 };
 
 static const proto_choice_t *table(streaming_kind_t kind, bool websocket)
@@ -54,7 +57,9 @@ static const proto_choice_t *table(streaming_kind_t kind, bool websocket)
 const char *streaming_supported(streaming_kind_t kind, bool websocket)
 {
     if (kind == STREAMING_PORTFORWARD)
-        return websocket ? "v4.channel.k8s.io, v4.base64.channel.k8s.io" : "portforward.k8s.io";
+        return websocket ? "SPDY/3.1+portforward.k8s.io, v4.channel.k8s.io, "
+                           "v4.base64.channel.k8s.io"
+                         : "portforward.k8s.io";
     return websocket ? "v5.channel.k8s.io, v4.channel.k8s.io, v4.base64.channel.k8s.io, "
                        "channel.k8s.io, base64.channel.k8s.io"
                      : "v4.channel.k8s.io, v3.channel.k8s.io, v2.channel.k8s.io, channel.k8s.io";

@@ -47,7 +47,11 @@ typedef struct pf_pair {
 
 struct streaming_session {
     int sock;
-    bool websocket;
+    bool websocket; /* the k8s.io channel protocols over WebSocket */
+    /* SPDY tunneled in WebSocket binary messages: the session speaks SPDY
+     * through in/out; the wire bytes are in wire_in/wire_out */
+    bool tunnel;
+    sbuf_t wire_in, wire_out;
     const proto_choice_t *proto;
     streaming_request_t *req;
     const streaming_backend_ops_t *ops;
@@ -92,6 +96,8 @@ void session_stdin_close(session_t *s);
 void session_resize_data(session_t *s, const uint8_t *p, size_t n);
 void session_start_backend(session_t *s);
 int64_t session_now_ms(void);
+/* Bytes not yet sent to the client: out, plus wire_out in a tunnel. */
+size_t session_out_pending(const session_t *s);
 
 /* session_spdy.c */
 int spdy_session_input(session_t *s, cri_error_t *err);
@@ -99,6 +105,12 @@ void spdy_session_check_streams(session_t *s);
 
 /* session_ws.c */
 int ws_session_input(session_t *s, cri_error_t *err);
+/* Tunnel: moves the payloads of the client's binary messages from wire_in
+ * to in (answering pings and close), then runs the SPDY side on them. */
+int ws_tunnel_input(session_t *s, cri_error_t *err);
+/* Tunnel: wraps what the SPDY side wrote to out into one binary message on
+ * wire_out. */
+void ws_tunnel_output(session_t *s);
 void ws_session_open(session_t *s);
 void ws_session_close(session_t *s, uint16_t code);
 

@@ -235,7 +235,7 @@ static void finish_exec(session_t *s)
 static void drain_pipe(session_t *s, int *fd, role_t role)
 {
     uint8_t buf[SESSION_CHUNK];
-    while (s->out.len < SESSION_OUT_HIGH) {
+    while (session_out_pending(s) < SESSION_OUT_HIGH) {
         ssize_t k = read(*fd, buf, sizeof(buf));
         if (k < 0 && errno == EINTR)
             continue;
@@ -270,21 +270,31 @@ static void flush_stdin(session_t *s)
         close_fd(&s->in_w);
 }
 
+/* Bytes not yet sent to the client (SPDY or channel frames, and in a
+ * tunnel the WebSocket frames around them). */
+size_t session_out_pending(const session_t *s)
+{
+    return s->out.len + s->wire_out.len;
+}
+
 static void flush_out(session_t *s)
 {
-    while (s->out.len > 0) {
-        ssize_t k = send(s->sock, s->out.data, s->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (s->tunnel)
+        ws_tunnel_output(s);
+    sbuf_t *w = s->tunnel ? &s->wire_out : &s->out;
+    while (w->len > 0) {
+        ssize_t k = send(s->sock, w->data, w->len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0 && errno == EAGAIN)
             return;
         if (k < 0) {
             s->client_gone = true;
-            s->out.len = 0;
+            w->len = 0;
             return;
         }
         s->last_traffic_ms = session_now_ms();
-        sbuf_consume(&s->out, (size_t)k);
+        sbuf_consume(w, (size_t)k);
     }
 }
 
@@ -299,9 +309,11 @@ static void read_client(session_t *s)
         return;
     }
     s->last_traffic_ms = session_now_ms();
-    sbuf_append(&s->in, buf, (size_t)k);
+    sbuf_append(s->tunnel ? &s->wire_in : &s->in, buf, (size_t)k);
     cri_error_t err = CRI_ERROR_INIT;
-    int rc = s->websocket ? ws_session_input(s, &err) : spdy_session_input(s, &err);
+    int rc = s->websocket ? ws_session_input(s, &err)
+             : s->tunnel  ? ws_tunnel_input(s, &err)
+                          : spdy_session_input(s, &err);
     if (rc < 0) {
         if (s->websocket)
             ws_session_close(s, err.status == EMSGSIZE ? 1009 : 1002);
@@ -313,8 +325,8 @@ static void read_client(session_t *s)
 
 static bool client_readable(session_t *s)
 {
-    return !s->closing && s->out.len < SESSION_OUT_HIGH && s->to_stdin.len < SESSION_IN_HIGH &&
-           pf_pending_in(s) < SESSION_IN_HIGH;
+    return !s->closing && session_out_pending(s) < SESSION_OUT_HIGH &&
+           s->to_stdin.len < SESSION_IN_HIGH && pf_pending_in(s) < SESSION_IN_HIGH;
 }
 
 enum { P_SOCK, P_OUT, P_ERR, P_IN, P_DONE, P_FIXED };
@@ -323,9 +335,10 @@ static void poll_once(session_t *s)
 {
     size_t max = P_FIXED + s->n_pairs;
     cleanup_free struct pollfd *fds = xcalloc(max, sizeof(*fds));
-    bool room = s->out.len < SESSION_OUT_HIGH;
+    bool room = session_out_pending(s) < SESSION_OUT_HIGH;
     fds[P_SOCK].fd = s->sock;
-    fds[P_SOCK].events = (short)((client_readable(s) ? POLLIN : 0) | (s->out.len ? POLLOUT : 0));
+    fds[P_SOCK].events =
+        (short)((client_readable(s) ? POLLIN : 0) | (session_out_pending(s) ? POLLOUT : 0));
     fds[P_OUT].fd = room ? s->out_r : -1;
     fds[P_OUT].events = POLLIN;
     fds[P_ERR].fd = room ? s->err_r : -1;
@@ -424,7 +437,8 @@ void streaming_session_run(const session_params_t *p)
 {
     session_t s = {0};
     s.sock = p->sock;
-    s.websocket = p->websocket;
+    s.tunnel = p->websocket && p->proto->tunnel;
+    s.websocket = p->websocket && !s.tunnel;
     s.proto = p->proto;
     s.req = p->req;
     s.ops = p->ops;
@@ -438,14 +452,18 @@ void streaming_session_run(const session_params_t *p)
     cri_error_t err = CRI_ERROR_INIT;
     if (!s.websocket && spdy_zctx_init(&s.z, &err) < 0)
         s.client_gone = true;
-    sbuf_append(&s.in, p->extra, p->extra_len);
+    sbuf_append(s.tunnel ? &s.wire_in : &s.in, p->extra, p->extra_len);
     if (s.websocket)
         ws_session_open(&s);
-    else if (s.in.len && spdy_session_input(&s, &err) < 0)
+    else if (s.tunnel && s.wire_in.len && ws_tunnel_input(&s, &err) < 0)
         s.client_gone = true;
-    while (!s.client_gone && !(s.closing && s.out.len == 0)) {
+    else if (!s.tunnel && s.in.len && spdy_session_input(&s, &err) < 0)
+        s.client_gone = true;
+    while (!s.client_gone && !(s.closing && session_out_pending(&s) == 0)) {
         progress(&s);
-        if (s.closing && s.out.len == 0)
+        if (s.tunnel)
+            ws_tunnel_output(&s);
+        if (s.closing && session_out_pending(&s) == 0)
             break;
         poll_once(&s);
         if (idle_too_long(&s))
@@ -459,6 +477,8 @@ void streaming_session_run(const session_params_t *p)
     ws_reader_free(&s.wsr);
     sbuf_free(&s.in);
     sbuf_free(&s.out);
+    sbuf_free(&s.wire_in);
+    sbuf_free(&s.wire_out);
     sbuf_free(&s.to_stdin);
     sbuf_free(&s.resize_text);
     streaming_request_free(s.req);

@@ -85,7 +85,7 @@ void pf_client_fin(session_t *s, pf_pair_t *p)
 size_t pf_poll_add(session_t *s, struct pollfd *fds, size_t max)
 {
     size_t n = 0;
-    bool room = s->out.len < SESSION_OUT_HIGH;
+    bool room = session_out_pending(s) < SESSION_OUT_HIGH;
     for (size_t i = 0; i < s->n_pairs && n < max; i++, n++) {
         pf_pair_t *p = s->pairs[i];
         fds[n].fd = p->fd;
@@ -99,7 +99,7 @@ size_t pf_poll_add(session_t *s, struct pollfd *fds, size_t max)
 static void pf_read(session_t *s, pf_pair_t *p)
 {
     uint8_t buf[SESSION_CHUNK];
-    while (!p->fd_eof && s->out.len < SESSION_OUT_HIGH) {
+    while (!p->fd_eof && session_out_pending(s) < SESSION_OUT_HIGH) {
         ssize_t k = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (k < 0 && errno == EINTR)
             continue;

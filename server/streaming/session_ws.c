@@ -135,3 +135,63 @@ int ws_session_input(session_t *s, cri_error_t *err)
     sbuf_consume(&s->in, used);
     return 0;
 }
+
+/* The tunnel's WebSocket layer: binary (and continuation) messages carry
+ * SPDY bytes; text messages are not part of the protocol and are dropped. */
+static int tunnel_frame(session_t *s, const ws_frame_t *f, cri_error_t *err)
+{
+    uint8_t op;
+    const uint8_t *p;
+    size_t n;
+    int rc = ws_reader_feed(&s->wsr, f, WS_MAX_MESSAGE, &op, &p, &n, err);
+    if (rc <= 0)
+        return rc;
+    switch (op) {
+    case WS_BINARY:
+        sbuf_append(&s->in, p, n);
+        return 0;
+    case WS_PING:
+        ws_write_frame(&s->wire_out, WS_PONG, true, NULL, p, n);
+        return 0;
+    case WS_CLOSE:
+        ws_write_frame(&s->wire_out, WS_CLOSE, true, NULL, p, n >= 2 ? 2 : 0);
+        s->closing = true;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int ws_tunnel_input(session_t *s, cri_error_t *err)
+{
+    size_t used = 0;
+    int rc = 0;
+    while (!s->closing) {
+        ws_frame_t f;
+        long n = ws_frame_parse(s->wire_in.data + used, s->wire_in.len - used, true, WS_MAX_MESSAGE,
+                                &f, err);
+        if (n < 0) {
+            rc = -1;
+            break;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+        if (tunnel_frame(s, &f, err) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    sbuf_consume(&s->wire_in, used);
+    if (rc < 0)
+        return -1;
+    return s->in.len ? spdy_session_input(s, err) : 0;
+}
+
+void ws_tunnel_output(session_t *s)
+{
+    if (s->out.len == 0)
+        return;
+    ws_write_frame(&s->wire_out, WS_BINARY, true, NULL, s->out.data, s->out.len);
+    s->out.len = 0;
+}

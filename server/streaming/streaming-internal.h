@@ -51,6 +51,7 @@ typedef struct proto_choice {
     const char *name; /* as put in the reply ("" = no subprotocol header) */
     stream_proto_t proto;
     bool base64; /* WebSocket base64.* text framing */
+    bool tunnel; /* SPDY carried in WebSocket binary messages (client-go's tunneling dialer) */
 } proto_choice_t;
 
 /* Picks the first of the client's offers (values may hold comma-separated

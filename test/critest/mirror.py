@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Offline mirror of the images critest v1.26.1 pulls.
+"""Offline mirror of the images critest v1.36.0 pulls.
 
 Starts Debian's docker-registry on 127.0.0.1 (random port, storage under the
 given work directory) through test/e2e/registry.py, pushes stand-ins for every
@@ -35,6 +35,14 @@ pkg/validate/) and how each stand-in meets it:
                                    group image (USER 1000, in group 50000),
                                    and busybox plus a file named after the
                                    image, so that distinct images differ.
+  pause:3.9                        pulled as registry.k8s.io/pause:3.9 and
+                                   k8s.gcr.io/pause:3.9 (the same image from
+                                   two registries: one id, both tags, and
+                                   removing one name removes the image); run
+                                   with its default entrypoint, so /pause is
+                                   a static C program that waits for SIGTERM
+                                   or SIGINT, as the real one does (USER
+                                   65535:65535 as well).
 test-image-digest@sha256:9700... cannot be rebuilt byte for byte: not mirrored.
 """
 import os
@@ -175,6 +183,18 @@ NNP_C = r"""
 int main(void) { printf("Effective uid: %d\n", (int)geteuid()); return 0; }
 """
 
+PAUSE_C = r"""
+#include <signal.h>
+#include <unistd.h>
+static void on_signal(int sig) { (void)sig; _exit(0); }
+int main(void) {
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    for (;;)
+        pause();
+}
+"""
+
 ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
 
@@ -194,20 +214,35 @@ def httpd_layer():
         f("usr/local/apache2/htdocs/index.html", "<html><body><h1>It works!</h1></body></html>\n")])
 
 
-def nonewprivs_layer(work):
-    """The setuid-root program of the nonewprivs image, or None without cc."""
+def compile_static(work, name, source):
+    """A static binary built from C source, or None without cc."""
     cc = shutil.which("cc")
     if cc is None:
         return None
-    src, out = os.path.join(work, "nnp.c"), os.path.join(work, "nnp")
+    src, out = os.path.join(work, name + ".c"), os.path.join(work, name)
     with open(src, "w") as fh:
-        fh.write(NNP_C)
+        fh.write(source)
     if subprocess.run([cc, "-static", "-O2", "-o", out, src]).returncode != 0:
         return None
     with open(out, "rb") as fh:
-        binary = fh.read()
+        return fh.read()
+
+
+def nonewprivs_layer(work):
+    """The setuid-root program of the nonewprivs image, or None without cc."""
+    binary = compile_static(work, "nnp", NNP_C)
+    if binary is None:
+        return None
     return registry.tar_bytes([d("usr"), d("usr/local"), d("usr/local/bin"),
                                f("usr/local/bin/nnp", binary, 0o4755)])
+
+
+def pause_layer(work):
+    """The pause image's only file, /pause, or None without cc."""
+    binary = compile_static(work, "pause", PAUSE_C)
+    if binary is None:
+        return None
+    return registry.tar_bytes([f("pause", binary, 0o755)])
 
 
 def marker_layer(name):
@@ -245,6 +280,14 @@ def build(reg, work):
         push(K8S + "nonewprivs", ["1.3"], [nnp], Cmd=None, Entrypoint=["/usr/local/bin/nnp"])
     else:
         print("mirror.py: no C compiler: nonewprivs:1.3 not mirrored", file=sys.stderr)
+
+    pause = pause_layer(work)
+    if pause is not None:
+        # Its own single layer, as the real pause image (no busybox).
+        registry.push_image(reg, "pause", "3.9", [pause], arch=GOARCH, config_extra={
+            "Env": ENV, "Cmd": None, "Entrypoint": ["/pause"], "User": "65535:65535"})
+    else:
+        print("mirror.py: no C compiler: pause:3.9 not mirrored", file=sys.stderr)
 
     for name, user in (("test-image-user-uid", "1002"), ("test-image-user-username", "www-data"),
                        ("test-image-user-uid-group", "1003:1004"),

@@ -199,7 +199,9 @@ def test_whiteouts_and_metadata(images, reg):
         rmtree(mnt)
 
 
-def test_tags_and_remove_one_tag(images, reg):
+def test_remove_by_one_tag_removes_all_tags(images, reg):
+    """critest v1.36: RemoveImage of one tag removes the image and its other
+    tags (kubelet's image GC and critest expect the image gone)."""
     d, cri = images
     img = push_image(reg, "library/tags", "one", [busybox_layer()])
     reg.push_manifest("library/tags", "two", img.manifest,
@@ -211,11 +213,34 @@ def test_tags_and_remove_one_tag(images, reg):
     assert sorted(items[0].repo_tags) == ["docker.io/library/tags:one",
                                           "docker.io/library/tags:two"]
     cri.call("RemoveImage", image=image_spec("tags:one"))
-    assert list(status(cri, img.id).image.repo_tags) == ["docker.io/library/tags:two"]
-    assert not status(cri, "tags:one").HasField("image")
-    cri.call("RemoveImage", image=image_spec("tags:two"))
+    for name in ("tags:one", "tags:two", img.id):
+        assert not status(cri, name).HasField("image"), name
     assert listed(cri) == []
+    cri.call("RemoveImage", image=image_spec("tags:two"))  # idempotent
     assert store_empty(d.root) == []
+
+
+def test_remove_by_one_registry_removes_other_registries(daemon_factory, reg):
+    """The same image pulled through two registry names (both mapped to the
+    test registry): removing one name removes both (critest v1.36 does so
+    with registry.k8s.io/pause:3.9 and k8s.gcr.io/pause:3.9)."""
+    d = daemon_factory(config_text=(
+        "image:\n  registries:\n    reg-a.test:\n      location: %s\n"
+        "    reg-b.test:\n      location: %s\n  insecure_registries: [\"%s\"]\n"
+        % (reg.host, reg.host, reg.host)))
+    cri = Cri(d.socket)
+    try:
+        img = push_image(reg, "library/tworeg", "1", [busybox_layer()])
+        a, b = "reg-a.test/library/tworeg:1", "reg-b.test/library/tworeg:1"
+        assert pull(cri, a) == img.id
+        assert pull(cri, b) == img.id
+        assert sorted(listed(cri)[0].repo_tags) == [a, b]
+        cri.call("RemoveImage", image=image_spec(a))
+        assert not status(cri, b).HasField("image")
+        assert listed(cri) == []
+        assert store_empty(d.root) == []
+    finally:
+        cri.close()
 
 
 def test_tag_moves_to_new_image(images, reg):

@@ -536,6 +536,56 @@ def test_portforward_websocket_into_netns(fake, tmp_path):
         del_netns(ns)
 
 
+class WsTunnel:
+    """A socket-like view of SPDY tunneled in WebSocket binary messages
+    (client-go's SPDY-over-WebSocket port-forward dialer): sendall sends
+    one masked binary message, recv returns the next message's payload."""
+
+    def __init__(self, ws):
+        self.ws = ws
+
+    def sendall(self, data):
+        self.ws.send_frame(2, data)
+
+    def recv(self, _n):
+        while True:
+            fin, op, payload = self.ws.read_frame()
+            while not fin:
+                fin, _, more = self.ws.read_frame()
+                payload += more
+            if op == 8:
+                return b""
+            if op == 2:
+                return payload
+
+    def close(self):
+        self.ws.close()
+
+
+def test_portforward_spdy_over_websocket_into_netns(fake, tmp_path):
+    """critest -websocket-portforward: SPDY/3.1+portforward.k8s.io."""
+    _, cri = fake
+    ns = make_netns()
+    srv = Httpd(str(tmp_path), "/run/netns/" + ns)
+    try:
+        url = cri.call("PortForward", pod_sandbox_id="fakens-" + ns).url
+        w, resp = sc.ws_connect(url, ["SPDY/3.1+portforward.k8s.io"])
+        assert resp.status == 101, resp.body
+        assert w.protocol == "SPDY/3.1+portforward.k8s.io"
+        c = sc.SpdyClient(WsTunnel(w))
+        hdr = [("port", "8080"), ("requestid", "0")]
+        e = c.open_stream([("streamtype", "error")] + hdr)
+        dsid = c.open_stream([("streamtype", "data")] + hdr)
+        c.send_data(dsid, b"GET /big HTTP/1.0\r\n\r\n", fin=True)
+        c.read_until(lambda: dsid in c.fin and e in c.fin)
+        c.close()
+        assert c.data.get(e, b"") == b""
+        assert http_body(c.data[dsid]) == srv.body
+    finally:
+        srv.stop()
+        del_netns(ns)
+
+
 # ---- port-forward into a real pod sandbox ----
 
 import test_sandbox  # noqa: E402  (its Env: daemon + CNI network + leak checks)

@@ -102,6 +102,8 @@ static char *get(const conf_t *c, const char *key)
             return xstrdup(strings[i].value);
     if (strcmp(key, "network.plugin_dirs") == 0)
         return strv_join(c->network.plugin_dirs);
+    if (strcmp(key, "runtime.cdi_spec_dirs") == 0)
+        return strv_join(c->runtime.cdi_spec_dirs);
     if (strcmp(key, "image.insecure_registries") == 0)
         return strv_join(c->image.insecure_registries);
     if (strcmp(key, "network.plugin_timeout") == 0)
@@ -267,6 +269,7 @@ static void test_defaults(void **state)
         {"runtime.pause_path", EXE_DIR "/cricket-pause"},
         {"network.conf_dir", "/etc/cni/net.d"},
         {"network.plugin_dirs", "/opt/cni/bin,/usr/lib/cni"},
+        {"runtime.cdi_spec_dirs", "/etc/cdi,/var/run/cdi"},
         {"network.default_network", ""},
         {"image.registries", ""},
         {"image.insecure_registries", ""},
@@ -369,6 +372,8 @@ static void test_each_key(void **state)
         {"runtime:\n  pause_path: /opt/c/pause\n", "runtime.pause_path", "/opt/c/pause"},
         {"network:\n  conf_dir: /etc/cni/other\n", "network.conf_dir", "/etc/cni/other"},
         {"network:\n  plugin_dirs: [/a, /b, /c]\n", "network.plugin_dirs", "/a,/b,/c"},
+        {"runtime:\n  cdi_spec_dirs: [/t/cdi, /t/run]\n", "runtime.cdi_spec_dirs", "/t/cdi,/t/run"},
+        {"runtime:\n  cdi_spec_dirs: []\n", "runtime.cdi_spec_dirs", ""},
         {"network:\n  plugin_dirs:\n    - /x\n", "network.plugin_dirs", "/x"},
         {"network:\n  plugin_dirs: []\n", "network.plugin_dirs", ""},
         {"network:\n  plugin_dirs:\n", "network.plugin_dirs", ""},
@@ -683,6 +688,8 @@ static const struct {
      "key \"network.conf_dir\": invalid value \"\": must be an absolute path"},
     {"network:\n  plugin_dirs: [/a, bin]\n", 2,
      "key \"network.plugin_dirs[1]\": invalid value \"bin\": must be an absolute path"},
+    {"runtime:\n  cdi_spec_dirs: [cdi]\n", 2,
+     "key \"runtime.cdi_spec_dirs[0]\": invalid value \"cdi\": must be an absolute path"},
     {"runtime:\n  default_handler: ''\n", 2,
      "key \"runtime.default_handler\": invalid value \"\": must not be empty"},
     {"runtime:\n  conmon_path:\n", 2,
@@ -1130,6 +1137,9 @@ static void test_to_yaml_shape(void **state)
                                "  cgroup_manager: cgroupfs\n"
                                "  conmon_path: /usr/local/bin/cricket-conmon\n"
                                "  pause_path: /usr/local/bin/cricket-pause\n"
+                               "  cdi_spec_dirs:\n"
+                               "  - /etc/cdi\n"
+                               "  - /var/run/cdi\n"
                                "network:\n"
                                "  conf_dir: /etc/cni/net.d\n"
                                "  plugin_dirs:\n"

@@ -132,6 +132,9 @@ static int remove_rootfs(void **state)
 static void test_user_resolution_table(void **state)
 {
     static const int64_t supp[] = {1234, 50000, 44};
+    /* groups: the primary gid first, then (Merge) the groups naming the
+     * user in /etc/group, then supplemental_groups; Strict skips the
+     * middle part (SupplementalGroupsPolicy) */
     static const struct {
         const char *image_user, *username;
         int64_t uid, gid;
@@ -141,22 +144,27 @@ static void test_user_resolution_table(void **state)
         gid_t want_gid;
         const char *want_groups; /* space-separated */
         const char *want_msg;
+        bool strict;
     } cases[] = {
-        {"", NULL, -1, -1, 0, 0, 0, 0, "", NULL},
-        {"1000", NULL, -1, -1, 0, 0, 1000, 1000, "44 50", NULL},
-        {"www-data", NULL, -1, -1, 0, 0, 33, 33, "", NULL},
-        {"1003:grp", NULL, -1, -1, 0, 0, 1003, 3000, "", NULL},
-        {"alice:29", NULL, -1, -1, 0, 0, 1000, 29, "44 50", NULL},
-        {"nosuch", NULL, -1, -1, 0, ENOENT, 0, 0, NULL, "image user `nosuch`"},
-        {"alice:nogrp", NULL, -1, -1, 0, ENOENT, 0, 0, NULL, "group `nogrp`"},
+        {"", NULL, -1, -1, 0, 0, 0, 0, "0", NULL, false},
+        {"1000", NULL, -1, -1, 0, 0, 1000, 1000, "1000 44 50", NULL, false},
+        {"www-data", NULL, -1, -1, 0, 0, 33, 33, "33", NULL, false},
+        {"1003:grp", NULL, -1, -1, 0, 0, 1003, 3000, "3000", NULL, false},
+        {"alice:29", NULL, -1, -1, 0, 0, 1000, 29, "29 44 50", NULL, false},
+        {"nosuch", NULL, -1, -1, 0, ENOENT, 0, 0, NULL, "image user `nosuch`", false},
+        {"alice:nogrp", NULL, -1, -1, 0, ENOENT, 0, 0, NULL, "group `nogrp`", false},
         /* the request wins over the image */
-        {"www-data", "alice", -1, -1, 0, 0, 1000, 1000, "44 50", NULL},
-        {"www-data", NULL, 2000, -1, 0, 0, 2000, 0, "", NULL},
-        {"www-data", NULL, 1000, 3000, 3, 0, 1000, 3000, "44 50 1234 50000", NULL},
-        {"", "bob", -1, -1, 0, ENOENT, 0, 0, NULL, "run_as_username `bob`"},
-        {"", "4242", -1, -1, 0, ENOENT, 0, 0, NULL, "run_as_username `4242`"},
-        {"", NULL, -1, 3000, 0, EINVAL, 0, 0, NULL, "run_as_group"},
-        {"", NULL, 5000000000LL, -1, 0, EINVAL, 0, 0, NULL, "out of range"},
+        {"www-data", "alice", -1, -1, 0, 0, 1000, 1000, "1000 44 50", NULL, false},
+        {"www-data", NULL, 2000, -1, 0, 0, 2000, 0, "0", NULL, false},
+        {"www-data", NULL, 1000, 3000, 3, 0, 1000, 3000, "3000 44 50 1234 50000", NULL, false},
+        {"", "bob", -1, -1, 0, ENOENT, 0, 0, NULL, "run_as_username `bob`", false},
+        {"", "4242", -1, -1, 0, ENOENT, 0, 0, NULL, "run_as_username `4242`", false},
+        {"", NULL, -1, 3000, 0, EINVAL, 0, 0, NULL, "run_as_group", false},
+        {"", NULL, 5000000000LL, -1, 0, EINVAL, 0, 0, NULL, "out of range", false},
+        /* Strict: only the primary group and supplemental_groups */
+        {"1000", NULL, -1, -1, 1, 0, 1000, 1000, "1000 1234", NULL, true},
+        {"www-data", NULL, 1000, -1, 3, 0, 1000, 1000, "1000 1234 50000 44", NULL, true},
+        {"alice", NULL, -1, -1, 0, 0, 1000, 1000, "1000", NULL, true},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         container_user_req_t req = {.run_as_user = cases[i].uid,
@@ -164,6 +172,7 @@ static void test_user_resolution_table(void **state)
                                     .run_as_group = cases[i].gid,
                                     .supplemental = supp,
                                     .n_supplemental = cases[i].n_supp,
+                                    .strict_groups = cases[i].strict,
                                     .image_user = cases[i].image_user};
         container_user_t u = {0};
         cri_error_t err = CRI_ERROR_INIT;

@@ -466,6 +466,52 @@ static void test_mount_errors(void **state)
     }
 }
 
+/* A runtime without "rro" (runc 1.1): cricket-rro does it as a
+ * createContainer hook naming the rootfs and each such destination; the
+ * mount options carry no "rro" the runtime would not know. */
+static void test_rro_through_hook(void **state)
+{
+    oci_mount_t m[] = {
+        {.destination = "/a", .source = "/x", .readonly = true, .recursive_readonly = true},
+        {.destination = "/b", .source = "/y", .readonly = true},
+        {.destination = "/c/d", .source = "/z", .readonly = true, .recursive_readonly = true},
+    };
+    oci_desc_t d;
+    base_desc(&d);
+    d.mounts = m;
+    d.n_mounts = 3;
+    oci_host_t h = test_host();
+    h.rro_supported = false;
+    h.rro_hook = "/usr/libexec/cricket/cricket-rro";
+    json_t *spec = build_ok(&d, &h);
+    json_t *hooks = json_object_get(json_object_get(spec, "hooks"), "createContainer");
+    assert_int_equal(json_array_size(hooks), 1);
+    json_t *hook = json_array_get(hooks, 0);
+    assert_string_equal(json_string_value(json_object_get(hook, "path")), h.rro_hook);
+    cleanup_free char *args = json_dumps(json_object_get(hook, "args"), JSON_COMPACT);
+    cleanup_free char *want = xasprintf("[\"cricket-rro\",\"%s\",\"/a\",\"/c/d\"]", d.root_path);
+    assert_string_equal(args, want);
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(spec, "mounts"), i, e)
+    {
+        cleanup_free char *opts = json_dumps(json_object_get(e, "options"), JSON_COMPACT);
+        assert_null(strstr(opts, "\"rro\""));
+    }
+    json_decref(spec);
+    /* no recursive read-only mount: no hooks at all */
+    m[0].recursive_readonly = m[2].recursive_readonly = false;
+    spec = build_ok(&d, &h);
+    assert_null(json_object_get(spec, "hooks"));
+    json_decref(spec);
+    /* the runtime knows "rro": the option, no hook */
+    m[0].recursive_readonly = true;
+    h.rro_supported = true;
+    spec = build_ok(&d, &h);
+    assert_null(json_object_get(spec, "hooks"));
+    json_decref(spec);
+}
+
 static void test_default_mount_replaced(void **state)
 {
     oci_mount_t m = {.destination = "/dev/shm/", .source = "/pod/shm"};
@@ -653,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_user_namespace),
         cmocka_unit_test(test_bind_propagation),
         cmocka_unit_test(test_mount_errors),
+        cmocka_unit_test(test_rro_through_hook),
         cmocka_unit_test(test_default_mount_replaced),
         cmocka_unit_test(test_oom_score_adj_clamped),
         cmocka_unit_test(test_bad_descriptions),

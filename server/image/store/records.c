@@ -102,10 +102,11 @@ int image_meta_commit(image_store_t *s, image_rec_t *rec, cri_error_t *err)
 }
 
 /* RemoveImage semantics (api.proto: "This call is idempotent, and must not
- * return an error if the image has already been removed"): a tag of an
- * image with other tags goes alone; anything else removes the image. */
-static int remove_rec(image_store_t *s, const char *id, image_match_t how, const char *name,
-                      cri_error_t *err)
+ * return an error if the image has already been removed"): any name of an
+ * image (a tag, its id, a digest) removes the image with all its tags, as
+ * critest v1.36 checks ("removing image by one tag should remove all tags",
+ * also across registries) and containerd does. */
+static int remove_rec(image_store_t *s, const char *id, cri_error_t *err)
 {
     cleanup_store_txn store_txn_t *txn = NULL;
     if (store_txn_begin(s->store, true, &txn, err) < 0)
@@ -114,13 +115,8 @@ static int remove_rec(image_store_t *s, const char *id, image_match_t how, const
     cri_error_t gerr = CRI_ERROR_INIT;
     if (get_rec(txn, id, &rec, &gerr) < 0)
         return gerr.status == ENOENT ? 0 : (*err = gerr, -1);
-    if (how == IMAGE_MATCH_TAG && image_strv_len(rec->repo_tags) > 1) {
-        image_strv_remove(&rec->repo_tags, name);
-        if (put_rec(txn, rec, err) < 0)
-            return -1;
-    } else if (store_del(txn, STORE_IMAGES, id, err) < 0) {
+    if (store_del(txn, STORE_IMAGES, id, err) < 0)
         return -1;
-    }
     return store_txn_commit(TAKE_PTR(txn), err);
 }
 
@@ -139,7 +135,7 @@ int image_store_remove(image_store_t *s, const char *ref, cri_error_t *err)
         *err = lerr;
         return -1;
     }
-    if (remove_rec(s, rec->id, how, name, err) < 0)
+    if (remove_rec(s, rec->id, err) < 0)
         return cri_error_wrap(err, "remove image `%s`", rec->id);
     if (image_store_gc_soon(s, err) < 0)
         return cri_error_wrap(err, "remove image `%s`", rec->id);
