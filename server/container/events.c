@@ -16,6 +16,7 @@
 
 #include "api/cri/v1/api.pb-c.h"
 #include "common/cleanup.h"
+#include "common/util.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/events.h"
@@ -80,9 +81,7 @@ static int source_next(void *data, void **ret_buf, size_t *ret_len, cri_error_t 
     if (r <= 0)
         return r;
     size_t len = events_blob_len(b);
-    void *buf = malloc(len ? len : 1);
-    if (!buf)
-        abort(); /* OOM only */
+    void *buf = xmalloc(len ? len : 1);
     memcpy(buf, events_blob_data(b), len);
     events_blob_unref(b);
     *ret_buf = buf;
@@ -102,9 +101,7 @@ RPC_FEED_HANDLER(handle_get_container_events)
     events_hub_t *hub = daemon_events(rpc_daemon(ctx));
     if (!hub)
         return cri_error_set(err, ENOSYS, "container events are not available");
-    struct events_source *s = calloc(1, sizeof(*s));
-    if (!s)
-        abort(); /* OOM only */
+    struct events_source *s = xcalloc(1, sizeof(*s));
     s->feed = feed;
     /* the source is complete before the first wake can come */
     ret_source->next = source_next;

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import grpc
+import prometheus_client.parser as parser  # Debian python3-prometheus-client (contrib/dev.sh)
 import pytest
 
 import api_pb2
@@ -17,8 +18,6 @@ from registry import registry_config
 from test_container import Pod, reg  # noqa: F401 (fixture)
 from test_events import Sub, is_ev, CREATED
 from test_sandbox import Env, envf, pytestmark  # noqa: F401 (fixture, skip mark)
-
-parser = pytest.importorskip("prometheus_client.parser")
 
 METRICS_ON = "metrics:\n  enable: true\n  port: 0\n"
 
