@@ -111,7 +111,7 @@ int cni_exec_plugin(const cni_opts_t *opts, const cni_network_t *net, size_t i, 
     cleanup_free char *e_cpath = xasprintf("CNI_PATH=%s", cni_path);
     cleanup_free char *e_path =
         xasprintf("PATH=%s", sys_path ? sys_path : "/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin");
-    const char *envp[] = {e_cmd, e_id, e_ns, e_if, e_args, e_cpath, e_path, NULL};
+    const char *envp[] = {e_cmd, e_id, e_ns, e_if, e_args, e_cpath, e_path, opts->marker_env, NULL};
     const char *argv[] = {path, NULL};
     cleanup_free char *input = plugin_stdin(net, i, cap_args, prev);
 

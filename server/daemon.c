@@ -15,6 +15,7 @@
 #include "server/container/container.h"
 #include "server/host_ops.h"
 #include "server/image/image.h"
+#include "server/orphans.h"
 #include "server/sandbox/sandbox.h"
 #include "server/store.h"
 
@@ -168,6 +169,10 @@ static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
     d->cni.plugin_dirs = conf->network.plugin_dirs;
     d->cni.cache_dir = d->cni_cache_dir;
     d->cni.timeout_ms = timeout > 0 && timeout < 3600000 ? (int)timeout : DAEMON_CNI_TIMEOUT_MS;
+    d->cni_marker = orphans_cni_marker(conf->root);
+    d->cni.marker_env = d->cni_marker;
+    if (cni_cache_sweep(&d->cni, err) < 0)
+        return -1;
     if (open_runtimes(d, conf, err) < 0)
         return -1;
     d->sandboxes = sandbox_store_new(d->store);
@@ -205,6 +210,8 @@ static void close_pod_runtime(daemon_t *d)
     free(d->exit_dir);
     free(d->conmon_dir);
     free(d->cni_cache_dir);
+    free(d->cni_marker);
+    d->cni_marker = NULL;
     d->exit_dir = d->conmon_dir = d->cni_cache_dir = NULL;
 }
 

@@ -22,6 +22,7 @@
 #include "server/daemon.h"
 #include "server/exits.h"
 #include "server/notify.h"
+#include "server/orphans.h"
 #include "server/rpc.h"
 #include "server/sandbox/sandbox.h"
 #include "server/streaming/streaming.h"
@@ -200,6 +201,9 @@ static int serve(conf_t *conf, const struct options *o)
         return 1;
     }
     size_t ctrs = 0, pods = 0;
+    /* before recovery tears anything down: a helper of the previous daemon
+     * that finished afterwards would undo the teardown (server/orphans.h) */
+    orphans_wait(&d);
     container_recover(&d, &ctrs, &err);
     log_info("recovered %zu containers", ctrs);
     if (sandbox_recover(&d, &pods, &err) < 0) {

@@ -1,0 +1,69 @@
+"""Crash safety of RunPodSandbox (issue 11): pods started in parallel, the
+daemon SIGKILLed while they are half made, restarted (at once, while the
+plugins and runc calls it started still run, or after they finished),
+every listed pod stopped and removed through the CRI: nothing may be left,
+IP leases above all."""
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from conftest import api_pb2
+from crashenv import make_env
+import test_sandbox
+
+pytestmark = test_sandbox.pytestmark
+
+
+@pytest.fixture
+def crash_env():
+    made = []
+
+    def make(**kw):
+        e = make_env(tempfile.mkdtemp(prefix="cs-", dir="/tmp"), **kw)
+        made.append(e)
+        return e
+
+    yield make
+    for e in made:
+        try:
+            if e.daemon.proc is not None and e.daemon.proc.poll() is None:
+                e.cri.close()
+                e.daemon.stop()
+        finally:
+            e.cleanup()
+            shutil.rmtree(e.base, ignore_errors=True)
+
+
+def run_parallel(env, n, tag):
+    futs = []
+    for i in range(n):
+        cfg = env.config(name="%s-%d" % (tag, i))
+        futs.append(env.cri.future("RunPodSandbox", timeout=60, config=cfg))
+    return futs
+
+
+@pytest.mark.parametrize("kill_after,pause", [(0.3, 0.0), (0.3, 3.0), (0.6, 0.0), (0.6, 3.0)])
+def test_sigkill_during_parallel_run_pod_sandbox_leaks_nothing(crash_env, kill_after, pause):
+    env = crash_env()
+    futs = run_parallel(env, 6, "crash")
+    time.sleep(kill_after)
+    env.kill()
+    for f in futs:
+        try:
+            f.result()
+        except Exception:
+            pass
+    time.sleep(pause)
+    env.start_again()
+    env.remove_everything()
+    leaks = env.full_leaks()
+    assert not leaks, "%r\n%s" % (leaks, env.daemon.logs()[-6000:])
+    # the daemon still works: a pod runs, gets an IP, goes away cleanly
+    pid = env.run(env.config(name="after"))
+    assert env.status(pid).status.network.ip.startswith(env.net.subnet_prefix + ".")
+    env.stop(pid)
+    env.remove(pid)
+    assert not env.full_leaks()
