@@ -94,6 +94,8 @@ typedef struct cni_opts {
     const char *cache_dir;    /* ADD results, e.g. <root>/cni/results */
     int timeout_ms;           /* per plugin call */
     const char *marker_env;   /* "K=V" added to every plugin's environment; NULL = none */
+    void (*plugin_started)(const char *command); /* "ADD", "DEL", "CHECK": a plugin runs (test
+                                                    builds' failpoints); NULL = none */
 } cni_opts_t;
 
 typedef struct cni_result {

@@ -26,6 +26,7 @@
 #include "server/rpc.h"
 #include "server/sandbox/sandbox.h"
 #include "server/streaming/streaming.h"
+#include "server/testhooks.h"
 
 #define SHUTDOWN_GRACE_MS 5000
 
@@ -295,6 +296,7 @@ int main(int argc, char **argv)
      * keeps a big request's memory for good. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+    testhook_failpoint_list(); /* cricketd-test only: CRICKET_FAILPOINT=list */
     struct options o = {0};
     if (parse_args(argc, argv, &o) < 0)
         return 2;

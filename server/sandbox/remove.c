@@ -9,6 +9,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "server/testhooks.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
@@ -32,8 +33,10 @@ int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
         return 0;
     if (sandbox_remove_containers(daemon_sandboxes(d), sb, err) < 0)
         return cri_error_wrap(err, "remove containers of pod `%s`", sb->id);
+    testhook_failpoint("remove_pod.after_containers");
     if (sandbox_remove_files(d, sb, err) < 0)
         return -1;
+    testhook_failpoint("remove_pod.after_files");
     if (sandbox_store_forget(daemon_sandboxes(d), sb, err) < 0)
         return -1;
     sb->removed = true;

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "conf/conf.h"
+#include "server/testhooks.h"
 #include "server/daemon.h"
 #include "server/host_ops.h"
 #include "server/handlers.h"
@@ -132,6 +133,8 @@ static void *cni_thread(void *data)
     int64_t t0 = now_unix_ns();
     job->rc = sandbox_network_setup(job->d, job->sb, job->net, job->cfg, &job->err);
     job->took_ns = now_unix_ns() - t0;
+    if (job->rc == 0)
+        testhook_failpoint("run.after_cni_add");
     return NULL;
 }
 
@@ -162,6 +165,7 @@ static int run_build(daemon_t *d, sandbox_t *sb, const cni_network_t *net,
     if (sb->netns_path[0] && daemon_host_ops(d)->netns_pin(sb->netns_path, err) < 0)
         return -1;
     sb->timings.netns_ns = now_unix_ns() - t0;
+    testhook_failpoint("run.after_netns_pin");
 
     struct cni_job job = {.d = d, .sb = sb, .net = net, .cfg = cfg, .err = CRI_ERROR_INIT};
     pthread_t t;
@@ -205,13 +209,17 @@ RPC_HANDLER(handle_run_pod_sandbox)
         return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);
     if (sandbox_store_persist(daemon_sandboxes(d), sb, true, err) < 0)
         return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);
+    testhook_failpoint("run.after_reserve");
 
     int rc = pause_image ? sandbox_pause_image_prepare(d, sb, &rootfs, &args, err) : 0;
     if (rc == 0)
         rc = run_build(d, sb, net, r->config, rootfs, args, err);
     sb->timings.total_ns = now_unix_ns() - start;
-    if (rc < 0 || sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0 ||
-        sandbox_store_add(daemon_sandboxes(d), sb, err) < 0) {
+    if (rc == 0 && sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0)
+        rc = -1;
+    if (rc == 0)
+        testhook_failpoint("run.after_record");
+    if (rc < 0 || sandbox_store_add(daemon_sandboxes(d), sb, err) < 0) {
         run_rollback(d, sb);
         return cri_error_wrap(err, "run pod sandbox `%s`", sb->name);
     }
