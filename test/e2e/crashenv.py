@@ -8,17 +8,21 @@ import subprocess
 import time
 
 import bundle
-from conftest import Cri
+from conftest import Cri, api_pb2
+from registry import store_leftovers
 from test_sandbox import Env, sh
 
 BUSYBOX_DIRS = ("bin",)
 
 
-def iptables_rules(net_name):
-    """portmap's rules for this test's network (their comments name it)."""
+def iptables_rules(net):
+    """portmap's rules for this test's network: the DNAT rule's comment
+    names the network, the per-pod chain's rules its subnet."""
     out = subprocess.run(["iptables-save"], capture_output=True, text=True,
                          timeout=30).stdout if _have("iptables-save") else ""
-    return [l for l in out.splitlines() if '"%s"' % net_name in l]
+    marks = ('name: \\"%s\\"' % net.name, "-s %s " % net.subnet,
+             "--to-destination %s." % net.subnet_prefix)
+    return [l for l in out.splitlines() if any(m in l for m in marks)]
 
 
 def _have(prog):
@@ -74,7 +78,9 @@ class CrashEnv(Env):
             self.remove(p.id)
 
     def full_leaks(self, images_allowed=()):
-        """Everything left after remove_everything(): {what: [items]}."""
+        """Everything left after remove_everything(): {what: [items]}.
+        images_allowed: ids of images that may stay (the store is then not
+        checked for leftovers)."""
         leaks = dict(self.leaks())
         if self.cri is not None:
             if self.list():
@@ -83,10 +89,10 @@ class CrashEnv(Env):
             if ctrs:
                 leaks["container records"] = [c.id for c in ctrs]
             imgs = [i.id for i in self.cri.call("ListImages").images
-                    if not set(i.repo_tags) & set(images_allowed)]
+                    if i.id not in images_allowed]
             if imgs:
                 leaks["image records"] = imgs
-        rules = iptables_rules(self.net.name)
+        rules = iptables_rules(self.net)
         if rules:
             leaks["iptables"] = rules
         # runc state dirs (its own tmp dir "cricket" stays, empty)
@@ -105,12 +111,33 @@ class CrashEnv(Env):
                            ("container dirs", os.path.join(root, "containers")),
                            ("CNI cache", os.path.join(root, "cni", "results")),
                            ("pause image mounts", os.path.join(root, "pause", "pods")),
-                           ("blobs/ingest", os.path.join(root, "images", "blobs", "ingest")),
-                           ("layers/tmp", os.path.join(root, "images", "layers", "tmp"))):
+                           ("blobs/ingest", os.path.join(root, "blobs", "ingest")),
+                           ("layers/tmp", os.path.join(root, "layers", "tmp"))):
             left = _entries(path)
             if left:
                 leaks[what] = left
+        if not images_allowed:
+            left = store_leftovers(root)
+            if left:
+                leaks["image store"] = left
         return leaks
+
+    # ---- a whole object life through the CRI ----
+
+    def pull(self, ref="busybox"):
+        return self.cri.call("PullImage", timeout=120,
+                             image=api_pb2.ImageSpec(image=ref)).image_ref
+
+    def create(self, pod_id, cfg, name="c"):
+        ccfg = api_pb2.ContainerConfig(metadata=api_pb2.ContainerMetadata(name=name),
+                                       image=api_pb2.ImageSpec(image="busybox"),
+                                       command=["sleep", "1000"])
+        return self.cri.call("CreateContainer", timeout=60, pod_sandbox_id=pod_id,
+                             config=ccfg, sandbox_config=cfg).container_id
+
+    def remove_images(self):
+        for i in self.cri.call("ListImages").images:
+            self.cri.call("RemoveImage", timeout=60, image=api_pb2.ImageSpec(image=i.id))
 
 
 def make_env(base, **kw):
