@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import api_pb2
-from crashenv import make_env
+from crashenv import make_env, wait_for
 import test_sandbox
 
 pytestmark = test_sandbox.pytestmark
@@ -59,6 +59,7 @@ def test_sigkill_during_parallel_run_pod_sandbox_leaks_nothing(crash_env, kill_a
     time.sleep(pause)
     env.start_again()
     env.remove_everything()
+    assert wait_for(lambda: not wrapper_pids(env), timeout=30)
     leaks = env.full_leaks()
     assert not leaks, "%r\n%s" % (leaks, env.daemon.logs()[-6000:])
     # the daemon still works: a pod runs, gets an IP, goes away cleanly
@@ -67,3 +68,42 @@ def test_sigkill_during_parallel_run_pod_sandbox_leaks_nothing(crash_env, kill_a
     env.stop(pid)
     env.remove(pid)
     assert not env.full_leaks()
+
+
+def wrapper_pids(env):
+    """Processes running a plugin wrapper of env."""
+    pids = []
+    for p in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                if env.wrapper_dir.encode() in f.read():
+                    pids.append(int(p))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def test_plugin_still_running_after_the_kill_is_waited_for(crash_env):
+    """A plugin the dead daemon started (a slow ADD) still runs when the
+    new daemon starts: recovery waits for it before its DEL, or the ADD
+    would write its lease after the DEL and leak it (it did, with the wait
+    turned off)."""
+    env = crash_env()
+    # the IPAM step is the slow one: bridge holds the netns by then, and
+    # host-local writes the lease when the sleep ends
+    env.wrap_plugin("host-local", 'if [ "$CNI_COMMAND" = ADD ]; then sleep 2; fi')
+    futs = run_parallel(env, 2, "slow")
+    assert wait_for(lambda: len(wrapper_pids(env)) == 2, timeout=30)
+    env.kill()
+    for f in futs:
+        try:
+            f.result()
+        except Exception:
+            pass
+    assert wrapper_pids(env)
+    env.start_again()
+    env.remove_everything()
+    assert wait_for(lambda: not wrapper_pids(env), timeout=30)
+    leaks = env.full_leaks()
+    assert not leaks, "%r\n%s" % (leaks, env.daemon.logs()[-6000:])
+    assert "left running by the previous daemon" in env.daemon.logs()
