@@ -11,7 +11,8 @@ import time
 import pytest
 
 from conftest import api_pb2
-from crashenv import make_env, wait_for
+import bundle
+from crashenv import CrashEnv, wait_for
 import test_sandbox
 
 pytestmark = test_sandbox.pytestmark
@@ -21,10 +22,10 @@ pytestmark = test_sandbox.pytestmark
 def crash_env():
     made = []
 
-    def make(**kw):
-        e = make_env(tempfile.mkdtemp(prefix="cs-", dir="/tmp"), **kw)
+    def make(start=True, **kw):
+        e = CrashEnv(tempfile.mkdtemp(prefix="cs-", dir="/tmp"), **kw)
         made.append(e)
-        return e
+        return e.start() if start else e
 
     yield make
     for e in made:
@@ -107,3 +108,51 @@ def test_plugin_still_running_after_the_kill_is_waited_for(crash_env):
     leaks = env.full_leaks()
     assert not leaks, "%r\n%s" % (leaks, env.daemon.logs()[-6000:])
     assert "left running by the previous daemon" in env.daemon.logs()
+
+
+def test_monitor_still_creating_after_the_kill_is_waited_for(crash_env):
+    """The monitor of a pod the dead daemon was starting is still in
+    `runc create` (a slow runtime) when the new daemon starts: recovery
+    waits for the create to end before it tears the pod down, or the
+    container would appear after the teardown and stay."""
+    env = crash_env(start=False)
+    slow = os.path.join(env.base, "slow-runc")
+    with open(slow, "w") as f:
+        f.write('#!/bin/sh\nfor a; do [ "$a" = create ] && sleep 2; done\nexec %s "$@"\n'
+                % bundle.RUNC)
+    os.chmod(slow, 0o755)
+    with open(env.daemon.config) as f:
+        text = f.read()
+    with open(env.daemon.config, "w") as f:
+        f.write(text.replace("path: %s\n" % bundle.RUNC, "path: %s\n" % slow))
+    env.start()
+
+    def creating():
+        return [p for p in cmdlines() if slow.encode() in p and b"create" in p]
+
+    futs = run_parallel(env, 2, "slowrt")
+    assert wait_for(lambda: len(creating()) == 2, timeout=30)
+    env.kill()
+    for f in futs:
+        try:
+            f.result()
+        except Exception:
+            pass
+    env.start_again()
+    env.remove_everything()
+    assert wait_for(lambda: not creating(), timeout=30)
+    time.sleep(0.5)
+    leaks = env.full_leaks()
+    assert not leaks, "%r\n%s" % (leaks, env.daemon.logs()[-6000:])
+    assert "a monitor creating its container" in env.daemon.logs()
+
+
+def cmdlines():
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                out.append(f.read())
+        except OSError:
+            pass
+    return out
