@@ -202,5 +202,11 @@ size_t orphans_wait(daemon_t *d)
             nanosleep(&tick, NULL);
     }
     free(found);
+    /* their per-call files too (runc --log and the like) */
+    for (size_t i = 0; i < d->n_runtimes; i++) {
+        cri_error_t e = CRI_ERROR_INIT;
+        if (oci_runtime_sweep_tmp(d->runtimes[i].oci, &e) < 0)
+            log_warn("%s, ignoring", e.msg);
+    }
     return n;
 }

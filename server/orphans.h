@@ -20,7 +20,8 @@ char *orphans_cni_marker(const char *root);
  * marker, `<runtime> --root <handler root> ...` calls) that are not this
  * process, and waits for them to exit, at most the longest per-call
  * timeout (CNI, runtimes); the ones still running then are killed
- * (SIGKILL). Returns how many were found. */
+ * (SIGKILL); then removes the runtime call files dead daemons left
+ * (oci_runtime_sweep_tmp). Returns how many helpers were found. */
 size_t orphans_wait(struct daemon *d);
 
 #endif

@@ -95,11 +95,11 @@ class CrashEnv(Env):
         rules = iptables_rules(self.net)
         if rules:
             leaks["iptables"] = rules
-        # runc state dirs (its own tmp dir "cricket" stays, empty)
-        state = _entries(self.runc_root, ("cricket",))
+        state = _entries(self.runc_root)
         if state:
             leaks["runc state dirs"] = state
-        tmp = _entries(os.path.join(self.runc_root, "cricket"))
+        # the per-call log and resources files (oci/: <runc root>.tmp)
+        tmp = _entries(self.runc_root + ".tmp")
         if tmp:
             leaks["runc call files"] = tmp
         run, root = self.daemon.runroot, self.daemon.root

@@ -70,7 +70,7 @@ def churn(env, cri, tag, stop, errors):
 
 
 def test_random_kills_during_pod_churn_leak_nothing(churn_env):
-    seed = int(os.environ.get("CRICKET_RANDOM_KILL_SEED", random.randrange(1 << 32)))
+    seed = int(os.environ.get("CRICKET_RANDOM_KILL_SEED") or random.randrange(1 << 32))
     print("random kill seed: %d (CRICKET_RANDOM_KILL_SEED=%d replays it)" % (seed, seed))
     rnd = random.Random(seed)
     env = churn_env()
