@@ -211,12 +211,12 @@ int cni_del(const cni_opts_t *opts, const char *net_name, const cni_network_t *n
         if (unlink(path) < 0 && errno != ENOENT)
             r = cri_error_make(err, errno, "remove CNI cache `%s`", path);
     }
+    if (r < 0)
+        cri_error_wrap(err, "network `%s` DEL", use->name); /* use may be cached: wrap first */
     json_decref(caps);
     json_decref(result);
     cni_network_free(cached);
-    if (r < 0)
-        return cri_error_wrap(err, "network `%s` DEL", use->name);
-    return 0;
+    return r < 0 ? -1 : 0;
 }
 
 int cni_cache_sweep(const cni_opts_t *opts, cri_error_t *err)

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 
+import grpc
 import pytest
 
 from conftest import api_pb2
@@ -156,3 +157,31 @@ def cmdlines():
         except OSError:
             pass
     return out
+
+
+def test_failed_rollback_keeps_the_pod_until_its_del_works(crash_env):
+    """RunPodSandbox fails after the IP was leased (portmap ADD fails) and
+    the DELs of the rollback fail too (host-local DEL, twice): the pod is
+    kept, NOTREADY, so RemovePodSandbox retries the DEL and frees the lease.
+    Before, the record went with the failed rollback and the lease leaked."""
+    env = crash_env(ports=True)
+    count = os.path.join(env.base, "del-failures")
+    env.wrap_plugin("portmap", 'if [ "$CNI_COMMAND" = ADD ]; then\n'
+                    '  echo \'{"cniVersion":"1.0.0","code":11,"msg":"injected portmap failure"}\'\n'
+                    '  exit 1\nfi')
+    env.wrap_plugin("host-local", 'if [ "$CNI_COMMAND" = DEL ]; then\n'
+                    '  n=$(cat %s 2>/dev/null || echo 0)\n'
+                    '  if [ "$n" -lt 2 ]; then echo $((n + 1)) > %s\n'
+                    '    echo \'{"cniVersion":"1.0.0","code":11,"msg":"injected DEL failure"}\'\n'
+                    '    exit 1\n  fi\nfi' % (count, count))
+    cfg = env.config(name="rb", port_mappings=[api_pb2.PortMapping(
+        protocol=api_pb2.TCP, container_port=80, host_port=test_sandbox.free_port())])
+    with pytest.raises(grpc.RpcError) as e:
+        env.run(cfg)
+    assert "injected portmap failure" in e.value.details(), env.daemon.logs()[-3000:]
+    pods = env.list()
+    assert len(pods) == 1 and pods[0].state == api_pb2.SANDBOX_NOTREADY, pods
+    assert env.net.leases(), "the lease the failed DEL kept"
+    env.remove(pods[0].id)
+    leaks = env.full_leaks()
+    assert not leaks, "%r\n%s" % (leaks, env.daemon.logs()[-6000:])

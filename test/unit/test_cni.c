@@ -297,6 +297,12 @@ static void test_add_caches_config_before_plugins_run(void **state)
     cleanup_free char *owner = slurp(f->dir, "owner");
     assert_string_equal(owner, "/some/root\n");
     assert_int_equal(access(cache, F_OK), 0);
+    /* a DEL that fails with a cache entry names the network (valgrind:
+     * the name was read from the freed cached config) and keeps the entry */
+    cri_error_t derr = CRI_ERROR_INIT;
+    assert_int_equal(cni_del(&opts, "fake", NULL, &att, &derr), -1);
+    assert_non_null(strstr(derr.msg, "network `fake` DEL"));
+    assert_int_equal(access(cache, F_OK), 0);
     write_plugin(f, "alpha", "exit 0");
     write_plugin(f, "beta", "exit 0");
     cleanup_free char *log = xasprintf("%s/calls", f->dir);
