@@ -53,6 +53,11 @@ int cni_network_load(const char *path, cni_network_t **ret, cri_error_t *err);
 /* Parses a config from memory (same rules; `origin` names it in errors). */
 int cni_network_parse(const char *json, const char *origin, cni_network_t **ret, cri_error_t *err);
 void cni_network_free(cni_network_t *net);
+static inline void cni_network_freep(cni_network_t **net)
+{
+    cni_network_free(*net);
+}
+#define cleanup_cni_network __attribute__((cleanup(cni_network_freep)))
 /* The network's name and cniVersion (owned by net). */
 const char *cni_network_name(const cni_network_t *net);
 const char *cni_network_version(const cni_network_t *net);
@@ -88,6 +93,9 @@ typedef struct cni_opts {
     char *const *plugin_dirs; /* NULL-terminated, searched in order */
     const char *cache_dir;    /* ADD results, e.g. <root>/cni/results */
     int timeout_ms;           /* per plugin call */
+    const char *marker_env;   /* "K=V" added to every plugin's environment; NULL = none */
+    void (*plugin_started)(const char *command); /* "ADD", "DEL", "CHECK": a plugin runs (test
+                                                    builds' failpoints); NULL = none */
 } cni_opts_t;
 
 typedef struct cni_result {
@@ -111,6 +119,11 @@ int cni_add(const cni_opts_t *opts, const cni_network_t *net, const cni_attachme
  * gone, succeeds when the plugins do. */
 int cni_del(const cni_opts_t *opts, const char *net_name, const cni_network_t *net,
             const cni_attachment_t *att, cri_error_t *err);
+
+/* Removes the temp files a crash left in the cache dir (a cache entry
+ * half written: the entry it was to replace, if any, is still there).
+ * Called once at startup, before any ADD or DEL. */
+int cni_cache_sweep(const cni_opts_t *opts, cri_error_t *err);
 
 /* CHECK: asks the plugins whether the attachment is still as ADD left it
  * (cniVersion >= 0.4.0; ENOENT without a cached result). */

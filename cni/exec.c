@@ -71,6 +71,17 @@ static char *plugin_stdin(const cni_network_t *net, size_t i, json_t *cap_args, 
     return s;
 }
 
+struct started_ctx {
+    const cni_opts_t *opts;
+    const char *command;
+};
+
+static void plugin_started(void *arg)
+{
+    const struct started_ctx *sc = arg;
+    sc->opts->plugin_started(sc->command);
+}
+
 /* The plugin's error: its JSON error object when it printed one. */
 static int plugin_failed(const char *type, cni_command_t cmd, const spawn_result_t *r,
                          cri_error_t *err)
@@ -111,7 +122,7 @@ int cni_exec_plugin(const cni_opts_t *opts, const cni_network_t *net, size_t i, 
     cleanup_free char *e_cpath = xasprintf("CNI_PATH=%s", cni_path);
     cleanup_free char *e_path =
         xasprintf("PATH=%s", sys_path ? sys_path : "/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin");
-    const char *envp[] = {e_cmd, e_id, e_ns, e_if, e_args, e_cpath, e_path, NULL};
+    const char *envp[] = {e_cmd, e_id, e_ns, e_if, e_args, e_cpath, e_path, opts->marker_env, NULL};
     const char *argv[] = {path, NULL};
     cleanup_free char *input = plugin_stdin(net, i, cap_args, prev);
 
@@ -121,6 +132,11 @@ int cni_exec_plugin(const cni_opts_t *opts, const cni_network_t *net, size_t i, 
     so.stdin_data = input;
     so.stdin_len = strlen(input);
     so.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60000;
+    struct started_ctx sc = {opts, command_names[cmd]};
+    if (opts->plugin_started) {
+        so.started = plugin_started;
+        so.started_arg = &sc;
+    }
     spawn_result_t r = {0};
     if (spawn_run(&so, &r, err) < 0)
         return cri_error_wrap(err, "plugin `%s` %s", type, command_names[cmd]);

@@ -2,6 +2,7 @@
  * DEL undo exactly what ADD did. */
 #include "cni-internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,9 @@ static char *cache_path(const cni_opts_t *opts, const char *net_name, const cni_
                      att->ifname ? att->ifname : "eth0");
 }
 
+/* The entry is written twice: before the first plugin runs (no result
+ * yet), so a DEL after a crash half way through ADD still finds the exact
+ * config and args, then with the result. */
 static int cache_write(const cni_opts_t *opts, const cni_network_t *net,
                        const cni_attachment_t *att, json_t *cap_args, json_t *result,
                        cri_error_t *err)
@@ -75,7 +79,7 @@ static int cache_write(const cni_opts_t *opts, const cni_network_t *net,
         json_pack("{s:s, s:s, s:s, s:o, s:o, s:O, s:O}", "kind", "cniCacheV1", "containerId",
                   att->container_id, "ifName", att->ifname ? att->ifname : "eth0", "config",
                   cni_network_to_json(net), "cniArgs", strv_json(att->args), "capabilityArgs",
-                  cap_args, "result", result);
+                  cap_args, "result", result ? result : json_null());
     char *data = json_dumps(entry, JSON_COMPACT);
     json_decref(entry);
     if (!data)
@@ -131,17 +135,32 @@ static int del_all(const cni_opts_t *opts, const cni_network_t *net, const cni_a
     return rc;
 }
 
+/* A failed ADD releases what ran; the cache entry written before it goes
+ * only when that worked (else the runtime's DEL still needs it). */
+static void add_undo(const cni_opts_t *opts, const cni_network_t *net, const cni_attachment_t *att,
+                     json_t *caps, json_t *prev)
+{
+    cri_error_t ignored = CRI_ERROR_INIT;
+    if (del_all(opts, net, att, caps, prev, &ignored) < 0)
+        return;
+    cleanup_free char *path = cache_path(opts, net->name, att);
+    unlink(path);
+}
+
 int cni_add(const cni_opts_t *opts, const cni_network_t *net, const cni_attachment_t *att,
             cni_result_t **ret, cri_error_t *err)
 {
     json_t *caps = cni_capability_args(att);
     json_t *prev = NULL;
+    if (cache_write(opts, net, att, caps, NULL, err) < 0) {
+        json_decref(caps);
+        return cri_error_wrap(err, "network `%s` ADD", net->name);
+    }
     for (size_t i = 0; i < json_array_size(net->plugins); i++) {
         json_t *res = NULL;
         if (cni_exec_plugin(opts, net, i, CNI_ADD, att, caps, prev, &res, err) < 0) {
             /* the runtime must DEL after a failed ADD: release what ran */
-            cri_error_t ignored = CRI_ERROR_INIT;
-            del_all(opts, net, att, caps, NULL, &ignored);
+            add_undo(opts, net, att, caps, NULL);
             json_decref(prev);
             json_decref(caps);
             return cri_error_wrap(err, "network `%s` ADD", net->name);
@@ -158,8 +177,7 @@ int cni_add(const cni_opts_t *opts, const cni_network_t *net, const cni_attachme
         r = -1;
     }
     if (r < 0) {
-        cri_error_t ignored = CRI_ERROR_INIT;
-        del_all(opts, net, att, caps, prev, &ignored);
+        add_undo(opts, net, att, caps, prev);
         json_decref(prev);
         json_decref(caps);
         return cri_error_wrap(err, "network `%s` ADD", net->name);
@@ -193,11 +211,25 @@ int cni_del(const cni_opts_t *opts, const char *net_name, const cni_network_t *n
         if (unlink(path) < 0 && errno != ENOENT)
             r = cri_error_make(err, errno, "remove CNI cache `%s`", path);
     }
+    if (r < 0)
+        cri_error_wrap(err, "network `%s` DEL", use->name); /* use may be cached: wrap first */
     json_decref(caps);
     json_decref(result);
     cni_network_free(cached);
-    if (r < 0)
-        return cri_error_wrap(err, "network `%s` DEL", use->name);
+    return r < 0 ? -1 : 0;
+}
+
+int cni_cache_sweep(const cni_opts_t *opts, cri_error_t *err)
+{
+    cleanup_dir DIR *dir = opendir(opts->cache_dir);
+    if (!dir)
+        return errno == ENOENT ? 0 : cri_error_make(err, errno, "open `%s`", opts->cache_dir);
+    for (struct dirent *e = readdir(dir); e; e = readdir(dir)) {
+        if (!strstr(e->d_name, ".json.tmp."))
+            continue;
+        if (unlinkat(dirfd(dir), e->d_name, 0) < 0 && errno != ENOENT)
+            return cri_error_make(err, errno, "remove `%s/%s`", opts->cache_dir, e->d_name);
+    }
     return 0;
 }
 

@@ -176,8 +176,10 @@ static int remove_contents(int *fd, const place_t *top)
 int rm_rf(const char *path, cri_error_t *err)
 {
     struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : cri_error_make(err, errno, "remove `%s`", path);
+    if (lstat(path, &st) < 0) /* ENOTDIR: a parent is a file, so path is not there */
+        return errno == ENOENT || errno == ENOTDIR
+                   ? 0
+                   : cri_error_make(err, errno, "remove `%s`", path);
     if (!S_ISDIR(st.st_mode)) {
         if (unlink(path) < 0 && errno != ENOENT)
             return cri_error_make(err, errno, "remove `%s`", path);

@@ -257,6 +257,8 @@ int spawn_run(const spawn_opts_t *o, spawn_result_t *ret, cri_error_t *err)
     feed.fd = TAKE_FD(in_pipe[1]);
     if (feed.fd >= 0)
         feed_write(&feed);
+    if (o->started)
+        o->started(o->started_arg);
     int status = 0;
     if (wait_child(o, pid, caps, &feed, &status, err) < 0)
         goto out;

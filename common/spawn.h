@@ -18,12 +18,15 @@ typedef struct spawn_opts {
     const char *const *envp; /* NULL: inherit the daemon's environment */
     const void *stdin_data;  /* fed to stdin when stdin_fd < 0 (NULL: /dev/null) */
     size_t stdin_len;
-    int stdin_fd;              /* >= 0: used as stdin */
-    int stdout_fd;             /* >= 0: used as stdout; -1: captured into result.out */
-    int stderr_fd;             /* >= 0: used as stderr; -1: captured into result.err */
-    int timeout_ms;            /* > 0 */
-    const char *kill_pid_file; /* on timeout, also SIGKILL the pid written there */
-    size_t capture_max;        /* per stream; 0 = SPAWN_CAPTURE_MAX_DEFAULT; the rest is dropped */
+    int stdin_fd;               /* >= 0: used as stdin */
+    int stdout_fd;              /* >= 0: used as stdout; -1: captured into result.out */
+    int stderr_fd;              /* >= 0: used as stderr; -1: captured into result.err */
+    int timeout_ms;             /* > 0 */
+    const char *kill_pid_file;  /* on timeout, also SIGKILL the pid written there */
+    size_t capture_max;         /* per stream; 0 = SPAWN_CAPTURE_MAX_DEFAULT; the rest is dropped */
+    void (*started)(void *arg); /* called once the child runs (its stdin fed as far as the
+                                   pipe takes it); NULL = none. Test builds' failpoints */
+    void *started_arg;
 } spawn_opts_t;
 
 /* Options with every fd unset (-1) and nothing else set. */

@@ -44,7 +44,8 @@ static void call_arg(call_t *c, const char *a)
 /* A private temp file in the runtime's tmp dir (name returned, fd closed). */
 static char *tmp_file(oci_runtime_t *rt, const char *kind, cri_error_t *err)
 {
-    char *path = xasprintf("%s/%s-XXXXXX", rt->tmp_dir, kind);
+    /* the pid lets oci_runtime_sweep_tmp() find the files of a dead daemon */
+    char *path = xasprintf("%s/%s-%d-XXXXXX", rt->tmp_dir, kind, (int)getpid());
     int fd = mkostemp(path, O_CLOEXEC);
     if (fd < 0) {
         cri_error_make(err, errno, "create temp file in `%s`", rt->tmp_dir);

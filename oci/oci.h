@@ -366,6 +366,11 @@ oci_runtime_t *oci_runtime_new_with_ops(const struct oci_runtime_ops *ops, const
 /* Frees rt; accepts NULL. */
 void oci_runtime_free(oci_runtime_t *rt);
 
+/* Removes the per-call temp files (`<kind>-<pid>-XXXXXX` in the tmp dir)
+ * of processes that no longer run: a daemon killed during a runtime call
+ * leaves them. Call at startup, once the previous daemon's calls ended. */
+int oci_runtime_sweep_tmp(oci_runtime_t *rt, cri_error_t *err);
+
 static inline void oci_runtime_freep(oci_runtime_t **rt)
 {
     oci_runtime_free(*rt);

@@ -1,7 +1,9 @@
 /* The runtime object, the dispatchers, and the verbs of the real ops table
  * (runc-compatible command line). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +33,24 @@ static char *find_in_path(const char *name)
             return TAKE_PTR(cand);
     }
     return NULL;
+}
+
+int oci_runtime_sweep_tmp(oci_runtime_t *rt, cri_error_t *err)
+{
+    cleanup_dir DIR *dir = opendir(rt->tmp_dir);
+    if (!dir)
+        return errno == ENOENT ? 0 : cri_error_make(err, errno, "open `%s`", rt->tmp_dir);
+    for (struct dirent *e = readdir(dir); e; e = readdir(dir)) {
+        const char *dash = strchr(e->d_name, '-');
+        char *end = NULL;
+        long pid = dash ? strtol(dash + 1, &end, 10) : 0;
+        if (pid <= 0 || !end || *end != '-' || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 ||
+            errno != ESRCH)
+            continue;
+        if (unlinkat(dirfd(dir), e->d_name, 0) < 0 && errno != ENOENT)
+            return cri_error_make(err, errno, "remove `%s/%s`", rt->tmp_dir, e->d_name);
+    }
+    return 0;
 }
 
 int oci_runtime_new(const char *path, const char *root, int timeout_ms, const oci_host_t *host,

@@ -18,8 +18,10 @@
 #include "server/host_ops.h"
 #include "server/rootfs.h"
 #include "server/image/image.h"
+#include "server/orphans.h"
 #include "server/sandbox/sandbox.h"
 #include "server/store.h"
+#include "server/testhooks.h"
 
 #define DAEMON_RUNTIME_TIMEOUT_MS 120000
 #define DAEMON_CNI_TIMEOUT_MS 60000
@@ -183,6 +185,15 @@ static const sandbox_container_hooks_t pod_container_hooks = {
     .remove = remove_pod_containers,
 };
 
+/* Failpoints inside CNI ADD and DEL (test builds; nothing otherwise). */
+static void cni_plugin_started(const char *command)
+{
+    if (strcmp(command, "ADD") == 0)
+        testhook_failpoint("cni.add.plugin_running");
+    else if (strcmp(command, "DEL") == 0)
+        testhook_failpoint("cni.del.plugin_running");
+}
+
 /* Runtimes, monitor dirs, CNI options and the sandbox store. */
 static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
 {
@@ -206,6 +217,11 @@ static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
     d->cni.plugin_dirs = conf->network.plugin_dirs;
     d->cni.cache_dir = d->cni_cache_dir;
     d->cni.timeout_ms = timeout > 0 && timeout < 3600000 ? (int)timeout : DAEMON_CNI_TIMEOUT_MS;
+    d->cni_marker = orphans_cni_marker(conf->root);
+    d->cni.marker_env = d->cni_marker;
+    d->cni.plugin_started = cni_plugin_started;
+    if (cni_cache_sweep(&d->cni, err) < 0)
+        return -1;
     if (open_runtimes(d, conf, err) < 0)
         return -1;
     detect_rro(d, conf);
@@ -245,6 +261,8 @@ static void close_pod_runtime(daemon_t *d)
     free(d->rro_hook);
     free(d->conmon_dir);
     free(d->cni_cache_dir);
+    free(d->cni_marker);
+    d->cni_marker = NULL;
     d->exit_dir = d->conmon_dir = d->cni_cache_dir = NULL;
 }
 

@@ -64,6 +64,7 @@ struct daemon {
     char *conmon_dir;                   /* <runroot>/conmon: monitors' socket dirs */
     char *cni_cache_dir;                /* <root>/cni/results */
     cni_opts_t cni;                     /* plugin dirs, cache dir, per-plugin timeout */
+    char *cni_marker;                   /* the plugins' CRICKET_CNI_OWNER (server/orphans.h) */
     cni_watch_t *cni_watch;             /* the config in use; NULL: scan on every use */
     struct sandbox_store *sandboxes;    /* server/sandbox */
     struct container_store *containers; /* server/container (loaded before image GC) */

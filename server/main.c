@@ -23,9 +23,11 @@
 #include "server/exits.h"
 #include "server/metrics_server.h"
 #include "server/notify.h"
+#include "server/orphans.h"
 #include "server/rpc.h"
 #include "server/sandbox/sandbox.h"
 #include "server/streaming/streaming.h"
+#include "server/testhooks.h"
 
 #define SHUTDOWN_GRACE_MS 5000
 
@@ -201,6 +203,9 @@ static int serve(conf_t *conf, const struct options *o)
         return 1;
     }
     size_t ctrs = 0, pods = 0;
+    /* before recovery tears anything down: a helper of the previous daemon
+     * that finished afterwards would undo the teardown (server/orphans.h) */
+    orphans_wait(&d);
     container_recover(&d, &ctrs, &err);
     log_info("recovered %zu containers", ctrs);
     if (sandbox_recover(&d, &pods, &err) < 0) {
@@ -308,6 +313,7 @@ int main(int argc, char **argv)
      * keeps a big request's memory for good. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+    testhook_failpoint_list(); /* cricketd-test only: CRICKET_FAILPOINT=list */
     struct options o = {0};
     if (parse_args(argc, argv, &o) < 0)
         return 2;

@@ -31,4 +31,16 @@ void testhook_streaming(bool *fake, int64_t *ttl_ms);
  * test can fill the queue with few calls. Left alone when unset. */
 void testhook_pool_limits(size_t *threads, size_t *queued);
 
+/* Failpoints (crash safety, issue 11). CRICKET_FAILPOINT=name makes the
+ * daemon SIGKILL itself the first time it reaches testhook_failpoint(name),
+ * CRICKET_FAILPOINT=name:N the Nth time: the e2e tests then restart it and
+ * check that the object is complete or absent and that nothing leaks.
+ * Every name is in the table of testhooks.c (a name missing there aborts
+ * the test build, so no point escapes the tests that walk the table). */
+void testhook_failpoint(const char *name);
+
+/* CRICKET_FAILPOINT=list: prints every failpoint name, one a line, and
+ * exits 0 (test build; called first thing in main). */
+void testhook_failpoint_list(void);
+
 #endif

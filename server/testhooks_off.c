@@ -22,3 +22,11 @@ void testhook_streaming(bool *fake, int64_t *ttl_ms)
 void testhook_pool_limits(size_t *threads, size_t *queued)
 {
 }
+
+void testhook_failpoint(const char *name)
+{
+}
+
+void testhook_failpoint_list(void)
+{
+}

@@ -104,9 +104,12 @@ bool container_wait_exit(struct daemon *d, container_t *c, int timeout_ms);
 /* Reads c's exit file into its state when there is one. True when found. */
 bool container_check_exit_file(struct daemon *d, container_t *c);
 
-/* Removes what create may have left for c: runtime state, rootfs mount,
- * dirs, bundle, exit file, monitor dir. Best effort. */
-void container_cleanup_host(struct daemon *d, container_t *c);
+/* Removes what create may have left for c: the runtime's container
+ * (killed, and its exit file awaited, when it exists), rootfs mount, dirs,
+ * bundle, exit file, monitor dir. Every step is tried; the first failure
+ * is returned, and the caller then keeps c's record (a later Remove or
+ * the next start retries). */
+int container_cleanup_host(struct daemon *d, container_t *c, cri_error_t *err);
 
 /* Removes c's dir (upper, work, rootfs mount point), bundle, monitor dir
  * and exit file: each is tried, and the first that cannot go (EBUSY when

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
+#include "server/testhooks.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/events.h"
@@ -218,12 +220,32 @@ static int create_build(daemon_t *d, container_t *c, sandbox_t *sb,
     cleanup_free char *rootfs = NULL;
     if (create_rootfs(d, c, sb, img, &rootfs, err) < 0)
         return cri_error_wrap(err, "mount rootfs");
+    testhook_failpoint("create.after_rootfs_mount");
     cleanup_free char *bundle = container_bundle_dir(d, c->id);
     if (container_spec_write(d, c, sb, r, img, rootfs, bundle, err) < 0)
         return -1;
     if (c->log_path[0] && create_log_dir(sb->log_directory, r->config->log_path, err) < 0)
         return -1;
-    return create_monitor(d, c, err);
+    testhook_failpoint("create.after_spec");
+    if (create_monitor(d, c, err) < 0)
+        return -1;
+    testhook_failpoint("create.after_runc_create");
+    return 0;
+}
+
+/* Undoes create_build. The record goes only when everything did: else c
+ * stays, exited, so RemoveContainer (or the next start) retries. */
+static void create_rollback(daemon_t *d, container_t *c)
+{
+    cri_error_t e = CRI_ERROR_INIT;
+    if (container_cleanup_host(d, c, &e) == 0 &&
+        container_store_forget(daemon_containers(d), c, &e) == 0)
+        return;
+    log_warn("create container `%s`: rollback: %s; keeping it as exited", c->id, e.msg);
+    container_set_exited(c, now_unix_ns(), 255, "CreateError", e.msg);
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (container_store_persist(daemon_containers(d), c, false, &ignore) == 0)
+        container_store_add(daemon_containers(d), c, &ignore);
 }
 
 static int create_lookup(daemon_t *d, const Runtime__V1__CreateContainerRequest *r,
@@ -262,12 +284,14 @@ RPC_HANDLER(handle_create_container)
     create_describe(d, c, sb, r->config, img);
     if (container_store_persist(daemon_containers(d), c, true, err) < 0)
         return cri_error_wrap(err, "create container `%s`", r->config->metadata->name);
-    if (create_build(d, c, sb, r, img, err) < 0 ||
-        container_store_persist(daemon_containers(d), c, false, err) < 0 ||
-        container_store_add(daemon_containers(d), c, err) < 0) {
-        cri_error_t ignore = CRI_ERROR_INIT;
-        container_cleanup_host(d, c);
-        container_store_forget(daemon_containers(d), c, &ignore);
+    testhook_failpoint("create.after_reserve");
+    int rc = create_build(d, c, sb, r, img, err);
+    if (rc == 0)
+        rc = container_store_persist(daemon_containers(d), c, false, err);
+    if (rc == 0)
+        testhook_failpoint("create.after_record");
+    if (rc < 0 || container_store_add(daemon_containers(d), c, err) < 0) {
+        create_rollback(d, c);
         return cri_error_wrap(err, "create container `%s`", c->name);
     }
     events_publish(daemon_events(d), EVENTS_CONTAINER_CREATED, c->id, c->sandbox_id);

@@ -9,6 +9,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "conmon/conmon.h"
+#include "server/testhooks.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/events.h"
@@ -143,9 +144,11 @@ int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_er
     }
     if (send_signal(rt, c, SIGKILL, err) < 0)
         return -1;
+    testhook_failpoint("stop.after_kill");
     if (!container_wait_exit(d, c, CONTAINER_KILL_WAIT_MS))
         return cri_error_set(err, ETIMEDOUT, "container `%s` did not exit %d ms after SIGKILL",
                              c->id, CONTAINER_KILL_WAIT_MS);
+    testhook_failpoint("stop.after_exit");
     return 0;
 }
 
@@ -172,19 +175,34 @@ int container_remove_dirs(daemon_t *d, container_t *c, cri_error_t *err)
     return -1;
 }
 
-void container_cleanup_host(daemon_t *d, container_t *c)
+int container_cleanup_host(daemon_t *d, container_t *c, cri_error_t *err)
 {
-    cri_error_t ignore = CRI_ERROR_INIT;
+    cri_error_t first = CRI_ERROR_INIT, e = CRI_ERROR_INIT;
+    bool failed = false;
     daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
-    if (rt)
-        oci_runtime_delete(rt->oci, c->id, true, &ignore);
+    oci_state_t st;
+    if (rt && oci_runtime_state(rt->oci, c->id, &st, &e) == 0) {
+        /* its monitor writes the exit file once it dies: wait for that,
+         * or the file would come back after the dirs went */
+        if (oci_runtime_kill(rt->oci, c->id, SIGKILL, false, &e) == 0)
+            container_wait_exit(d, c, CONTAINER_KILL_WAIT_MS);
+        failed = oci_runtime_delete(rt->oci, c->id, true, &first) < 0 && first.status != ENOENT;
+    }
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     cleanup_free char *userns_rootfs = container_userns_rootfs(d, c->id);
-    daemon_host_ops(d)->rootfs_unmount(rootfs, &ignore);
-    daemon_host_ops(d)->rootfs_unmount(userns_rootfs, &ignore);
-    container_image_volumes_unmount(d, c->id, &ignore);
-    container_remove_dirs(d, c, &ignore);
+    if (daemon_host_ops(d)->rootfs_unmount(rootfs, failed ? &e : &first) < 0)
+        failed = true;
+    if (daemon_host_ops(d)->rootfs_unmount(userns_rootfs, failed ? &e : &first) < 0)
+        failed = true;
+    if (container_image_volumes_unmount(d, c->id, failed ? &e : &first) < 0)
+        failed = true;
+    if (container_remove_dirs(d, c, failed ? &e : &first) < 0)
+        failed = true;
+    if (!failed)
+        return 0;
+    *err = first;
+    return -1;
 }
 
 int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
@@ -199,6 +217,7 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
         *err = derr;
         return cri_error_wrap(err, "delete container `%s`", c->id);
     }
+    testhook_failpoint("remove.after_runc_delete");
     cleanup_free char *dir = container_dir(d, c->id);
     cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
     cleanup_free char *userns_rootfs = container_userns_rootfs(d, c->id);
@@ -206,10 +225,12 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
         daemon_host_ops(d)->rootfs_unmount(userns_rootfs, err) < 0 ||
         container_image_volumes_unmount(d, c->id, err) < 0)
         return -1;
+    testhook_failpoint("remove.after_unmount");
     /* a tree that cannot go keeps the record, so a later Remove or the next
      * start retries instead of forgetting the disk it holds */
     if (container_remove_dirs(d, c, err) < 0)
         return cri_error_wrap(err, "remove files of container `%s`", c->id);
+    testhook_failpoint("remove.after_dirs");
     if (container_store_forget(daemon_containers(d), c, err) < 0)
         return -1;
     c->removed = true;

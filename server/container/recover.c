@@ -61,6 +61,23 @@ static void reconcile(daemon_t *d, container_t *c)
                           "the container's exit status was lost (runtime state gone)");
 }
 
+/* CreateContainer died half way: undo what it got to. The record goes
+ * only when that worked; else c stays, exited, so RemoveContainer (or the
+ * next start) retries. 0 when c is gone. */
+static int recover_unfinished(daemon_t *d, container_t *c)
+{
+    cri_error_t e = CRI_ERROR_INIT;
+    if (container_cleanup_host(d, c, &e) == 0 &&
+        container_store_forget(daemon_containers(d), c, &e) == 0)
+        return 0;
+    log_warn("recover container `%s`: %s; keeping it as exited", c->id, e.msg);
+    c->creating = false;
+    container_set_exited(c, now_unix_ns(), 255, "CreateError", e.msg);
+    cri_error_t ignore = CRI_ERROR_INIT;
+    container_store_persist(daemon_containers(d), c, false, &ignore);
+    return -1;
+}
+
 int container_recover(daemon_t *d, size_t *ret_loaded, cri_error_t *err)
 {
     container_t **list = NULL;
@@ -68,11 +85,7 @@ int container_recover(daemon_t *d, size_t *ret_loaded, cri_error_t *err)
     container_store_list(daemon_containers(d), NULL, &list, &n);
     for (size_t i = 0; i < n; i++) {
         container_t *c = list[i];
-        if (c->creating) {
-            cri_error_t ferr = CRI_ERROR_INIT;
-            container_cleanup_host(d, c);
-            if (container_store_forget(daemon_containers(d), c, &ferr) < 0)
-                log_warn("recover container `%s`: %s, ignoring", c->id, ferr.msg);
+        if (c->creating && recover_unfinished(d, c) == 0) {
             container_store_remove(daemon_containers(d), c);
             continue;
         }

@@ -7,6 +7,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "server/testhooks.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/events.h"
@@ -44,14 +45,18 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
         container_store_persist(daemon_containers(d), c, false, &ignore);
         return -1;
     }
+    testhook_failpoint("start.after_runc_start");
     int64_t now = now_unix_ns();
     pthread_mutex_lock(&c->lock);
     if (c->state == CONTAINER_STATE_CREATED)
         c->state = CONTAINER_STATE_RUNNING; /* else the exit came first */
     c->started_at = c->finished_at && c->finished_at < now ? c->finished_at : now;
     pthread_mutex_unlock(&c->lock);
+    if (container_store_persist(daemon_containers(d), c, false, err) < 0)
+        return -1;
+    testhook_failpoint("start.after_record");
     events_publish(daemon_events(d), EVENTS_CONTAINER_STARTED, c->id, c->sandbox_id);
-    return container_store_persist(daemon_containers(d), c, false, err);
+    return 0;
 }
 
 RPC_HANDLER(handle_start_container)

@@ -19,6 +19,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "conf/conf.h"
+#include "server/testhooks.h"
 #include "server/daemon.h"
 #include "server/sandbox/sandbox-internal.h"
 #include "server/seccomp.h"
@@ -251,11 +252,13 @@ int sandbox_infra_start(daemon_t *d, sandbox_t *sb, const char *bundle, pid_t *r
         oci_runtime_delete(rt->oci, sb->id, true, &ignore);
         return cri_error_wrap(err, "create infra container");
     }
+    testhook_failpoint("run.after_infra_create");
     if (oci_runtime_start(rt->oci, sb->id, err) < 0) {
         oci_runtime_kill(rt->oci, sb->id, SIGKILL, false, &ignore);
         oci_runtime_delete(rt->oci, sb->id, true, &ignore);
         return cri_error_wrap(err, "start infra container");
     }
+    testhook_failpoint("run.after_infra_start");
     *ret_pid = pid;
     return 0;
 }

@@ -13,12 +13,6 @@
 #include "server/host_ops.h"
 #include "server/sandbox/sandbox-internal.h"
 
-static void network_freep(cni_network_t **n)
-{
-    cni_network_free(*n);
-}
-#define cleanup_cni_network __attribute__((cleanup(network_freep)))
-
 static void result_freep(cni_result_t **r)
 {
     cni_result_free(*r);
@@ -100,12 +94,21 @@ static void set_ips(sandbox_t *sb, char **ips)
     sb->ips = v;
 }
 
-int sandbox_network_setup(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
-                          cri_error_t *err)
+int sandbox_network_prepare(daemon_t *d, sandbox_t *sb, cni_network_t **ret, cri_error_t *err)
 {
-    cleanup_cni_network cni_network_t *net = NULL;
+    cni_network_t *net = NULL;
     if (load_network(d, &net, err) < 0)
         return -1;
+    /* recorded before the pod's record is written: from then on a DEL of
+     * this network is owed, even when ADD dies half way */
+    str_set(&sb->cni_network, cni_network_name(net));
+    *ret = net;
+    return 0;
+}
+
+int sandbox_network_setup(daemon_t *d, sandbox_t *sb, const cni_network_t *net,
+                          const Runtime__V1__PodSandboxConfig *cfg, cri_error_t *err)
+{
     cleanup_strv char **args = pod_args(sb);
     size_t n_ports = 0;
     cleanup_free cni_port_mapping_t *ports = port_mappings(cfg, &n_ports);
@@ -127,8 +130,6 @@ int sandbox_network_setup(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSand
         att.dns_searches = searches;
         att.dns_options = options;
     }
-    /* from here on a DEL is owed even when ADD fails half way */
-    str_set(&sb->cni_network, cni_network_name(net));
     cleanup_cni_result cni_result_t *res = NULL;
     if (daemon_cni_ops(d)->add(daemon_cni(d), net, &att, &res, err) < 0)
         return -1;

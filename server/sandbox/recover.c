@@ -1,6 +1,7 @@
 /* Startup recovery: rebuild the sandbox store from STORE_PODS and what is
  * left on the host. A pod whose RunPodSandbox never finished (the daemon
- * died half way) is torn down and forgotten; a READY pod whose infra
+ * died half way) is torn down and forgotten (kept as NOTREADY when the
+ * teardown fails, so Stop/Remove retry it); a READY pod whose infra
  * container is gone (runtime state, exit file; a reboot empties both) now
  * reads NOTREADY. Its netns pin may be gone too: Stop copes with that. */
 #include <errno.h>
@@ -31,10 +32,18 @@ static void load_spec(daemon_t *d, sandbox_t *sb)
 static int recover_one(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
     if (sb->creating) {
-        /* RunPodSandbox died half way: undo whatever it got to */
-        if (sandbox_stop_locked(d, sb, err) < 0 || sandbox_remove_locked(d, sb, err) < 0)
-            return cri_error_wrap(err, "tear down unfinished pod `%s`", sb->id);
-        return 0;
+        /* RunPodSandbox died half way: undo whatever it got to (CNI DEL
+         * with the network recorded before ADD began, cache or not) */
+        cri_error_t terr = CRI_ERROR_INIT;
+        if (sandbox_stop_locked(d, sb, &terr) == 0 && sandbox_remove_locked(d, sb, &terr) == 0)
+            return 0;
+        /* keep it, listed as NOTREADY: Stop/Remove (kubelet's GC) retry */
+        log_warn("tear down unfinished pod `%s`: %s; keeping it as not ready", sb->id, terr.msg);
+        sb->creating = false;
+        sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
+        if (sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0)
+            return cri_error_wrap(err, "record pod `%s` as not ready", sb->id);
+        return 1;
     }
     load_spec(d, sb);
     pid_t pid = 0;

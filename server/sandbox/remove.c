@@ -9,17 +9,14 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "server/testhooks.h"
 #include "server/daemon.h"
 #include "server/events.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
 
-int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
+int sandbox_remove_files(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
-    if (sb->removed)
-        return 0;
-    if (sandbox_remove_containers(daemon_sandboxes(d), sb, err) < 0)
-        return cri_error_wrap(err, "remove containers of pod `%s`", sb->id);
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *files = sandbox_files_dir(d, sb->id);
     if (sandbox_pause_image_release(d, sb->id, err) < 0 || rm_rf(bundle, err) < 0 ||
@@ -28,6 +25,19 @@ int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
     cleanup_free char *exit_file = daemon_exit_file(d, sb->id);
     if (unlink(exit_file) < 0 && errno != ENOENT)
         return cri_error_make(err, errno, "remove exit file `%s`", exit_file);
+    return 0;
+}
+
+int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
+{
+    if (sb->removed)
+        return 0;
+    if (sandbox_remove_containers(daemon_sandboxes(d), sb, err) < 0)
+        return cri_error_wrap(err, "remove containers of pod `%s`", sb->id);
+    testhook_failpoint("remove_pod.after_containers");
+    if (sandbox_remove_files(d, sb, err) < 0)
+        return -1;
+    testhook_failpoint("remove_pod.after_files");
     if (sandbox_store_forget(daemon_sandboxes(d), sb, err) < 0)
         return -1;
     sb->removed = true;

@@ -13,9 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cni/cni.h"
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "conf/conf.h"
+#include "server/testhooks.h"
 #include "server/daemon.h"
 #include "server/events.h"
 #include "server/host_ops.h"
@@ -103,31 +106,42 @@ static int run_describe(daemon_t *d, sandbox_t *sb, const Runtime__V1__RunPodSan
     return run_describe_userns(d, sb, ns ? ns->userns_options : NULL, err);
 }
 
-/* Undoes everything RunPodSandbox may have done for sb, best effort, in
- * reverse order. The first error is kept for the record but not returned:
- * the caller returns the cause of the failure. */
+/* Undoes everything RunPodSandbox may have done for sb, in reverse order.
+ * The cause of the failure is what the caller returns; a failed step here
+ * is logged. The record (and name) go only when every step worked: a pod
+ * whose teardown failed (a CNI DEL that failed would leak its IP lease)
+ * stays, listed as NOTREADY, so StopPodSandbox, RemovePodSandbox or the
+ * next startup retry the teardown. */
 static void run_rollback(daemon_t *d, sandbox_t *sb)
 {
-    cri_error_t ignore = CRI_ERROR_INIT;
-    sandbox_network_teardown(d, sb, &ignore);
-    sandbox_infra_stop(d, sb, &ignore);
+    cri_error_t first = CRI_ERROR_INIT, e = CRI_ERROR_INIT;
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
-    daemon_host_ops(d)->shm_unmount(shm, &ignore);
-    daemon_host_ops(d)->netns_unpin(sb->netns_path, &ignore);
-    daemon_host_ops(d)->netns_unpin(sb->userns_path, &ignore);
-    cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
-    cleanup_free char *files = sandbox_files_dir(d, sb->id);
-    rm_rf(bundle, &ignore);
-    rm_rf(files, &ignore);
-    cleanup_free char *exit_file = daemon_exit_file(d, sb->id);
-    unlink(exit_file);
-    sandbox_pause_image_release(d, sb->id, &ignore);
-    sandbox_store_forget(daemon_sandboxes(d), sb, &ignore);
+    /* every step runs (each copes with what the others left); the first
+     * failure is the one reported */
+    int failed = sandbox_network_teardown(d, sb, &first) < 0;
+    if (sandbox_infra_stop(d, sb, failed ? &e : &first) < 0)
+        failed = 1;
+    if (daemon_host_ops(d)->shm_unmount(shm, failed ? &e : &first) < 0)
+        failed = 1;
+    if (daemon_host_ops(d)->netns_unpin(sb->netns_path, failed ? &e : &first) < 0)
+        failed = 1;
+    if (daemon_host_ops(d)->netns_unpin(sb->userns_path, failed ? &e : &first) < 0)
+        failed = 1;
+    if (sandbox_remove_files(d, sb, failed ? &e : &first) < 0)
+        failed = 1;
+    if (!failed && sandbox_store_forget(daemon_sandboxes(d), sb, &first) == 0)
+        return;
+    log_warn("run pod sandbox `%s`: rollback: %s; keeping it as not ready", sb->id, first.msg);
+    sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (sandbox_store_persist(daemon_sandboxes(d), sb, false, &ignore) == 0)
+        sandbox_store_add(daemon_sandboxes(d), sb, &ignore);
 }
 
 struct cni_job {
     daemon_t *d;
     sandbox_t *sb;
+    const cni_network_t *net;
     const Runtime__V1__PodSandboxConfig *cfg;
     cri_error_t err;
     int rc;
@@ -143,8 +157,10 @@ static void *cni_thread(void *data)
     if (job->rc < 0 || job->sb->ns_network == SANDBOX_NS_NODE)
         return NULL;
     int64_t t0 = now_unix_ns();
-    job->rc = sandbox_network_setup(job->d, job->sb, job->cfg, &job->err);
+    job->rc = sandbox_network_setup(job->d, job->sb, job->net, job->cfg, &job->err);
     job->took_ns = now_unix_ns() - t0;
+    if (job->rc == 0)
+        testhook_failpoint("run.after_cni_add");
     return NULL;
 }
 
@@ -181,13 +197,15 @@ static int run_pin(daemon_t *d, sandbox_t *sb, cri_error_t *err)
             : sb->netns_path[0] && daemon_host_ops(d)->netns_pin(sb->netns_path, err) < 0)
         return -1;
     sb->timings.netns_ns = now_unix_ns() - t0;
+    testhook_failpoint("run.after_netns_pin");
     return 0;
 }
 
-static int run_build(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
-                     const char *rootfs, char *const *args, cri_error_t *err)
+static int run_build(daemon_t *d, sandbox_t *sb, const cni_network_t *net,
+                     const Runtime__V1__PodSandboxConfig *cfg, const char *rootfs,
+                     char *const *args, cri_error_t *err)
 {
-    struct cni_job job = {.d = d, .sb = sb, .cfg = cfg, .err = CRI_ERROR_INIT};
+    struct cni_job job = {.d = d, .sb = sb, .net = net, .cfg = cfg, .err = CRI_ERROR_INIT};
     pthread_t t;
     int e = pthread_create(&t, NULL, cni_thread, &job);
     if (e != 0)
@@ -230,17 +248,24 @@ RPC_HANDLER(handle_run_pod_sandbox)
     if (!pause_image &&
         sandbox_infra_rootfs(infra_base, daemon_conf(d)->runtime.pause_path, &rootfs, err) < 0)
         return -1;
+    cleanup_cni_network cni_network_t *net = NULL;
+    if (sb->ns_network != SANDBOX_NS_NODE && sandbox_network_prepare(d, sb, &net, err) < 0)
+        return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);
     if (sandbox_store_persist(daemon_sandboxes(d), sb, true, err) < 0)
         return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);
+    testhook_failpoint("run.after_reserve");
 
     int rc = run_pin(d, sb, err);
     if (rc == 0 && pause_image)
         rc = sandbox_pause_image_prepare(d, sb, &rootfs, &args, err);
     if (rc == 0)
-        rc = run_build(d, sb, r->config, rootfs, args, err);
+        rc = run_build(d, sb, net, r->config, rootfs, args, err);
     sb->timings.total_ns = now_unix_ns() - start;
-    if (rc < 0 || sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0 ||
-        sandbox_store_add(daemon_sandboxes(d), sb, err) < 0) {
+    if (rc == 0 && sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0)
+        rc = -1;
+    if (rc == 0)
+        testhook_failpoint("run.after_record");
+    if (rc < 0 || sandbox_store_add(daemon_sandboxes(d), sb, err) < 0) {
         run_rollback(d, sb);
         return cri_error_wrap(err, "run pod sandbox `%s`", sb->name);
     }

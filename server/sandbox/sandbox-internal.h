@@ -15,6 +15,7 @@
 #include "server/sandbox/sandbox.h"
 
 struct daemon;
+struct cni_network;
 
 /* Default size of a pod's /dev/shm tmpfs (kubelet's and containerd's). */
 #define SANDBOX_SHM_SIZE "65536k"
@@ -124,13 +125,24 @@ int sandbox_infra_stop(struct daemon *d, sandbox_t *sb, cri_error_t *err);
  * exit file). *ret_pid gets its pid when it does. */
 bool sandbox_infra_running(struct daemon *d, sandbox_t *sb, pid_t *ret_pid);
 
+/* Removes the pod's bundle and pod dirs, its pause image mount and exit
+ * file (remove.c); the record is the caller's. */
+int sandbox_remove_files(struct daemon *d, sandbox_t *sb, cri_error_t *err);
+
 /* ---- CNI (network.c) ---- */
 
-/* CNI ADD of the daemon's network for sb (netns sb->netns_path), with
- * K8S_POD_* CNI_ARGS and the portMappings, dns and cgroupPath capability
- * args from cfg. On success sb->cni_network and sb->ips are set. */
-int sandbox_network_setup(struct daemon *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
-                          cri_error_t *err);
+/* Loads the daemon's current network and sets sb->cni_network to its name
+ * (before the pod's record is written, so a DEL of that network is owed
+ * from then on). *ret is freed with cni_network_free(). ENETDOWN when
+ * there is no network config. */
+int sandbox_network_prepare(struct daemon *d, sandbox_t *sb, struct cni_network **ret,
+                            cri_error_t *err);
+
+/* CNI ADD of net for sb (netns sb->netns_path), with K8S_POD_* CNI_ARGS and
+ * the portMappings, dns and cgroupPath capability args from cfg. On
+ * success sb->ips is set. */
+int sandbox_network_setup(struct daemon *d, sandbox_t *sb, const struct cni_network *net,
+                          const Runtime__V1__PodSandboxConfig *cfg, cri_error_t *err);
 
 /* CNI DEL with the cached ADD result (netns "" when the pin is gone).
  * Nothing to do when sb has no network. */

@@ -14,6 +14,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "server/testhooks.h"
 #include "server/daemon.h"
 #include "server/events.h"
 #include "server/host_ops.h"
@@ -59,19 +60,23 @@ int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
         return 0;
     if (sandbox_stop_containers(daemon_sandboxes(d), sb, err) < 0)
         return cri_error_wrap(err, "stop containers of pod `%s`", sb->id);
+    testhook_failpoint("stop_pod.after_containers");
     if (stop_network_and_infra(d, sb, err) < 0)
         return -1;
+    testhook_failpoint("stop_pod.after_network");
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
     if (daemon_host_ops(d)->shm_unmount(shm, err) < 0)
         return -1;
     if (daemon_host_ops(d)->netns_unpin(sb->netns_path, err) < 0 ||
         daemon_host_ops(d)->netns_unpin(sb->userns_path, err) < 0)
         return -1;
+    testhook_failpoint("stop_pod.after_unpin");
     pid_t pid = 0;
     bool changed = sandbox_get_state(sb, &pid) != SANDBOX_STATE_NOTREADY || pid != 0;
     sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
     if (changed && sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0)
         return cri_error_wrap(err, "record pod `%s` as stopped", sb->id);
+    testhook_failpoint("stop_pod.after_record");
     if (changed)
         events_publish(daemon_events(d), EVENTS_CONTAINER_STOPPED, sb->id, sb->id);
     return 0;

@@ -343,6 +343,34 @@ static void test_remove_keeps_record_on_failure(void **state)
     assert_no_container_left(f);
 }
 
+/* A create whose rollback fails too (the rootfs cannot be unmounted)
+ * keeps the container, exited with reason CreateError, so RemoveContainer
+ * retries; before, its record went and the mount was forgotten. */
+static void test_create_rollback_failure_keeps_container(void **state)
+{
+    fixture_t *f = *state;
+    fakes_fail(FAKE_CONMON_CREATE, 1, EIO);
+    fakes_fail(FAKE_ROOTFS_UNMOUNT, 1, EBUSY);
+    create_req_t r;
+    create_req_init(&r, f->pod, "app");
+    const char *id = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(create(f, &r, &id, &err), -1);
+    assert_int_equal(err.status, EIO);
+    assert_int_equal(fake_store_count(f->fx, STORE_CONTAINERS), 1);
+    assert_int_equal(fakes_live(FAKE_LIVE_ROOTFS), 1);
+    container_t **list = NULL;
+    size_t n = 0;
+    container_store_list(f->fx->d.containers, NULL, &list, &n);
+    assert_int_equal(n, 1);
+    cleanup_free char *kept = xstrdup(list[0]->id);
+    container_list_free(list, n);
+    assert_int_equal(ctr_state(f, kept, NULL, NULL, 0), CONTAINER_STATE_EXITED);
+    cri_error_t err2 = CRI_ERROR_INIT;
+    assert_int_equal(remove_ctr(f, kept, &err2), 0);
+    assert_no_container_left(f);
+}
+
 /* ExecSync and ReopenContainerLog reach the monitor through conmon_ops:
  * the reply carries what it returned, its errors come back, and a container
  * that is not running is refused before the monitor is asked. */
@@ -574,6 +602,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_remove_pod_removes_containers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_sync_and_reopen_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_name_taken, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_rollback_failure_keeps_container, setup,
+                                        teardown),
     };
     return fake_run_tests("handlers_container", fixed, sizeof(fixed) / sizeof(fixed[0]),
                           create_cases, sizeof(create_cases) / sizeof(create_cases[0]),

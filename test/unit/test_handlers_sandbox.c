@@ -210,9 +210,9 @@ static void test_run_name_taken(void **state)
 }
 
 /* A rollback step that fails too does not mask the cause, and the other
- * steps still run. (The failed DEL's attachment is then left to the CNI
- * cache: the record goes, so nothing retries it; see the report of issue
- * 16.) */
+ * steps still run. The pod is then kept (record, name, listed NOTREADY)
+ * so that Remove retries the failed DEL: before, the record went and the
+ * IP lease of the failed DEL leaked for good (issue 11). */
 static void test_run_rollback_step_fails(void **state)
 {
     fake_daemon_t *fx = *state;
@@ -229,8 +229,18 @@ static void test_run_rollback_step_fails(void **state)
     assert_int_equal(fakes_calls(FAKE_CNI_DEL), 1);
     assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 0);
     assert_int_equal(fakes_containers(), 0);
-    assert_int_equal(fake_store_count(fx, STORE_PODS), 0);
-    assert_int_equal(fake_store_count(fx, STORE_NAMES), 0);
+    assert_int_equal(fake_store_count(fx, STORE_PODS), 1);
+    assert_int_equal(fake_store_count(fx, STORE_NAMES), 1);
+    sandbox_t **list = NULL;
+    size_t n = 0;
+    sandbox_store_list(fx->d.sandboxes, &list, &n);
+    assert_int_equal(n, 1);
+    cleanup_free char *kept = xstrdup(list[0]->id);
+    sandbox_list_free(list, n);
+    assert_int_equal(pod_state(fx, kept), SANDBOX_STATE_NOTREADY);
+    assert_int_equal(fake_remove_pod(fx, kept, &err), 0);
+    assert_int_equal(fakes_calls(FAKE_CNI_DEL), 2);
+    assert_no_pod_left(fx);
 }
 
 /* ---- every rollback path of RunPodSandbox ---- */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -338,6 +339,34 @@ static void test_child_reaped_elsewhere(void **state)
     assert_true(t1.tv_sec - t0.tv_sec < 10);
 }
 
+/* The per-call temp files carry the daemon's pid; a dead pid's files are
+ * swept (a daemon killed mid-call left them), a live one's stay. */
+static void test_sweep_tmp_of_dead_daemons(void **state)
+{
+    fixture_t *fx = *state;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    cleanup_free char *tmp = xasprintf("%s/root.tmp", fx->dir);
+    const char *names[] = {"dead", "self", "init", "plain"};
+    char *paths[4];
+    paths[0] = xasprintf("%s/log-%d-AbCdEf", tmp, (int)child);
+    paths[1] = xasprintf("%s/log-%d-AbCdEf", tmp, (int)getpid());
+    paths[2] = xasprintf("%s/resources-1-AbCdEf", tmp);
+    paths[3] = xasprintf("%s/log-AbCdEf", tmp);
+    cri_error_t err = CRI_ERROR_INIT;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(write_file_atomic(paths[i], names[i], 1, 0600, &err), 0);
+    assert_int_equal(oci_runtime_sweep_tmp(fx->rt, &err), 0);
+    assert_int_equal(access(paths[0], F_OK), -1);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(access(paths[i], F_OK), 0);
+    for (int i = 0; i < 4; i++)
+        free(paths[i]);
+}
+
 static void test_new_missing_binary(void **state)
 {
     cri_error_t err = CRI_ERROR_INIT;
@@ -361,6 +390,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_kills, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_reaped_elsewhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_tmp_of_dead_daemons, setup, teardown),
         cmocka_unit_test(test_new_missing_binary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -570,6 +570,7 @@ typedef struct fake_rt {
     char ids[4][80];
     oci_status_t status[4];
     int kills, deletes;
+    int fail_deletes;     /* the next n deletes fail with EBUSY */
     const char *exit_dir; /* kill writes <exit_dir>/<id> as the monitor would */
 } fake_rt_t;
 
@@ -611,6 +612,8 @@ static int fake_delete(oci_runtime_t *rt, const char *id, bool force, cri_error_
     fake_rt_t *f = rt->userdata;
     int i = fake_find(f, id);
     f->deletes++;
+    if (f->fail_deletes > 0 && f->fail_deletes--)
+        return cri_error_set(err, EBUSY, "fake delete `%s`: failed as told", id);
     if (i < 0)
         return cri_error_set(err, ENOENT, "fake delete `%s`: container does not exist", id);
     f->ids[i][0] = '\0';
@@ -746,6 +749,36 @@ static void test_recover(void **state)
     sandbox_unref(sb);
 }
 
+/* An unfinished pod whose teardown fails at startup stays, NOTREADY and
+ * no longer marked creating, so Stop/Remove (or the next start) retry it;
+ * before, it left memory and nothing retried until the next restart. */
+static void test_recover_unfinished_teardown_fails(void **state)
+{
+    fixture_t *fx = *state;
+    cleanup_sandbox sandbox_t *half = stored_pod(fx, "half", true, OCI_STATUS_RUNNING);
+    fx->rt.fail_deletes = 1;
+    size_t loaded = 0;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_recover(&fx->d, &loaded, &err), 0);
+    assert_int_equal(loaded, 1);
+    sandbox_t *sb = NULL;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, "half", &sb, &err), 0);
+    assert_int_equal(sandbox_get_state(sb, NULL), SANDBOX_STATE_NOTREADY);
+    void *val = NULL;
+    assert_int_equal(store_get1(fx->d.store, STORE_PODS, "half", &val, NULL, &err), 0);
+    assert_non_null(strstr(val, "\"creating\":false"));
+    free(val);
+    pthread_mutex_lock(&sb->op_lock);
+    assert_int_equal(sandbox_stop_locked(&fx->d, sb, &err), 0);
+    assert_int_equal(sandbox_remove_locked(&fx->d, sb, &err), 0);
+    pthread_mutex_unlock(&sb->op_lock);
+    sandbox_unref(sb);
+    assert_int_equal(fake_find(&fx->rt, "half"), -1);
+    cri_error_t gerr = CRI_ERROR_INIT;
+    assert_int_equal(store_get1(fx->d.store, STORE_PODS, "half", &val, NULL, &gerr), -1);
+    assert_int_equal(gerr.status, ENOENT);
+}
+
 static void test_stop_remove_idempotent(void **state)
 {
     fixture_t *fx = *state;
@@ -793,6 +826,8 @@ int main(void)
         cmocka_unit_test(test_resolv_conf),
         cmocka_unit_test(test_new_id),
         cmocka_unit_test_setup_teardown(test_recover, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recover_unfinished_teardown_fails, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_stop_remove_idempotent, fixture_setup,
                                         fixture_teardown),
     };

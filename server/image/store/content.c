@@ -15,6 +15,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/image/store/store-internal.h"
+#include "server/testhooks.h"
 
 struct content_writer {
     int fd;
@@ -75,6 +76,8 @@ int content_writer_write(content_writer_t *w, const void *data, size_t len, cri_
         left -= (size_t)n;
     }
     image_hasher_update(w->hasher, data, len);
+    if (w->written == 0 && len > 0)
+        testhook_failpoint("pull.mid_fetch");
     w->written += len;
     return 0;
 }
@@ -122,10 +125,12 @@ int content_writer_commit(content_writer_t *w, cri_error_t *err)
         return cri_error_make(err, errno, "fsync blob `%s`", w->digest);
     if (fchmod(w->fd, 0644) < 0)
         return cri_error_make(err, errno, "chmod blob `%s`", w->digest);
+    testhook_failpoint("pull.before_blob_rename");
     if (rename(w->tmp_path, w->final_path) < 0)
         return cri_error_make(err, errno, "rename blob into `%s`", w->final_path);
     if (fsync_parent(w->final_path, err) < 0)
         return -1;
+    testhook_failpoint("pull.after_blob_rename");
     free(w->tmp_path);
     w->tmp_path = NULL;
     return 0;

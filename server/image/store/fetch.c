@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "conf/conf.h"
 #include "server/image/store/store-internal.h"
+#include "server/testhooks.h"
 
 struct inflight {
     char *chain_id;
@@ -81,10 +82,14 @@ static int unpack_into_place(image_store_t *s, const fetch_layer_job_t *j, const
                  j->digest, stats.dropped_xattrs);
     if (r == 0 && chmod(tmp, 0755) < 0)
         r = cri_error_make(err, errno, "chmod `%s`", tmp);
+    if (r == 0)
+        testhook_failpoint("pull.before_layer_rename");
     if (r == 0 && rename(tmp, final) < 0)
         r = cri_error_make(err, errno, "rename layer into `%s`", final);
     if (r == 0)
         r = fsync_parent(final, err);
+    if (r == 0)
+        testhook_failpoint("pull.after_layer_rename");
     if (r < 0) {
         cri_error_t ignored = CRI_ERROR_INIT;
         rm_rf(tmp, &ignored);

@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "conf/conf.h"
 #include "server/image/store/store-internal.h"
+#include "server/testhooks.h"
 
 static void manifest_freep(manifest_t **m)
 {
@@ -173,6 +174,8 @@ static int pull_from(image_store_t *s, registry_client_t *c, const image_ref_t *
         rec->repo_digests[0] = xasprintf("%s@%s", name, top);
         sync_layers(s->root);
         ret = image_meta_commit(s, rec, err);
+        if (ret == 0)
+            testhook_failpoint("pull.after_record");
     }
     if (ret == 0)
         *ret_id = xstrdup(rec->id);

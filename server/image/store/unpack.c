@@ -33,6 +33,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/image/store/store-internal.h"
+#include "server/testhooks.h"
 
 #define WH_PREFIX ".wh."
 #define WH_META_PREFIX ".wh..wh."
@@ -305,6 +306,7 @@ static int extract_all(struct archive *in, struct archive *out, const char *dir,
                 max_entries);
         if (write_entry(in, out, e, dir, opaque, stats, err) < 0)
             return -1;
+        testhook_failpoint("pull.mid_unpack");
     }
     if (r != ARCHIVE_EOF)
         return cri_error_set(err, EBADMSG, "read layer: %s", archive_error_string(in));
