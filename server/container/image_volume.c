@@ -130,7 +130,8 @@ int container_image_volumes_unmount(daemon_t *d, const char *id, cri_error_t *er
     cleanup_free char *dir = volumes_dir(d, id);
     DIR *dp = opendir(dir);
     if (!dp)
-        return errno == ENOENT ? 0 : cri_error_make(err, errno, "open `%s`", dir);
+        return errno == ENOENT || errno == ENOTDIR ? 0
+                                                   : cri_error_make(err, errno, "open `%s`", dir);
     int rc = 0;
     struct dirent *e;
     while (rc == 0 && (e = readdir(dp))) {
