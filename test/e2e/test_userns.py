@@ -120,6 +120,8 @@ def test_pod_mode_maps_ids_and_root_can_write(uenv, reg):
     shm = os.path.join(uenv.daemon.runroot, "sandboxes", p.id, "shm", "shmfile")
     st = os.stat(shm)
     assert (st.st_uid, st.st_gid) == (HOST_ID, HOST_ID + 1000)
+    st = os.stat(os.path.dirname(shm))  # the tmpfs root is the mapped root's
+    assert (st.st_uid, st.st_gid) == (HOST_ID, HOST_ID + 1000)
     # the infra sits in the same user namespace as the container
     infra = runc_pid(uenv, p.id)
     with open("/proc/%d/uid_map" % infra) as f:
