@@ -8,10 +8,11 @@ a registry on 127.0.0.1 holding the busybox-static image and one of LAYERS
 layers, then for a pod in the host's user namespace and a pod with
 userns_options POD (0 -> 300000, 65536) prints, over RUNS each:
 RunPodSandbox (and its namespace pinning: the netns, or the user
-namespace with the netns made inside it), and CreateContainer of the one-layer and the LAYERS-layer
-image (the id-mapped rootfs: one open_tree + mount_setattr per layer, no
-copy, no chown: the layers are shared, so a userns container adds no disk). Needs root, runc, busybox-static, containernetworking-plugins
-and Debian's docker-registry. Cleans up its pods, daemon, registry, bridge
+namespace with the netns made inside it), and CreateContainer of the
+one-layer and the LAYERS-layer image (the id-mapped rootfs: one open_tree
++ mount_setattr per layer, no copy, no chown: the layers are shared, so a
+userns container adds no disk). Needs root, runc, busybox-static, containernetworking-plugins and
+Debian's docker-registry. Cleans up its pods, daemon, registry, bridge
 and temp dirs, and reports leaks."""
 import os
 import shutil

@@ -8,8 +8,10 @@ const host_ops_t host_real_ops = {
     .netns_pin = sandbox_netns_pin,
     .netns_unpin = sandbox_netns_unpin,
     .netns_alive = sandbox_netns_alive,
+    .userns_pin = sandbox_userns_pin,
     .shm_mount = sandbox_shm_mount,
     .shm_unmount = sandbox_shm_unmount,
     .rootfs_mount = rootfs_mount,
+    .rootfs_mount_idmapped = rootfs_mount_idmapped,
     .rootfs_unmount = rootfs_unmount,
 };

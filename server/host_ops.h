@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 
@@ -18,13 +19,24 @@ typedef struct host_ops {
     int (*netns_unpin)(const char *path, cri_error_t *err);
     /* sandbox_netns_alive(): path is a pinned netns */
     bool (*netns_alive)(const char *path);
-    /* sandbox_shm_mount(): the pod's /dev/shm tmpfs on dir (created) */
-    int (*shm_mount)(const char *dir, cri_error_t *err);
+    /* sandbox_userns_pin(): make a user namespace with these ranges, pin
+     * it at userns_path, and (netns_path not "") a netns inside it, pinned
+     * at netns_path; netns_unpin() undoes each pin */
+    int (*userns_pin)(const char *userns_path, const char *netns_path, const uint32_t uid_map[3],
+                      const uint32_t gid_map[3], cri_error_t *err);
+    /* sandbox_shm_mount(): the pod's /dev/shm tmpfs on dir (created), its
+     * root owned by uid:gid */
+    int (*shm_mount)(const char *dir, uint32_t uid, uint32_t gid, cri_error_t *err);
     /* sandbox_shm_unmount(): not mounted is success */
     int (*shm_unmount)(const char *dir, cri_error_t *err);
     /* container_rootfs_mount(): overlay of layer_dirs (lowest first) */
     int (*rootfs_mount)(char *const *layer_dirs, size_t n_layers, const char *empty_dir,
                         const char *upper, const char *work, const char *target, cri_error_t *err);
+    /* rootfs_mount_idmapped(): the same with id-mapped layers (pod userns) */
+    int (*rootfs_mount_idmapped)(char *const *layer_dirs, size_t n_layers, const char *empty_dir,
+                                 const char *upper, const char *work, const char *target,
+                                 const char *userns_path, unsigned root_uid, unsigned root_gid,
+                                 cri_error_t *err);
     /* container_rootfs_unmount(): not mounted is success */
     int (*rootfs_unmount)(const char *target, cri_error_t *err);
 } host_ops_t;

@@ -118,8 +118,9 @@ static int create_rootfs(daemon_t *d, container_t *c, sandbox_t *sb, image_t *im
         return -1;
     int rc;
     if (sb->userns_path[0])
-        rc = rootfs_mount_idmapped(img->layer_dirs, img->n_layers, empty, upper, work, rootfs,
-                                   sb->userns_path, sb->uid_map[1], sb->gid_map[1], err);
+        rc = daemon_host_ops(d)->rootfs_mount_idmapped(img->layer_dirs, img->n_layers, empty, upper,
+                                                       work, rootfs, sb->userns_path,
+                                                       sb->uid_map[1], sb->gid_map[1], err);
     else
         rc = daemon_host_ops(d)->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work,
                                               rootfs, err);

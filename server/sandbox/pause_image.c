@@ -41,8 +41,9 @@ static int pause_mount(daemon_t *d, const sandbox_t *sb, const image_t *img, con
     if (!sb->userns_path[0])
         return daemon_host_ops(d)->rootfs_mount(img->layer_dirs, img->n_layers, empty, upper, work,
                                                 rootfs, err);
-    return rootfs_mount_idmapped(img->layer_dirs, img->n_layers, empty, upper, work, rootfs,
-                                 sb->userns_path, sb->uid_map[1], sb->gid_map[1], err);
+    return daemon_host_ops(d)->rootfs_mount_idmapped(img->layer_dirs, img->n_layers, empty, upper,
+                                                     work, rootfs, sb->userns_path, sb->uid_map[1],
+                                                     sb->gid_map[1], err);
 }
 
 /* The pause image, pulled first when the store does not have it. */

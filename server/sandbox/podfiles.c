@@ -94,12 +94,14 @@ int sandbox_shm_unmount(const char *shm_dir, cri_error_t *err)
     return 0;
 }
 
-int sandbox_shm_mount(const char *shm_dir, cri_error_t *err)
+int sandbox_shm_mount(const char *shm_dir, uint32_t uid, uint32_t gid, cri_error_t *err)
 {
     if (mkdir_p(shm_dir, 0700, err) < 0)
         return -1;
-    if (mount("shm", shm_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              "mode=1777,size=" SANDBOX_SHM_SIZE) < 0)
+    char opts[96];
+    (void)snprintf(opts, sizeof(opts), "mode=1777,size=%s,uid=%u,gid=%u", SANDBOX_SHM_SIZE, uid,
+                   gid);
+    if (mount("shm", shm_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
         return cri_error_make(err, errno, "mount pod shm at `%s`", shm_dir);
     return 0;
 }

@@ -173,11 +173,11 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
     if (mkdir_p(bundle, 0700, err) < 0)
         return -1;
-    if (sb->ns_ipc != SANDBOX_NS_NODE && daemon_host_ops(d)->shm_mount(shm, err) < 0)
+    /* the pod's (mapped) root owns its /dev/shm */
+    uint32_t uid = sb->userns_path[0] ? sb->uid_map[1] : 0;
+    uint32_t gid = sb->userns_path[0] ? sb->gid_map[1] : 0;
+    if (sb->ns_ipc != SANDBOX_NS_NODE && daemon_host_ops(d)->shm_mount(shm, uid, gid, err) < 0)
         return -1;
-    /* the pod's root owns its /dev/shm (the tmpfs root, mode 1777) */
-    if (sb->userns_path[0] && chown(shm, sb->uid_map[1], sb->gid_map[1]) < 0)
-        return cri_error_make(err, errno, "chown pod shm `%s` to the pod's root", shm);
     const char *shm_path = sb->ns_ipc == SANDBOX_NS_NODE ? "/dev/shm" : shm;
     if (sandbox_infra_spec(d, sb, cfg, rootfs, args, bundle, shm_path, err) < 0)
         return -1;
@@ -192,9 +192,10 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
 static int run_pin(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
     int64_t t0 = now_unix_ns();
+    const host_ops_t *ops = daemon_host_ops(d);
     if (sb->userns_path[0]
-            ? sandbox_userns_pin(sb, err) < 0
-            : sb->netns_path[0] && daemon_host_ops(d)->netns_pin(sb->netns_path, err) < 0)
+            ? ops->userns_pin(sb->userns_path, sb->netns_path, sb->uid_map, sb->gid_map, err) < 0
+            : sb->netns_path[0] && ops->netns_pin(sb->netns_path, err) < 0)
         return -1;
     sb->timings.netns_ns = now_unix_ns() - t0;
     testhook_failpoint("run.after_netns_pin");

@@ -64,11 +64,12 @@ bool sandbox_netns_alive(const char *path);
 
 /* ---- pod user namespace (userns.c) ---- */
 
-/* Makes sb's user namespace with sb->uid_map / gid_map, pins it at
- * sb->userns_path and, when sb->netns_path is set, makes the pod's network
- * namespace inside it (lo up) and pins that too. Nothing is left behind on
- * failure. Unpin both with sandbox_netns_unpin(). */
-int sandbox_userns_pin(const sandbox_t *sb, cri_error_t *err);
+/* Makes a user namespace with one uid and one gid range ({container id,
+ * host id, length}), pins it at userns_path and, when netns_path is not "",
+ * makes the pod's network namespace inside it (lo up) and pins that too.
+ * Nothing is left behind on failure. Unpin both with sandbox_netns_unpin(). */
+int sandbox_userns_pin(const char *userns_path, const char *netns_path, const uint32_t uid_map[3],
+                       const uint32_t gid_map[3], cri_error_t *err);
 
 /* ---- pod files (podfiles.c) ---- */
 
@@ -78,8 +79,10 @@ int sandbox_userns_pin(const sandbox_t *sb, cri_error_t *err);
 int sandbox_podfiles_write(const sandbox_t *sb, const Runtime__V1__DNSConfig *dns,
                            const char *files_dir, cri_error_t *err);
 
-/* Mounts the pod's /dev/shm tmpfs (SANDBOX_SHM_SIZE) on shm_dir (created). */
-int sandbox_shm_mount(const char *shm_dir, cri_error_t *err);
+/* Mounts the pod's /dev/shm tmpfs (SANDBOX_SHM_SIZE) on shm_dir (created),
+ * its root owned by uid:gid (the pod's mapped root; 0:0 without a pod user
+ * namespace). */
+int sandbox_shm_mount(const char *shm_dir, uint32_t uid, uint32_t gid, cri_error_t *err);
 
 /* The resolv.conf text for dns (malloc'd); NULL when dns sets nothing. */
 char *sandbox_resolv_conf(const Runtime__V1__DNSConfig *dns);

@@ -145,26 +145,33 @@ static int pin_ns(pid_t pid, const char *type, const char *path, cri_error_t *er
 
 /* The parent's half, with the child running; on failure the caller kills
  * it and removes the pins. */
-static int pin_steps(pid_t pid, int report, int go, const sandbox_t *sb, cri_error_t *err)
+struct pin_req {
+    const char *userns_path, *netns_path;
+    const uint32_t *uid_map, *gid_map;
+};
+
+static int pin_steps(pid_t pid, int report, int go, const struct pin_req *r, cri_error_t *err)
 {
     if (wait_step(report, 'u', "unshare user namespace", err) < 0)
         return -1;
-    if (write_map(pid, "uid_map", sb->uid_map, err) < 0 ||
-        write_map(pid, "gid_map", sb->gid_map, err) < 0)
+    if (write_map(pid, "uid_map", r->uid_map, err) < 0 ||
+        write_map(pid, "gid_map", r->gid_map, err) < 0)
         return cri_error_wrap(err, "map pod user namespace");
-    if (pin_ns(pid, "user", sb->userns_path, err) < 0)
+    if (pin_ns(pid, "user", r->userns_path, err) < 0)
         return -1;
     if (write(go, "g", 1) != 1)
         return cri_error_make(err, errno, "signal the namespace helper");
     if (wait_step(report, 'n', "make network namespace in the pod user namespace", err) < 0)
         return -1;
-    if (sb->netns_path[0] && pin_ns(pid, "net", sb->netns_path, err) < 0)
+    if (r->netns_path[0] && pin_ns(pid, "net", r->netns_path, err) < 0)
         return -1;
     return 0;
 }
 
-int sandbox_userns_pin(const sandbox_t *sb, cri_error_t *err)
+int sandbox_userns_pin(const char *userns_path, const char *netns_path, const uint32_t uid_map[3],
+                       const uint32_t gid_map[3], cri_error_t *err)
 {
+    const struct pin_req req = {userns_path, netns_path, uid_map, gid_map};
     int report[2], go[2];
     if (pipe2(report, O_CLOEXEC) < 0)
         return cri_error_make(err, errno, "pipe");
@@ -174,7 +181,7 @@ int sandbox_userns_pin(const sandbox_t *sb, cri_error_t *err)
         close(report[1]);
         return cri_error_make(err, e, "pipe");
     }
-    bool netns = sb->netns_path[0] != '\0';
+    bool netns = netns_path[0] != '\0';
     pid_t pid = fork();
     if (pid == 0) {
         close(report[0]);
@@ -184,7 +191,7 @@ int sandbox_userns_pin(const sandbox_t *sb, cri_error_t *err)
     close(report[1]);
     close(go[0]);
     int rc = pid < 0 ? cri_error_make(err, errno, "fork namespace helper")
-                     : pin_steps(pid, report[0], go[1], sb, err);
+                     : pin_steps(pid, report[0], go[1], &req, err);
     close(report[0]);
     close(go[1]); /* the child reads EOF and exits */
     if (pid > 0) {
@@ -196,8 +203,8 @@ int sandbox_userns_pin(const sandbox_t *sb, cri_error_t *err)
     if (rc < 0) {
         cri_error_t ignore = CRI_ERROR_INIT;
         if (netns)
-            sandbox_netns_unpin(sb->netns_path, &ignore);
-        sandbox_netns_unpin(sb->userns_path, &ignore);
+            sandbox_netns_unpin(netns_path, &ignore);
+        sandbox_netns_unpin(userns_path, &ignore);
     }
     return rc;
 }

@@ -5,6 +5,8 @@ netns made inside it); the rootfs is an overlay of id-mapped layers with an
 upper dir owned by the mapped root; the pod's /dev/shm belongs to it. NODE
 mode is the host's. CONTAINER, TARGET and bad mappings are refused with
 INVALID_ARGUMENT naming the field, and nothing is left behind."""
+import fcntl
+import json
 import os
 import subprocess
 
@@ -17,6 +19,7 @@ from registry import push_image, registry_config
 from test_container import Pod, exec_sync, expect_error, reg  # noqa: F401 (fixture)
 from test_sandbox import envf, mounts_under, pytestmark  # noqa: F401 (fixture, skip mark)
 
+NS_GET_USERNS = 0xb701  # ioctl: the user namespace owning a namespace
 FIELD = "config.linux.security_context.namespace_options.userns_options"
 HOST_ID = 300000
 LENGTH = 65536
@@ -68,7 +71,6 @@ def uenv(envf, reg):
 def runc_pid(env, cid):
     out = subprocess.run([bundle.RUNC, "--root", env.runc_root, "state", cid],
                          capture_output=True, text=True, check=True).stdout
-    import json
     return json.loads(out)["pid"]
 
 
@@ -117,6 +119,8 @@ def test_pod_mode_maps_ids_and_root_can_write(uenv, reg):
     assert (st.st_uid, st.st_gid) == (HOST_ID, HOST_ID + 1000)
     shm = os.path.join(uenv.daemon.runroot, "sandboxes", p.id, "shm", "shmfile")
     st = os.stat(shm)
+    assert (st.st_uid, st.st_gid) == (HOST_ID, HOST_ID + 1000)
+    st = os.stat(os.path.dirname(shm))  # the tmpfs root is the mapped root's
     assert (st.st_uid, st.st_gid) == (HOST_ID, HOST_ID + 1000)
     # the infra sits in the same user namespace as the container
     infra = runc_pid(uenv, p.id)
@@ -232,7 +236,38 @@ def test_image_volume_and_host_volume_in_pod_userns(uenv, reg):
     mounts = [api_pb2.Mount(container_path="/mnt/img", readonly=True,
                             image=api_pb2.ImageSpec(image="busybox")),
               api_pb2.Mount(container_path="/mnt/host", host_path=host_dir)]
-    cid = p.run("c", command=["sh", "-c", "ls /mnt/img/bin/sh; cat /mnt/host/f /etc/hosts | head -1"],
-                mounts=mounts, linux=ctr_linux(u))
+    script = "ls /mnt/img/bin/sh; cat /mnt/host/f /etc/hosts | head -1"
+    cid = p.run("c", command=["sh", "-c", script], mounts=mounts, linux=ctr_linux(u))
     assert p.output(cid)[:2] == ["/mnt/img/bin/sh", "host"]
     p.remove(cid)
+
+
+def test_failed_run_unpins_the_user_namespace(uenv):
+    """A failure after the pins (CNI ADD here) takes the user namespace and
+    the netns made inside it down again; CNI ran in the netns the pod's
+    user namespace owns."""
+    uenv.wrap_plugin("bridge", 'if [ "$CNI_COMMAND" = ADD ]; then\n'
+                     '  echo \'{"cniVersion":"1.0.0","code":11,"msg":"injected failure"}\'\n'
+                     '  exit 1\nfi')
+    u = userns(api_pb2.POD, [(0, HOST_ID, LENGTH)], [(0, HOST_ID, LENGTH)])
+    cfg = uenv.config("failing", linux=pod_linux(u))
+    msg = expect_error(grpc.StatusCode.UNKNOWN, uenv.run, cfg)
+    assert "injected failure" in msg
+    assert uenv.list() == []
+    assert os.listdir(os.path.join(uenv.daemon.runroot, "userns")) == []
+    assert uenv.leaks() == {}
+    os.unlink(os.path.join(uenv.wrapper_dir, "bridge"))
+    pid = uenv.run(cfg)
+    # the pod's netns is owned by its user namespace
+    pin = os.path.join(uenv.daemon.runroot, "netns", pid)
+    fd = os.open(pin, os.O_RDONLY)
+    try:
+        owner = fcntl.ioctl(fd, NS_GET_USERNS)
+        try:
+            assert os.fstat(owner).st_ino == \
+                os.stat(os.path.join(uenv.daemon.runroot, "userns", pid)).st_ino
+        finally:
+            os.close(owner)
+    finally:
+        os.close(fd)
+    uenv.remove(pid)

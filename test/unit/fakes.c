@@ -227,8 +227,22 @@ static bool fake_netns_alive(const char *path)
     return alive;
 }
 
+/* Both pins are live netns-kind resources (netns_unpin drops each). */
+static int fake_userns_pin(const char *userns_path, const char *netns_path,
+                           const uint32_t uid_map[3], const uint32_t gid_map[3], cri_error_t *err)
+{
+    if (host_add(FAKE_USERNS_PIN, FAKE_LIVE_NETNS, userns_path, err) < 0)
+        return -1;
+    if (!netns_path[0])
+        return 0;
+    pthread_mutex_lock(&W.lock);
+    add_locked(FAKE_LIVE_NETNS, netns_path);
+    pthread_mutex_unlock(&W.lock);
+    return 0;
+}
+
 /* The real mounts make their mount points; so do the fakes. */
-static int fake_shm_mount(const char *dir, cri_error_t *err)
+static int fake_shm_mount(const char *dir, uint32_t uid, uint32_t gid, cri_error_t *err)
 {
     if (mkdir_p(dir, 0700, err) < 0)
         return -1;
@@ -250,6 +264,14 @@ static int fake_rootfs_mount(char *const *layer_dirs, size_t n_layers, const cha
     return host_add(FAKE_ROOTFS_MOUNT, FAKE_LIVE_ROOTFS, target, err);
 }
 
+static int fake_rootfs_mount_idmapped(char *const *layer_dirs, size_t n_layers,
+                                      const char *empty_dir, const char *upper, const char *work,
+                                      const char *target, const char *userns_path,
+                                      unsigned root_uid, unsigned root_gid, cri_error_t *err)
+{
+    return fake_rootfs_mount(layer_dirs, n_layers, empty_dir, upper, work, target, err);
+}
+
 static int fake_rootfs_unmount(const char *target, cri_error_t *err)
 {
     return host_drop(FAKE_ROOTFS_UNMOUNT, FAKE_LIVE_ROOTFS, target, err);
@@ -259,9 +281,11 @@ const host_ops_t fake_host_ops = {
     .netns_pin = fake_netns_pin,
     .netns_unpin = fake_netns_unpin,
     .netns_alive = fake_netns_alive,
+    .userns_pin = fake_userns_pin,
     .shm_mount = fake_shm_mount,
     .shm_unmount = fake_shm_unmount,
     .rootfs_mount = fake_rootfs_mount,
+    .rootfs_mount_idmapped = fake_rootfs_mount_idmapped,
     .rootfs_unmount = fake_rootfs_unmount,
 };
 

@@ -33,6 +33,7 @@ extern const struct oci_runtime_ops fake_oci_ops;
 /* Op names, as recorded and as fakes_fail() takes them. */
 #define FAKE_NETNS_PIN "netns_pin"
 #define FAKE_NETNS_UNPIN "netns_unpin"
+#define FAKE_USERNS_PIN "userns_pin"
 #define FAKE_SHM_MOUNT "shm_mount"
 #define FAKE_SHM_UNMOUNT "shm_unmount"
 #define FAKE_ROOTFS_MOUNT "rootfs_mount"

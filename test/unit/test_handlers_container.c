@@ -229,6 +229,57 @@ static void test_lifecycle(void **state)
     create_ok(f, "app");
 }
 
+/* A container of a pod with its own user namespace: id-mapped rootfs at
+ * <root>/rootfs-userns/<id>, the spec joins the pod's pin with its ranges;
+ * a failed create and Remove leave nothing. */
+static void test_userns_pod_container(void **state)
+{
+    fixture_t *f = *state;
+    f->fx->d.host.userns_supported = true;
+    Runtime__V1__IDMapping range = {PROTOBUF_C_MESSAGE_INIT(&runtime__v1__idmapping__descriptor),
+                                    131072, 0, 65536};
+    Runtime__V1__IDMapping *ranges[] = {&range};
+    Runtime__V1__UserNamespace u = {
+        PROTOBUF_C_MESSAGE_INIT(&runtime__v1__user_namespace__descriptor),
+        RUNTIME__V1__NAMESPACE_MODE__POD,
+        1,
+        ranges,
+        1,
+        ranges};
+    fake_pod_req_t p;
+    fake_pod_req_init(f->fx, &p, "uns");
+    p.ns.userns_options = &u;
+    const char *pod = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    if (fake_run_pod_req(f->fx, &p, &pod, &err) < 0)
+        fail_msg("RunPodSandbox: %s", err.msg);
+    create_req_t c;
+    create_req_init(&c, pod, "app");
+    const char *id = NULL;
+    assert_int_equal(create(f, &c, &id, &err), 0);
+    cleanup_free char *rootfs = xasprintf("%s/rootfs-userns/%s", f->fx->d.root, id);
+    assert_string_equal(fakes_arg(FAKE_ROOTFS_MOUNT, 1), rootfs);
+    cleanup_free char *path = xasprintf("%s/containers/%s/config.json", f->fx->d.runroot, id);
+    cleanup_free char *spec = NULL;
+    size_t len = 0;
+    assert_int_equal(read_file(path, 1 << 20, &spec, &len, &err), 0);
+    cleanup_free char *want =
+        xasprintf("{\"type\":\"user\",\"path\":\"%s/userns/%s\"}", f->fx->d.runroot, pod);
+    assert_non_null(strstr(spec, want));
+    assert_non_null(strstr(spec, "\"uidMappings\":[{\"containerID\":0,\"hostID\":131072,"
+                                 "\"size\":65536}]"));
+    assert_int_equal(remove_ctr(f, id, &err), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_ROOTFS), 0);
+    assert_int_equal(fake_dir_entries_at(f->fx->d.root, "rootfs-userns"), 1); /* pause */
+
+    /* a failing spec step (runtime create) takes the id-mapped rootfs down */
+    fakes_fail(FAKE_CONMON_CREATE, 1, EIO);
+    create_req_init(&c, pod, "app2");
+    assert_int_equal(create(f, &c, &id, &err), -1);
+    assert_int_equal(fakes_live(FAKE_LIVE_ROOTFS), 0);
+    assert_int_equal(fake_dir_entries_at(f->fx->d.root, "rootfs-userns"), 1);
+}
+
 static void test_bad_ids(void **state)
 {
     fixture_t *f = *state;
@@ -594,6 +645,7 @@ int main(void)
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_userns_pod_container, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_in_stopped_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_created, setup, teardown),

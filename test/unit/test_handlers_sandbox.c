@@ -49,6 +49,7 @@ static void assert_no_pod_left(fake_daemon_t *fx)
     assert_int_equal(fake_dir_entries_at(fx->d.runroot, "sandboxes"), 0);
     assert_int_equal(fake_dir_entries_at(fx->d.root, "sandboxes"), 0);
     assert_int_equal(fake_dir_entries_at(fx->d.root, "pause/pods"), 0);
+    assert_int_equal(fake_dir_entries_at(fx->d.root, "rootfs-userns/pause-pods"), 0);
     assert_int_equal(fake_dir_entries(fx->d.exit_dir), 0);
     assert_int_equal(fake_store_count(fx, STORE_PODS), 0);
     assert_int_equal(fake_store_count(fx, STORE_NAMES), 0);
@@ -326,7 +327,70 @@ static void use_pause_image(fake_daemon_t *fx)
                           "\"config\":{\"Entrypoint\":[\"/pause\"]}}");
 }
 
+/* A pod with its own user namespace (what kubelet sends for hostUsers:
+ * false) on a daemon that supports them. */
+static Runtime__V1__IDMapping userns_range = {
+    PROTOBUF_C_MESSAGE_INIT(&runtime__v1__idmapping__descriptor), 65536, 0, 65536};
+static Runtime__V1__IDMapping *userns_ranges[] = {&userns_range};
+static Runtime__V1__UserNamespace userns_pod_opts = {
+    PROTOBUF_C_MESSAGE_INIT(&runtime__v1__user_namespace__descriptor),
+    RUNTIME__V1__NAMESPACE_MODE__POD,
+    1,
+    userns_ranges,
+    1,
+    userns_ranges};
+
+static void userns_pod(fake_pod_req_t *p)
+{
+    p->ns.userns_options = &userns_pod_opts;
+}
+
+static void userns_on(fake_daemon_t *fx)
+{
+    fx->d.host.userns_supported = true;
+}
+
+static void userns_on_pause_image(fake_daemon_t *fx)
+{
+    userns_on(fx);
+    use_pause_image(fx);
+}
+
 static const run_case_t run_cases[] = {
+    {.name = "run_userns_fails_at_userns_pin",
+     .op = FAKE_USERNS_PIN,
+     .nth = 1,
+     .status = EPERM,
+     .config = userns_on,
+     .tweak = userns_pod},
+    {.name = "run_userns_fails_at_cni_add",
+     .op = FAKE_CNI_ADD,
+     .nth = 1,
+     .status = EIO,
+     .config = userns_on,
+     .tweak = userns_pod},
+    {.name = "run_userns_fails_at_shm_mount",
+     .op = FAKE_SHM_MOUNT,
+     .nth = 1,
+     .status = EPERM,
+     .config = userns_on,
+     .tweak = userns_pod},
+    {.name = "run_userns_fails_at_infra_start",
+     .op = FAKE_OCI_START,
+     .nth = 1,
+     .status = EIO,
+     .config = userns_on,
+     .tweak = userns_pod},
+    {.name = "run_userns_pause_image_fails_at_rootfs_mount",
+     .op = FAKE_ROOTFS_MOUNT,
+     .nth = 1,
+     .status = EPERM,
+     .config = userns_on_pause_image,
+     .tweak = userns_pod},
+    {.name = "run_userns_refused_when_unsupported",
+     .tweak = userns_pod,
+     .want_status = EINVAL,
+     .want_msg = "userns_options: user namespaces are not available"},
     {.name = "run_fails_at_netns_pin", .op = FAKE_NETNS_PIN, .nth = 1, .status = EPERM},
     {.name = "run_fails_at_cni_add", .op = FAKE_CNI_ADD, .nth = 1, .status = EIO},
     {.name = "run_fails_at_shm_mount", .op = FAKE_SHM_MOUNT, .nth = 1, .status = EPERM},
