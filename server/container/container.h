@@ -77,6 +77,12 @@ struct daemon;
 struct store;
 struct sandbox;
 struct conmon_exit;
+struct exit_watcher_death;
+
+/* ContainerStatus.reason of a container whose monitor (cricket-conmon) died
+ * without writing its exit file: the exit code is the kernel's when it can
+ * be had (pidfd), else 255; the message says which. */
+#define CONTAINER_REASON_MONITOR_DIED "ContainerMonitorDied"
 
 /* CRI ContainerState numbers (CREATED is 0). */
 typedef enum container_state {
@@ -133,6 +139,8 @@ typedef struct container {
     pthread_mutex_t lock; /* behind it: the fields below */
     container_state_t state;
     pid_t pid;
+    pid_t monitor_pid; /* from create (0 after a restart: found again from pid) */
+    bool monitor_dead; /* its cricket-conmon died without an exit file */
     int64_t started_at, finished_at;
     int exit_code;
     char *reason, *message;
@@ -253,6 +261,22 @@ int container_remove_pod(struct daemon *d, const char *sandbox_id, cri_error_t *
 
 /* Exit watcher: when id is a container, records its exit (idempotent). */
 bool container_on_exit(struct daemon *d, const char *id, const struct conmon_exit *e);
+
+/* Exit watcher: when id is a container, records that its monitor died
+ * without an exit file: with the process still running, the container is
+ * marked so that exec, attach, log reopen and start fail with EOWNERDEAD
+ * (FAILED_PRECONDITION) while Stop still works; once the process has ended,
+ * EXITED with reason CONTAINER_REASON_MONITOR_DIED. */
+bool container_on_monitor_death(struct daemon *d, const char *id,
+                                const struct exit_watcher_death *death);
+
+/* Startup, once the exit watcher runs: watches the monitor of every
+ * created or running container (found as the parent of its process; a
+ * process whose monitor is gone is reported at once). */
+void container_watch_monitors(struct daemon *d);
+
+/* EOWNERDEAD naming c when its monitor died, else 0. */
+int container_check_monitor(container_t *c, cri_error_t *err);
 
 /* Startup: rolls back unfinished creates and reconciles every container
  * with the runtime's state and exit files. Per-container problems are

@@ -11,6 +11,7 @@
 #include "conmon/conmon.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
+#include "server/exits.h"
 #include "server/host_ops.h"
 #include "server/rootfs.h"
 
@@ -63,11 +64,21 @@ bool container_on_exit(daemon_t *d, const char *id, const conmon_exit_t *e)
     return true;
 }
 
+static bool is_exited(container_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool exited = c->state == CONTAINER_STATE_EXITED;
+    pthread_mutex_unlock(&c->lock);
+    return exited;
+}
+
 bool container_wait_exit(daemon_t *d, container_t *c, int timeout_ms)
 {
     const struct timespec tick = {0, 5L * 1000 * 1000};
     for (int waited = 0;; waited += 5) {
-        if (container_check_exit_file(d, c))
+        /* EXITED without an exit file: the exit watcher saw the process of
+         * a container whose monitor died end (monitor.c) */
+        if (container_check_exit_file(d, c) || is_exited(c))
             return true;
         if (waited >= timeout_ms)
             return false;
@@ -188,6 +199,7 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
         return cri_error_wrap(err, "remove files of container `%s`", c->id);
     if (container_store_forget(daemon_containers(d), c, err) < 0)
         return -1;
+    exit_watcher_unwatch(daemon_exits(d), c->id);
     c->removed = true;
     container_store_remove(daemon_containers(d), c);
     return 0;
@@ -240,6 +252,8 @@ int container_get_running(daemon_t *d, const char *id, container_t **ret, cri_er
     container_status_clear(&st);
     if (!running || container_check_exit_file(d, c))
         return cri_error_set(err, EINVAL, "container `%s` is not running", c->id);
+    if (container_check_monitor(c, err) < 0)
+        return -1;
     *ret = TAKE_PTR(c);
     return 0;
 }

@@ -29,6 +29,8 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
     if (state != CONTAINER_STATE_CREATED)
         return cri_error_set(err, EINVAL, "container `%s` is %s, not created", c->id,
                              state_name(state));
+    if (container_check_monitor(c, err) < 0)
+        return -1;
     cleanup_sandbox sandbox_t *sb = NULL;
     if (sandbox_store_get(daemon_sandboxes(d), c->sandbox_id, &sb, err) < 0)
         return cri_error_wrap(err, "pod of container `%s`", c->id);

@@ -10,6 +10,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/daemon.h"
+#include "server/exits.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
 
@@ -29,6 +30,7 @@ int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
         return cri_error_make(err, errno, "remove exit file `%s`", exit_file);
     if (sandbox_store_forget(daemon_sandboxes(d), sb, err) < 0)
         return -1;
+    exit_watcher_unwatch(daemon_exits(d), sb->id);
     sb->removed = true;
     sandbox_store_remove(daemon_sandboxes(d), sb);
     return 0;

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "conf/conf.h"
 #include "server/daemon.h"
+#include "server/exits.h"
 #include "server/host_ops.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
@@ -199,6 +200,13 @@ RPC_HANDLER(handle_run_pod_sandbox)
         run_rollback(d, sb);
         return cri_error_wrap(err, "run pod sandbox `%s`", sb->name);
     }
+    /* in the store first: a death reported at once must find it */
+    pid_t pid = 0;
+    sandbox_get_state(sb, &pid);
+    pthread_mutex_lock(&sb->lock);
+    pid_t monitor = sb->monitor_pid;
+    pthread_mutex_unlock(&sb->lock);
+    exit_watcher_watch(daemon_exits(d), sb->id, monitor, pid);
 
     Runtime__V1__RunPodSandboxResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__run_pod_sandbox_response__init(resp);
