@@ -47,6 +47,11 @@ int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error
  * c has exited. */
 bool container_wait_exit(struct daemon *d, container_t *c, int timeout_ms);
 
+/* Writes c's record with its exit, unless an RPC holds c->op_lock (it
+ * writes or forgets the record itself) or c was removed. For the exit
+ * watcher and the readers of exit files. */
+void container_persist_exit(struct daemon *d, container_t *c);
+
 /* Reads c's exit file into its state when there is one. True when found. */
 bool container_check_exit_file(struct daemon *d, container_t *c);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "conmon/conmon.h"
 #include "server/container/container-internal.h"
@@ -32,14 +33,30 @@ static const char *exit_reason(const conmon_exit_t *e)
     return e->exit_code == 0 ? "Completed" : "Error";
 }
 
-static void record_exit(container_t *c, const conmon_exit_t *e)
+void container_persist_exit(daemon_t *d, container_t *c)
+{
+    /* Under op_lock, so a Remove cannot have forgotten the record first
+     * (and have it written again here). When op_lock is held, its holder
+     * persists or forgets the record itself: Stop, Start and Update write
+     * it at their end, Remove deletes it. */
+    if (pthread_mutex_trylock(&c->op_lock) != 0)
+        return;
+    cri_error_t err = CRI_ERROR_INIT;
+    if (!c->removed && container_store_persist(daemon_containers(d), c, false, &err) < 0)
+        log_warn("record the exit of container `%s`: %s, ignoring", c->id, err.msg);
+    pthread_mutex_unlock(&c->op_lock);
+}
+
+static void record_exit(daemon_t *d, container_t *c, const conmon_exit_t *e)
 {
     container_status_t st;
     container_get_status(c, &st);
     bool done = st.state == CONTAINER_STATE_EXITED;
     container_status_clear(&st);
-    if (!done)
-        container_set_exited(c, e->finished_at, e->exit_code, exit_reason(e), NULL);
+    if (done)
+        return;
+    container_set_exited(c, e->finished_at, e->exit_code, exit_reason(e), NULL);
+    container_persist_exit(d, c);
 }
 
 bool container_check_exit_file(daemon_t *d, container_t *c)
@@ -49,7 +66,7 @@ bool container_check_exit_file(daemon_t *d, container_t *c)
     cri_error_t ignore = CRI_ERROR_INIT;
     if (conmon_exit_read(path, &e, &ignore) < 0)
         return false;
-    record_exit(c, &e);
+    record_exit(d, c, &e);
     return true;
 }
 
@@ -60,7 +77,7 @@ bool container_on_exit(daemon_t *d, const char *id, const conmon_exit_t *e)
     if (!daemon_containers(d) || container_store_get(daemon_containers(d), id, &c, &ignore) < 0 ||
         strcmp(c->id, id) != 0)
         return false;
-    record_exit(c, e);
+    record_exit(d, c, e);
     return true;
 }
 
@@ -108,7 +125,7 @@ static int send_signal(daemon_runtime_t *rt, container_t *c, int signo, cri_erro
     return cri_error_wrap(err, "signal %d", signo);
 }
 
-int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error_t *err)
+static int stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error_t *err)
 {
     container_status_t st;
     container_get_status(c, &st);
@@ -140,6 +157,18 @@ int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_er
     if (!container_wait_exit(d, c, CONTAINER_KILL_WAIT_MS))
         return cri_error_set(err, ETIMEDOUT, "container `%s` did not exit %d ms after SIGKILL",
                              c->id, CONTAINER_KILL_WAIT_MS);
+    return 0;
+}
+
+int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error_t *err)
+{
+    if (stop_locked(d, c, timeout_s, err) < 0)
+        return -1;
+    /* the exit as seen (the exit watcher's own write skipped: we held
+     * op_lock), so it survives a restart and a reboot */
+    cri_error_t perr = CRI_ERROR_INIT;
+    if (!c->removed && container_store_persist(daemon_containers(d), c, false, &perr) < 0)
+        log_warn("record the exit of container `%s`: %s, ignoring", c->id, perr.msg);
     return 0;
 }
 

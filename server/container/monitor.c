@@ -7,8 +7,9 @@
  * and everything that needs the monitor fails with EOWNERDEAD
  * (FAILED_PRECONDITION) naming it; once the process has ended the container
  * is EXITED with reason ContainerMonitorDied and the kernel's exit status
- * (pidfd exit info) or 255. Not persisted: a daemon restart re-derives it
- * (runc says stopped and there is no exit file). */
+ * (pidfd exit info) or 255, written to the record. The "runs without a
+ * monitor" mark is not persisted: a restart finds it again (the process's
+ * parent is no monitor). */
 #include <errno.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -60,6 +61,7 @@ bool container_on_monitor_death(daemon_t *d, const char *id, const exit_watcher_
                          msg);
     log_warn("container `%s`: monitor died, process %d ended: exit code %d", id, (int)dth->pid,
              exit_code_of(dth));
+    container_persist_exit(d, c);
     return true;
 }
 

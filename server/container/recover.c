@@ -61,10 +61,12 @@ static void reconcile(daemon_t *d, container_t *c)
         container_set_exited(c, now_unix_ns(), 255, CONTAINER_REASON_MONITOR_DIED,
                              "the container's monitor (cricket-conmon) died before the "
                              "container; its exit status is lost");
+        container_persist_exit(d, c);
         return;
     }
     container_set_exited(c, now_unix_ns(), 255, "Unknown",
                          "the container's exit status was lost (runtime state gone)");
+    container_persist_exit(d, c);
 }
 
 int container_recover(daemon_t *d, size_t *ret_loaded, cri_error_t *err)
