@@ -162,12 +162,15 @@ static int stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error
 
 int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error_t *err)
 {
+    bool was_exited = is_exited(c);
     if (stop_locked(d, c, timeout_s, err) < 0)
         return -1;
+    if (was_exited || c->removed)
+        return 0; /* nothing new to write */
     /* the exit as seen (the exit watcher's own write skipped: we held
      * op_lock), so it survives a restart and a reboot */
     cri_error_t perr = CRI_ERROR_INIT;
-    if (!c->removed && container_store_persist(daemon_containers(d), c, false, &perr) < 0)
+    if (container_store_persist(daemon_containers(d), c, false, &perr) < 0)
         log_warn("record the exit of container `%s`: %s, ignoring", c->id, perr.msg);
     return 0;
 }

@@ -206,7 +206,8 @@ RPC_HANDLER(handle_run_pod_sandbox)
     pthread_mutex_lock(&sb->lock);
     pid_t monitor = sb->monitor_pid;
     pthread_mutex_unlock(&sb->lock);
-    exit_watcher_watch(daemon_exits(d), sb->id, monitor, pid);
+    if (monitor > 0) /* a pod without an infra process has no monitor to watch */
+        exit_watcher_watch(daemon_exits(d), sb->id, monitor, pid);
 
     Runtime__V1__RunPodSandboxResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__run_pod_sandbox_response__init(resp);
