@@ -151,7 +151,12 @@ typedef struct container {
 
     pthread_mutex_t op_lock;
     bool removed; /* behind op_lock */
-    int refs;     /* atomic */
+    /* held only across a write of the record by someone without op_lock
+     * (an exit seen by the exit watcher) and across Remove's delete of it,
+     * so an exit cannot write back a record Remove just deleted */
+    pthread_mutex_t record_lock;
+    bool forgotten; /* behind record_lock: the record is deleted */
+    int refs;       /* atomic */
 } container_t;
 
 /* A snapshot of the run state (strings malloc'd; container_status_clear). */

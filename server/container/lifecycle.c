@@ -33,18 +33,22 @@ static const char *exit_reason(const conmon_exit_t *e)
     return e->exit_code == 0 ? "Completed" : "Error";
 }
 
+int container_record_write(daemon_t *d, container_t *c, cri_error_t *err)
+{
+    /* dump and write in one go under record_lock, so two writers (an RPC
+     * and the exit watcher) cannot land an older state last; never under
+     * op_lock alone: its holder may be waiting for this very exit (Stop) */
+    pthread_mutex_lock(&c->record_lock);
+    int rc = c->forgotten ? 0 : container_store_persist(daemon_containers(d), c, false, err);
+    pthread_mutex_unlock(&c->record_lock);
+    return rc;
+}
+
 void container_persist_exit(daemon_t *d, container_t *c)
 {
-    /* Under op_lock, so a Remove cannot have forgotten the record first
-     * (and have it written again here). When op_lock is held, its holder
-     * persists or forgets the record itself: Stop, Start and Update write
-     * it at their end, Remove deletes it. */
-    if (pthread_mutex_trylock(&c->op_lock) != 0)
-        return;
     cri_error_t err = CRI_ERROR_INIT;
-    if (!c->removed && container_store_persist(daemon_containers(d), c, false, &err) < 0)
+    if (container_record_write(d, c, &err) < 0)
         log_warn("record the exit of container `%s`: %s, ignoring", c->id, err.msg);
-    pthread_mutex_unlock(&c->op_lock);
 }
 
 static void record_exit(daemon_t *d, container_t *c, const conmon_exit_t *e)
@@ -170,7 +174,7 @@ int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_er
     /* the exit as seen (the exit watcher's own write skipped: we held
      * op_lock), so it survives a restart and a reboot */
     cri_error_t perr = CRI_ERROR_INIT;
-    if (container_store_persist(daemon_containers(d), c, false, &perr) < 0)
+    if (container_record_write(d, c, &perr) < 0)
         log_warn("record the exit of container `%s`: %s, ignoring", c->id, perr.msg);
     return 0;
 }
@@ -229,7 +233,11 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
      * start retries instead of forgetting the disk it holds */
     if (container_remove_dirs(d, c, err) < 0)
         return cri_error_wrap(err, "remove files of container `%s`", c->id);
-    if (container_store_forget(daemon_containers(d), c, err) < 0)
+    pthread_mutex_lock(&c->record_lock);
+    int rc = container_store_forget(daemon_containers(d), c, err);
+    c->forgotten = rc == 0;
+    pthread_mutex_unlock(&c->record_lock);
+    if (rc < 0)
         return -1;
     exit_watcher_unwatch(daemon_exits(d), c->id);
     c->removed = true;

@@ -42,7 +42,7 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
     if (oci_runtime_start(rt->oci, c->id, err) < 0) {
         container_set_exited(c, now_unix_ns(), 128, "StartError", err->msg);
         cri_error_t ignore = CRI_ERROR_INIT;
-        container_store_persist(daemon_containers(d), c, false, &ignore);
+        container_record_write(d, c, &ignore);
         return -1;
     }
     int64_t now = now_unix_ns();
@@ -51,7 +51,7 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
         c->state = CONTAINER_STATE_RUNNING; /* else the exit came first */
     c->started_at = c->finished_at && c->finished_at < now ? c->finished_at : now;
     pthread_mutex_unlock(&c->lock);
-    return container_store_persist(daemon_containers(d), c, false, err);
+    return container_record_write(d, c, err);
 }
 
 RPC_HANDLER(handle_start_container)

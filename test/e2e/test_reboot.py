@@ -70,7 +70,12 @@ def reboot(env, ids):
             pass
     shutil.rmtree(env.runc_root, ignore_errors=True)
     shutil.rmtree(env.daemon.runroot)
-    assert not env.net.veths()  # went with the network namespaces
+    # the veths go with the network namespaces (the kernel frees those
+    # asynchronously: bounded wait)
+    end = time.time() + 20
+    while env.net.veths() and time.time() < end:
+        time.sleep(0.1)
+    assert not env.net.veths()
 
 
 def test_reboot_keeps_root_and_loses_runroot(pod):
