@@ -171,8 +171,8 @@ int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_er
         return -1;
     if (was_exited || c->removed)
         return 0; /* nothing new to write */
-    /* the exit as seen (the exit watcher's own write skipped: we held
-     * op_lock), so it survives a restart and a reboot */
+    /* the exit as Stop saw it (also one Stop decided itself, such as
+     * "no exit status"), so it survives a restart and a reboot */
     cri_error_t perr = CRI_ERROR_INIT;
     if (container_record_write(d, c, &perr) < 0)
         log_warn("record the exit of container `%s`: %s, ignoring", c->id, perr.msg);
