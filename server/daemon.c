@@ -460,6 +460,11 @@ const char *daemon_conmon_dir(const daemon_t *d)
     return d->conmon_dir;
 }
 
+struct exit_watcher *daemon_exits(const daemon_t *d)
+{
+    return d->exits;
+}
+
 const cni_ops_t *daemon_cni_ops(const daemon_t *d)
 {
     return d->cni_ops;

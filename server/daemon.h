@@ -143,6 +143,9 @@ bool daemon_cgroup_systemd(const daemon_t *d);
 const cni_opts_t *daemon_cni(const daemon_t *d);
 /* <runroot>/conmon: the monitors' socket dirs. */
 const char *daemon_conmon_dir(const daemon_t *d);
+/* The exit watcher (NULL until main starts it after recovery, and in unit
+ * tests): exit_watcher_watch() every new monitor. */
+struct exit_watcher *daemon_exits(const daemon_t *d);
 /* What runs outside the process, as ops tables (fakes in unit tests):
  * CNI plugins, monitors, and the host's netns pins and mounts. */
 const cni_ops_t *daemon_cni_ops(const daemon_t *d);

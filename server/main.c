@@ -182,6 +182,14 @@ static void on_exit_file(const char *id, const conmon_exit_t *e, void *data)
         container_on_exit(d, id, e);
 }
 
+/* Monitor watch callback: a monitor died without an exit file. */
+static void on_monitor_death(const char *id, const exit_watcher_death_t *death, void *data)
+{
+    daemon_t *d = data;
+    if (!sandbox_on_infra_monitor_death(d, id, death))
+        container_on_monitor_death(d, id, death);
+}
+
 static int serve(conf_t *conf, const struct options *o)
 {
     cri_error_t err = CRI_ERROR_INIT;
@@ -220,6 +228,9 @@ static int serve(conf_t *conf, const struct options *o)
         daemon_close(&d);
         return 1;
     }
+    exit_watcher_on_monitor_death(d.exits, on_monitor_death);
+    container_watch_monitors(&d);
+    sandbox_watch_monitors(&d);
     /* before the gRPC server, so no handler ever sees d.streaming change */
     streaming_config_t scfg = {
         .address = d.conf->streaming.address,

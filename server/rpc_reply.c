@@ -91,7 +91,11 @@ int rpc_code_from_errno(int status)
     case ECANCELED:
         return RPC_CANCELLED;
     case ENOBUFS:
+    case ENOSPC: /* disk full: kubelet backs off and retries */
+    case EDQUOT:
         return RPC_RESOURCE_EXHAUSTED;
+    case EOWNERDEAD: /* a container whose monitor died (server/container/monitor.c) */
+        return RPC_FAILED_PRECONDITION;
     default:
         return RPC_UNKNOWN;
     }

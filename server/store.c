@@ -12,11 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/statvfs.h>
+
 #include "common/cleanup.h"
 #include "common/util.h"
 
 #define STORE_META_DB "meta"
 #define STORE_SCHEMA_KEY "schema_version"
+/* Free space under which a failed write is taken for a full disk. */
+#define STORE_FULL_BYTES ((uint64_t)1024 * 1024)
 
 struct store {
     MDB_env *env;
@@ -257,12 +261,24 @@ int store_txn_begin(store_t *store, bool write, store_txn_t **ret, cri_error_t *
     return 0;
 }
 
+/* Whether the store's file system has no room left for a few pages. */
+static bool disk_full(store_t *store)
+{
+    int fd = -1;
+    struct statvfs sv;
+    if (mdb_env_get_fd(store->env, &fd) != 0 || fstatvfs(fd, &sv) < 0)
+        return false;
+    return (uint64_t)sv.f_bavail * sv.f_frsize < STORE_FULL_BYTES;
+}
+
 int store_txn_commit(store_txn_t *txn, cri_error_t *err)
 {
     assert(txn);
     assert(!txn->write || pthread_equal(txn->thread, pthread_self()));
     bool write = txn->write;
     int rc = mdb_txn_commit(txn->txn); /* frees the MDB_txn even on failure */
+    if (rc == EIO && write && disk_full(txn->store))
+        rc = ENOSPC; /* LMDB reports a short write (the disk filled up) as EIO */
     free(txn);
     if (rc != 0)
         return store_fail(err, rc, "commit %s transaction", write ? "write" : "read");

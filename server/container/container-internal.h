@@ -101,6 +101,14 @@ int container_apparmor(const Runtime__V1__LinuxContainerSecurityContext *sc, boo
  * c has exited. */
 bool container_wait_exit(struct daemon *d, container_t *c, int timeout_ms);
 
+/* Writes c's record (its current state) under c->record_lock, unless
+ * Remove deleted it. Every write after create goes through here. */
+int container_record_write(struct daemon *d, container_t *c, cri_error_t *err);
+
+/* container_record_write() that logs a failure: for the exit watcher and
+ * the readers of exit files, which record an exit as they see it. */
+void container_persist_exit(struct daemon *d, container_t *c);
+
 /* Reads c's exit file into its state when there is one. True when found. */
 bool container_check_exit_file(struct daemon *d, container_t *c);
 

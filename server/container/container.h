@@ -80,6 +80,12 @@ struct daemon;
 struct store;
 struct sandbox;
 struct conmon_exit;
+struct exit_watcher_death;
+
+/* ContainerStatus.reason of a container whose monitor (cricket-conmon) died
+ * without writing its exit file: the exit code is the kernel's when it can
+ * be had (pidfd), else 255; the message says which. */
+#define CONTAINER_REASON_MONITOR_DIED "ContainerMonitorDied"
 
 /* CRI ContainerState numbers (CREATED is 0). */
 typedef enum container_state {
@@ -140,6 +146,8 @@ typedef struct container {
     pthread_mutex_t lock; /* behind it: the fields below */
     container_state_t state;
     pid_t pid;
+    pid_t monitor_pid; /* from create (0 after a restart: found again from pid) */
+    bool monitor_dead; /* its cricket-conmon died without an exit file */
     int64_t started_at, finished_at;
     int exit_code;
     char *reason, *message;
@@ -153,7 +161,12 @@ typedef struct container {
 
     pthread_mutex_t op_lock;
     bool removed; /* behind op_lock */
-    int refs;     /* atomic */
+    /* held only across a write of the record by someone without op_lock
+     * (an exit seen by the exit watcher) and across Remove's delete of it,
+     * so an exit cannot write back a record Remove just deleted */
+    pthread_mutex_t record_lock;
+    bool forgotten; /* behind record_lock: the record is deleted */
+    int refs;       /* atomic */
 } container_t;
 
 /* A snapshot of the run state (strings malloc'd; container_status_clear). */
@@ -276,6 +289,22 @@ bool container_on_exit(struct daemon *d, const char *id, const struct conmon_exi
  * status and its containers' statuses as they are now (memory only). */
 int container_events_snapshot(events_type_t type, const char *container_id, const char *sandbox_id,
                               int64_t created_at, void *data, void **ret_buf, size_t *ret_len);
+
+/* Exit watcher: when id is a container, records that its monitor died
+ * without an exit file: with the process still running, the container is
+ * marked so that exec, attach, log reopen and start fail with EOWNERDEAD
+ * (FAILED_PRECONDITION) while Stop still works; once the process has ended,
+ * EXITED with reason CONTAINER_REASON_MONITOR_DIED. */
+bool container_on_monitor_death(struct daemon *d, const char *id,
+                                const struct exit_watcher_death *death);
+
+/* Startup, once the exit watcher runs: watches the monitor of every
+ * created or running container (found as the parent of its process; a
+ * process whose monitor is gone is reported at once). */
+void container_watch_monitors(struct daemon *d);
+
+/* EOWNERDEAD naming c when its monitor died, else 0. */
+int container_check_monitor(container_t *c, cri_error_t *err);
 
 /* Startup: rolls back unfinished creates and reconciles every container
  * with the runtime's state and exit files. Per-container problems are

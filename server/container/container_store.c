@@ -41,6 +41,7 @@ container_t *container_new(void)
     c->stop_signal = 15;
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->op_lock, NULL);
+    pthread_mutex_init(&c->record_lock, NULL);
     c->refs = 1;
     return c;
 }
@@ -76,6 +77,7 @@ static void container_free(container_t *c)
     free(c->resources.cpuset_mems);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->op_lock);
+    pthread_mutex_destroy(&c->record_lock);
     free(c);
 }
 

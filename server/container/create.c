@@ -22,6 +22,7 @@
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/events.h"
+#include "server/exits.h"
 #include "server/host_ops.h"
 #include "server/rootfs.h"
 #include "server/handlers.h"
@@ -203,12 +204,13 @@ static int create_monitor(daemon_t *d, container_t *c, cri_error_t *err)
                                  .terminal = c->tty,
                                  .stdin_open = c->stdin_open,
                                  .stdin_once = c->stdin_once};
-    pid_t pid = 0;
-    if (daemon_conmon_ops(d)->create(&rt->conmon, &opts, &pid, NULL, err) < 0)
+    pid_t pid = 0, monitor = 0;
+    if (daemon_conmon_ops(d)->create(&rt->conmon, &opts, &pid, &monitor, err) < 0)
         return cri_error_wrap(err, "create container");
     pthread_mutex_lock(&c->lock);
     c->state = CONTAINER_STATE_CREATED;
     c->pid = pid;
+    c->monitor_pid = monitor;
     pthread_mutex_unlock(&c->lock);
     return 0;
 }
@@ -295,6 +297,8 @@ RPC_HANDLER(handle_create_container)
         create_rollback(d, c);
         return cri_error_wrap(err, "create container `%s`", c->name);
     }
+    /* in the store first: a death reported at once must find it */
+    exit_watcher_watch(daemon_exits(d), c->id, c->monitor_pid, c->pid);
     events_publish(daemon_events(d), EVENTS_CONTAINER_CREATED, c->id, c->sandbox_id);
     Runtime__V1__CreateContainerResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__create_container_response__init(resp);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "conmon/conmon.h"
 #include "server/testhooks.h"
@@ -14,6 +15,7 @@
 #include "server/daemon.h"
 #include "server/events.h"
 #include "server/metrics.h"
+#include "server/exits.h"
 #include "server/host_ops.h"
 #include "server/rootfs.h"
 
@@ -46,6 +48,24 @@ void container_mark_exited(daemon_t *d, container_t *c, int64_t finished_at, int
         events_publish(daemon_events(d), EVENTS_CONTAINER_STOPPED, c->id, c->sandbox_id);
 }
 
+int container_record_write(daemon_t *d, container_t *c, cri_error_t *err)
+{
+    /* dump and write in one go under record_lock, so two writers (an RPC
+     * and the exit watcher) cannot land an older state last; never under
+     * op_lock alone: its holder may be waiting for this very exit (Stop) */
+    pthread_mutex_lock(&c->record_lock);
+    int rc = c->forgotten ? 0 : container_store_persist(daemon_containers(d), c, false, err);
+    pthread_mutex_unlock(&c->record_lock);
+    return rc;
+}
+
+void container_persist_exit(daemon_t *d, container_t *c)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    if (container_record_write(d, c, &err) < 0)
+        log_warn("record the exit of container `%s`: %s, ignoring", c->id, err.msg);
+}
+
 static void record_exit(daemon_t *d, container_t *c, const conmon_exit_t *e)
 {
     container_status_t st;
@@ -57,6 +77,7 @@ static void record_exit(daemon_t *d, container_t *c, const conmon_exit_t *e)
     if (e->oom_killed)
         metrics_oom_kill(daemon_metrics(d));
     container_mark_exited(d, c, e->finished_at, e->exit_code, exit_reason(e), NULL);
+    container_persist_exit(d, c);
 }
 
 bool container_check_exit_file(daemon_t *d, container_t *c)
@@ -81,11 +102,21 @@ bool container_on_exit(daemon_t *d, const char *id, const conmon_exit_t *e)
     return true;
 }
 
+static bool is_exited(container_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool exited = c->state == CONTAINER_STATE_EXITED;
+    pthread_mutex_unlock(&c->lock);
+    return exited;
+}
+
 bool container_wait_exit(daemon_t *d, container_t *c, int timeout_ms)
 {
     const struct timespec tick = {0, 5L * 1000 * 1000};
     for (int waited = 0;; waited += 5) {
-        if (container_check_exit_file(d, c))
+        /* EXITED without an exit file: the exit watcher saw the process of
+         * a container whose monitor died end (monitor.c) */
+        if (container_check_exit_file(d, c) || is_exited(c))
             return true;
         if (waited >= timeout_ms)
             return false;
@@ -115,7 +146,7 @@ static int send_signal(daemon_runtime_t *rt, container_t *c, int signo, cri_erro
     return cri_error_wrap(err, "signal %d", signo);
 }
 
-int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error_t *err)
+static int stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error_t *err)
 {
     container_status_t st;
     container_get_status(c, &st);
@@ -149,6 +180,21 @@ int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_er
         return cri_error_set(err, ETIMEDOUT, "container `%s` did not exit %d ms after SIGKILL",
                              c->id, CONTAINER_KILL_WAIT_MS);
     testhook_failpoint("stop.after_exit");
+    return 0;
+}
+
+int container_stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error_t *err)
+{
+    bool was_exited = is_exited(c);
+    if (stop_locked(d, c, timeout_s, err) < 0)
+        return -1;
+    if (was_exited || c->removed)
+        return 0; /* nothing new to write */
+    /* the exit as Stop saw it (also one Stop decided itself, such as
+     * "no exit status"), so it survives a restart and a reboot */
+    cri_error_t perr = CRI_ERROR_INIT;
+    if (container_record_write(d, c, &perr) < 0)
+        log_warn("record the exit of container `%s`: %s, ignoring", c->id, perr.msg);
     return 0;
 }
 
@@ -231,8 +277,13 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
     if (container_remove_dirs(d, c, err) < 0)
         return cri_error_wrap(err, "remove files of container `%s`", c->id);
     testhook_failpoint("remove.after_dirs");
-    if (container_store_forget(daemon_containers(d), c, err) < 0)
+    pthread_mutex_lock(&c->record_lock);
+    int rc = container_store_forget(daemon_containers(d), c, err);
+    c->forgotten = rc == 0;
+    pthread_mutex_unlock(&c->record_lock);
+    if (rc < 0)
         return -1;
+    exit_watcher_unwatch(daemon_exits(d), c->id);
     c->removed = true;
     container_store_remove(daemon_containers(d), c);
     events_publish(daemon_events(d), EVENTS_CONTAINER_DELETED, c->id, c->sandbox_id);
@@ -286,6 +337,8 @@ int container_get_running(daemon_t *d, const char *id, container_t **ret, cri_er
     container_status_clear(&st);
     if (!running || container_check_exit_file(d, c))
         return cri_error_set(err, EINVAL, "container `%s` is not running", c->id);
+    if (container_check_monitor(c, err) < 0)
+        return -1;
     *ret = TAKE_PTR(c);
     return 0;
 }

@@ -1,7 +1,9 @@
 /* A container's persistent record: one JSON object per container in
  * STORE_CONTAINERS, holding everything CreateContainer decided, so status,
  * stop and remove work after a daemon restart without the request. The run
- * state is kept as of the last create/start; exits come from exit files. */
+ * state is written at create, start, stop and whenever an exit is recorded
+ * (lifecycle.c container_persist_exit), so an exit survives a reboot that
+ * wipes the exit files. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

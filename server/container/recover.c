@@ -5,7 +5,8 @@
  * - an exit file gives the real exit (also for exits while the daemon was
  *   down);
  * - else the runtime's state: running/created stay so (with the pid);
- *   stopped waits a moment for the monitor's exit file; unknown to the
+ *   stopped waits a moment for the monitor's exit file, else the monitor
+ *   died (EXITED 255, reason ContainerMonitorDied); unknown to the
  *   runtime (a reboot) is EXITED with code 255, reason Unknown.
  * Nothing is remounted: a rootfs mount that survived is still in use, and
  * one that did not belongs to a container that can no longer run. */
@@ -56,9 +57,16 @@ static void reconcile(daemon_t *d, container_t *c)
         }
         if (container_wait_exit(d, c, RECOVER_EXIT_WAIT_MS))
             return;
+        /* the runtime saw it end, but no monitor wrote the exit file */
+        container_mark_exited(d, c, now_unix_ns(), 255, CONTAINER_REASON_MONITOR_DIED,
+                             "the container's monitor (cricket-conmon) died before the "
+                             "container; its exit status is lost");
+        container_persist_exit(d, c);
+        return;
     }
     container_mark_exited(d, c, now_unix_ns(), 255, "Unknown",
                           "the container's exit status was lost (runtime state gone)");
+    container_persist_exit(d, c);
 }
 
 /* CreateContainer died half way: undo what it got to. The record goes

@@ -31,6 +31,8 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
     if (state != CONTAINER_STATE_CREATED)
         return cri_error_set(err, EINVAL, "container `%s` is %s, not created", c->id,
                              state_name(state));
+    if (container_check_monitor(c, err) < 0)
+        return -1;
     cleanup_sandbox sandbox_t *sb = NULL;
     if (sandbox_store_get(daemon_sandboxes(d), c->sandbox_id, &sb, err) < 0)
         return cri_error_wrap(err, "pod of container `%s`", c->id);
@@ -42,7 +44,7 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
     if (oci_runtime_start(rt->oci, c->id, err) < 0) {
         container_mark_exited(d, c, now_unix_ns(), 128, "StartError", err->msg);
         cri_error_t ignore = CRI_ERROR_INIT;
-        container_store_persist(daemon_containers(d), c, false, &ignore);
+        container_record_write(d, c, &ignore);
         return -1;
     }
     testhook_failpoint("start.after_runc_start");
@@ -52,7 +54,7 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
         c->state = CONTAINER_STATE_RUNNING; /* else the exit came first */
     c->started_at = c->finished_at && c->finished_at < now ? c->finished_at : now;
     pthread_mutex_unlock(&c->lock);
-    if (container_store_persist(daemon_containers(d), c, false, err) < 0)
+    if (container_record_write(d, c, err) < 0)
         return -1;
     testhook_failpoint("start.after_record");
     events_publish(daemon_events(d), EVENTS_CONTAINER_STARTED, c->id, c->sandbox_id);

@@ -68,7 +68,7 @@ static int update_locked(daemon_t *d, container_t *c, const Runtime__V1__LinuxCo
     pthread_mutex_unlock(&c->lock);
     free(set.cpuset_cpus);
     free(set.cpuset_mems);
-    return container_store_persist(daemon_containers(d), c, false, err);
+    return container_record_write(d, c, err);
 }
 
 int container_validate_update(const Runtime__V1__UpdateContainerResourcesRequest *r,

@@ -246,9 +246,9 @@ int sandbox_infra_start(daemon_t *d, sandbox_t *sb, const char *bundle, pid_t *r
     if (!rt)
         return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", sb->runtime);
     conmon_create_opts_t opts = {.id = sb->id, .bundle = bundle};
-    pid_t pid = 0;
+    pid_t pid = 0, monitor = 0;
     cri_error_t ignore = CRI_ERROR_INIT;
-    if (daemon_conmon_ops(d)->create(&rt->conmon, &opts, &pid, NULL, err) < 0) {
+    if (daemon_conmon_ops(d)->create(&rt->conmon, &opts, &pid, &monitor, err) < 0) {
         oci_runtime_delete(rt->oci, sb->id, true, &ignore);
         return cri_error_wrap(err, "create infra container");
     }
@@ -258,6 +258,9 @@ int sandbox_infra_start(daemon_t *d, sandbox_t *sb, const char *bundle, pid_t *r
         oci_runtime_delete(rt->oci, sb->id, true, &ignore);
         return cri_error_wrap(err, "start infra container");
     }
+    pthread_mutex_lock(&sb->lock);
+    sb->monitor_pid = monitor;
+    pthread_mutex_unlock(&sb->lock);
     testhook_failpoint("run.after_infra_start");
     *ret_pid = pid;
     return 0;
@@ -269,11 +272,25 @@ static bool exit_file_exists(daemon_t *d, const char *id)
     return access(path, F_OK) == 0;
 }
 
-static void wait_exit_file(daemon_t *d, const char *id, int timeout_ms)
+/* Whether the infra is gone though no exit file will say so: its monitor
+ * died (checked every 100 ms through the runtime's state). */
+static bool orphan_gone(daemon_runtime_t *rt, sandbox_t *sb, int waited)
+{
+    pthread_mutex_lock(&sb->lock);
+    bool dead = sb->monitor_dead;
+    pthread_mutex_unlock(&sb->lock);
+    if (!dead || waited % 100 != 0)
+        return false;
+    oci_state_t st;
+    cri_error_t ignore = CRI_ERROR_INIT;
+    return oci_runtime_state(rt->oci, sb->id, &st, &ignore) < 0 || st.status == OCI_STATUS_STOPPED;
+}
+
+static void wait_exit_file(daemon_t *d, daemon_runtime_t *rt, sandbox_t *sb, int timeout_ms)
 {
     const struct timespec tick = {0, 5L * 1000 * 1000};
     for (int waited = 0; waited < timeout_ms; waited += 5) {
-        if (exit_file_exists(d, id))
+        if (exit_file_exists(d, sb->id) || orphan_gone(rt, sb, waited))
             return;
         nanosleep(&tick, NULL);
     }
@@ -296,7 +313,7 @@ int sandbox_infra_stop(daemon_t *d, sandbox_t *sb, cri_error_t *err)
         cri_error_t kerr = CRI_ERROR_INIT;
         /* "already stopped" races are fine: delete --force settles it */
         if (oci_runtime_kill(rt->oci, sb->id, SIGKILL, false, &kerr) == 0)
-            wait_exit_file(d, sb->id, SANDBOX_STOP_WAIT_MS);
+            wait_exit_file(d, rt, sb, SANDBOX_STOP_WAIT_MS);
     }
     cri_error_t derr = CRI_ERROR_INIT;
     if (oci_runtime_delete(rt->oci, sb->id, true, &derr) < 0 && derr.status != ENOENT) {

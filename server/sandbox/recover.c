@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "server/daemon.h"
 #include "server/events.h"
+#include "server/exits.h"
 #include "server/sandbox/sandbox-internal.h"
 
 #define RECOVER_SPEC_MAX ((size_t)4 * 1024 * 1024)
@@ -95,4 +96,40 @@ bool sandbox_on_infra_exit(daemon_t *d, const char *id)
     if (was_ready)
         events_publish(daemon_events(d), EVENTS_CONTAINER_STOPPED, sb->id, sb->id);
     return true;
+}
+
+bool sandbox_on_infra_monitor_death(daemon_t *d, const char *id, const exit_watcher_death_t *dth)
+{
+    cleanup_sandbox sandbox_t *sb = NULL;
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (!daemon_sandboxes(d) || sandbox_store_get(daemon_sandboxes(d), id, &sb, &ignore) < 0 ||
+        strcmp(sb->id, id) != 0)
+        return false;
+    pthread_mutex_lock(&sb->lock);
+    sb->monitor_dead = true;
+    pthread_mutex_unlock(&sb->lock);
+    if (dth->running)
+        log_warn("pod sandbox `%s`: its infra's monitor (cricket-conmon pid %d) died; the pod is "
+                 "not ready",
+                 id, (int)dth->monitor_pid);
+    sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
+    return true;
+}
+
+void sandbox_watch_monitors(daemon_t *d)
+{
+    sandbox_t **list = NULL;
+    size_t n = 0;
+    sandbox_store_list(daemon_sandboxes(d), &list, &n);
+    for (size_t i = 0; i < n; i++) {
+        pid_t pid = 0;
+        if (sandbox_get_state(list[i], &pid) != SANDBOX_STATE_READY || pid <= 0)
+            continue;
+        pid_t monitor = exit_watcher_monitor_of(pid, list[i]->id);
+        pthread_mutex_lock(&list[i]->lock);
+        list[i]->monitor_pid = monitor;
+        pthread_mutex_unlock(&list[i]->lock);
+        exit_watcher_watch(daemon_exits(d), list[i]->id, monitor, pid);
+    }
+    sandbox_list_free(list, n);
 }

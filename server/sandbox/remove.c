@@ -12,6 +12,7 @@
 #include "server/testhooks.h"
 #include "server/daemon.h"
 #include "server/events.h"
+#include "server/exits.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
 
@@ -40,6 +41,7 @@ int sandbox_remove_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
     testhook_failpoint("remove_pod.after_files");
     if (sandbox_store_forget(daemon_sandboxes(d), sb, err) < 0)
         return -1;
+    exit_watcher_unwatch(daemon_exits(d), sb->id);
     sb->removed = true;
     /* published while the pod is still in memory, so the event carries its
      * last status (kubelet skips an event without one) */

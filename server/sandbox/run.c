@@ -21,6 +21,7 @@
 #include "server/testhooks.h"
 #include "server/daemon.h"
 #include "server/events.h"
+#include "server/exits.h"
 #include "server/host_ops.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
@@ -270,6 +271,14 @@ RPC_HANDLER(handle_run_pod_sandbox)
         run_rollback(d, sb);
         return cri_error_wrap(err, "run pod sandbox `%s`", sb->name);
     }
+    /* in the store first: a death reported at once must find it */
+    pid_t pid = 0;
+    sandbox_get_state(sb, &pid);
+    pthread_mutex_lock(&sb->lock);
+    pid_t monitor = sb->monitor_pid;
+    pthread_mutex_unlock(&sb->lock);
+    if (monitor > 0) /* a pod without an infra process has no monitor to watch */
+        exit_watcher_watch(daemon_exits(d), sb->id, monitor, pid);
 
     /* a pod's own events carry its id as container id (as containerd's) */
     events_publish(daemon_events(d), EVENTS_CONTAINER_CREATED, sb->id, sb->id);

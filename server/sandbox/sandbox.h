@@ -76,7 +76,9 @@ typedef struct sandbox {
     /* behind lock */
     pthread_mutex_t lock;
     sandbox_state_t state;
-    pid_t pid; /* infra pid; 0 once stopped */
+    pid_t pid;         /* infra pid; 0 once stopped */
+    pid_t monitor_pid; /* the infra's cricket-conmon (0 after a restart) */
+    bool monitor_dead; /* it died without an exit file */
     /* the last UpdatePodSandboxResources (persisted; PodSandboxStatus verbose) */
     bool resources_set;
     cgroup_limits_t resources, overhead;
@@ -193,6 +195,18 @@ int sandbox_remove_locked(struct daemon *d, sandbox_t *sb, cri_error_t *err);
  * and the exit file) and returns true; false for any other id. Never
  * blocks on anything but the store's read lock and the pod's state lock. */
 bool sandbox_on_infra_exit(struct daemon *d, const char *id);
+
+struct exit_watcher_death;
+/* For the exit watcher: when `id` is a pod's infra container, its monitor
+ * died without an exit file: the pod is NOTREADY at once (as for an infra
+ * exit; Stop kills what is left of the infra without waiting for an exit
+ * file that will never come). False for any other id. */
+bool sandbox_on_infra_monitor_death(struct daemon *d, const char *id,
+                                    const struct exit_watcher_death *death);
+
+/* Startup, once the exit watcher runs: watches the infra monitor of every
+ * READY pod (a pod whose monitor is gone turns NOTREADY). */
+void sandbox_watch_monitors(struct daemon *d);
 
 /* Startup: loads every record of STORE_PODS into the sandbox store, tears down
  * pods whose RunPodSandbox never finished, and marks NOTREADY the pods whose

@@ -18,7 +18,9 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "fakes.h"
+#include "conmon/conmon.h"
 #include "server/container/container.h"
+#include "server/exits.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox.h"
 
@@ -466,6 +468,103 @@ static void test_exec_sync_and_reopen_log(void **state)
     assert_int_equal(e4.status, ESRCH);
 }
 
+/* The state the record holds for id (a fresh store loaded from disk, as
+ * after a restart). */
+static container_state_t recorded_state(fixture_t *f, const char *id, int *ret_code, char *reason,
+                                        size_t reason_len)
+{
+    container_store_t *s = container_store_new(f->fx->d.store);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(container_store_load(s, NULL, &err), 0);
+    container_t *c = NULL;
+    assert_int_equal(container_store_get(s, id, &c, &err), 0);
+    container_status_t st;
+    container_get_status(c, &st);
+    container_state_t state = st.state;
+    *ret_code = st.exit_code;
+    snprintf(reason, reason_len, "%s", st.reason ? st.reason : "");
+    container_status_clear(&st);
+    container_unref(c);
+    container_store_free(s);
+    return state;
+}
+
+/* A monitor that died while its container runs: exec, reopen and attach
+ * need it, so they are refused (EOWNERDEAD, FAILED_PRECONDITION) without
+ * asking it; when the process ends the container is EXITED with the
+ * kernel's status and reason ContainerMonitorDied, in the record too. */
+static void test_monitor_death(void **state)
+{
+    fixture_t *f = *state;
+    const char *id = create_ok(f, "app");
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(start(f, id, &err), 0);
+    exit_watcher_death_t dth = {.monitor_pid = 4242, .pid = 42, .running = true};
+    assert_true(container_on_monitor_death(&f->fx->d, id, &dth));
+    assert_false(container_on_monitor_death(&f->fx->d, "not-a-container", &dth));
+    assert_int_equal(ctr_state(f, id, NULL, NULL, 0), CONTAINER_STATE_RUNNING);
+
+    Runtime__V1__ExecSyncRequest x;
+    runtime__v1__exec_sync_request__init(&x);
+    char *cmd[] = {"true"};
+    x.container_id = (char *)id;
+    x.cmd = cmd;
+    x.n_cmd = 1;
+    Runtime__V1__ReopenContainerLogRequest rl;
+    runtime__v1__reopen_container_log_request__init(&rl);
+    rl.container_id = (char *)id;
+    ProtobufCMessage *resp = NULL;
+    cri_error_t e1 = CRI_ERROR_INIT, e2 = CRI_ERROR_INIT;
+    assert_int_equal(handle_exec_sync(f->fx->ctx, &x.base, &resp, &e1), -1);
+    assert_int_equal(e1.status, EOWNERDEAD);
+    assert_non_null(strstr(e1.msg, "monitor"));
+    assert_int_equal(handle_reopen_container_log(f->fx->ctx, &rl.base, &resp, &e2), -1);
+    assert_int_equal(e2.status, EOWNERDEAD);
+    assert_int_equal(fakes_calls(FAKE_CONMON_EXEC_SYNC) + fakes_calls(FAKE_CONMON_REOPEN_LOG), 0);
+
+    dth.running = false;
+    dth.status_known = true;
+    dth.wait_status = 9; /* killed by SIGKILL, as waitpid reports it */
+    dth.finished_at = now_unix_ns();
+    assert_true(container_on_monitor_death(&f->fx->d, id, &dth));
+    int code = 0;
+    char reason[64];
+    assert_int_equal(ctr_state(f, id, &code, reason, sizeof(reason)), CONTAINER_STATE_EXITED);
+    assert_int_equal(code, 137);
+    assert_string_equal(reason, CONTAINER_REASON_MONITOR_DIED);
+    assert_int_equal(recorded_state(f, id, &code, reason, sizeof(reason)), CONTAINER_STATE_EXITED);
+    assert_int_equal(code, 137);
+    assert_string_equal(reason, CONTAINER_REASON_MONITOR_DIED);
+    /* a later report changes nothing; the status lost is 255 */
+    dth.wait_status = 3 << 8;
+    assert_true(container_on_monitor_death(&f->fx->d, id, &dth));
+    assert_int_equal(ctr_state(f, id, &code, NULL, 0), CONTAINER_STATE_EXITED);
+    assert_int_equal(code, 137);
+    const char *b = create_ok(f, "b");
+    assert_int_equal(start(f, b, &err), 0);
+    exit_watcher_death_t lost = {.running = false};
+    assert_true(container_on_monitor_death(&f->fx->d, b, &lost));
+    assert_int_equal(ctr_state(f, b, &code, NULL, 0), CONTAINER_STATE_EXITED);
+    assert_int_equal(code, 255);
+}
+
+/* An exit the watcher reports is written to the record at once: a reboot
+ * that wipes the exit files keeps it. */
+static void test_exit_is_recorded(void **state)
+{
+    fixture_t *f = *state;
+    const char *id = create_ok(f, "app");
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(start(f, id, &err), 0);
+    conmon_exit_t e = {.pid = 42, .exit_code = 3, .finished_at = now_unix_ns()};
+    assert_true(container_on_exit(&f->fx->d, id, &e));
+    int code = 0;
+    char reason[64];
+    assert_int_equal(recorded_state(f, id, &code, reason, sizeof(reason)), CONTAINER_STATE_EXITED);
+    assert_int_equal(code, 3);
+    assert_string_equal(reason, "Error");
+}
+
 /* RemovePodSandbox takes the pod's containers with it. */
 static void test_remove_pod_removes_containers(void **state)
 {
@@ -656,6 +755,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_name_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_rollback_failure_keeps_container, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_monitor_death, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_is_recorded, setup, teardown),
     };
     return fake_run_tests("handlers_container", fixed, sizeof(fixed) / sizeof(fixed[0]),
                           create_cases, sizeof(create_cases) / sizeof(create_cases[0]),
