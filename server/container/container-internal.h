@@ -65,6 +65,18 @@ int container_image_volumes_unmount(struct daemon *d, const char *id, cri_error_
 /* Checks the CRI mounts of a request (paths absolute, propagation known). */
 int container_validate_mounts(const Runtime__V1__ContainerConfig *cfg, cri_error_t *err);
 
+/* stop_signal.c: what the kernel does with signo sent to pid now: delivered
+ * (a handler, SIG_IGN, or not a pid namespace's init), dropped (the init of
+ * its pid namespace with SIG_DFL), or unknown (no /proc entry). */
+typedef enum {
+    CONTAINER_SIG_UNKNOWN,
+    CONTAINER_SIG_DELIVERED,
+    CONTAINER_SIG_DROPPED,
+} container_sig_fate_t;
+container_sig_fate_t container_sig_fate(pid_t pid, int signo);
+/* The same from a /proc/<pid>/status text (unit tests). */
+container_sig_fate_t container_sig_fate_parse(const char *status, int signo);
+
 /* container_set_exited() plus the STOPPED event when c was not EXITED. */
 void container_mark_exited(struct daemon *d, container_t *c, int64_t finished_at, int exit_code,
                            const char *reason, const char *message);

@@ -146,6 +146,39 @@ static int send_signal(daemon_runtime_t *rt, container_t *c, int signo, cri_erro
     return cri_error_wrap(err, "signal %d", signo);
 }
 
+/* The stop signal, then up to timeout_ms for the exit. A signal the
+ * kernel dropped (stop_signal.c) is sent again, once, when the process
+ * has installed a handler for it. */
+static int stop_gracefully(daemon_t *d, daemon_runtime_t *rt, container_t *c, int timeout_ms,
+                           cri_error_t *err)
+{
+    pthread_mutex_lock(&c->lock);
+    pid_t pid = c->pid;
+    pthread_mutex_unlock(&c->lock);
+    int sig = c->stop_signal;
+    container_sig_fate_t before = container_sig_fate(pid, sig);
+    if (send_signal(rt, c, sig, err) < 0)
+        return -1;
+    bool dropped =
+        before == CONTAINER_SIG_DROPPED && container_sig_fate(pid, sig) == CONTAINER_SIG_DROPPED;
+    const int slice = 50;
+    for (int waited = 0; dropped && waited < timeout_ms; waited += slice) {
+        if (container_wait_exit(d, c, slice))
+            return 0;
+        if (container_sig_fate(pid, sig) == CONTAINER_SIG_DELIVERED) {
+            log_info("container `%s`: signal %d was dropped (no handler yet), sending it again",
+                     c->id, sig);
+            if (send_signal(rt, c, sig, err) < 0)
+                return -1;
+            container_wait_exit(d, c, timeout_ms - waited - slice);
+            return 0;
+        }
+    }
+    if (!dropped)
+        container_wait_exit(d, c, timeout_ms);
+    return 0;
+}
+
 static int stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error_t *err)
 {
     container_status_t st;
@@ -167,10 +200,10 @@ static int stop_locked(daemon_t *d, container_t *c, int64_t timeout_s, cri_error
         return 0;
     }
     if (timeout_s > 0 && c->stop_signal != SIGKILL) {
-        if (send_signal(rt, c, c->stop_signal, err) < 0)
-            return -1;
         int64_t ms = timeout_s > 86400 ? 86400000 : timeout_s * 1000;
-        if (container_wait_exit(d, c, (int)ms))
+        if (stop_gracefully(d, rt, c, (int)ms, err) < 0)
+            return -1;
+        if (is_exited(c))
             return 0;
     }
     if (send_signal(rt, c, SIGKILL, err) < 0)

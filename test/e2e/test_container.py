@@ -322,6 +322,21 @@ def test_concurrent_stops_and_timeout_kill(pod):
     assert st.state == EXITED and st.exit_code == 137
 
 
+def test_stop_signal_dropped_before_the_handler_is_sent_again(pod):
+    """The kernel drops a SIGTERM sent to a pid namespace's init while it
+    has no handler (critest stops `sh -c top` a few ms after starting it).
+    Here the handler comes 2 s late: the SIGTERM sent before it is dropped,
+    sent again once the trap is set, and the container exits 0 through its
+    trap; without the resend Stop would wait its 60 s and SIGKILL (137)."""
+    cid = pod.run("late", command=["sh", "-c", "sleep 2; trap 'exit 0' TERM; "
+                                   "while true; do sleep 0.1; done"])
+    time.sleep(0.3)
+    pod.stop(cid, timeout=60)
+    st = pod.status(cid).status
+    assert st.state == EXITED and st.exit_code == 0, st
+    assert "dropped (no handler yet), sending it again" in pod.env.daemon.logs()
+
+
 def test_stop_pod_stops_containers_and_remove_pod_removes_them(pod):
     cid = pod.run("s", command=["sleep", "1000"])
     pod.env.stop(pod.id)

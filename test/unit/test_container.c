@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "server/container/container-internal.h"
 #include "server/container/container.h"
 #include "server/process.h"
 #include "server/rootfs.h"
@@ -376,9 +378,38 @@ static void test_overlay_no_layers(void **state)
     check_overlay(0);
 }
 
+/* A stop signal is dropped only for a pid namespace's init that has the
+ * signal at SIG_DFL; a handler, SIG_IGN or a non-init pid delivers it. */
+static void test_sig_fate_parse(void **state)
+{
+    (void)state;
+    const char *init_dfl = "Name:\ttop\nNSpid:\t4242\t1\nSigIgn:\t0000000000000000\n"
+                           "SigCgt:\t0000000000000000\n";
+    const char *init_cgt = "NSpid:\t4242 1\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000004000\n";
+    const char *init_ign =
+        "NSpid:\t4242\t1\nSigIgn:\t0000000000004000\nSigCgt:\t0000000000000000\n";
+    const char *not_init =
+        "NSpid:\t4242\t7\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n";
+    const char *init_11 = "NSpid:\t4242\t11\nSigIgn:\t0\nSigCgt:\t0\n";
+    const char *host_init = "NSpid:\t1\nSigIgn:\t0\nSigCgt:\t0\n";
+    assert_int_equal(container_sig_fate_parse(init_dfl, SIGTERM), CONTAINER_SIG_DROPPED);
+    assert_int_equal(container_sig_fate_parse(init_cgt, SIGTERM), CONTAINER_SIG_DELIVERED);
+    /* bit 14 is SIGTERM (15); SIGINT (2) is still at SIG_DFL */
+    assert_int_equal(container_sig_fate_parse(init_cgt, SIGINT), CONTAINER_SIG_DROPPED);
+    assert_int_equal(container_sig_fate_parse(init_ign, SIGTERM), CONTAINER_SIG_DELIVERED);
+    assert_int_equal(container_sig_fate_parse(not_init, SIGTERM), CONTAINER_SIG_DELIVERED);
+    assert_int_equal(container_sig_fate_parse(init_11, SIGTERM), CONTAINER_SIG_DELIVERED);
+    assert_int_equal(container_sig_fate_parse(host_init, SIGTERM), CONTAINER_SIG_DROPPED);
+    assert_int_equal(container_sig_fate_parse("Name:\tx\n", SIGTERM), CONTAINER_SIG_UNKNOWN);
+    /* a live process of this test: not a namespace init here */
+    assert_int_equal(container_sig_fate(getpid(), SIGTERM), CONTAINER_SIG_DELIVERED);
+    assert_int_equal(container_sig_fate(0, SIGTERM), CONTAINER_SIG_UNKNOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sig_fate_parse),
         cmocka_unit_test(test_argv_rules),
         cmocka_unit_test(test_env_merge),
         cmocka_unit_test(test_exec_fit_reply_table),
