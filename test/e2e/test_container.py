@@ -160,9 +160,7 @@ def test_create_start_list_status_stop_remove(pod):
 
     # start again: a clear error
     assert "not created" in expect_error(grpc.StatusCode.INVALID_ARGUMENT, pod.start, cid)
-    t1 = time.time()
-    pod.stop(cid, timeout=10)  # the trap exits on SIGTERM within a second
-    assert time.time() - t1 < 4
+    pod.stop(cid, timeout=10)  # exit 7 below: the trap got the SIGTERM, no SIGKILL came
     st = pod.status(cid).status
     assert st.state == EXITED and st.finished_at >= st.started_at
     assert st.exit_code == 7 and st.reason == "Error"
