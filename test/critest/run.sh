@@ -66,6 +66,8 @@ parallel)
     exit 2
     ;;
 esac
+crictl=${CRICTL:-$(dirname "$critest")/crictl}
+[ -x "$crictl" ] || crictl=$(command -v crictl || true)
 cricketd=${CRICKETD:?CRICKETD must point at the cricketd binary}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -103,9 +105,16 @@ work=$(mktemp -d /tmp/cricket-critest-XXXXXX)
 pid=
 MIRROR_PID=
 cleanup() {
-    # The daemon first (it tears pods down through CNI), then the registry,
-    # both by PID, then what the bridge plugin left on the host.
+    # Pods a failed spec left behind go through the CRI first (crictl, from
+    # critest's directory, when there), then the daemon (it tears pods down
+    # through CNI), then the registry, both by PID; then whatever is still
+    # there: containers in the private runc root, mounts under $work, and
+    # what the bridge plugin left on the host.
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        if [ -n "$crictl" ]; then
+            timeout 120 "$crictl" --runtime-endpoint "unix://$work/cricket.sock" rmp --all \
+                --force >/dev/null 2>&1 || true
+        fi
         kill -TERM "$pid"
         wait "$pid" || true
     fi
@@ -114,8 +123,16 @@ cleanup() {
         # Not our child (mirror.py started it): poll until it is gone.
         for _ in $(seq 100); do kill -0 "$MIRROR_PID" 2>/dev/null || break; sleep 0.05; done
     fi
+    local id m
+    if [ -d "$work/runc" ]; then
+        for id in $(runc --root "$work/runc" list -q 2>/dev/null); do
+            runc --root "$work/runc" delete --force "$id" >/dev/null 2>&1 || true
+        done
+    fi
+    awk -v w="$work/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r |
+        while read -r m; do umount -l "$m" 2>/dev/null || true; done
     ip link del "$bridge" 2>/dev/null || true
-    rm -rf "$work"
+    rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -147,6 +164,10 @@ listen: unix://$work/cricket.sock
 root: $work/root
 runroot: $work/run
 log_level: debug
+runtime:
+  handlers:
+    runc:
+      root: $work/runc
 network:
   conf_dir: $work/net.d
 image:

@@ -32,7 +32,7 @@ def cdi(envf, reg):
     for d in (etc, run, data):
         os.makedirs(d)
     with open(os.path.join(data, "f"), "w") as f:
-        f.write("from-cdi")
+        f.write("from-cdi\n")
     dropins = os.path.join(env.base, "cricket.d")
     os.makedirs(dropins, exist_ok=True)
     with open(os.path.join(dropins, "50-cdi.yaml"), "w") as f:
@@ -65,7 +65,7 @@ def devices(*names):
 
 
 SCRIPT = ("ls -l /dev/cdi-null /dev/cdi-zero 2>&1 | cut -c1; echo $CDI_DEV $CDI_SPEC;"
-          " cat /cdi-data/f; echo; touch /cdi-data/x 2>/dev/null && echo rw || echo ro")
+          " cat /cdi-data/f; touch /cdi-data/x 2>/dev/null && echo rw || echo ro")
 
 
 def test_devices_mounts_env(cdi):
