@@ -87,9 +87,9 @@ skips=(
 #   - AppArmor (9): "AppArmor is disabled on this host" (no AppArmor in the
 #     kernel); SELinux specs are not even registered without SELinux.
 #   - benchmarks (6): registered, but run only with critest -benchmark.
-# And one true of cricket until user namespaces land (branch i13-userns):
-#   - Security Context UserNamespaces (6): "no runtime handler found which
-#     supports user namespaces" (Status advertises no user_namespaces).
+# The user namespace specs (6) run: the work dir (cricketd's root) is 0711
+# so a pod's mapped root can walk to its rootfs, and Status then reports
+# user_namespaces.
 default_skip=$(IFS='|'; echo "${skips[*]}")
 focus=${CRICKET_CRITEST_FOCUS:-}
 skip=${CRICKET_CRITEST_SKIP-$default_skip}
@@ -102,6 +102,7 @@ exec 9>/tmp/cricket-critest.lock
 flock 9
 
 work=$(mktemp -d /tmp/cricket-critest-XXXXXX)
+chmod 0711 "$work" # user namespace pods: the mapped root walks to its rootfs
 pid=
 MIRROR_PID=
 cleanup() {
