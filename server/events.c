@@ -160,7 +160,7 @@ events_sub_t *events_subscribe(events_hub_t *hub, events_wake_fn wake, void *dat
     s->hub = hub;
     s->wake = wake;
     s->wake_data = data;
-    s->ring = xcalloc(hub->queue_max, sizeof(*s->ring));
+    s->ring = xcalloc(hub->queue_max, sizeof(events_blob_t *));
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_lock(&hub->lock);
     s->next = hub->subs;

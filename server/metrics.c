@@ -380,9 +380,11 @@ static long long boot_time(void)
     char line[256];
     long long bt = 0;
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "btime %lld", &bt) == 1)
+        if (strncmp(line, "btime ", 6) == 0) {
+            bt = strtoll(line + 6, NULL, 10);
             break;
-    fclose(f);
+        }
+    (void)fclose(f);
     return bt;
 }
 
@@ -406,19 +408,31 @@ void metrics_write_process(metrics_buf_t *b)
     FILE *f = fopen("/proc/self/stat", "re");
     size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
     if (f)
-        fclose(f);
+        (void)fclose(f);
     text[n] = '\0';
     const char *p = strrchr(text, ')'); /* the command name may hold spaces */
-    unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
-    long long threads = 0, rss = 0;
-    /* fields 3.. after the name: state ppid pgrp session tty tpgid flags minflt cminflt
-     * majflt cmajflt utime stime cutime cstime priority nice num_threads itrealvalue
-     * starttime vsize rss */
-    if (!p || sscanf(p + 1,
-                     " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-                     "%lld %*d %llu %llu %lld",
-                     &utime, &stime, &threads, &start, &vsize, &rss) != 6)
+    if (!p)
         return;
+    /* the fields after the name, from field 3 (state) on: utime is field
+     * 14, stime 15, num_threads 20, starttime 22, vsize 23, rss 24 */
+    unsigned long long v[22] = {0};
+    size_t k = 0;
+    for (char *q = (char *)p + 1; *q && k < 22;) {
+        while (*q == ' ')
+            q++;
+        if (!*q)
+            break;
+        char *end = q;
+        unsigned long long x = k == 0 ? 0 : strtoull(q, &end, 10); /* field 3 is a letter */
+        v[k++] = x;
+        while (*end && *end != ' ')
+            end++;
+        q = end;
+    }
+    if (k < 22)
+        return;
+    unsigned long long utime = v[11], stime = v[12], start = v[19], vsize = v[20];
+    long long threads = (long long)v[17], rss = (long long)v[21];
     double tick = (double)sysconf(_SC_CLK_TCK);
     long page = sysconf(_SC_PAGESIZE);
     metrics_family(b, "process_cpu_seconds_total", "counter",

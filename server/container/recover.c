@@ -59,8 +59,8 @@ static void reconcile(daemon_t *d, container_t *c)
             return;
         /* the runtime saw it end, but no monitor wrote the exit file */
         container_mark_exited(d, c, now_unix_ns(), 255, CONTAINER_REASON_MONITOR_DIED,
-                             "the container's monitor (cricket-conmon) died before the "
-                             "container; its exit status is lost");
+                              "the container's monitor (cricket-conmon) died before the "
+                              "container; its exit status is lost");
         container_persist_exit(d, c);
         return;
     }

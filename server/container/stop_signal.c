@@ -62,7 +62,7 @@ container_sig_fate_t container_sig_fate(pid_t pid, int signo)
     cleanup_free char *text = NULL;
     size_t len = 0;
     cri_error_t ignore = CRI_ERROR_INIT;
-    if (read_file(path, 64 * 1024, &text, &len, &ignore) < 0)
+    if (read_file(path, (size_t)64 * 1024, &text, &len, &ignore) < 0)
         return CONTAINER_SIG_UNKNOWN;
     return container_sig_fate_parse(text, signo);
 }

@@ -455,9 +455,8 @@ void streaming_session_run(const session_params_t *p)
     sbuf_append(s.tunnel ? &s.wire_in : &s.in, p->extra, p->extra_len);
     if (s.websocket)
         ws_session_open(&s);
-    else if (s.tunnel && s.wire_in.len && ws_tunnel_input(&s, &err) < 0)
-        s.client_gone = true;
-    else if (!s.tunnel && s.in.len && spdy_session_input(&s, &err) < 0)
+    else if (s.tunnel ? s.wire_in.len && ws_tunnel_input(&s, &err) < 0
+                      : s.in.len && spdy_session_input(&s, &err) < 0)
         s.client_gone = true;
     while (!s.client_gone && !(s.closing && session_out_pending(&s) == 0)) {
         progress(&s);
