@@ -1,4 +1,5 @@
-"""Issue 14: kubelet with PodAndContainerStatsFromCRI and EventedPLEG on.
+"""Issue 14: kubelet with PodAndContainerStatsFromCRI and EventedPLEG on
+(test/node/README.md).
 
 Both gates are alpha in Kubernetes v1.36.3 (pkg/features/kube_features.go:
 PodAndContainerStatsFromCRI alpha since 1.23, EventedPLEG alpha since 1.26,
@@ -184,7 +185,6 @@ def about_cricket(lines, i, node):
     # containerd and CRI-O (cadvisor's fs labels), cricket is not asked
     if "no imagefs label for configured runtime" in line:
         return "cAdvisor label"
-    # kubelet's own stats of its QoS cgroups and the node (cAdvisor)
     return None
 
 
@@ -203,9 +203,10 @@ def test_kubelet_log_no_error_about_cri_stats_or_events(node):
             continue  # an error about something else (test_node.py's concern)
         why = about_cricket(lines, i, node)
         (allowed if why else bad).append((why, line[:400]))
-    if os.environ.get("CRICKET_NODE_KEEP_LOGS"):
-        with open(os.path.join(os.environ["CRICKET_NODE_KEEP_LOGS"],
-                               node.node_name + "-kubelet.cristats"), "w") as f:
+    keep = os.environ.get("CRICKET_NODE_KEEP_LOGS")
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        with open(os.path.join(keep, node.node_name + "-kubelet.cristats"), "w") as f:
             f.write("".join("%s: %s\n" % x for x in allowed + bad))
     assert not bad, "kubelet complained about cricket's stats/metrics/events:\n" + "\n".join(
         l for _, l in bad)
