@@ -7,7 +7,8 @@ both default false), so a 1.36 kubelet runs without them unless told; the
 default-gate run stays test_node.py. This module is a second node with both
 gates on (and kubelet at --v=4, where evented PLEG logs its fallbacks) that
 runs a representative subset of test_node.py's scenarios -- starts,
-crash-loop restarts, liveness restarts, init containers and a sidecar,
+crash-loop restarts, liveness restarts, an OOM kill (the STOPPED event's
+status must carry reason OOMKilled), init containers and a sidecar,
 removal, kubelet restart -- all of which depend on the container events
 (with EventedPLEG the generic relist runs only every 300 s, so a missed or
 ignored event shows as a scenario timing out), then scrapes kubelet's
@@ -30,7 +31,7 @@ from test_node import (  # noqa: F401
     container, pods, running_ready, sleeper, test_exec_liveness_restart_keeps_previous_log,
     test_exit_1_crashloopbackoff, test_init_containers_and_sidecar,
     test_kubelet_restart_adopts_pods, test_manifest_removed_pod_removed_nothing_left,
-    test_two_containers_emptydir_env_args_logs, pytestmark)
+    test_memory_limit_oomkilled, test_two_containers_emptydir_env_args_logs, pytestmark)
 
 GATES = {"PodAndContainerStatsFromCRI": True, "EventedPLEG": True}
 
