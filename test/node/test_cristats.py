@@ -189,6 +189,51 @@ def about_cricket(lines, i, node):
     return None
 
 
+EVENT = re.compile(r'^I\d{4} \S+ +(\d+) remote_runtime\.go:\d+\] "container event received" '
+                   r'resp="(.*)"$')
+EV_ID = re.compile(r'^container_id:\\"([0-9a-f]+)\\"')
+EV_TYPE = re.compile(r'container_event_type:CONTAINER_(\w+)_EVENT')
+EV_AT = re.compile(r'created_at:(\d+)')
+EV_UID = re.compile(r'metadata:\{name:\\"[^\\]*\\"  uid:\\"([0-9a-f-]+)\\"')
+EV_SANDBOX = re.compile(r'pod_sandbox_status:\{id:\\"([0-9a-f]+)\\"')
+EV_STATUSES = re.compile(r'containers_statuses:\{id:\\"([0-9a-f]+)\\"')
+EV_ORDER = ["CREATED", "STARTED", "STOPPED", "DELETED"]
+
+
+def event_problems(lines):
+    """kubelet's --v=4 "container event received" lines, checked the way
+    EventedPLEG uses them: per kubelet process and pod, created_at never
+    goes back (kubelet's cache ignores an older one); per container the
+    types come in lifecycle order, once each; each carries the pod's
+    status, and a container's own status unless it was deleted."""
+    newest, stage, problems, n = {}, {}, [], 0
+    for line in lines:
+        m = EVENT.match(line)
+        if not m:
+            continue
+        n += 1
+        resp = m.group(2)
+        cid = EV_ID.match(resp).group(1)
+        t = EV_TYPE.search(resp)
+        kind = t.group(1) if t else "CREATED"  # 0, left out of the text form
+        at = int(EV_AT.search(resp).group(1))
+        uid, sb = EV_UID.search(resp), EV_SANDBOX.search(resp)
+        if uid is None or sb is None:
+            problems.append("no pod status: " + resp[:200])
+            continue
+        pod = (m.group(1), uid.group(1))
+        if at < newest.get(pod, 0):
+            problems.append("created_at %d before %d: %s %s" % (at, newest[pod], kind, cid))
+        newest[pod] = max(newest.get(pod, 0), at)
+        i = EV_ORDER.index(kind)
+        if i <= stage.get((m.group(1), cid), -1):
+            problems.append("%s after %s: %s" % (kind, EV_ORDER[stage[(m.group(1), cid)]], cid))
+        stage[(m.group(1), cid)] = i
+        if cid != sb.group(1) and kind != "DELETED" and cid not in EV_STATUSES.findall(resp):
+            problems.append("%s of %s without its status" % (kind, cid))
+    return n, problems
+
+
 def test_kubelet_log_no_error_about_cri_stats_or_events(node):
     """Runs last in this module: the whole node's life so far."""
     time.sleep(5)  # a stats round of the eviction manager and the summary API
@@ -216,6 +261,8 @@ def test_kubelet_log_no_error_about_cri_stats_or_events(node):
     assert "Received Container Started Event" in log
     assert "Fall back to Generic PLEG relisting" not in log
     assert "Failed to get container events" not in log
+    n, problems = event_problems(lines)
+    assert n > 0 and not problems, (n, problems)
     # one subscription per kubelet start (test 10 restarts it): no retry
     starts = log.count('"Kubelet version"')
     subs = node.daemon.logs().count("rpc GetContainerEvents")
