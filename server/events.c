@@ -4,7 +4,11 @@
  * subscriber's queue has its own lock. Publishing takes the hub lock, then
  * each queue's lock in turn, and calls wake with only the hub lock held, so
  * a wake callback may pop (queue lock) but never re-enters the hub lock.
- * events_unsubscribe() takes the hub lock, so after it no wake can run. */
+ * events_unsubscribe() takes the hub lock, so after it no wake can run.
+ * publish_lock, taken first, holds publishers in line from the snapshot's
+ * timestamp to the queueing: the stream's order is the created_at order
+ * (kubelet's EventedPLEG ignores an event older than the pod's cached
+ * status; two containers removed at once came out of order). */
 #include "server/events.h"
 
 #include <errno.h>
@@ -39,6 +43,7 @@ struct events_hub {
     events_snapshot_fn snapshot;
     void *snapshot_data;
 
+    pthread_mutex_t publish_lock;
     pthread_mutex_t lock;
     events_sub_t *subs;
     size_t n_subs;
@@ -49,6 +54,7 @@ events_hub_t *events_hub_new(size_t queue_max)
 {
     events_hub_t *hub = xcalloc(1, sizeof(*hub));
     hub->queue_max = queue_max ? queue_max : EVENTS_QUEUE_DEFAULT;
+    pthread_mutex_init(&hub->publish_lock, NULL);
     pthread_mutex_init(&hub->lock, NULL);
     return hub;
 }
@@ -58,6 +64,7 @@ void events_hub_free(events_hub_t *hub)
     if (!hub)
         return;
     pthread_mutex_destroy(&hub->lock);
+    pthread_mutex_destroy(&hub->publish_lock);
     free(hub);
 }
 
@@ -90,7 +97,7 @@ void events_blob_unref(events_blob_t *b)
 }
 
 /* The event as bytes, or NULL when there is no snapshot function or it
- * declines. Runs without the hub lock: it reads the stores. */
+ * declines. Runs with publish_lock only: it reads the stores. */
 static events_blob_t *build_blob(events_hub_t *hub, events_type_t type, const char *container_id,
                                  const char *sandbox_id)
 {
@@ -134,9 +141,12 @@ void events_publish(events_hub_t *hub, events_type_t type, const char *container
     pthread_mutex_unlock(&hub->lock);
     if (!anyone)
         return;
+    pthread_mutex_lock(&hub->publish_lock);
     events_blob_t *b = build_blob(hub, type, container_id, sandbox_id);
-    if (!b)
+    if (!b) {
+        pthread_mutex_unlock(&hub->publish_lock);
         return;
+    }
     pthread_mutex_lock(&hub->lock);
     if (hub->n_subs)
         hub->stats.published++;
@@ -151,6 +161,7 @@ void events_publish(events_hub_t *hub, events_type_t type, const char *container
         s->wake(s->wake_data);
     }
     pthread_mutex_unlock(&hub->lock);
+    pthread_mutex_unlock(&hub->publish_lock);
     events_blob_unref(b);
 }
 

@@ -88,6 +88,12 @@ class Node:
         self.manifests = os.path.join(self.base, "manifests")
         os.makedirs(self.manifests)
         self.kubelet_root = os.path.join(self.base, "kubelet")
+        # kubelet's cgroupRoot, this node's own: a kubelet kills every process
+        # of a pod cgroup under its root that is not one of its pods ("Clean up
+        # orphaned pod cgroups"), so two nodes sharing /kubepods on one machine
+        # kill each other's pods
+        self.cgroup_root = "/" + self.node_name
+        self.cgroup_dirs = []
         # KubeletConfiguration keys and flags a subclass or a test adds
         self.kubelet_config = {}
         self.kubelet_args = []
@@ -143,6 +149,7 @@ class Node:
             # only in the instant before its restart
             "syncFrequency": "3s",
             "cgroupDriver": "cgroupfs",
+            "cgroupRoot": self.cgroup_root,
             "failCgroupV1": False,
             "failSwapOn": False,
             "address": self.kubelet_host,
@@ -162,6 +169,7 @@ class Node:
             json.dump(cfg, f)
         self.kubelet_log_path = os.path.join(self.base, "kubelet.log")
         if self.created_dirs is None:  # first start only
+            self.cgroup_dirs = make_cgroup_root(self.cgroup_root)
             self.created_dirs = [d for d in (KUBELET_DIR, DEVICE_PLUGINS)
                                  if not os.path.exists(d)]
         self.kubelet_log = open(self.kubelet_log_path, "ab")
@@ -365,7 +373,7 @@ class Node:
             self.net.destroy()
         if self.reg is not None:
             self.reg.stop()
-        remove_kubepods_cgroups()
+        remove_cgroups(self.cgroup_dirs)
         keep = os.environ.get("CRICKET_NODE_KEEP_LOGS")
         if keep:  # a directory to copy kubelet's and cricketd's logs into
             os.makedirs(keep, exist_ok=True)
@@ -385,14 +393,40 @@ class Node:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def remove_kubepods_cgroups():
-    """kubelet's QoS cgroups (empty once kubelet and cricketd are gone), depth first."""
-    for ctrl in os.listdir(CGROUP):
-        top = os.path.join(CGROUP, ctrl, "kubepods")
-        if not os.path.isdir(top) or os.path.islink(os.path.join(CGROUP, ctrl)):
+def make_cgroup_root(rel):
+    """Creates cgroup REL in every hierarchy kubelet uses (v1: each controller
+    mount; v2: the one tree, with the controllers enabled below it); returns
+    the directories made."""
+    rel = rel.strip("/")
+    if os.path.exists(os.path.join(CGROUP, "cgroup.controllers")):  # v2
+        d = os.path.join(CGROUP, rel)
+        os.mkdir(d)
+        with open(os.path.join(CGROUP, "cgroup.subtree_control")) as f:
+            ctrls = f.read().split()
+        with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
+            f.write(" ".join("+" + c for c in ctrls))
+        return [d]
+    made = []
+    for ctrl in sorted(os.listdir(CGROUP)):
+        top = os.path.join(CGROUP, ctrl)
+        if ctrl == "unified" or os.path.islink(top) or not os.path.isdir(top):
             continue
-        for root, dirs, _ in os.walk(top, topdown=False):
-            for d in dirs:
+        d = os.path.join(top, rel)
+        os.mkdir(d)
+        made.append(d)
+        if os.path.exists(os.path.join(top, "cpuset.cpus")):  # empty in a new cpuset
+            for f in ("cpuset.cpus", "cpuset.mems"):
+                with open(os.path.join(top, f)) as src, open(os.path.join(d, f), "w") as dst:
+                    dst.write(src.read())
+    return made
+
+
+def remove_cgroups(dirs):
+    """The node's cgroup root and kubelet's QoS and pod cgroups below it
+    (empty once kubelet and cricketd are gone), depth first."""
+    for top in dirs:
+        for root, subdirs, _ in os.walk(top, topdown=False):
+            for d in subdirs:
                 try:
                     os.rmdir(os.path.join(root, d))
                 except OSError:

@@ -312,6 +312,68 @@ def test_get_node_runtime_version_ready_images(node):
     assert listed <= names, (listed, names)
 
 
+def pod_cgroup_file(node, pod, ctrl, name):
+    """kubelet's pod cgroup (cgroupfs driver), cgroup v1 or v2."""
+    qos = {"Guaranteed": "", "Burstable": "burstable", "BestEffort": "besteffort"}
+    rel = os.path.join(node.cgroup_root.strip("/"), "kubepods", qos[pod["status"]["qosClass"]],
+                       "pod" + pod["metadata"]["uid"])
+    v2 = os.path.join(kubenode.CGROUP, rel, name)
+    if os.path.exists(os.path.join(kubenode.CGROUP, "cgroup.controllers")):
+        return v2
+    return os.path.join(kubenode.CGROUP, ctrl, rel, name)
+
+
+def read_int(path):
+    with open(path) as f:
+        return int(f.read().split()[0])
+
+
+# in-place resize (GA in 1.35): kubelet resizes the pod cgroup, calls
+# UpdatePodSandboxResources, then UpdateContainerResources per container
+def test_resize_cpu_memory_in_place(node, pods):
+    res = lambda cpu, mem: {"requests": {"cpu": cpu, "memory": mem},  # noqa: E731
+                            "limits": {"cpu": cpu, "memory": mem}}
+    name = pods("resize", {"containers": [{"name": "c", "command": sleeper("echo up"),
+                                           "resources": res("200m", "48Mi")}]})
+    p = node.wait_api_pod(name, ready, "Running and Ready")
+    cid = p["status"]["containerStatuses"][0]["containerID"]
+    sb = [s for s in node.cri.call("ListPodSandbox").items
+          if s.metadata.uid == p["metadata"]["uid"] and s.state == 0]
+    assert len(sb) == 1, sb
+    is_v2 = os.path.exists(os.path.join(kubenode.CGROUP, "cgroup.controllers"))
+    cpu_file = pod_cgroup_file(node, p, "cpu", "cpu.max" if is_v2 else "cpu.cfs_quota_us")
+    mem_file = pod_cgroup_file(node, p, "memory",
+                               "memory.max" if is_v2 else "memory.limit_in_bytes")
+    assert (read_int(cpu_file), read_int(mem_file)) == (20000, 48 << 20)
+    calls = node.daemon.logs().count("rpc UpdatePodSandboxResources")
+    patch = {"spec": {"containers": [{"name": "c", "resources": res("400m", "64Mi")}]}}
+    node.cp.kubectl("patch", "pod", "-n", node.namespace, name, "--subresource", "resize",
+                    "--patch", json.dumps(patch))
+
+    def resized(p):
+        st = p["status"]["containerStatuses"][0]
+        conds = {c["type"] for c in p["status"].get("conditions") or []}
+        return (st.get("resources", {}).get("limits") == {"cpu": "400m", "memory": "64Mi"} and
+                "PodResizeInProgress" not in conds and "PodResizePending" not in conds)
+    p = node.wait_api_pod(name, resized, "resized to 400m / 64Mi")
+    st = p["status"]["containerStatuses"][0]
+    assert st["containerID"] == cid and st["restartCount"] == 0, st  # in place
+    assert (read_int(cpu_file), read_int(mem_file)) == (40000, 64 << 20)
+    # cricket was told and recorded the pod's new limits (PodSandboxStatus verbose)
+    assert node.daemon.logs().count("rpc UpdatePodSandboxResources") > calls
+    info = json.loads(node.cri.call("PodSandboxStatus", pod_sandbox_id=sb[0].id,
+                                    verbose=True).info["info"])
+    assert info["resources"]["cpu_quota"] == 40000, info["resources"]
+    assert info["resources"]["cpu_period"] == 100000, info["resources"]
+    assert info["resources"]["memory_limit"] == 64 << 20, info["resources"]
+    # and the container's own cgroup (UpdateContainerResources)
+    r = node.cp.kubectl("exec", "-n", node.namespace, name, "--", "cat",
+                        "/sys/fs/cgroup/cpu.max" if is_v2 else "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                        "/sys/fs/cgroup/memory.max" if is_v2 else
+                        "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    assert [int(line.split()[0]) for line in r.stdout.splitlines()] == [40000, 64 << 20], r.stdout
+
+
 def test_graceful_deletion_sigterm_then_sigkill(node, pods):
     grace = 6
     name = pods("grace", {"terminationGracePeriodSeconds": grace, "containers": [

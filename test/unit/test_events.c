@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
+#include <time.h>
 
 #include "common/util.h"
 #include "server/events.h"
@@ -155,6 +157,81 @@ static void test_default_bound(void **state)
     events_hub_free(hub);
 }
 
+/* Two publishers at once: the stream's order is the created_at order
+ * (kubelet's EventedPLEG drops an event older than the pod's cached
+ * status). The first publisher's snapshot stalls after taking its
+ * timestamp until the second has published, or 300 ms if the hub makes
+ * the second wait for it. */
+static pthread_mutex_t race_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t race_cond = PTHREAD_COND_INITIALIZER;
+static bool first_in, second_done;
+
+static int stalling_snapshot(events_type_t type, const char *container_id, const char *sandbox_id,
+                             int64_t created_at, void *data, void **ret_buf, size_t *ret_len)
+{
+    (void)type;
+    (void)sandbox_id;
+    (void)data;
+    if (strcmp(container_id, "first") == 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 300 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&race_lock);
+        first_in = true;
+        pthread_cond_broadcast(&race_cond);
+        while (!second_done && pthread_cond_timedwait(&race_cond, &race_lock, &until) == 0)
+            ;
+        pthread_mutex_unlock(&race_lock);
+    }
+    char *s = xasprintf("%020lld", (long long)created_at);
+    *ret_len = strlen(s);
+    *ret_buf = s;
+    return 0;
+}
+
+static void *publish_first(void *hub)
+{
+    events_publish(hub, EVENTS_CONTAINER_DELETED, "first", "p1");
+    return NULL;
+}
+
+static void test_concurrent_publishers_keep_created_at_order(void **state)
+{
+    (void)state;
+    events_hub_t *hub = events_hub_new(4);
+    events_hub_set_snapshot(hub, stalling_snapshot, NULL);
+    int wakes = 0;
+    events_sub_t *sub = events_subscribe(hub, count_wake, &wakes);
+    first_in = second_done = false;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, publish_first, hub), 0);
+    pthread_mutex_lock(&race_lock);
+    while (!first_in) /* first has its timestamp and stalls */
+        pthread_cond_wait(&race_cond, &race_lock);
+    pthread_mutex_unlock(&race_lock);
+    events_publish(hub, EVENTS_CONTAINER_DELETED, "second", "p1");
+    pthread_mutex_lock(&race_lock);
+    second_done = true;
+    pthread_cond_broadcast(&race_cond);
+    pthread_mutex_unlock(&race_lock);
+    pthread_join(t, NULL);
+    events_blob_t *a = NULL, *b = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(events_pop(sub, &a, &err), 1);
+    assert_int_equal(events_pop(sub, &b, &err), 1);
+    assert_int_equal(wakes, 2);
+    /* fixed-width decimal: memcmp orders them */
+    assert_true(memcmp(events_blob_data(a), events_blob_data(b), 20) < 0);
+    events_blob_unref(a);
+    events_blob_unref(b);
+    events_unsubscribe(sub);
+    events_hub_free(hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_fan_out_in_order),
         cmocka_unit_test(test_queue_bound_ends_only_the_laggard),
         cmocka_unit_test(test_default_bound),
+        cmocka_unit_test(test_concurrent_publishers_keep_created_at_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
