@@ -32,6 +32,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 # (critest -parallel runs it). Needs Go >= 1.26; without it those tests skip
 # and say why.
 CRI_TOOLS_VERSION=v1.36.0
+CRI_TOOLS_NEXT_VERSION=v1.37.0
 GINKGO_VERSION=v2.28.1 # the version cri-tools v1.36.0's go.mod requires
 TOOLS_CACHE=${CRICKET_TEST_CACHE:-/var/cache/cricket-test}
 GO=$(command -v go || echo /usr/local/go/bin/go)
@@ -47,13 +48,13 @@ go_ok() {
 # critest has no main package (its suite is a Go test), so `go install`
 # cannot build it: download the module from the proxy and link its test
 # binary with `go test -c`, stamping the version as cri-tools' Makefile does.
-build_critest() { # build_critest DIR
-    local dir=$1 mod
-    mod=$(GOFLAGS=-mod=mod "$GO" mod download -json "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION" |
+build_critest() { # build_critest DIR [VERSION]
+    local dir=$1 ver=${2:-$CRI_TOOLS_VERSION} mod
+    mod=$(GOFLAGS=-mod=mod "$GO" mod download -json "sigs.k8s.io/cri-tools@$ver" |
         sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-    [ -d "$mod" ] || { log "cri-tools $CRI_TOOLS_VERSION: no module directory"; return 1; }
+    [ -d "$mod" ] || { log "cri-tools $ver: no module directory"; return 1; }
     (cd "$mod" && GOFLAGS=-mod=mod "$GO" test -c -o "$dir/critest" \
-        -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION" ./cmd/critest)
+        -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$ver" ./cmd/critest)
 }
 
 install_cri_tools() {
@@ -82,6 +83,16 @@ install_cri_tools() {
             "github.com/onsi/ginkgo/v2/ginkgo@$GINKGO_VERSION"
     fi
     export CRICTL="$dir/crictl" CRITEST="$dir/critest"
+    # critest-next: v1.37.0's image-volume and CRI metrics specs
+    local next="$TOOLS_CACHE/cri-tools-$CRI_TOOLS_NEXT_VERSION"
+    if [ ! -x "$next/critest" ] ||
+        ! "$next/critest" --version 2>/dev/null | grep -qx "critest version: $CRI_TOOLS_NEXT_VERSION"; then
+        go_ok || return 0
+        log "critest $CRI_TOOLS_NEXT_VERSION (go test -c from the module proxy) into $next"
+        mkdir -p "$next"
+        build_critest "$next" "$CRI_TOOLS_NEXT_VERSION"
+    fi
+    export CRITEST_NEXT="$next/critest"
 }
 
 install_deps() {
