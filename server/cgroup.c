@@ -359,3 +359,183 @@ int cgroup_set_limits(const char *root, const char *rel, bool v2, const cgroup_l
 {
     return v2 ? set_v2(root, rel, l, err) : set_v1(root, rel, l, err);
 }
+
+/* ---- the extra figures of the CRI metrics ---- */
+
+static cgroup_blkio_dev_t *blkio_dev(cgroup_extra_t *ret, uint32_t major, uint32_t minor)
+{
+    for (size_t i = 0; i < ret->n_devs; i++)
+        if (ret->devs[i].major == major && ret->devs[i].minor == minor)
+            return &ret->devs[i];
+    if (ret->n_devs == CGROUP_BLKIO_MAX)
+        return NULL;
+    cgroup_blkio_dev_t *d = &ret->devs[ret->n_devs++];
+    memset(d, 0, sizeof(*d));
+    d->major = major;
+    d->minor = minor;
+    return d;
+}
+
+/* "M:m" at p; the end of it in *ret_end. False when p holds no device. */
+static bool parse_dev(const char *p, uint32_t *major, uint32_t *minor, char **ret_end)
+{
+    char *end = NULL;
+    unsigned long ma = strtoul(p, &end, 10);
+    if (end == p || *end != ':')
+        return false;
+    const char *q = end + 1;
+    unsigned long mi = strtoul(q, &end, 10);
+    if (end == q)
+        return false;
+    *major = (uint32_t)ma;
+    *minor = (uint32_t)mi;
+    *ret_end = end;
+    return true;
+}
+
+/* v1 "M:m Read N" lines into the read/write fields chosen by `bytes`. */
+static void read_v1_blkio(const char *root, const char *rel, const char *file, bool bytes,
+                          cgroup_extra_t *ret)
+{
+    cleanup_free char *path = cg_file(root, "blkio", rel, file);
+    cleanup_free char *data = read_small(path);
+    for (char *p = data; p && *p;) {
+        uint32_t ma = 0, mi = 0;
+        char *end = NULL;
+        if (parse_dev(p, &ma, &mi, &end) && *end == ' ') {
+            bool rd = str_has_prefix(end + 1, "Read "), wr = str_has_prefix(end + 1, "Write ");
+            cgroup_blkio_dev_t *d = (rd || wr) ? blkio_dev(ret, ma, mi) : NULL;
+            if (d) {
+                uint64_t v = strtoull(end + (rd ? 6 : 7), NULL, 10);
+                if (bytes)
+                    *(rd ? &d->read_bytes : &d->write_bytes) = v;
+                else
+                    *(rd ? &d->reads : &d->writes) = v;
+            }
+        }
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+}
+
+/* The value of "key=N" in a line of io.stat. */
+static uint64_t eq_value(const char *line, const char *key)
+{
+    const char *k = strstr(line, key);
+    return k ? strtoull(k + strlen(key), NULL, 10) : 0;
+}
+
+static void read_v2_io(const char *root, const char *rel, cgroup_extra_t *ret)
+{
+    cleanup_free char *path = cg_file(root, NULL, rel, "io.stat");
+    cleanup_free char *data = read_small(path);
+    for (char *save = NULL, *line = data ? strtok_r(data, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        uint32_t ma = 0, mi = 0;
+        char *end = NULL;
+        cgroup_blkio_dev_t *d = parse_dev(line, &ma, &mi, &end) ? blkio_dev(ret, ma, mi) : NULL;
+        if (!d)
+            continue;
+        d->read_bytes = eq_value(end, " rbytes=");
+        d->write_bytes = eq_value(end, " wbytes=");
+        d->reads = eq_value(end, " rios=");
+        d->writes = eq_value(end, " wios=");
+    }
+}
+
+#define USER_HZ_NS UINT64_C(10000000) /* cpuacct.stat counts 1/100 s ticks */
+
+static void read_v1_extra(const char *root, const char *rel, cgroup_extra_t *ret)
+{
+    cleanup_free char *cs_path = cg_file(root, "cpu", rel, "cpu.stat");
+    cleanup_free char *cs = read_small(cs_path);
+    ret->cfs_periods = keyed(cs, "nr_periods");
+    ret->cfs_throttled_periods = keyed(cs, "nr_throttled");
+    ret->cfs_throttled_ns = keyed(cs, "throttled_time");
+    cleanup_free char *ca_path = cg_file(root, "cpuacct", rel, "cpuacct.stat");
+    cleanup_free char *ca = read_small(ca_path);
+    ret->cpu_user_ns = keyed(ca, "user") * USER_HZ_NS;
+    ret->cpu_system_ns = keyed(ca, "system") * USER_HZ_NS;
+    cleanup_free char *fc = cg_file(root, "memory", rel, "memory.failcnt");
+    ret->mem_failcnt = read_u64(fc, NULL);
+    cleanup_free char *st_path = cg_file(root, "memory", rel, "memory.stat");
+    cleanup_free char *st = read_small(st_path);
+    ret->mem_mapped_file = keyed(st, "total_mapped_file");
+    ret->mem_swap = keyed(st, "total_swap");
+    ret->pgfault = keyed(st, "pgfault");
+    ret->pgmajfault = keyed(st, "pgmajfault");
+    ret->pgfault_hier = keyed(st, "total_pgfault");
+    ret->pgmajfault_hier = keyed(st, "total_pgmajfault");
+    cleanup_free char *km = cg_file(root, "memory", rel, "memory.kmem.usage_in_bytes");
+    ret->mem_kernel = read_u64(km, NULL);
+    cleanup_free char *mx = cg_file(root, "memory", rel, "memory.max_usage_in_bytes");
+    ret->mem_max_usage = read_u64(mx, NULL);
+    cleanup_free char *sw = cg_file(root, "memory", rel, "memory.memsw.limit_in_bytes");
+    uint64_t swl = read_u64(sw, NULL);
+    ret->swap_limit = swl >= V1_UNLIMITED ? 0 : swl;
+    cleanup_free char *pc = cg_file(root, "pids", rel, "pids.current");
+    ret->threads = read_u64(pc, NULL);
+    cleanup_free char *pm = cg_file(root, "pids", rel, "pids.max");
+    ret->threads_max = read_u64(pm, NULL);
+    cleanup_free char *per = cg_file(root, "cpu", rel, "cpu.cfs_period_us");
+    ret->cpu_period = read_u64(per, NULL);
+    cleanup_free char *sh = cg_file(root, "cpu", rel, "cpu.shares");
+    ret->cpu_shares = read_u64(sh, NULL);
+    read_v1_blkio(root, rel, "blkio.throttle.io_service_bytes", true, ret);
+    read_v1_blkio(root, rel, "blkio.throttle.io_serviced", false, ret);
+}
+
+/* cpu.weight back to shares, the inverse of cgroup_shares_to_weight. */
+static uint64_t weight_to_shares(uint64_t weight)
+{
+    return weight ? 2 + ((weight - 1) * 262142) / 9999 : 0;
+}
+
+static void read_v2_extra(const char *root, const char *rel, cgroup_extra_t *ret)
+{
+    cleanup_free char *cs_path = cg_file(root, NULL, rel, "cpu.stat");
+    cleanup_free char *cs = read_small(cs_path);
+    ret->cfs_periods = keyed(cs, "nr_periods");
+    ret->cfs_throttled_periods = keyed(cs, "nr_throttled");
+    ret->cfs_throttled_ns = keyed(cs, "throttled_usec") * 1000;
+    ret->cpu_user_ns = keyed(cs, "user_usec") * 1000;
+    ret->cpu_system_ns = keyed(cs, "system_usec") * 1000;
+    cleanup_free char *ev_path = cg_file(root, NULL, rel, "memory.events");
+    cleanup_free char *ev = read_small(ev_path);
+    ret->mem_failcnt = keyed(ev, "max");
+    cleanup_free char *st_path = cg_file(root, NULL, rel, "memory.stat");
+    cleanup_free char *st = read_small(st_path);
+    ret->mem_mapped_file = keyed(st, "file_mapped");
+    ret->mem_kernel = keyed(st, "kernel");
+    ret->pgfault = ret->pgfault_hier = keyed(st, "pgfault");
+    ret->pgmajfault = ret->pgmajfault_hier = keyed(st, "pgmajfault");
+    cleanup_free char *sw = cg_file(root, NULL, rel, "memory.swap.current");
+    ret->mem_swap = read_u64(sw, NULL);
+    cleanup_free char *pk = cg_file(root, NULL, rel, "memory.peak");
+    ret->mem_max_usage = read_u64(pk, NULL);
+    cleanup_free char *swm = cg_file(root, NULL, rel, "memory.swap.max");
+    ret->swap_limit = read_u64(swm, NULL);
+    cleanup_free char *pc = cg_file(root, NULL, rel, "pids.current");
+    ret->threads = read_u64(pc, NULL);
+    cleanup_free char *pm = cg_file(root, NULL, rel, "pids.max");
+    ret->threads_max = read_u64(pm, NULL);
+    cleanup_free char *cm_path = cg_file(root, NULL, rel, "cpu.max");
+    cleanup_free char *cm = read_small(cm_path);
+    const char *sp = cm ? strchr(cm, ' ') : NULL;
+    ret->cpu_period = sp ? strtoull(sp + 1, NULL, 10) : 0;
+    cleanup_free char *w = cg_file(root, NULL, rel, "cpu.weight");
+    ret->cpu_shares = weight_to_shares(read_u64(w, NULL));
+    read_v2_io(root, rel, ret);
+}
+
+void cgroup_read_extra(const char *root, const char *rel, bool v2, cgroup_extra_t *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    if (!rel)
+        return;
+    if (v2)
+        read_v2_extra(root, rel, ret);
+    else
+        read_v1_extra(root, rel, ret);
+}

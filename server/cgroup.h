@@ -45,6 +45,32 @@ typedef struct cgroup_stats {
  * as zero; valid is false when neither cpu nor memory files exist. */
 void cgroup_read_stats(const char *root, const char *rel, bool v2, cgroup_stats_t *ret);
 
+/* One block device's I/O counters (v1 blkio.throttle.io_service_bytes and
+ * io_serviced, v2 io.stat). */
+typedef struct cgroup_blkio_dev {
+    uint32_t major, minor;
+    uint64_t read_bytes, write_bytes, reads, writes;
+} cgroup_blkio_dev_t;
+
+#define CGROUP_BLKIO_MAX 16
+
+/* The figures cadvisor reports beyond cgroup_stats_t, for the CRI metrics.
+ * Limits of "none" read as 0. */
+typedef struct cgroup_extra {
+    uint64_t cfs_periods, cfs_throttled_periods, cfs_throttled_ns;
+    uint64_t cpu_user_ns, cpu_system_ns; /* v1: cpuacct.stat ticks as ns */
+    uint64_t mem_failcnt;                /* v1 memory.failcnt; v2 memory.events max */
+    uint64_t mem_mapped_file, mem_swap, mem_kernel, mem_max_usage;
+    /* page faults of the cgroup alone and of its whole subtree */
+    uint64_t pgfault, pgmajfault, pgfault_hier, pgmajfault_hier;
+    uint64_t threads, threads_max; /* pids.current, pids.max */
+    uint64_t cpu_period, cpu_shares, swap_limit;
+    size_t n_devs;
+    cgroup_blkio_dev_t devs[CGROUP_BLKIO_MAX];
+} cgroup_extra_t;
+
+void cgroup_read_extra(const char *root, const char *rel, bool v2, cgroup_extra_t *ret);
+
 /* Adds b's counters and gauges into a (cpu, memory, page faults, OOM
  * events, pids; not the limit nor PSI). For pods without a cgroup of their
  * own, summed over their containers. */

@@ -149,6 +149,10 @@ Runtime__V1__ImageSpec *container_reply_image(rpc_ctx_t *ctx, const container_t 
 /* The cgroup figures of a running container (cgroup_stats.c): pid's cgroup
  * (0 or a gone pid: all zero, valid false). */
 void container_cgroup_stats(pid_t pid, cgroup_stats_t *ret);
+/* The cadvisor extras of pid's cgroup, and the open fds and sockets of the
+ * cgroup's processes (at most 1024 of them walked). Zeros when pid is gone. */
+void container_cgroup_extra(pid_t pid, cgroup_extra_t *ret, uint64_t *ret_fds,
+                            uint64_t *ret_sockets);
 
 /* c's writable layer usage, walked at most every 2 s (stats.c): the time
  * of the walk, bytes and inodes. */

@@ -140,6 +140,124 @@ static void test_read_v2_with_psi(void **state)
     drop(root);
 }
 
+static void test_read_extra_v1(void **state)
+{
+    char *root = fixture_root();
+    const char *c = "kubepods/pod1/c1";
+    char path[256];
+#define PUT(ctrl, file, text)                                    \
+    do {                                                         \
+        snprintf(path, sizeof(path), "%s/%s/%s", ctrl, c, file); \
+        put(root, path, text);                                   \
+    } while (0)
+    PUT("cpu", "cpu.stat", "nr_periods 40\nnr_throttled 7\nthrottled_time 2500000000\n");
+    PUT("cpuacct", "cpuacct.stat", "user 250\nsystem 130\n");
+    PUT("memory", "memory.failcnt", "4\n");
+    PUT("memory", "memory.stat",
+        "mapped_file 1\nswap 2\npgfault 30\npgmajfault 1\ntotal_mapped_file 8192\n"
+        "total_swap 4096\ntotal_pgfault 300\ntotal_pgmajfault 9\n");
+    PUT("memory", "memory.kmem.usage_in_bytes", "65536\n");
+    PUT("memory", "memory.max_usage_in_bytes", "1048576\n");
+    PUT("memory", "memory.memsw.limit_in_bytes", "67108864\n");
+    PUT("pids", "pids.current", "3\n");
+    PUT("pids", "pids.max", "max\n");
+    PUT("cpu", "cpu.cfs_period_us", "100000\n");
+    PUT("cpu", "cpu.shares", "1024\n");
+    PUT("blkio", "blkio.throttle.io_service_bytes",
+        "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 1\n8:0 Async 2\n8:0 Total 12288\n"
+        "253:1 Read 0\n253:1 Write 512\nTotal 12800\n");
+    PUT("blkio", "blkio.throttle.io_serviced", "8:0 Read 1\n8:0 Write 2\n8:0 Total 3\nTotal 3\n");
+#undef PUT
+    cgroup_extra_t x;
+    cgroup_read_extra(root, "/kubepods/pod1/c1", false, &x);
+    assert_int_equal(x.cfs_periods, 40);
+    assert_int_equal(x.cfs_throttled_periods, 7);
+    assert_int_equal(x.cfs_throttled_ns, 2500000000u);
+    assert_int_equal(x.cpu_user_ns, 2500000000u); /* 250 ticks of 1/100 s */
+    assert_int_equal(x.cpu_system_ns, 1300000000u);
+    assert_int_equal(x.mem_failcnt, 4);
+    assert_int_equal(x.mem_mapped_file, 8192); /* total_, as the rss */
+    assert_int_equal(x.mem_swap, 4096);
+    assert_int_equal(x.pgfault, 30);
+    assert_int_equal(x.pgmajfault, 1);
+    assert_int_equal(x.pgfault_hier, 300);
+    assert_int_equal(x.pgmajfault_hier, 9);
+    assert_int_equal(x.mem_kernel, 65536);
+    assert_int_equal(x.mem_max_usage, 1048576);
+    assert_int_equal(x.swap_limit, 67108864);
+    assert_int_equal(x.threads, 3);
+    assert_int_equal(x.threads_max, 0); /* "max" */
+    assert_int_equal(x.cpu_period, 100000);
+    assert_int_equal(x.cpu_shares, 1024);
+    assert_int_equal(x.n_devs, 2);
+    assert_int_equal(x.devs[0].major, 8);
+    assert_int_equal(x.devs[0].minor, 0);
+    assert_int_equal(x.devs[0].read_bytes, 4096);
+    assert_int_equal(x.devs[0].write_bytes, 8192);
+    assert_int_equal(x.devs[0].reads, 1);
+    assert_int_equal(x.devs[0].writes, 2);
+    assert_int_equal(x.devs[1].major, 253);
+    assert_int_equal(x.devs[1].minor, 1);
+    assert_int_equal(x.devs[1].write_bytes, 512);
+
+    /* memsw "unlimited" reads as no limit; a missing cgroup as zeros */
+    put(root, "memory/kubepods/pod1/c1/memory.memsw.limit_in_bytes", "9223372036854771712\n");
+    cgroup_read_extra(root, "/kubepods/pod1/c1", false, &x);
+    assert_int_equal(x.swap_limit, 0);
+    cgroup_read_extra(root, "/kubepods/gone", false, &x);
+    assert_int_equal(x.cfs_periods + x.cpu_user_ns + x.threads + x.cpu_shares + x.n_devs, 0);
+    drop(root);
+}
+
+static void test_read_extra_v2(void **state)
+{
+    char *root = fixture_root();
+    put(root, "k.slice/c1/cpu.stat",
+        "usage_usec 1500\nuser_usec 1000000\nsystem_usec 500000\nnr_periods 12\n"
+        "nr_throttled 3\nthrottled_usec 250000\n");
+    put(root, "k.slice/c1/memory.events", "low 0\nhigh 0\nmax 6\noom 1\noom_kill 1\n");
+    put(root, "k.slice/c1/memory.stat",
+        "anon 1\nfile 2\nkernel 40960\nfile_mapped 12288\npgfault 77\npgmajfault 5\n");
+    put(root, "k.slice/c1/memory.swap.current", "2048\n");
+    put(root, "k.slice/c1/memory.peak", "999424\n");
+    put(root, "k.slice/c1/memory.swap.max", "max\n");
+    put(root, "k.slice/c1/pids.current", "2\n");
+    put(root, "k.slice/c1/pids.max", "100\n");
+    put(root, "k.slice/c1/cpu.max", "20000 100000\n");
+    put(root, "k.slice/c1/cpu.weight", "100\n");
+    put(root, "k.slice/c1/io.stat",
+        "8:16 rbytes=1024 wbytes=2048 rios=3 wios=4 dbytes=0 dios=0\n"
+        "bogus line\n");
+    cgroup_extra_t x;
+    cgroup_read_extra(root, "/k.slice/c1", true, &x);
+    assert_int_equal(x.cfs_periods, 12);
+    assert_int_equal(x.cfs_throttled_periods, 3);
+    assert_int_equal(x.cfs_throttled_ns, 250000000u);
+    assert_int_equal(x.cpu_user_ns, 1000000000u);
+    assert_int_equal(x.cpu_system_ns, 500000000u);
+    assert_int_equal(x.mem_failcnt, 6);
+    assert_int_equal(x.mem_kernel, 40960);
+    assert_int_equal(x.mem_mapped_file, 12288);
+    assert_int_equal(x.pgfault, 77);
+    assert_int_equal(x.pgfault_hier, 77);
+    assert_int_equal(x.pgmajfault_hier, 5);
+    assert_int_equal(x.mem_swap, 2048);
+    assert_int_equal(x.mem_max_usage, 999424);
+    assert_int_equal(x.swap_limit, 0);
+    assert_int_equal(x.threads, 2);
+    assert_int_equal(x.threads_max, 100);
+    assert_int_equal(x.cpu_period, 100000);
+    assert_int_equal(x.cpu_shares, 2597); /* 2 + (100 - 1) * 262142 / 9999 */
+    assert_int_equal(x.n_devs, 1);
+    assert_int_equal(x.devs[0].major, 8);
+    assert_int_equal(x.devs[0].minor, 16);
+    assert_int_equal(x.devs[0].read_bytes, 1024);
+    assert_int_equal(x.devs[0].write_bytes, 2048);
+    assert_int_equal(x.devs[0].reads, 3);
+    assert_int_equal(x.devs[0].writes, 4);
+    drop(root);
+}
+
 static void test_psi_parse(void **state)
 {
     cgroup_psi_t p;
@@ -374,6 +492,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_v1),
         cmocka_unit_test(test_read_v2_with_psi),
+        cmocka_unit_test(test_read_extra_v1),
+        cmocka_unit_test(test_read_extra_v2),
         cmocka_unit_test(test_psi_parse),
         cmocka_unit_test(test_stats_add),
         cmocka_unit_test(test_parent_path),
