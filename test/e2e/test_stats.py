@@ -18,9 +18,13 @@ from test_sandbox import envf, ping, pytestmark, sh  # noqa: F401 (fixture, skip
 
 CG = "/sys/fs/cgroup"
 V2 = os.path.exists(os.path.join(CG, "cgroup.controllers"))
-V1_DIR = {"cpu.stat": "cpuacct", "cpuacct.usage": "cpuacct", "memory.usage_in_bytes": "memory",
+V1_DIR = {"cpu.stat": "cpu", "cpuacct.usage": "cpuacct", "memory.usage_in_bytes": "memory",
           "memory.stat": "memory", "memory.limit_in_bytes": "memory", "pids.current": "pids",
-          "cpu.cfs_quota_us": "cpu", "cpu.cfs_period_us": "cpu", "cpu.shares": "cpu"}
+          "cpu.cfs_quota_us": "cpu", "cpu.cfs_period_us": "cpu", "cpu.shares": "cpu",
+          "cpuacct.stat": "cpuacct", "memory.failcnt": "memory",
+          "memory.kmem.usage_in_bytes": "memory", "memory.max_usage_in_bytes": "memory",
+          "memory.memsw.limit_in_bytes": "memory", "pids.max": "pids",
+          "cgroup.procs": "memory", "blkio.throttle.io_service_bytes": "blkio"}
 
 
 def cg_read(rel, v1_file, v2_file=None):
@@ -78,10 +82,10 @@ class StatsPod(Pod):
         self.id = env.run(self.cfg)
         self.info = env.info(self.id)
 
-    def busy(self, name="busy"):
+    def busy(self, name="busy", **kw):
         cmd = ["sh", "-c", "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; "
                "touch /ready; sleep 1000"]
-        cid = self.run(name, command=cmd)
+        cid = self.run(name, command=cmd, **kw)
         upper = os.path.join(self.env.daemon.root, "containers", cid, "upper", "ready")
         end = time.time() + 20
         while not os.path.exists(upper) and time.time() < end:
@@ -225,8 +229,28 @@ def test_stream_container_stats_is_list_container_stats(spod):
 
 # ---- metrics ----
 
+def keyed(text):
+    return {k: int(v) for k, v in (l.split() for l in text.splitlines())}
+
+
+def fds_of(rel):
+    """(open fds, sockets) of the processes in the cgroup at rel."""
+    fds = sockets = 0
+    for pid in cg_read(rel, "cgroup.procs").split():
+        d = "/proc/%s/fd" % pid
+        for fd in os.listdir(d):
+            fds += 1
+            sockets += os.readlink(os.path.join(d, fd)).startswith("socket:")
+    return fds, sockets
+
+
+CTR_LIMITS = api_pb2.LinuxContainerConfig(resources=api_pb2.LinuxContainerResources(
+    cpu_period=100000, cpu_quota=50000, cpu_shares=512, memory_limit_in_bytes=64 << 20,
+    memory_swap_limit_in_bytes=64 << 20))
+
+
 def test_metric_descriptors_and_pod_metrics(spod):
-    cid = spod.busy()
+    cid = spod.busy(linux=CTR_LIMITS)
     assert ping(None, spod.env.status(spod.id).status.network.ip)
     descs = {d.name: d for d in spod.cri.call("ListMetricDescriptors").descriptors}
     for name in ["container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
@@ -239,18 +263,30 @@ def test_metric_descriptors_and_pod_metrics(spod):
         assert list(descs[name].label_keys)[:3] == ["id", "name", "image"]
     assert list(descs["container_network_receive_bytes_total"].label_keys)[3] == "interface"
     assert list(descs["container_cpu_usage_seconds_total"].label_keys)[3] == "cpu"
+    assert list(descs["container_memory_failures_total"].label_keys)[3:] == \
+        ["failure_type", "scope"]
+    assert list(descs["container_blkio_device_usage_total"].label_keys)[3:] == \
+        ["device", "major", "minor", "operation"]
+    for name in ["container_fs_inodes_free", "container_fs_limit_bytes",
+                 "container_fs_reads_bytes_total", "container_fs_writes_total"]:
+        assert list(descs[name].label_keys)[3:] == ["device"], name
 
     net0 = netdev(spod.info["netns"])
-    pods = list(spod.cri.call("ListPodSandboxMetrics").pod_metrics)
-    net1 = netdev(spod.info["netns"])
     rel = "%s/%s" % (spod.parent, cid)
+    before = cg_snapshot(rel)
+    pods = list(spod.cri.call("ListPodSandboxMetrics").pod_metrics)
+    after = cg_snapshot(rel)
+    net1 = netdev(spod.info["netns"])
     assert [p.pod_sandbox_id for p in pods] == [spod.id]
     p = pods[0]
     samples = list(p.metrics) + [m for c in p.container_metrics for m in c.metrics]
     for m in samples:  # every sample is described, with as many label values as keys
         assert m.name in descs, m.name
         assert len(m.label_values) == len(descs[m.name].label_keys), m
-        want = api_pb2.COUNTER if m.name.endswith("_total") else api_pb2.GAUGE
+        # cadvisor's two exceptions to "_total is a counter"
+        counter = (m.name.endswith("_total") and m.name != "container_fs_inodes_total") or \
+            m.name == "container_memory_failcnt"
+        want = api_pb2.COUNTER if counter else api_pb2.GAUGE
         assert m.metric_type == want, m
         assert m.timestamp > 0
     by = lambda ms, name, *extra: [m for m in ms if m.name == name and
@@ -273,6 +309,7 @@ def test_metric_descriptors_and_pod_metrics(spod):
         cg_cpu_ns(rel) // 10 ** 9
     assert by(cm, "container_oom_events_total")[0].value.value == 0
     assert by(cm, "container_fs_usage_bytes")[0].value.value >= 0
+    check_cadvisor_extras(spod, cid, rel, before, cm, after, by)
 
     streamed = [x for chunk in spod.cri.call("StreamPodSandboxMetrics")
                 for x in chunk.pod_sandbox_metrics]
@@ -281,6 +318,78 @@ def test_metric_descriptors_and_pod_metrics(spod):
         sorted(m.name for m in cm)
     spod.env.stop(spod.id)
     assert list(spod.cri.call("ListPodSandboxMetrics").pod_metrics) == []
+
+
+def cg_snapshot(rel):
+    """The v1 files behind the cadvisor extras (this host runs cgroup v1)."""
+    if V2:
+        return None
+    return {"cpu": keyed(cg_read(rel, "cpu.stat")), "acct": keyed(cg_read(rel, "cpuacct.stat")),
+            "mem": keyed(cg_read(rel, "memory.stat")),
+            "failcnt": int(cg_read(rel, "memory.failcnt")),
+            "kmem": int(cg_read(rel, "memory.kmem.usage_in_bytes")),
+            "max": int(cg_read(rel, "memory.max_usage_in_bytes")),
+            "pids": int(cg_read(rel, "pids.current")), "fds": fds_of(rel)}
+
+
+def check_cadvisor_extras(spod, cid, rel, b, cm, a, by):
+    val = lambda name, *extra: by(cm, name, *extra)[0].value.value  # noqa: E731
+    st = spod.status(cid).status
+    assert val("container_start_time_seconds") == st.started_at // 10 ** 9 > 0
+    assert val("container_spec_cpu_period") == 100000
+    if V2:
+        assert val("container_threads") == int(cg_read(rel, "pids.current")) == 1
+        return
+    assert val("container_spec_cpu_shares") == int(cg_read(rel, "cpu.shares")) == 512
+    assert val("container_spec_memory_swap_limit_bytes") == \
+        int(cg_read(rel, "memory.memsw.limit_in_bytes")) == 64 << 20
+    for key, name in [("nr_periods", "container_cpu_cfs_periods_total"),
+                      ("nr_throttled", "container_cpu_cfs_throttled_periods_total")]:
+        assert b["cpu"][key] <= val(name) <= a["cpu"][key], name
+    assert b["cpu"]["nr_periods"] > 0  # the quota is enforced: periods elapse
+    assert b["cpu"]["throttled_time"] // 10 ** 9 <= \
+        val("container_cpu_cfs_throttled_seconds_total") <= a["cpu"]["throttled_time"] // 10 ** 9
+    for key in ["user", "system"]:  # USER_HZ ticks
+        got = val("container_cpu_%s_seconds_total" % key)
+        assert b["acct"][key] // 100 <= got <= a["acct"][key] // 100, key
+    assert b["failcnt"] <= val("container_memory_failcnt") <= a["failcnt"]
+    assert b["max"] <= val("container_memory_max_usage_bytes") <= a["max"] and b["max"] > 0
+    assert abs(val("container_memory_kernel_usage") - b["kmem"]) < 1 << 20 and b["kmem"] > 0
+    assert val("container_memory_mapped_file") == b["mem"]["total_mapped_file"]
+    assert val("container_memory_swap") == b["mem"].get("total_swap", 0)
+    for scope, prefix in [("container", ""), ("hierarchy", "total_")]:
+        for kind in ["pgfault", "pgmajfault"]:
+            got = val("container_memory_failures_total", kind, scope)
+            assert b["mem"][prefix + kind] <= got <= a["mem"][prefix + kind], (kind, scope)
+    assert val("container_memory_failures_total", "pgfault", "container") > 0
+    assert val("container_threads") == b["pids"] == a["pids"] == 1
+    assert val("container_threads_max") == 0  # pids.max "max"
+    assert (val("container_file_descriptors"), val("container_sockets")) == b["fds"] == a["fds"]
+    assert b["fds"][0] > 0
+    vfs = os.statvfs(os.path.join(spod.env.daemon.root, "containers", cid, "upper"))
+    inodes = by_name(cm, "container_fs_inodes_total")
+    assert len(inodes) == 1 and inodes[0].label_values[3]
+    assert inodes[0].value.value == vfs.f_files
+    dev = inodes[0].label_values[3]
+    assert val("container_fs_limit_bytes", dev) == vfs.f_blocks * vfs.f_frsize
+    assert abs(val("container_fs_inodes_free", dev) - vfs.f_ffree) < 1000
+    # one read, one write sample per device the cgroup did I/O on, as blkio has them
+    io = {}
+    for line in cg_read(rel, "blkio.throttle.io_service_bytes").splitlines():
+        f = line.split()
+        if len(f) == 3 and f[1] in ("Read", "Write"):
+            io[(f[0], f[1])] = int(f[2])
+    blk = by_name(cm, "container_blkio_device_usage_total")
+    assert sorted(("%s:%s" % tuple(m.label_values[4:6]), m.label_values[6]) for m in blk) == \
+        sorted(io)
+    for m in blk:
+        key = ("%s:%s" % tuple(m.label_values[4:6]), m.label_values[6])
+        assert m.value.value <= io[key] or key not in io
+    assert len(by_name(cm, "container_fs_reads_bytes_total")) == len(io) // 2
+
+
+def by_name(ms, name):
+    return [m for m in ms if m.name == name]
 
 
 # ---- UpdatePodSandboxResources ----
