@@ -7,12 +7,14 @@
  * help, type and label keys; a sample is only ever built from a row of it.
  *
  * Labels: "id", "name", "image" (the container's id, its CRI name and
- * image; a pod's own samples carry the pod id, "POD" and ""), plus "cpu"
- * ("total") on the cpu counter and "interface" on the network ones. Values
- * are CRI UInt64: the seconds counter is whole seconds. Per running
+ * image; a pod's own samples carry the pod id, "POD" and ""), plus the
+ * row's extra labels as cadvisor has them ("cpu" on the cpu counter,
+ * "interface" on the network ones, "device" on the fs ones, ...). Values
+ * are CRI UInt64: the seconds counters are whole seconds. Per running
  * container: cpu, memory, OOM events, processes, writable layer usage (the
- * 2 s du cache), last seen. Per READY pod: the counters of each interface
- * of its netns. */
+ * 2 s du cache), last seen, and the cadvisor extras (CFS throttling, memory
+ * failures, threads, fds, spec limits, fs size, blkio; see README.md). Per
+ * READY pod: the counters of each interface of its netns. */
 
 #include <limits.h>
 #include <stdio.h>
