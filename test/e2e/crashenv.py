@@ -2,9 +2,12 @@
 test_random_kill.py: a daemon + network env (test_sandbox.Env) that can be
 SIGKILLed and restarted, and one leak check over everything a pod, a
 container or a pull can leave on the host."""
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import bundle
@@ -144,6 +147,31 @@ def make_env(base, **kw):
     return CrashEnv(base, **kw).start()
 
 
+@contextlib.contextmanager
+def crash_envs(prefix, **defaults):
+    """A factory of CrashEnvs, each in a new /tmp/<prefix>* dir:
+    make(start=True, **kw) with kw over defaults. On exit every env made
+    has its daemon stopped (if it still runs), is cleaned up and removed."""
+    made = []
+
+    def make(start=True, **kw):
+        e = CrashEnv(tempfile.mkdtemp(prefix=prefix, dir="/tmp"), **dict(defaults, **kw))
+        made.append(e)
+        return e.start() if start else e
+
+    try:
+        yield make
+    finally:
+        for e in made:
+            try:
+                if e.daemon.proc is not None and e.daemon.proc.poll() is None:
+                    e.cri.close()
+                    e.daemon.stop()
+            finally:
+                e.cleanup()
+                shutil.rmtree(e.base, ignore_errors=True)
+
+
 def wait_for(pred, timeout=30, step=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -153,4 +181,4 @@ def wait_for(pred, timeout=30, step=0.05):
     return pred()
 
 
-__all__ = ["CrashEnv", "make_env", "wait_for", "sh", "bundle"]
+__all__ = ["CrashEnv", "make_env", "crash_envs", "wait_for", "sh", "bundle"]

@@ -4,8 +4,6 @@ plugins and runc calls it started still run, or after they finished),
 every listed pod stopped and removed through the CRI: nothing may be left,
 IP leases above all."""
 import os
-import shutil
-import tempfile
 import time
 
 import grpc
@@ -13,7 +11,7 @@ import pytest
 
 from conftest import api_pb2
 import bundle
-from crashenv import CrashEnv, wait_for
+from crashenv import crash_envs, wait_for
 import test_sandbox
 
 pytestmark = test_sandbox.pytestmark
@@ -21,22 +19,8 @@ pytestmark = test_sandbox.pytestmark
 
 @pytest.fixture
 def crash_env():
-    made = []
-
-    def make(start=True, **kw):
-        e = CrashEnv(tempfile.mkdtemp(prefix="cs-", dir="/tmp"), **kw)
-        made.append(e)
-        return e.start() if start else e
-
-    yield make
-    for e in made:
-        try:
-            if e.daemon.proc is not None and e.daemon.proc.poll() is None:
-                e.cri.close()
-                e.daemon.stop()
-        finally:
-            e.cleanup()
-            shutil.rmtree(e.base, ignore_errors=True)
+    with crash_envs("cs-") as make:
+        yield make
 
 
 def run_parallel(env, n, tag):
