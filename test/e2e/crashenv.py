@@ -42,10 +42,8 @@ def _entries(path, ignore=()):
 class CrashEnv(Env):
     """Env whose daemon can be killed and restarted."""
 
-    def kill(self):
-        """SIGKILL, as a crash would; the helpers it started keep running."""
-        self.daemon.proc.send_signal(signal.SIGKILL)
-        self.daemon.proc.wait()
+    def _gone(self):
+        """After the daemon died: its log and the CRI client closed."""
         if self.daemon.log:
             self.daemon.log.close()
         self.daemon.proc = None
@@ -53,15 +51,16 @@ class CrashEnv(Env):
             self.cri.close()
             self.cri = None
 
+    def kill(self):
+        """SIGKILL, as a crash would; the helpers it started keep running."""
+        self.daemon.proc.send_signal(signal.SIGKILL)
+        self.daemon.proc.wait()
+        self._gone()
+
     def wait_exit(self, timeout=120):
         """Waits for the daemon to die on its own (a failpoint); its code."""
         rc = self.daemon.proc.wait(timeout=timeout)
-        if self.daemon.log:
-            self.daemon.log.close()
-        self.daemon.proc = None
-        if self.cri:
-            self.cri.close()
-            self.cri = None
+        self._gone()
         return rc
 
     def start_again(self, env=None):

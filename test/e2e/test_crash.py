@@ -23,6 +23,15 @@ def crash_env():
         yield make
 
 
+def drain(futs):
+    """Waits for every call, whatever it answered (the daemon was killed)."""
+    for f in futs:
+        try:
+            f.result()
+        except Exception:
+            pass
+
+
 def run_parallel(env, n, tag):
     futs = []
     for i in range(n):
@@ -37,11 +46,7 @@ def test_sigkill_during_parallel_run_pod_sandbox_leaks_nothing(crash_env, kill_a
     futs = run_parallel(env, 6, "crash")
     time.sleep(kill_after)
     env.kill()
-    for f in futs:
-        try:
-            f.result()
-        except Exception:
-            pass
+    drain(futs)
     time.sleep(pause)
     env.start_again()
     env.remove_everything()
@@ -81,11 +86,7 @@ def test_plugin_still_running_after_the_kill_is_waited_for(crash_env):
     futs = run_parallel(env, 2, "slow")
     assert wait_for(lambda: len(wrapper_pids(env)) == 2, timeout=30)
     env.kill()
-    for f in futs:
-        try:
-            f.result()
-        except Exception:
-            pass
+    drain(futs)
     assert wrapper_pids(env)
     env.start_again()
     env.remove_everything()
@@ -118,11 +119,7 @@ def test_monitor_still_creating_after_the_kill_is_waited_for(crash_env):
     futs = run_parallel(env, 2, "slowrt")
     assert wait_for(lambda: len(creating()) == 2, timeout=30)
     env.kill()
-    for f in futs:
-        try:
-            f.result()
-        except Exception:
-            pass
+    drain(futs)
     env.start_again()
     env.remove_everything()
     assert wait_for(lambda: not creating(), timeout=30)
