@@ -69,6 +69,11 @@ int64_t now_unix_ns(void);
 /* True when s starts with prefix. */
 bool str_has_prefix(const char *s, const char *prefix);
 
+struct sockaddr_storage;
+/* Fills *ss (zeroed first) with the IPv4 or IPv6 literal `address` and
+ * `port`; its family (AF_INET or AF_INET6), or -1 when address is neither. */
+int sockaddr_from_ip(const char *address, int port, struct sockaddr_storage *ss);
+
 /* Replaces the malloc'd string *field with a copy of value ("" for NULL);
  * value may point into *field. */
 void str_set(char **field, const char *value);

@@ -52,67 +52,6 @@ static int do_mount(const char *target, const char *upper, const char *data, cri
     return 0;
 }
 
-/* Mounts with the lower dirs opened and named by /proc/self/fd/N. */
-static int mount_by_fds(char *const *dirs, size_t n, const char *upper, const char *work,
-                        const char *target, cri_error_t *err)
-{
-    int *fds = xcalloc(n, sizeof(int));
-    char **names = xcalloc(n + 1, sizeof(char *));
-    char *data = NULL;
-    int rc = -1;
-    size_t opened = 0;
-    for (; opened < n; opened++) {
-        fds[opened] = open(dirs[opened], O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fds[opened] < 0) {
-            cri_error_make(err, errno, "open layer `%s`", dirs[opened]);
-            goto out;
-        }
-        names[opened] = xasprintf("/proc/self/fd/%d", fds[opened]);
-    }
-    data = overlay_data(names, n, upper, work);
-    if (!data) {
-        cri_error_set(err, E2BIG, "mount overlay on `%s`: %zu layers do not fit in the mount data",
-                      target, n);
-        goto out;
-    }
-    rc = do_mount(target, upper, data, err);
-out:
-    for (size_t i = 0; i < opened; i++)
-        close(fds[i]);
-    free(fds);
-    free(data);
-    strv_free(names);
-    return rc;
-}
-
-int rootfs_mount(char *const *layer_dirs, size_t n_layers, const char *empty_dir, const char *upper,
-                 const char *work, const char *target, cri_error_t *err)
-{
-    char *const empty[] = {(char *)empty_dir, NULL};
-    if (n_layers == 0) {
-        if (mkdir_p(empty_dir, 0700, err) < 0)
-            return -1;
-        layer_dirs = empty;
-        n_layers = 1;
-    }
-    if (mkdir_p(upper, 0755, err) < 0 || mkdir_p(work, 0700, err) < 0 ||
-        mkdir_p(target, 0755, err) < 0)
-        return -1;
-    cleanup_free char *data = overlay_data(layer_dirs, n_layers, upper, work);
-    if (data)
-        return do_mount(target, upper, data, err);
-    return mount_by_fds(layer_dirs, n_layers, upper, work, target, err);
-}
-
-int rootfs_unmount(const char *target, cri_error_t *err)
-{
-    if (umount2(target, UMOUNT_NOFOLLOW) == 0 || errno == EINVAL || errno == ENOENT)
-        return 0;
-    if (errno == EBUSY && umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
-        return 0;
-    return cri_error_make(err, errno, "unmount `%s`", target);
-}
-
 /* A detached id-mapped clone of dir (userns_fd gives the mapping). */
 static int idmap_clone(const char *dir, int userns_fd, cri_error_t *err)
 {
@@ -128,8 +67,10 @@ static int idmap_clone(const char *dir, int userns_fd, cri_error_t *err)
     return fd;
 }
 
-static int mount_idmapped_fds(char *const *dirs, size_t n, int userns_fd, const char *upper,
-                              const char *work, const char *target, cri_error_t *err)
+/* Mounts with the lower dirs opened and named by /proc/self/fd/N: plain
+ * O_PATH opens, or id-mapped clones when userns_fd is not -1. */
+static int mount_by_fds(char *const *dirs, size_t n, int userns_fd, const char *upper,
+                        const char *work, const char *target, cri_error_t *err)
 {
     int *fds = xcalloc(n, sizeof(int));
     char **names = xcalloc(n + 1, sizeof(char *));
@@ -137,9 +78,17 @@ static int mount_idmapped_fds(char *const *dirs, size_t n, int userns_fd, const 
     int rc = -1;
     size_t opened = 0;
     for (; opened < n; opened++) {
-        fds[opened] = idmap_clone(dirs[opened], userns_fd, err);
-        if (fds[opened] < 0)
-            goto out;
+        if (userns_fd >= 0) {
+            fds[opened] = idmap_clone(dirs[opened], userns_fd, err);
+            if (fds[opened] < 0)
+                goto out;
+        } else {
+            fds[opened] = open(dirs[opened], O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (fds[opened] < 0) {
+                cri_error_make(err, errno, "open layer `%s`", dirs[opened]);
+                goto out;
+            }
+        }
         names[opened] = xasprintf("/proc/self/fd/%d", fds[opened]);
     }
     data = overlay_data(names, n, upper, work);
@@ -158,27 +107,62 @@ out:
     return rc;
 }
 
+/* Makes the dirs a writable overlay needs; the empty lower dir (made with
+ * empty_mode) only when there are no layers. */
+static int make_dirs(size_t n_layers, const char *empty_dir, mode_t empty_mode, const char *upper,
+                     const char *work, const char *target, cri_error_t *err)
+{
+    if (n_layers == 0 && mkdir_p(empty_dir, empty_mode, err) < 0)
+        return -1;
+    if (mkdir_p(upper, 0755, err) < 0 || mkdir_p(work, 0700, err) < 0 ||
+        mkdir_p(target, 0755, err) < 0)
+        return -1;
+    return 0;
+}
+
+int rootfs_mount(char *const *layer_dirs, size_t n_layers, const char *empty_dir, const char *upper,
+                 const char *work, const char *target, cri_error_t *err)
+{
+    char *const empty[] = {(char *)empty_dir, NULL};
+    if (make_dirs(n_layers, empty_dir, 0700, upper, work, target, err) < 0)
+        return -1;
+    if (n_layers == 0) {
+        layer_dirs = empty;
+        n_layers = 1;
+    }
+    cleanup_free char *data = overlay_data(layer_dirs, n_layers, upper, work);
+    if (data)
+        return do_mount(target, upper, data, err);
+    return mount_by_fds(layer_dirs, n_layers, -1, upper, work, target, err);
+}
+
+int rootfs_unmount(const char *target, cri_error_t *err)
+{
+    if (umount2(target, UMOUNT_NOFOLLOW) == 0 || errno == EINVAL || errno == ENOENT)
+        return 0;
+    if (errno == EBUSY && umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+        return 0;
+    return cri_error_make(err, errno, "unmount `%s`", target);
+}
+
 int rootfs_mount_idmapped(char *const *layer_dirs, size_t n_layers, const char *empty_dir,
                           const char *upper, const char *work, const char *target,
                           const char *userns_path, unsigned root_uid, unsigned root_gid,
                           cri_error_t *err)
 {
     char *const empty[] = {(char *)empty_dir, NULL};
+    if (make_dirs(n_layers, empty_dir, 0755, upper, work, target, err) < 0)
+        return -1;
     if (n_layers == 0) {
-        if (mkdir_p(empty_dir, 0755, err) < 0)
-            return -1;
         layer_dirs = empty;
         n_layers = 1;
     }
-    if (mkdir_p(upper, 0755, err) < 0 || mkdir_p(work, 0700, err) < 0 ||
-        mkdir_p(target, 0755, err) < 0)
-        return -1;
     if (chown(upper, root_uid, root_gid) < 0)
         return cri_error_make(err, errno, "chown `%s` to the pod's root", upper);
     cleanup_close int userns_fd = open(userns_path, O_RDONLY | O_CLOEXEC);
     if (userns_fd < 0)
         return cri_error_make(err, errno, "open pod user namespace `%s`", userns_path);
-    return mount_idmapped_fds(layer_dirs, n_layers, userns_fd, upper, work, target, err);
+    return mount_by_fds(layer_dirs, n_layers, userns_fd, upper, work, target, err);
 }
 
 bool rootfs_idmap_supported(const char *dir)
@@ -241,7 +225,7 @@ int rootfs_mount_readonly(char *const *layer_dirs, size_t n_layers, const char *
         lowers[i + 1] = layer_dirs[i];
     char *data = overlay_data(lowers, n_layers + 1, NULL, NULL);
     int rc = data ? do_mount(target, NULL, data, err)
-                  : mount_by_fds(lowers, n_layers + 1, NULL, NULL, target, err);
+                  : mount_by_fds(lowers, n_layers + 1, -1, NULL, NULL, target, err);
     free(data);
     free(lowers);
     return rc;

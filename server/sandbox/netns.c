@@ -72,7 +72,7 @@ static void *pin_thread(void *data)
     return NULL;
 }
 
-int sandbox_netns_pin(const char *path, cri_error_t *err)
+int sandbox_pin_file(const char *path, const char *what, cri_error_t *err)
 {
     cleanup_free char *dir = xstrdup(path);
     char *slash = strrchr(dir, '/');
@@ -82,9 +82,15 @@ int sandbox_netns_pin(const char *path, cri_error_t *err)
         return -1;
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0)
-        return cri_error_make(err, errno, "create netns pin `%s`", path);
+        return cri_error_make(err, errno, "create %s pin `%s`", what, path);
     close(fd);
+    return 0;
+}
 
+int sandbox_netns_pin(const char *path, cri_error_t *err)
+{
+    if (sandbox_pin_file(path, "netns", err) < 0)
+        return -1;
     struct pin_job job = {.path = path};
     pthread_t t;
     int r = pthread_create(&t, NULL, pin_thread, &job);

@@ -51,6 +51,10 @@ char *sandbox_new_id(void);
 
 /* ---- network namespace (netns.c) ---- */
 
+/* An empty file at path (its dir created 0711), to bind a namespace onto;
+ * `what` names the pin in the error ("create <what> pin `path`"). */
+int sandbox_pin_file(const char *path, const char *what, cri_error_t *err);
+
 /* Creates a network namespace and pins it at `path` (bind mount of the
  * namespace file onto an empty file). Nothing is left behind on failure. */
 int sandbox_netns_pin(const char *path, cri_error_t *err);

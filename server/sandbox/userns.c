@@ -113,27 +113,11 @@ static int write_map(pid_t pid, const char *file, const uint32_t map[3], cri_err
     return 0;
 }
 
-/* An empty file at path (its dir created), to bind a namespace onto. */
-static int pin_file(const char *path, cri_error_t *err)
-{
-    cleanup_free char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir)
-        *slash = '\0';
-    if (mkdir_p(dir, 0711, err) < 0)
-        return -1;
-    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-    if (fd < 0)
-        return cri_error_make(err, errno, "create namespace pin `%s`", path);
-    close(fd);
-    return 0;
-}
-
 static int pin_ns(pid_t pid, const char *type, const char *path, cri_error_t *err)
 {
     char src[64];
     (void)snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)pid, type);
-    if (pin_file(path, err) < 0)
+    if (sandbox_pin_file(path, "namespace", err) < 0)
         return -1;
     if (mount(src, path, NULL, MS_BIND, NULL) < 0) {
         int e = errno;

@@ -307,16 +307,10 @@ static struct MHD_Daemon *bind_mhd(streaming_server_t *s, const char *address, i
 {
     struct sockaddr_storage ss = {0};
     unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_UPGRADE | MHD_USE_ITC;
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, address, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-    } else if (inet_pton(AF_INET6, address, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
+    int family = sockaddr_from_ip(address, port, &ss);
+    if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    } else {
+    if (family < 0) {
         cri_error_set(err, EINVAL, "streaming address `%s` is not an IP address", address);
         return NULL;
     }

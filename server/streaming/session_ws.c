@@ -93,6 +93,18 @@ static void on_message(session_t *s, const uint8_t *p, size_t n)
         session_resize_data(s, d, dn);
 }
 
+/* A ping gets its pong on `out`; a close is echoed with its code and the
+ * session winds down; other opcodes are dropped. */
+static void control_frame(session_t *s, sbuf_t *out, uint8_t op, const uint8_t *p, size_t n)
+{
+    if (op == WS_PING) {
+        ws_write_frame(out, WS_PONG, true, NULL, p, n);
+    } else if (op == WS_CLOSE) {
+        ws_write_frame(out, WS_CLOSE, true, NULL, p, n >= 2 ? 2 : 0);
+        s->closing = true;
+    }
+}
+
 static int on_frame(session_t *s, const ws_frame_t *f, cri_error_t *err)
 {
     uint8_t op;
@@ -101,21 +113,11 @@ static int on_frame(session_t *s, const ws_frame_t *f, cri_error_t *err)
     int rc = ws_reader_feed(&s->wsr, f, WS_MAX_MESSAGE, &op, &p, &n, err);
     if (rc <= 0)
         return rc;
-    switch (op) {
-    case WS_TEXT:
-    case WS_BINARY:
+    if (op == WS_TEXT || op == WS_BINARY)
         on_message(s, p, n);
-        return 0;
-    case WS_PING:
-        ws_write_frame(&s->out, WS_PONG, true, NULL, p, n);
-        return 0;
-    case WS_CLOSE: /* echo the code, then wind down */
-        ws_write_frame(&s->out, WS_CLOSE, true, NULL, p, n >= 2 ? 2 : 0);
-        s->closing = true;
-        return 0;
-    default:
-        return 0;
-    }
+    else
+        control_frame(s, &s->out, op, p, n);
+    return 0;
 }
 
 int ws_session_input(session_t *s, cri_error_t *err)
@@ -146,20 +148,11 @@ static int tunnel_frame(session_t *s, const ws_frame_t *f, cri_error_t *err)
     int rc = ws_reader_feed(&s->wsr, f, WS_MAX_MESSAGE, &op, &p, &n, err);
     if (rc <= 0)
         return rc;
-    switch (op) {
-    case WS_BINARY:
+    if (op == WS_BINARY)
         sbuf_append(&s->in, p, n);
-        return 0;
-    case WS_PING:
-        ws_write_frame(&s->wire_out, WS_PONG, true, NULL, p, n);
-        return 0;
-    case WS_CLOSE:
-        ws_write_frame(&s->wire_out, WS_CLOSE, true, NULL, p, n >= 2 ? 2 : 0);
-        s->closing = true;
-        return 0;
-    default:
-        return 0;
-    }
+    else
+        control_frame(s, &s->wire_out, op, p, n);
+    return 0;
 }
 
 int ws_tunnel_input(session_t *s, cri_error_t *err)

@@ -2,9 +2,12 @@
 test_random_kill.py: a daemon + network env (test_sandbox.Env) that can be
 SIGKILLed and restarted, and one leak check over everything a pod, a
 container or a pull can leave on the host."""
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import bundle
@@ -39,10 +42,8 @@ def _entries(path, ignore=()):
 class CrashEnv(Env):
     """Env whose daemon can be killed and restarted."""
 
-    def kill(self):
-        """SIGKILL, as a crash would; the helpers it started keep running."""
-        self.daemon.proc.send_signal(signal.SIGKILL)
-        self.daemon.proc.wait()
+    def _gone(self):
+        """After the daemon died: its log and the CRI client closed."""
         if self.daemon.log:
             self.daemon.log.close()
         self.daemon.proc = None
@@ -50,15 +51,16 @@ class CrashEnv(Env):
             self.cri.close()
             self.cri = None
 
+    def kill(self):
+        """SIGKILL, as a crash would; the helpers it started keep running."""
+        self.daemon.proc.send_signal(signal.SIGKILL)
+        self.daemon.proc.wait()
+        self._gone()
+
     def wait_exit(self, timeout=120):
         """Waits for the daemon to die on its own (a failpoint); its code."""
         rc = self.daemon.proc.wait(timeout=timeout)
-        if self.daemon.log:
-            self.daemon.log.close()
-        self.daemon.proc = None
-        if self.cri:
-            self.cri.close()
-            self.cri = None
+        self._gone()
         return rc
 
     def start_again(self, env=None):
@@ -144,6 +146,31 @@ def make_env(base, **kw):
     return CrashEnv(base, **kw).start()
 
 
+@contextlib.contextmanager
+def crash_envs(prefix, **defaults):
+    """A factory of CrashEnvs, each in a new /tmp/<prefix>* dir:
+    make(start=True, **kw) with kw over defaults. On exit every env made
+    has its daemon stopped (if it still runs), is cleaned up and removed."""
+    made = []
+
+    def make(start=True, **kw):
+        e = CrashEnv(tempfile.mkdtemp(prefix=prefix, dir="/tmp"), **dict(defaults, **kw))
+        made.append(e)
+        return e.start() if start else e
+
+    try:
+        yield make
+    finally:
+        for e in made:
+            try:
+                if e.daemon.proc is not None and e.daemon.proc.poll() is None:
+                    e.cri.close()
+                    e.daemon.stop()
+            finally:
+                e.cleanup()
+                shutil.rmtree(e.base, ignore_errors=True)
+
+
 def wait_for(pred, timeout=30, step=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -153,4 +180,4 @@ def wait_for(pred, timeout=30, step=0.05):
     return pred()
 
 
-__all__ = ["CrashEnv", "make_env", "wait_for", "sh", "bundle"]
+__all__ = ["CrashEnv", "make_env", "crash_envs", "wait_for", "sh", "bundle"]

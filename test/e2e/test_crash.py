@@ -4,8 +4,6 @@ plugins and runc calls it started still run, or after they finished),
 every listed pod stopped and removed through the CRI: nothing may be left,
 IP leases above all."""
 import os
-import shutil
-import tempfile
 import time
 
 import grpc
@@ -13,7 +11,7 @@ import pytest
 
 from conftest import api_pb2
 import bundle
-from crashenv import CrashEnv, wait_for
+from crashenv import crash_envs, wait_for
 import test_sandbox
 
 pytestmark = test_sandbox.pytestmark
@@ -21,22 +19,17 @@ pytestmark = test_sandbox.pytestmark
 
 @pytest.fixture
 def crash_env():
-    made = []
+    with crash_envs("cs-") as make:
+        yield make
 
-    def make(start=True, **kw):
-        e = CrashEnv(tempfile.mkdtemp(prefix="cs-", dir="/tmp"), **kw)
-        made.append(e)
-        return e.start() if start else e
 
-    yield make
-    for e in made:
+def drain(futs):
+    """Waits for every call, whatever it answered (the daemon was killed)."""
+    for f in futs:
         try:
-            if e.daemon.proc is not None and e.daemon.proc.poll() is None:
-                e.cri.close()
-                e.daemon.stop()
-        finally:
-            e.cleanup()
-            shutil.rmtree(e.base, ignore_errors=True)
+            f.result()
+        except Exception:
+            pass
 
 
 def run_parallel(env, n, tag):
@@ -53,11 +46,7 @@ def test_sigkill_during_parallel_run_pod_sandbox_leaks_nothing(crash_env, kill_a
     futs = run_parallel(env, 6, "crash")
     time.sleep(kill_after)
     env.kill()
-    for f in futs:
-        try:
-            f.result()
-        except Exception:
-            pass
+    drain(futs)
     time.sleep(pause)
     env.start_again()
     env.remove_everything()
@@ -97,11 +86,7 @@ def test_plugin_still_running_after_the_kill_is_waited_for(crash_env):
     futs = run_parallel(env, 2, "slow")
     assert wait_for(lambda: len(wrapper_pids(env)) == 2, timeout=30)
     env.kill()
-    for f in futs:
-        try:
-            f.result()
-        except Exception:
-            pass
+    drain(futs)
     assert wrapper_pids(env)
     env.start_again()
     env.remove_everything()
@@ -134,11 +119,7 @@ def test_monitor_still_creating_after_the_kill_is_waited_for(crash_env):
     futs = run_parallel(env, 2, "slowrt")
     assert wait_for(lambda: len(creating()) == 2, timeout=30)
     env.kill()
-    for f in futs:
-        try:
-            f.result()
-        except Exception:
-            pass
+    drain(futs)
     env.start_again()
     env.remove_everything()
     assert wait_for(lambda: not creating(), timeout=30)

@@ -11,16 +11,14 @@ The list of points comes from the daemon (CRICKET_FAILPOINT=list), and
 every testhook_failpoint("...") in the sources must be in it."""
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 
 import grpc
 import pytest
 
 from conftest import CRICKETD_TEST, api_pb2
-from crashenv import CrashEnv
+from crashenv import crash_envs
 from registry import busybox_registry, registry_config
 import test_sandbox
 
@@ -59,23 +57,8 @@ def reg():
 
 @pytest.fixture
 def fp_env(reg):
-    made = []
-
-    def make(env):
-        base = tempfile.mkdtemp(prefix="cf-", dir="/tmp")
-        e = CrashEnv(base, ports=True, extra_config=registry_config(reg.host), env=env)
-        made.append(e)
-        return e.start()
-
-    yield make
-    for e in made:
-        try:
-            if e.daemon.proc is not None and e.daemon.proc.poll() is None:
-                e.cri.close()
-                e.daemon.stop()
-        finally:
-            e.cleanup()
-            shutil.rmtree(e.base, ignore_errors=True)
+    with crash_envs("cf-", ports=True, extra_config=registry_config(reg.host)) as make:
+        yield lambda env: make(env=env)
 
 
 def pod_config(env, name):

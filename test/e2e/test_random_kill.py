@@ -6,8 +6,6 @@ listed removed through the CRI, then the leak check of crashenv. The seed
 is printed (CRICKET_RANDOM_KILL_SEED replays a run)."""
 import os
 import random
-import shutil
-import tempfile
 import threading
 import time
 
@@ -15,7 +13,7 @@ import grpc
 import pytest
 
 from conftest import api_pb2
-from crashenv import CrashEnv
+from crashenv import crash_envs
 from registry import busybox_registry, registry_config
 import test_sandbox
 
@@ -26,23 +24,9 @@ WORKERS = 4
 
 @pytest.fixture
 def churn_env():
-    made = []
-    with busybox_registry("cricket-rkreg-") as reg:
-        def make():
-            base = tempfile.mkdtemp(prefix="rk-", dir="/tmp")
-            e = CrashEnv(base, ports=True, extra_config=registry_config(reg.host))
-            made.append(e)
-            return e.start()
-
+    with busybox_registry("cricket-rkreg-") as reg, \
+            crash_envs("rk-", ports=True, extra_config=registry_config(reg.host)) as make:
         yield make
-        for e in made:
-            try:
-                if e.daemon.proc is not None and e.daemon.proc.poll() is None:
-                    e.cri.close()
-                    e.daemon.stop()
-            finally:
-                e.cleanup()
-                shutil.rmtree(e.base, ignore_errors=True)
 
 
 def churn(env, cri, tag, stop, errors):

@@ -15,6 +15,8 @@ import tempfile
 import time
 import urllib.request
 
+import pytest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 E2E = os.path.join(os.path.dirname(HERE), "e2e")
 sys.path.insert(0, E2E)
@@ -435,3 +437,30 @@ def remove_cgroups(dirs):
             os.rmdir(top)
         except OSError:
             pass
+
+
+def prereqs(cni=True):
+    """(ok, why): what a node test module needs here, why not (its skip
+    reason); cni: the CNI bridge plugin too."""
+    ok, why = bundle.have_prereqs()
+    if ok and not (PAUSE and CONMON):
+        ok, why = False, "CRICKET_PAUSE/CRICKET_CONMON not set"
+    if cni and ok and not os.path.exists(os.path.join(CNI_BIN, "bridge")):
+        ok, why = False, "containernetworking-plugins not installed"
+    return ok, why
+
+
+def module_node(cls=Node, kubelet_config=None):
+    """The body of a module-scoped node fixture (`yield from` it): a started
+    cls (kubelet_config entries added before the start), stopped after; the
+    module is skipped when there is no kubelet build."""
+    kube_bin, reason = find_kube_bin()
+    if kube_bin is None:
+        pytest.skip(reason)
+    n = cls(kube_bin)
+    n.kubelet_config.update(kubelet_config or {})
+    try:
+        n.start()
+        yield n
+    finally:
+        n.stop()

@@ -23,11 +23,7 @@ import kubeapi
 import kubenode
 from test_node import sleeper
 
-ok, why = kubenode.bundle.have_prereqs()
-if ok and not (kubenode.PAUSE and kubenode.CONMON):
-    ok, why = False, "CRICKET_PAUSE/CRICKET_CONMON not set"
-if ok and not os.path.exists(os.path.join(kubenode.CNI_BIN, "bridge")):
-    ok, why = False, "containernetworking-plugins not installed"
+ok, why = kubenode.prereqs()
 if ok and not os.path.exists(kubeapi.ETCD):
     ok, why = False, "etcd not installed (Debian's etcd-server)"
 pytestmark = pytest.mark.skipif(not ok, reason=why)

@@ -21,11 +21,7 @@ import pytest
 import kubenode
 from test_node import container, running_ready, sleeper
 
-ok, why = kubenode.bundle.have_prereqs()
-if ok and not (kubenode.PAUSE and kubenode.CONMON):
-    ok, why = False, "CRICKET_PAUSE/CRICKET_CONMON not set"
-if ok and not os.path.exists(os.path.join(kubenode.CNI_BIN, "bridge")):
-    ok, why = False, "containernetworking-plugins not installed"
+ok, why = kubenode.prereqs()
 pytestmark = pytest.mark.skipif(not ok, reason=why)
 
 SPARE = "docker.io/library/spare:1"
@@ -33,15 +29,7 @@ SPARE = "docker.io/library/spare:1"
 
 @pytest.fixture(scope="module")
 def node():
-    kube_bin, reason = kubenode.find_kube_bin()
-    if kube_bin is None:
-        pytest.skip(reason)
-    n = kubenode.Node(kube_bin)
-    try:
-        n.start()
-        yield n
-    finally:
-        n.stop()
+    yield from kubenode.module_node()
 
 
 def du(paths, inodes=False):

@@ -15,9 +15,7 @@ import pytest
 
 import kubenode
 
-ok, why = kubenode.bundle.have_prereqs()
-if ok and not (kubenode.PAUSE and kubenode.CONMON):
-    ok, why = False, "CRICKET_PAUSE/CRICKET_CONMON not set"
+ok, why = kubenode.prereqs(cni=False)
 pytestmark = pytest.mark.skipif(not ok, reason=why)
 
 VERSION = "v1.36.3"
@@ -39,15 +37,7 @@ class RuntimeOnly(kubenode.Node):
 
 @pytest.fixture(scope="module")
 def runtime():
-    kube_bin, reason = kubenode.find_kube_bin()
-    if kube_bin is None:
-        pytest.skip(reason)
-    n = RuntimeOnly(kube_bin)
-    try:
-        n.start()
-        yield n
-    finally:
-        n.stop()
+    yield from kubenode.module_node(RuntimeOnly)
 
 
 def kubeadm(runtime, *args, check=True):

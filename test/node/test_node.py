@@ -18,25 +18,13 @@ import kubenode
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)) "
                       r"(stdout|stderr) ([FP]) (.*)$")
 
-ok, why = kubenode.bundle.have_prereqs()
-if ok and not (kubenode.PAUSE and kubenode.CONMON):
-    ok, why = False, "CRICKET_PAUSE/CRICKET_CONMON not set"
-if ok and not os.path.exists(os.path.join(kubenode.CNI_BIN, "bridge")):
-    ok, why = False, "containernetworking-plugins not installed"
+ok, why = kubenode.prereqs()
 pytestmark = pytest.mark.skipif(not ok, reason=why)
 
 
 @pytest.fixture(scope="module")
 def node():
-    kube_bin, reason = kubenode.find_kube_bin()
-    if kube_bin is None:
-        pytest.skip(reason)
-    n = kubenode.Node(kube_bin)
-    try:
-        n.start()
-        yield n
-    finally:
-        n.stop()
+    yield from kubenode.module_node()
 
 
 @pytest.fixture

@@ -17,16 +17,8 @@ from test_node import container, pytestmark, running_ready, sleeper  # noqa: F40
 
 @pytest.fixture(scope="module")
 def node():
-    kube_bin, reason = kubenode.find_kube_bin()
-    if kube_bin is None:
-        pytest.skip(reason)
-    n = kubenode.Node(kube_bin)
-    n.kubelet_config["featureGates"] = {"PodAndContainerStatsFromCRI": True}
-    try:
-        n.start()
-        yield n
-    finally:
-        n.stop()
+    yield from kubenode.module_node(
+        kubelet_config={"featureGates": {"PodAndContainerStatsFromCRI": True}})
 
 
 def poll(fn, what, timeout=90):

@@ -1,4 +1,5 @@
 /* common/: errors, files, usage walk. */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -402,6 +405,31 @@ static void test_parse_major_minor(void **state)
     assert_int_equal(mi, 9);
 }
 
+static void test_sockaddr_from_ip(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    memset(&ss, 0xaa, sizeof(ss));
+    assert_int_equal(sockaddr_from_ip("127.0.0.1", 10250, &ss), AF_INET);
+    const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
+    assert_int_equal(a4->sin_family, AF_INET);
+    assert_int_equal(ntohs(a4->sin_port), 10250);
+    assert_int_equal(ntohl(a4->sin_addr.s_addr), 0x7f000001);
+    assert_int_equal(a4->sin_zero[0], 0); /* zeroed first */
+
+    assert_int_equal(sockaddr_from_ip("::1", 443, &ss), AF_INET6);
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
+    assert_int_equal(a6->sin6_family, AF_INET6);
+    assert_int_equal(ntohs(a6->sin6_port), 443);
+    assert_true(IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr));
+
+    /* names, ports in the string, empty: not IP literals */
+    assert_int_equal(sockaddr_from_ip("localhost", 1, &ss), -1);
+    assert_int_equal(sockaddr_from_ip("127.0.0.1:80", 1, &ss), -1);
+    assert_int_equal(sockaddr_from_ip("", 1, &ss), -1);
+    assert_int_equal(sockaddr_from_ip("[::1]", 1, &ss), -1);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -423,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_str_set_replaces_and_allows_alias),
         cmocka_unit_test(test_parse_ulong_prefix),
         cmocka_unit_test(test_parse_major_minor),
+        cmocka_unit_test(test_sockaddr_from_ip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
