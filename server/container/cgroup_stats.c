@@ -50,7 +50,7 @@ void container_cgroup_stats(pid_t pid, cgroup_stats_t *ret)
 static void count_fds(long pid, uint64_t *fds, uint64_t *sockets)
 {
     char dir[64];
-    snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
+    (void)snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
     DIR *d = opendir(dir);
     if (!d)
         return;

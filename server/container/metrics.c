@@ -332,7 +332,7 @@ static void add(rpc_ctx_t *ctx, samples_t *s, enum metric_id m, uint64_t value, 
 static char *dev_name(rpc_ctx_t *ctx, uint32_t major, uint32_t minor)
 {
     char link[64], target[PATH_MAX];
-    snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major, minor);
+    (void)snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major, minor);
     ssize_t n = readlink(link, target, sizeof(target) - 1);
     if (n <= 0)
         return rpc_printf(ctx, "%u:%u", major, minor);
