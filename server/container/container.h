@@ -166,7 +166,14 @@ typedef struct container {
      * so an exit cannot write back a record Remove just deleted */
     pthread_mutex_t record_lock;
     bool forgotten; /* behind record_lock: the record is deleted */
-    int refs;       /* atomic */
+    /* STARTED before STOPPED: a process that exits at once can be seen by
+     * the exit watcher before StartContainer publishes STARTED; both sides
+     * decide and publish under event_lock, and the exit side publishes
+     * STARTED first when a start was under way (lifecycle.c) */
+    pthread_mutex_t event_lock;
+    bool start_begun;       /* behind event_lock: runc start was called */
+    bool started_published; /* behind event_lock */
+    int refs;               /* atomic */
 } container_t;
 
 /* A snapshot of the run state (strings malloc'd; container_status_clear). */

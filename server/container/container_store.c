@@ -42,6 +42,7 @@ container_t *container_new(void)
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->op_lock, NULL);
     pthread_mutex_init(&c->record_lock, NULL);
+    pthread_mutex_init(&c->event_lock, NULL);
     c->refs = 1;
     return c;
 }
@@ -78,6 +79,7 @@ static void container_free(container_t *c)
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->op_lock);
     pthread_mutex_destroy(&c->record_lock);
+    pthread_mutex_destroy(&c->event_lock);
     free(c);
 }
 

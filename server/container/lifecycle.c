@@ -44,8 +44,16 @@ static const char *exit_reason(const conmon_exit_t *e)
 void container_mark_exited(daemon_t *d, container_t *c, int64_t finished_at, int exit_code,
                            const char *reason, const char *message)
 {
-    if (container_set_exited(c, finished_at, exit_code, reason, message))
+    pthread_mutex_lock(&c->event_lock);
+    if (container_set_exited(c, finished_at, exit_code, reason, message)) {
+        /* an exit that beat StartContainer's own STARTED */
+        if (c->start_begun && !c->started_published) {
+            events_publish(daemon_events(d), EVENTS_CONTAINER_STARTED, c->id, c->sandbox_id);
+            c->started_published = true;
+        }
         events_publish(daemon_events(d), EVENTS_CONTAINER_STOPPED, c->id, c->sandbox_id);
+    }
+    pthread_mutex_unlock(&c->event_lock);
 }
 
 int container_record_write(daemon_t *d, container_t *c, cri_error_t *err)

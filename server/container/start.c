@@ -41,7 +41,13 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
     daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
     if (!rt)
         return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", c->runtime);
+    pthread_mutex_lock(&c->event_lock);
+    c->start_begun = true;
+    pthread_mutex_unlock(&c->event_lock);
     if (oci_runtime_start(rt->oci, c->id, err) < 0) {
+        pthread_mutex_lock(&c->event_lock);
+        c->start_begun = false; /* it never ran: STOPPED alone */
+        pthread_mutex_unlock(&c->event_lock);
         container_mark_exited(d, c, now_unix_ns(), 128, "StartError", err->msg);
         cri_error_t ignore = CRI_ERROR_INIT;
         container_record_write(d, c, &ignore);
@@ -57,7 +63,11 @@ static int start_locked(daemon_t *d, container_t *c, cri_error_t *err)
     if (container_record_write(d, c, err) < 0)
         return -1;
     testhook_failpoint("start.after_record");
-    events_publish(daemon_events(d), EVENTS_CONTAINER_STARTED, c->id, c->sandbox_id);
+    pthread_mutex_lock(&c->event_lock);
+    if (!c->started_published) /* else the exit published it, before its STOPPED */
+        events_publish(daemon_events(d), EVENTS_CONTAINER_STARTED, c->id, c->sandbox_id);
+    c->started_published = true;
+    pthread_mutex_unlock(&c->event_lock);
     return 0;
 }
 
