@@ -2,6 +2,7 @@
 127.0.0.1): pull, list, status, remove, formats, layers, tags, users."""
 import json
 import os
+import shutil
 import stat
 import subprocess
 
@@ -326,8 +327,8 @@ def test_present_layer_not_downloaded_again(daemon_factory, reg, proxy):
 
 
 def test_crictl_pull_images_inspecti_rmi(images, reg):
-    crictl = "/usr/local/bin/crictl"
-    if not os.path.exists(crictl):
+    crictl = os.environ.get("CRICTL") or shutil.which("crictl")
+    if not crictl:
         pytest.skip("crictl not installed")
     d, _ = images
     ep = ["--runtime-endpoint", "unix://" + d.socket, "--image-endpoint", "unix://" + d.socket]
