@@ -101,6 +101,29 @@ static void read_psi(const char *root, const char *rel, const char *file, cgroup
         memset(ret, 0, sizeof(*ret));
 }
 
+/* memory.stat's names for inactive file, rss, cache, page faults and
+ * major page faults (v1 counts the hierarchy under "total_*"). */
+static const char *const V1_MEM_KEYS[5] = {"total_inactive_file", "total_rss", "total_cache",
+                                           "total_pgfault", "total_pgmajfault"};
+static const char *const V2_MEM_KEYS[5] = {"inactive_file", "anon", "file", "pgfault",
+                                           "pgmajfault"};
+
+/* rss, cache and page faults from memory.stat at path; the working set
+ * is usage minus inactive file pages (ret->mem_usage already read). */
+static void read_mem_stat(const char *path, const char *const keys[5], cgroup_stats_t *ret)
+{
+    cleanup_free char *stat = read_small(path);
+    uint64_t inactive = 0;
+    if (stat) {
+        inactive = keyed(stat, keys[0]);
+        ret->mem_rss = keyed(stat, keys[1]);
+        ret->mem_cache = keyed(stat, keys[2]);
+        ret->page_faults = keyed(stat, keys[3]);
+        ret->major_page_faults = keyed(stat, keys[4]);
+    }
+    ret->mem_working_set = ret->mem_usage > inactive ? ret->mem_usage - inactive : 0;
+}
+
 static void read_v1(const char *root, const char *rel, cgroup_stats_t *ret)
 {
     bool cpu_found = false, mem_found = false;
@@ -109,16 +132,7 @@ static void read_v1(const char *root, const char *rel, cgroup_stats_t *ret)
     cleanup_free char *cur = cg_file(root, "memory", rel, "memory.usage_in_bytes");
     ret->mem_usage = read_u64(cur, &mem_found);
     cleanup_free char *stat_path = cg_file(root, "memory", rel, "memory.stat");
-    cleanup_free char *stat = read_small(stat_path);
-    uint64_t inactive = 0;
-    if (stat) {
-        inactive = keyed(stat, "total_inactive_file");
-        ret->mem_rss = keyed(stat, "total_rss");
-        ret->mem_cache = keyed(stat, "total_cache");
-        ret->page_faults = keyed(stat, "total_pgfault");
-        ret->major_page_faults = keyed(stat, "total_pgmajfault");
-    }
-    ret->mem_working_set = ret->mem_usage > inactive ? ret->mem_usage - inactive : 0;
+    read_mem_stat(stat_path, V1_MEM_KEYS, ret);
     cleanup_free char *limit = cg_file(root, "memory", rel, "memory.limit_in_bytes");
     uint64_t lim = read_u64(limit, NULL);
     ret->mem_limit = lim >= V1_UNLIMITED ? 0 : lim;
@@ -140,16 +154,7 @@ static void read_v2(const char *root, const char *rel, cgroup_stats_t *ret)
     cleanup_free char *cur = cg_file(root, NULL, rel, "memory.current");
     ret->mem_usage = read_u64(cur, &mem_found);
     cleanup_free char *stat_path = cg_file(root, NULL, rel, "memory.stat");
-    cleanup_free char *stat = read_small(stat_path);
-    uint64_t inactive = 0;
-    if (stat) {
-        inactive = keyed(stat, "inactive_file");
-        ret->mem_rss = keyed(stat, "anon");
-        ret->mem_cache = keyed(stat, "file");
-        ret->page_faults = keyed(stat, "pgfault");
-        ret->major_page_faults = keyed(stat, "pgmajfault");
-    }
-    ret->mem_working_set = ret->mem_usage > inactive ? ret->mem_usage - inactive : 0;
+    read_mem_stat(stat_path, V2_MEM_KEYS, ret);
     cleanup_free char *max = cg_file(root, NULL, rel, "memory.max");
     ret->mem_limit = read_u64(max, NULL);
     cleanup_free char *ev_path = cg_file(root, NULL, rel, "memory.events");
