@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """cricket against Debian's containerd, side by side, in one run.
 
-    bench/compare.py [BUILD_DIR] [-n PODS] [-p PARALLEL] [-e EXECS] [--only cricket|containerd]
+    bench/compare.py [BUILD_DIR] [-n PODS] [-p PARALLEL] [-e EXECS]
+                     [--baseline OLD_BUILD_DIR] [--only cricket|containerd|baseline]
 
 Both runtimes get the same registry (Debian's docker-registry on 127.0.0.1,
 docker.io mirrored to it), the same CNI chain (bridge + host-local + portmap,
@@ -25,8 +26,16 @@ own. Figures (median and p90 unless said otherwise):
   per-pod PSS      (daemon growth + the runtime's helper processes: monitors
                    or shims) / PODS
 
-Then one table: both columns and cricket/containerd. Nothing is asserted;
-leaks are reported. Needs root, runc, containerd, docker-registry,
+  CPU per pod      the whole machine's busy CPU time (/proc/stat) during the
+                   sequential pod starts / PODS: daemon, monitors or shims,
+                   runc, CNI plugins and the pods' own start
+
+--baseline OLD_BUILD_DIR measures a second cricket (an older build: its
+cricketd, cricket-conmon and cricket-pause) in the same run, so a change is
+shown before and after beside containerd. Then one table: the columns,
+cricket/containerd (and baseline/containerd), and the issue's goal for the
+ratio (or the absolute figure) with whether cricket meets it. Nothing is
+asserted; leaks are reported. Needs root, runc, containerd, docker-registry,
 busybox-static and containernetworking-plugins."""
 import gzip
 import io
@@ -50,6 +59,7 @@ PODS = opt("-n", 50)
 PAR = opt("-p", 4)
 EXECS = opt("-e", 50)
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+BASELINE = sys.argv[sys.argv.index("--baseline") + 1] if "--baseline" in sys.argv else None
 use_build(BUILD)
 
 import test_sandbox as ts  # noqa: E402
@@ -157,6 +167,22 @@ class Cricket:
 
     def cleanup(self):
         self.env.cleanup()
+
+
+class CricketBaseline(Cricket):
+    """An older build of cricket, same config otherwise."""
+    name = "baseline"
+
+    def __init__(self, base, reg):
+        super().__init__(base, reg)
+        b = os.path.abspath(BASELINE)
+        with open(self.env.daemon.config) as f:
+            text = f.read()
+        text = text.replace("conmon_path: %s" % ts.CONMON,
+                            "conmon_path: %s" % os.path.join(b, "cricket-conmon"))
+        with open(self.env.daemon.config, "w") as f:
+            f.write(text)
+        self.env.daemon.binary = os.path.join(b, "cricketd")
 
 
 class Containerd:
@@ -342,6 +368,13 @@ class Run:
         return ms(t0)
 
 
+def busy_ticks():
+    """Busy clock ticks of the whole machine (user..steal, not idle/iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]) - v[3] - v[4]
+
+
 def measure(rt):
     """figure name -> (value, unit)"""
     f = {}
@@ -361,7 +394,9 @@ def measure(rt):
     f["idle daemon RSS (MiB)"] = mem_kb(rt.pid, "VmRSS:") / 1024
     pss0 = mem_kb(rt.pid, "Pss:")
 
+    t0 = busy_ticks()
     seq = [run.pod("s%d" % i) for i in range(PODS)]
+    f["CPU per pod start (ms)"] = (busy_ticks() - t0) * 1e3 / os.sysconf("SC_CLK_TCK") / PODS
     f["pod start sequential, median (ms)"] = statistics.median(s[2] for s in seq)
     f["pod start sequential, p90 (ms)"] = pct([s[2] for s in seq], 90)
     time.sleep(1)
@@ -406,6 +441,24 @@ def measure(rt):
     return f
 
 
+# issue 15's goals: figure name prefix -> (kind, bound); "ratio" bounds
+# cricket/containerd, "abs" bounds cricket's own figure.
+GOALS = [("pod start", ("ratio", 0.7)), ("ExecSync", ("ratio", 0.8)), ("pull ", ("ratio", 0.5)),
+         ("RemoveImage", ("ratio", 1.0)), ("RemoveContainer", ("ratio", 1.0)),
+         ("idle daemon RSS", ("abs", 10.0)), ("restart", ("ratio", 0.5)),
+         ("per-pod overhead PSS", ("ratio", 0.1)), ("CPU per pod", ("ratio", 1.0))]
+
+
+def goal(name, k, c):
+    for prefix, (kind, bound) in GOALS:
+        if name.startswith(prefix) and k is not None:
+            if kind == "abs":
+                return "<= %g %s" % (bound, "met" if k <= bound else "NOT met")
+            if c:
+                return "<= %g %s" % (bound, "met" if k / c <= bound else "NOT met")
+    return ""
+
+
 def main():
     if not CONTAINERD and ONLY != "cricket":
         print("containerd not installed (apt-get install containerd)", file=sys.stderr)
@@ -421,8 +474,8 @@ def main():
                            os.path.join(BUILD, "cricket-pause"))
         for name, what in info.items():
             print("image %-10s %s" % (name, what))
-        for cls in (Cricket, Containerd):
-            if ONLY and cls.name != ONLY:
+        for cls in (Cricket, CricketBaseline, Containerd):
+            if (ONLY and cls.name != ONLY) or (cls is CricketBaseline and not BASELINE):
                 continue
             base = os.path.join(top, cls.name)
             os.makedirs(base)
@@ -441,14 +494,22 @@ def main():
         else:
             shutil.rmtree(top, ignore_errors=True)
     names = list(next(iter(results.values())).keys())
-    print("\n%-44s %12s %12s %8s" % ("figure (%d pods, %d parallel, %d execs)" % (PODS, PAR, EXECS),
-                                    "containerd", "cricket", "ratio"))
+    cols = [c for c in ("containerd", "baseline", "cricket") if c in results]
+    print("\n%-40s" % ("figure (%d pods, %d parallel, %d execs)" % (PODS, PAR, EXECS)) +
+          "".join("%12s" % c for c in cols) +
+          ("%8s" % "base/c" if "baseline" in cols else "") + "%8s  %s" % ("ratio", "goal"))
     for n in names:
         c = results.get("containerd", {}).get(n)
         k = results.get("cricket", {}).get(n)
-        ratio = "%.2f" % (k / c) if c and k is not None else "-"
-        print("%-44s %12s %12s %8s" % (n, "%.2f" % c if c is not None else "-",
-                                       "%.2f" % k if k is not None else "-", ratio))
+        b = results.get("baseline", {}).get(n)
+        line = "%-40s" % n + "".join("%12s" % ("%.2f" % results[col][n]
+                                              if results[col].get(n) is not None else "-")
+                                     for col in cols)
+        if "baseline" in cols:
+            line += "%8s" % ("%.2f" % (b / c) if c and b is not None else "-")
+        line += "%8s" % ("%.2f" % (k / c) if c and k is not None else "-")
+        g = goal(n, k, c)
+        print(line + ("  " + g if g else ""))
     for name, l in leaks.items():
         if l:
             print("LEAKS (%s): %r" % (name, l))
