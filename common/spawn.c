@@ -49,6 +49,8 @@ void spawn_describe_status(int st, char *buf, size_t len)
         (void)snprintf(buf, len, "wait status %#x", (unsigned)st);
 }
 
+#define SPAWN_KILL_GRACE_MS 2000
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -100,18 +102,18 @@ static void feed_write(feed_t *f)
     f->fd = -1;
 }
 
-static void kill_pid_file(const char *path)
+/* Whether the pid written at path was sent SIGKILL. */
+static bool kill_pid_file(const char *path)
 {
     if (!path)
-        return;
+        return false;
     cleanup_free char *data = NULL;
     cri_error_t ignored = CRI_ERROR_INIT;
     if (read_file(path, 64, &data, NULL, &ignored) < 0)
-        return;
+        return false;
     char *end = NULL;
     long pid = strtol(data, &end, 10);
-    if (end != data && pid > 1)
-        kill((pid_t)pid, SIGKILL);
+    return end != data && pid > 1 && kill((pid_t)pid, SIGKILL) == 0;
 }
 
 static int spawn_child(const spawn_opts_t *o, int in, int out, int errfd, pid_t *ret_pid,
@@ -165,6 +167,10 @@ static int wait_child(const spawn_opts_t *o, pid_t pid, capture_t *caps, feed_t 
     cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     int64_t deadline = mono_ms() + o->timeout_ms;
     int status = 0;
+    /* past the deadline with a kill_pid_file: that process is killed first
+     * and the child (a runtime waiting for it) gets a grace to reap it and
+     * exit by itself, so no zombie is left to whoever adopts it */
+    bool killing = false, killed = false;
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
@@ -173,6 +179,13 @@ static int wait_child(const spawn_opts_t *o, pid_t pid, capture_t *caps, feed_t 
             return cri_error_set(err, ECHILD, "`%s`: exit status lost (child reaped elsewhere)",
                                  o->argv[0]);
         int64_t left = deadline - mono_ms();
+        if (left <= 0 && o->kill_pid_file && !killing) {
+            killing = true;
+            deadline = mono_ms() + SPAWN_KILL_GRACE_MS;
+            left = SPAWN_KILL_GRACE_MS;
+        }
+        if (killing && !killed)
+            killed = kill_pid_file(o->kill_pid_file); /* retried: it may not be written yet */
         if (left <= 0) {
             kill_pid_file(o->kill_pid_file);
             kill_and_reap(pid, &status);
@@ -189,7 +202,7 @@ static int wait_child(const spawn_opts_t *o, pid_t pid, capture_t *caps, feed_t 
         if (pidfd >= 0)
             pfd[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
         /* without a pidfd (old kernel) poll in short steps */
-        int step = pidfd >= 0 ? (int)left : (left < 10 ? (int)left : 10);
+        int step = pidfd >= 0 && (!killing || killed) ? (int)left : (left < 10 ? (int)left : 10);
         if (poll(pfd, n, step) < 0 && errno != EINTR) {
             int e = errno;
             kill_and_reap(pid, &status);
@@ -201,6 +214,9 @@ static int wait_child(const spawn_opts_t *o, pid_t pid, capture_t *caps, feed_t 
             if (caps[i].fd >= 0)
                 capture_read(&caps[i]);
     }
+    if (killing)
+        return cri_error_set(err, ETIMEDOUT, "`%s` timed out after %d ms, killed", o->argv[0],
+                             o->timeout_ms);
     /* the child is gone: whatever it wrote is in the pipes now (a grandchild
      * holding them open must not keep us here) */
     for (int i = 0; i < 2; i++)

@@ -2,6 +2,7 @@
  * fake ops table, and the real ops table driving a fake runtime script (a
  * shell script that records its argv, writes runc-style JSON logs, prints
  * state, hangs): argv layout, error surfacing, state parsing, timeouts. */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -130,6 +131,8 @@ static const char script_text[] =
     "prev=\n"
     "for a in \"$@\"; do\n"
     "  [ \"$prev\" = --log ] && log=$a\n"
+    "  [ \"$prev\" = --pid-file ] && pidf=$a\n"
+    "  [ \"$prev\" = --process ] && cp \"$a\" \"$ARGV_FILE.proc\"\n"
     "  prev=$a\n"
     "done\n"
     "printf '%s\\n' \"$@\" > \"$ARGV_FILE\"\n"
@@ -143,6 +146,10 @@ static const char script_text[] =
     "  silent) exit 7;;\n"
     "  hang) exec sleep 30;;\n"
     "  exit3) exit 3;;\n"
+    "  chatty) echo out; echo err >&2; exit 5;;\n"
+    "  big) head -c 100000 /dev/zero; exit 0;;\n"
+    "  exechang) sleep 30 & echo $! > \"$pidf\"; echo $! > \"$ARGV_FILE.pid\"; wait $!;"
+    " st=$?; echo reaped > \"$ARGV_FILE.reaped\"; exit $st;;\n"
     "esac\n"
     "case \"$7\" in\n"
     "  state) echo '{\"ociVersion\":\"1.0.2\",\"id\":\"'$id'\",\"pid\":1234,"
@@ -320,6 +327,77 @@ static void test_exec_status(void **state)
     assert_int_equal(err.status, EINVAL);
 }
 
+static bool tmp_dir_empty(fixture_t *fx)
+{
+    cleanup_dir DIR *d = opendir(fx->rt->tmp_dir);
+    assert_non_null(d);
+    for (struct dirent *e = readdir(d); e; e = readdir(d))
+        if (e->d_name[0] != '.')
+            return false;
+    return true;
+}
+
+/* ExecSync's runner: the process JSON goes in a file, runc runs in the
+ * foreground with our pipes, the streams come back apart and capped, the
+ * exit code is the process's; its stderr is not taken for a runtime error,
+ * the runtime's logged error is; and no per-call file is left. */
+static void test_exec_sync_capture(void **state)
+{
+    fixture_t *fx = *state;
+    oci_exec_sync_opts_t o = {.process_json = "{\"args\":[\"x\"]}", .output_cap = 1000};
+    oci_exec_sync_result_t r = {0};
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "chatty", &o, &r, &err), 0);
+    assert_int_equal(r.exit_code, 5);
+    assert_string_equal(r.out, "out\n");
+    assert_string_equal(r.err, "err\n");
+    oci_exec_sync_result_clear(&r);
+    cleanup_free char *argv = recorded_argv(fx);
+    assert_non_null(strstr(argv, " exec --process "));
+    assert_non_null(strstr(argv, " --pid-file "));
+    cleanup_free char *proc_path = xasprintf("%s.proc", fx->argv_file);
+    cleanup_free char *proc = NULL;
+    assert_int_equal(read_file(proc_path, 4096, &proc, NULL, &err), 0);
+    assert_string_equal(proc, o.process_json);
+
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "big", &o, &r, &err), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.out_len, 1000); /* the rest read and dropped */
+    assert_int_equal(r.err_len, 0);
+    oci_exec_sync_result_clear(&r);
+
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "missing", &o, &r, &err), -1);
+    assert_int_equal(err.status, ENOENT);
+    assert_non_null(strstr(err.msg, "container does not exist"));
+    assert_null(r.out);
+    assert_true(tmp_dir_empty(fx));
+}
+
+/* On timeout the exec'd process (the pid file's) is killed first and the
+ * runtime, left to reap it, exits by itself: ETIMEDOUT, nothing left. A
+ * runtime that never wrote a pid file is killed after the grace. */
+static void test_exec_sync_timeout(void **state)
+{
+    fixture_t *fx = *state;
+    oci_exec_sync_opts_t o = {.process_json = "{}", .output_cap = 1000, .timeout_ms = 300};
+    oci_exec_sync_result_t r = {0};
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "exechang", &o, &r, &err), -1);
+    assert_int_equal(err.status, ETIMEDOUT);
+    cleanup_free char *reaped = xasprintf("%s.reaped", fx->argv_file);
+    assert_int_equal(access(reaped, F_OK), 0); /* the runtime saw its process die */
+    cleanup_free char *pid_path = xasprintf("%s.pid", fx->argv_file);
+    cleanup_free char *pid = NULL;
+    assert_int_equal(read_file(pid_path, 64, &pid, NULL, &err), 0);
+    assert_int_equal(kill((pid_t)strtol(pid, NULL, 10), 0), -1);
+    assert_true(tmp_dir_empty(fx));
+
+    cri_error_t e2 = CRI_ERROR_INIT;
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "hang", &o, &r, &e2), -1);
+    assert_int_equal(e2.status, ETIMEDOUT);
+    assert_true(tmp_dir_empty(fx));
+}
+
 /* With SIGCHLD ignored the kernel reaps children itself: the call must fail
  * at once with ECHILD, not wait for its timeout. */
 static void test_child_reaped_elsewhere(void **state)
@@ -389,6 +467,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_and_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_sync_capture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_sync_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_reaped_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_tmp_of_dead_daemons, setup, teardown),
         cmocka_unit_test(test_new_missing_binary),
