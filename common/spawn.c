@@ -1,5 +1,6 @@
 #include "spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -102,7 +103,49 @@ static void feed_write(feed_t *f)
     f->fd = -1;
 }
 
-/* Whether the pid written at path was sent SIGKILL. */
+#define KILL_TREE_MAX 4096
+
+/* Adds the children of pid (all its threads') to tree, each SIGSTOPped
+ * first so that it forks no more. */
+static void stop_children(pid_t pid, pid_t *tree, size_t *n)
+{
+    cleanup_free char *task = xasprintf("/proc/%d/task", (int)pid);
+    cleanup_dir DIR *dir = opendir(task);
+    for (struct dirent *e = dir ? readdir(dir) : NULL; e; e = readdir(dir)) {
+        if (e->d_name[0] == '.')
+            continue;
+        cleanup_free char *path = xasprintf("%s/%s/children", task, e->d_name);
+        cleanup_free char *list = NULL;
+        cri_error_t ignored = CRI_ERROR_INIT;
+        if (read_file(path, 65536, &list, NULL, &ignored) < 0)
+            continue;
+        for (char *p = list, *end = NULL;; p = end) {
+            long child = strtol(p, &end, 10);
+            if (end == p || *n >= KILL_TREE_MAX)
+                break;
+            if (child > 1 && kill((pid_t)child, SIGSTOP) == 0)
+                tree[(*n)++] = (pid_t)child;
+        }
+    }
+}
+
+/* SIGKILLs pid and its descendants (an exec'd shell's children): all are
+ * stopped first, walking down, so none escapes by forking meanwhile. */
+static bool kill_tree(pid_t pid)
+{
+    if (kill(pid, SIGSTOP) < 0)
+        return false;
+    cleanup_free pid_t *tree = xcalloc(KILL_TREE_MAX, sizeof(*tree));
+    size_t n = 0;
+    tree[n++] = pid;
+    for (size_t i = 0; i < n; i++)
+        stop_children(tree[i], tree, &n);
+    for (size_t i = n; i-- > 0;)
+        kill(tree[i], SIGKILL);
+    return true;
+}
+
+/* Whether the pid written at path (and its descendants) were sent SIGKILL. */
 static bool kill_pid_file(const char *path)
 {
     if (!path)
@@ -113,7 +156,7 @@ static bool kill_pid_file(const char *path)
         return false;
     char *end = NULL;
     long pid = strtol(data, &end, 10);
-    return end != data && pid > 1 && kill((pid_t)pid, SIGKILL) == 0;
+    return end != data && pid > 1 && kill_tree((pid_t)pid);
 }
 
 static int spawn_child(const spawn_opts_t *o, int in, int out, int errfd, pid_t *ret_pid,

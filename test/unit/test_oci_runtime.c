@@ -150,6 +150,8 @@ static const char script_text[] =
     "  big) head -c 100000 /dev/zero; exit 0;;\n"
     "  exechang) sleep 30 & echo $! > \"$pidf\"; echo $! > \"$ARGV_FILE.pid\"; wait $!;"
     " st=$?; echo reaped > \"$ARGV_FILE.reaped\"; exit $st;;\n"
+    "  exectree) sh -c 'sleep 31 & echo $! > \"$ARGV_FILE.gc\"; wait' & echo $! > \"$pidf\";"
+    " wait $!; exit $?;;\n"
     "esac\n"
     "case \"$7\" in\n"
     "  state) echo '{\"ociVersion\":\"1.0.2\",\"id\":\"'$id'\",\"pid\":1234,"
@@ -337,6 +339,24 @@ static bool tmp_dir_empty(fixture_t *fx)
     return true;
 }
 
+/* Neither gone nor a zombie, within 5 s (kills are asynchronous). */
+static bool runs(pid_t pid)
+{
+    for (int i = 0; i < 500; i++) {
+        cleanup_free char *path = xasprintf("/proc/%d/stat", (int)pid);
+        cleanup_free char *stat = NULL;
+        cri_error_t err = CRI_ERROR_INIT;
+        if (read_file(path, 4096, &stat, NULL, &err) < 0)
+            return false;
+        const char *paren = strrchr(stat, ')');
+        if (paren && (paren[2] == 'Z' || paren[2] == 'X'))
+            return false;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
 /* ExecSync's runner: the process JSON goes in a file, runc runs in the
  * foreground with our pipes, the streams come back apart and capped, the
  * exit code is the process's; its stderr is not taken for a runtime error,
@@ -391,6 +411,14 @@ static void test_exec_sync_timeout(void **state)
     assert_int_equal(read_file(pid_path, 64, &pid, NULL, &err), 0);
     assert_int_equal(kill((pid_t)strtol(pid, NULL, 10), 0), -1);
     assert_true(tmp_dir_empty(fx));
+
+    /* its descendants too (a shell's children) */
+    cleanup_free char *gc_path = xasprintf("%s.gc", fx->argv_file);
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "exectree", &o, &r, &err), -1);
+    assert_int_equal(err.status, ETIMEDOUT);
+    cleanup_free char *gc = NULL;
+    assert_int_equal(read_file(gc_path, 64, &gc, NULL, &err), 0);
+    assert_false(runs((pid_t)strtol(gc, NULL, 10)));
 
     cri_error_t e2 = CRI_ERROR_INIT;
     assert_int_equal(oci_runtime_exec_sync(fx->rt, "hang", &o, &r, &e2), -1);
