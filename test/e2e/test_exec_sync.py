@@ -5,12 +5,14 @@ the cap is dropped; a container stopped during an exec ends the exec and the
 RPC answers; an exec that cannot start is an error naming the command; and
 many execs leak no fd, no zombie and no per-call file."""
 import os
+import signal
 import threading
 import time
 
 import grpc
 
-from test_container import Pod, exec_sync, expect_error, gone, pod, reg  # noqa: F401 (fixtures)
+from test_container import (Pod, exec_sync, expect_error, gone, pod,  # noqa: F401 (fixtures)
+                            procs_with_cmdline, reg)
 from test_sandbox import envf, pytestmark  # noqa: F401 (fixture, skip mark)
 
 
@@ -150,4 +152,35 @@ def test_exec_sync_no_leaks(pod):
     assert settled(lambda: runc_tmp_files(pod.env), []) == []
     bundle = os.path.join(pod.env.daemon.runroot, "containers", cid)
     assert [f for f in os.listdir(bundle) if f.startswith("exec-")] == []
+    pod.stop(cid, timeout=0)
+
+
+def test_exec_sync_daemon_killed_mid_exec(pod):
+    """The daemon dies during an ExecSync: nothing enforces that exec's
+    timeout any more and nobody reads its output, so the next daemon kills
+    its process at startup instead of waiting for its runc to end."""
+    cid = pod.run("k", command=["sleep", "1000"])
+    out = {}
+
+    def run():
+        try:
+            exec_sync(pod, cid, ["sleep", "301"], timeout=600)
+        except grpc.RpcError as e:
+            out["e"] = e.code()
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert settled(lambda: bool(procs_with_cmdline(b"sleep\x00301\x00", cid)), True) is True
+    env = pod.env
+    os.kill(env.daemon.proc.pid, signal.SIGKILL)
+    env.daemon.proc.wait()
+    env.daemon.proc = None
+    t.join(30)
+    assert not t.is_alive() and "e" in out, out
+    env.cri.close()
+    env.start()  # ready within its 20 s, not after runc's timeout
+    pod.cri = env.cri
+    assert gone(b"sleep\x00301\x00", cid)
+    assert settled(lambda: runc_execs(env), []) == []
+    assert exec_sync(pod, cid, ["echo", "-n", "ok"]).stdout == b"ok"
     pod.stop(cid, timeout=0)
