@@ -12,8 +12,8 @@ containers themselves are not: runc moves them into theirs), with one pod
   in that pod: median and p90 wall ms, and CPU ms per container;
 - ExecSync `true` (timeout 10 s), EXECS times: median and p90 wall ms, and
   CPU ms per exec.
-With -s, one more ExecSync runs under `strace -f -tt` of the daemon, traced
-to STRACE_OUT. Also prints the load average: the machine may be shared. Asserts nothing
+With -s, one more ExecSync and one more create+start run under `strace -f -tt`
+of the daemon, traced to STRACE_OUT.exec and STRACE_OUT.ctr. Also prints the load average: the machine may be shared. Asserts nothing
 but the answers (exit code 0). Needs root, runc, busybox-static, the CNI
 plugins and Debian's docker-registry. Cleans up like container_bench.py."""
 import os
@@ -69,18 +69,26 @@ class CpuGroup:
             print("cgroup %s left: %s" % (self.path, e), file=sys.stderr)
 
 
-def trace(pid, fn):
-    """One fn() under `strace -f -tt` of the daemon, written to STRACE."""
-    st = subprocess.Popen(["strace", "-f", "-tt", "-qq", "-o", STRACE, "-p", str(pid)])
+def trace(pid, what, fn):
+    """One fn() under `strace -f -tt` of the daemon, written to STRACE.what."""
+    out = "%s.%s" % (STRACE, what)
+    st = subprocess.Popen(["strace", "-f", "-tt", "-qq", "-o", out, "-p", str(pid)])
     time.sleep(1)  # attached
-    print("traced ExecSync: %.1f ms (to %s)" % (fn(), STRACE))
+    print("traced %s: %.1f ms (to %s)" % (what, fn(), out))
     st.terminate()
     st.wait()
 
 
-def figures(name, wall, cpu_ms, n):
-    print("%-34s median %6.1f ms  p90 %6.1f ms  CPU %6.1f ms each" % (
-        name, statistics.median(wall), pct(wall, 90), cpu_ms / n))
+def own_cpu_ms(pid):
+    """utime + stime of pid itself (all its threads), in ms."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def figures(name, wall, cpu_ms, own_ms, n):
+    print("%-30s median %6.1f ms  p90 %6.1f ms  CPU %5.1f ms each (cricketd itself %4.1f)" % (
+        name, statistics.median(wall), pct(wall, 90), cpu_ms / n, own_ms / n))
 
 
 def main():
@@ -125,13 +133,17 @@ def bench(reg):
         ex()  # warm-up
         print("cricketd %s; load average %.1f %.1f %.1f" % ((BUILD,) + os.getloadavg()))
         if STRACE:
-            trace(env.daemon.proc.pid, ex)
-        c0 = grp.usage_ms()
+            trace(env.daemon.proc.pid, "exec", ex)
+            trace(env.daemon.proc.pid, "ctr", lambda: ctr(N + 1)[1])
+        dpid = env.daemon.proc.pid
+        c0, o0 = grp.usage_ms(), own_cpu_ms(dpid)
         walls = [ctr(i + 1)[1] for i in range(N)]
-        figures("Create+StartContainer (%d)" % N, walls, grp.usage_ms() - c0, N)
-        c0 = grp.usage_ms()
+        figures("Create+StartContainer (%d)" % N, walls, grp.usage_ms() - c0,
+                own_cpu_ms(dpid) - o0, N)
+        c0, o0 = grp.usage_ms(), own_cpu_ms(dpid)
         walls = [ex() for _ in range(EXECS)]
-        figures("ExecSync `true` (%d)" % EXECS, walls, grp.usage_ms() - c0, EXECS)
+        figures("ExecSync `true` (%d)" % EXECS, walls, grp.usage_ms() - c0,
+                own_cpu_ms(dpid) - o0, EXECS)
         env.stop(pod)
         env.remove(pod)
         return report_leaks(env)
