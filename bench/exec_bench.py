@@ -2,7 +2,7 @@
 """Container-side figures: CreateContainer + StartContainer and ExecSync,
 wall time and the CPU they cost the daemon and its helpers.
 
-    bench/exec_bench.py [BUILD_DIR] [-n CONTAINERS] [-e EXECS] [-s STRACE_OUT]
+    bench/exec_bench.py [BUILD_DIR] [-n CONTAINERS] [-e EXECS] [-s STRACE_OUT] [-P PERF_OUT]
 
 Starts cricketd (from BUILD_DIR) on a temporary root, in a cpuacct cgroup of
 its own (so the monitors and runc calls it starts are counted, the
@@ -13,7 +13,8 @@ containers themselves are not: runc moves them into theirs), with one pod
 - ExecSync `true` (timeout 10 s), EXECS times: median and p90 wall ms, and
   CPU ms per exec.
 With -s, one more ExecSync and one more create+start run under `strace -f -tt`
-of the daemon, traced to STRACE_OUT.exec and STRACE_OUT.ctr. Also prints the load average: the machine may be shared. Asserts nothing
+of the daemon, traced to STRACE_OUT.exec and STRACE_OUT.ctr. With -P, the
+create+start loop runs under `perf record -g -p <cricketd>` (to PERF_OUT). Also prints the load average: the machine may be shared. Asserts nothing
 but the answers (exit code 0). Needs root, runc, busybox-static, the CNI
 plugins and Debian's docker-registry. Cleans up like container_bench.py."""
 import os
@@ -29,6 +30,7 @@ from benchlib import build_dir, opt, pct, report_leaks, use_build
 BUILD = build_dir("/tmp/build-ctr")
 N, EXECS = opt("-n", 20), opt("-e", 50)
 STRACE = sys.argv[sys.argv.index("-s") + 1] if "-s" in sys.argv else None
+PERF = sys.argv[sys.argv.index("-P") + 1] if "-P" in sys.argv else None
 use_build(BUILD)
 
 import test_sandbox as ts  # noqa: E402
@@ -137,7 +139,12 @@ def bench(reg):
             trace(env.daemon.proc.pid, "ctr", lambda: ctr(N + 1)[1])
         dpid = env.daemon.proc.pid
         c0, o0 = grp.usage_ms(), own_cpu_ms(dpid)
+        rec = subprocess.Popen(["perf", "record", "-q", "-g", "-o", PERF, "-p", str(dpid)],
+                               stdout=subprocess.DEVNULL) if PERF else None
         walls = [ctr(i + 1)[1] for i in range(N)]
+        if rec:
+            rec.send_signal(2)
+            rec.wait()
         figures("Create+StartContainer (%d)" % N, walls, grp.usage_ms() - c0,
                 own_cpu_ms(dpid) - o0, N)
         c0, o0 = grp.usage_ms(), own_cpu_ms(dpid)
