@@ -197,6 +197,9 @@ static int exec_create(oci_runtime_t *rt, const char *id, const char *bundle,
 
 static int exec_start(oci_runtime_t *rt, const char *id, cri_error_t *err)
 {
+    int r = oci_fifo_start(rt, id, err);
+    if (r <= 0)
+        return r;
     return simple_verb(rt, "start", NULL, id, NULL, err);
 }
 

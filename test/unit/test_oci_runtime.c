@@ -4,6 +4,7 @@
  * state, hangs): argv layout, error surfacing, state parsing, timeouts. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -426,6 +427,92 @@ static void test_exec_sync_timeout(void **state)
     assert_true(tmp_dir_empty(fx));
 }
 
+/* Start time (field 22 of /proc/<pid>/stat) of pid. */
+static unsigned long long start_time(pid_t pid)
+{
+    cleanup_free char *path = xasprintf("/proc/%d/stat", (int)pid);
+    cleanup_free char *stat = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(read_file(path, 4096, &stat, NULL, &err), 0);
+    char *p = strrchr(stat, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    assert_non_null(p);
+    return strtoull(p + 1, NULL, 10);
+}
+
+/* A runc-like state dir for id: state.json naming init (pid, start time)
+ * and an exec fifo. Returns the fifo's path. */
+static char *fake_runc_state(fixture_t *fx, const char *id, pid_t init, unsigned long long start)
+{
+    cleanup_free char *dir = xasprintf("%s/%s", fx->rt->root, id);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(mkdir_p(dir, 0700, &err), 0);
+    cleanup_free char *state = xasprintf("%s/state.json", dir);
+    cleanup_free char *json =
+        xasprintf("{\"id\":\"%s\",\"init_process_pid\":%d,\"init_process_start\":%llu}", id,
+                  (int)init, start);
+    assert_int_equal(write_file_atomic(state, json, strlen(json), 0600, &err), 0);
+    char *fifo = xasprintf("%s/exec.fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    return fifo;
+}
+
+/* start reads the exec fifo the way `runc start` does, without running the
+ * runtime: the init's byte is read, the fifo removed (runc's "running"). */
+static void test_start_through_exec_fifo(void **state)
+{
+    fixture_t *fx = *state;
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t init = fork();
+    assert_true(init >= 0);
+    if (init == 0) { /* the init: blocks opening the fifo for writing, writes, "execs" */
+        char path[256] = "";
+        ssize_t n = read(go[0], path, sizeof(path) - 1);
+        int fd = n > 0 ? open(path, O_WRONLY) : -1;
+        _exit(fd >= 0 && write(fd, "0", 1) == 1 ? 0 : 1);
+    }
+    cleanup_free char *fifo = fake_runc_state(fx, "viafifo", init, start_time(init));
+    assert_int_equal(write(go[1], fifo, strlen(fifo)), (ssize_t)strlen(fifo));
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(oci_runtime_start(fx->rt, "viafifo", &err), 0);
+    bool ran_runtime = access(fx->argv_file, F_OK) == 0;
+    if (ran_runtime)
+        kill(init, SIGKILL); /* nobody read its fifo */
+    int st = 0;
+    assert_int_equal(waitpid(init, &st, 0), init);
+    assert_false(ran_runtime);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(access(fifo, F_OK), -1); /* removed: running */
+    close(go[0]);
+    close(go[1]);
+}
+
+/* An init that is gone, or a pid that is not the init any more (its start
+ * time differs): `runtime start` runs and judges. */
+static void test_start_falls_back_to_the_runtime(void **state)
+{
+    fixture_t *fx = *state;
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    cleanup_free char *f1 = fake_runc_state(fx, "deadinit", dead, 1);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(oci_runtime_start(fx->rt, "deadinit", &err), 0);
+    cleanup_free char *argv = recorded_argv(fx);
+    assert_non_null(strstr(argv, " start deadinit"));
+    unlink(fx->argv_file);
+
+    cleanup_free char *f2 = fake_runc_state(fx, "recycled", getpid(), start_time(getpid()) + 1);
+    assert_int_equal(oci_runtime_start(fx->rt, "recycled", &err), 0);
+    cleanup_free char *argv2 = recorded_argv(fx);
+    assert_non_null(strstr(argv2, " start recycled"));
+    assert_int_equal(access(f2, F_OK), 0); /* the fifo is the runtime's business then */
+}
+
 /* With SIGCHLD ignored the kernel reaps children itself: the call must fail
  * at once with ECHILD, not wait for its timeout. */
 static void test_child_reaped_elsewhere(void **state)
@@ -497,6 +584,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exec_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_sync_capture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_sync_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_through_exec_fifo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_falls_back_to_the_runtime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_reaped_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_tmp_of_dead_daemons, setup, teardown),
         cmocka_unit_test(test_new_missing_binary),
