@@ -1,5 +1,6 @@
 #include "spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -48,6 +49,8 @@ void spawn_describe_status(int st, char *buf, size_t len)
     else
         (void)snprintf(buf, len, "wait status %#x", (unsigned)st);
 }
+
+#define SPAWN_KILL_GRACE_MS 2000
 
 static int64_t mono_ms(void)
 {
@@ -100,18 +103,60 @@ static void feed_write(feed_t *f)
     f->fd = -1;
 }
 
-static void kill_pid_file(const char *path)
+#define KILL_TREE_MAX 4096
+
+/* Adds the children of pid (all its threads') to tree, each SIGSTOPped
+ * first so that it forks no more. */
+static void stop_children(pid_t pid, pid_t *tree, size_t *n)
+{
+    cleanup_free char *task = xasprintf("/proc/%d/task", (int)pid);
+    cleanup_dir DIR *dir = opendir(task);
+    for (struct dirent *e = dir ? readdir(dir) : NULL; e; e = readdir(dir)) {
+        if (e->d_name[0] == '.')
+            continue;
+        cleanup_free char *path = xasprintf("%s/%s/children", task, e->d_name);
+        cleanup_free char *list = NULL;
+        cri_error_t ignored = CRI_ERROR_INIT;
+        if (read_file(path, 65536, &list, NULL, &ignored) < 0)
+            continue;
+        for (char *p = list, *end = NULL;; p = end) {
+            long child = strtol(p, &end, 10);
+            if (end == p || *n >= KILL_TREE_MAX)
+                break;
+            if (child > 1 && kill((pid_t)child, SIGSTOP) == 0)
+                tree[(*n)++] = (pid_t)child;
+        }
+    }
+}
+
+/* SIGKILLs pid and its descendants (an exec'd shell's children): all are
+ * stopped first, walking down, so none escapes by forking meanwhile. */
+static bool kill_tree(pid_t pid)
+{
+    if (kill(pid, SIGSTOP) < 0)
+        return false;
+    cleanup_free pid_t *tree = xcalloc(KILL_TREE_MAX, sizeof(*tree));
+    size_t n = 0;
+    tree[n++] = pid;
+    for (size_t i = 0; i < n; i++)
+        stop_children(tree[i], tree, &n);
+    for (size_t i = n; i-- > 0;)
+        kill(tree[i], SIGKILL);
+    return true;
+}
+
+/* Whether the pid written at path (and its descendants) were sent SIGKILL. */
+static bool kill_pid_file(const char *path)
 {
     if (!path)
-        return;
+        return false;
     cleanup_free char *data = NULL;
     cri_error_t ignored = CRI_ERROR_INIT;
     if (read_file(path, 64, &data, NULL, &ignored) < 0)
-        return;
+        return false;
     char *end = NULL;
     long pid = strtol(data, &end, 10);
-    if (end != data && pid > 1)
-        kill((pid_t)pid, SIGKILL);
+    return end != data && pid > 1 && kill_tree((pid_t)pid);
 }
 
 static int spawn_child(const spawn_opts_t *o, int in, int out, int errfd, pid_t *ret_pid,
@@ -165,6 +210,10 @@ static int wait_child(const spawn_opts_t *o, pid_t pid, capture_t *caps, feed_t 
     cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     int64_t deadline = mono_ms() + o->timeout_ms;
     int status = 0;
+    /* past the deadline with a kill_pid_file: that process is killed first
+     * and the child (a runtime waiting for it) gets a grace to reap it and
+     * exit by itself, so no zombie is left to whoever adopts it */
+    bool killing = false, killed = false;
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
@@ -173,6 +222,13 @@ static int wait_child(const spawn_opts_t *o, pid_t pid, capture_t *caps, feed_t 
             return cri_error_set(err, ECHILD, "`%s`: exit status lost (child reaped elsewhere)",
                                  o->argv[0]);
         int64_t left = deadline - mono_ms();
+        if (left <= 0 && o->kill_pid_file && !killing) {
+            killing = true;
+            deadline = mono_ms() + SPAWN_KILL_GRACE_MS;
+            left = SPAWN_KILL_GRACE_MS;
+        }
+        if (killing && !killed)
+            killed = kill_pid_file(o->kill_pid_file); /* retried: it may not be written yet */
         if (left <= 0) {
             kill_pid_file(o->kill_pid_file);
             kill_and_reap(pid, &status);
@@ -189,7 +245,7 @@ static int wait_child(const spawn_opts_t *o, pid_t pid, capture_t *caps, feed_t 
         if (pidfd >= 0)
             pfd[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
         /* without a pidfd (old kernel) poll in short steps */
-        int step = pidfd >= 0 ? (int)left : (left < 10 ? (int)left : 10);
+        int step = pidfd >= 0 && (!killing || killed) ? (int)left : (left < 10 ? (int)left : 10);
         if (poll(pfd, n, step) < 0 && errno != EINTR) {
             int e = errno;
             kill_and_reap(pid, &status);
@@ -201,6 +257,9 @@ static int wait_child(const spawn_opts_t *o, pid_t pid, capture_t *caps, feed_t 
             if (caps[i].fd >= 0)
                 capture_read(&caps[i]);
     }
+    if (killing)
+        return cri_error_set(err, ETIMEDOUT, "`%s` timed out after %d ms, killed", o->argv[0],
+                             o->timeout_ms);
     /* the child is gone: whatever it wrote is in the pipes now (a grandchild
      * holding them open must not keep us here) */
     for (int i = 0; i < 2; i++)

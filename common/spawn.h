@@ -22,7 +22,9 @@ typedef struct spawn_opts {
     int stdout_fd;              /* >= 0: used as stdout; -1: captured into result.out */
     int stderr_fd;              /* >= 0: used as stderr; -1: captured into result.err */
     int timeout_ms;             /* > 0 */
-    const char *kill_pid_file;  /* on timeout, also SIGKILL the pid written there */
+    const char *kill_pid_file;  /* on timeout, SIGKILL the pid written there and its
+                                   descendants, then the child after a 2 s grace if it
+                                   is still there */
     size_t capture_max;         /* per stream; 0 = SPAWN_CAPTURE_MAX_DEFAULT; the rest is dropped */
     void (*started)(void *arg); /* called once the child runs (its stdin fed as far as the
                                    pipe takes it); NULL = none. Test builds' failpoints */

@@ -150,13 +150,14 @@ int fsync_parent(const char *path, cri_error_t *err)
     return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, cri_error_t *err)
+static int write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                              bool durable, cri_error_t *err)
 {
     cleanup_free char *tmp = xasprintf("%s.tmp.XXXXXX", path);
     cleanup_close int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return cri_error_make(err, errno, "create temp file for `%s`", path);
-    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
         int e = errno;
         unlink(tmp);
         return cri_error_make(err, e, "write `%s`", tmp);
@@ -167,7 +168,18 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         return cri_error_make(err, e, "rename `%s` to `%s`", tmp, path);
     }
     /* the rename itself is durable only once the directory is */
-    return fsync_parent(path, err);
+    return durable ? fsync_parent(path, err) : 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, cri_error_t *err)
+{
+    return write_file_replace(path, data, len, mode, true, err);
+}
+
+int write_file_volatile(const char *path, const void *data, size_t len, mode_t mode,
+                        cri_error_t *err)
+{
+    return write_file_replace(path, data, len, mode, false, err);
 }
 
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, cri_error_t *err)

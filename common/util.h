@@ -41,6 +41,12 @@ int fsync_parent(const char *path, cri_error_t *err);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       cri_error_t *err);
 
+/* write_file_atomic() without the fsyncs (readers still see the old or the
+ * new file whole), for the runroot: a reboot empties it, and the page cache
+ * outlives a crash of the process. */
+int write_file_volatile(const char *path, const void *data, size_t len, mode_t mode,
+                        cri_error_t *err);
+
 /* Reads a whole file (at most max bytes, else EFBIG) into a NUL-terminated
  * buffer the caller frees; *ret_len (may be NULL) gets its length. */
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, cri_error_t *err);

@@ -223,8 +223,6 @@ int conmon_attach_connect(const char *socket_dir, const char *id, int *ret_fd, c
 typedef struct conmon_ops {
     int (*create)(const conmon_config_t *cfg, const conmon_create_opts_t *opts,
                   pid_t *ret_container_pid, pid_t *ret_monitor_pid, cri_error_t *err);
-    int (*exec_sync)(const conmon_config_t *cfg, const conmon_exec_opts_t *opts,
-                     conmon_exec_result_t **ret, cri_error_t *err);
     int (*exec_live_start)(const conmon_config_t *cfg, const conmon_exec_live_opts_t *opts,
                            conmon_exec_live_t **ret, cri_error_t *err);
     int (*reopen_log)(const char *socket_dir, const char *id, int timeout_ms, cri_error_t *err);

@@ -3,7 +3,6 @@
 
 const conmon_ops_t conmon_monitor_ops = {
     .create = conmon_create,
-    .exec_sync = conmon_exec_sync,
     .exec_live_start = conmon_exec_live_start,
     .reopen_log = conmon_reopen_log,
     .resize = conmon_resize,

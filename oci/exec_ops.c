@@ -1,6 +1,7 @@
 /* The real ops table: `<runtime> --root R --log L --log-format json <verb>`. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -196,6 +197,9 @@ static int exec_create(oci_runtime_t *rt, const char *id, const char *bundle,
 
 static int exec_start(oci_runtime_t *rt, const char *id, cri_error_t *err)
 {
+    int r = oci_fifo_start(rt, id, err);
+    if (r <= 0)
+        return r;
     return simple_verb(rt, "start", NULL, id, NULL, err);
 }
 
@@ -320,6 +324,87 @@ static int exec_exec(oci_runtime_t *rt, const char *id, const oci_process_t *pro
     return r;
 }
 
+/* Writes text to path (a fresh temp file of ours: no rename, no fsync, it
+ * lives as long as one call). */
+static int write_tmp_text(const char *path, const char *text, cri_error_t *err)
+{
+    cleanup_close int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0 || write_all(fd, text, strlen(text)) < 0)
+        return cri_error_make(err, errno, "write `%s`", path);
+    return 0;
+}
+
+/* The outcome of a foreground exec: runc exits with the process's status
+ * (128 + signal when it was killed) and logs an error only when the exec
+ * itself failed. The process's own stderr is never taken for the
+ * runtime's message. */
+static int exec_sync_outcome(oci_runtime_t *rt, const char *id, call_t *c, int *ret_code,
+                             cri_error_t *err)
+{
+    cri_error_t ignored = CRI_ERROR_INIT;
+    if (read_file(c->log_path, LOG_MAX, &c->log, &c->log_len, &ignored) < 0)
+        c->log = NULL;
+    cleanup_free char *msg = oci_runtime_error_message(c->log, c->log_len, NULL);
+    int st = c->res.wait_status;
+    if (msg)
+        return cri_error_set(err, errno_for(msg), "%s exec `%s`: %s", rt->name, id, msg);
+    if (!WIFEXITED(st))
+        return cri_error_set(err, EIO, "%s exec `%s`: killed by signal %d", rt->name, id,
+                             WTERMSIG(st));
+    *ret_code = WEXITSTATUS(st);
+    return 0;
+}
+
+/* ExecSync: `exec --process FILE --pid-file P ID` in the foreground, straight
+ * from the calling thread: runc hands its stdio to the process, so our
+ * pipes get its output, and waits for it. On timeout the process (from the
+ * pid file) is SIGKILLed first, then runc, if it has not exited by itself. */
+static int exec_exec_sync(oci_runtime_t *rt, const char *id, const oci_exec_sync_opts_t *opts,
+                          oci_exec_sync_result_t *ret, cri_error_t *err)
+{
+    cleanup_free char *file = tmp_file(rt, "process", err);
+    if (!file)
+        return -1;
+    if (write_tmp_text(file, opts->process_json, err) < 0) {
+        unlink(file);
+        return cri_error_wrap(err, "exec in `%s`", id);
+    }
+    cleanup_free char *pid_file = xasprintf("%s.pid", file);
+    cleanup_call call_t c;
+    int r = call_begin(&c, rt, "exec", err);
+    if (r == 0) {
+        call_arg(&c, "--process");
+        call_arg(&c, file);
+        call_arg(&c, "--pid-file");
+        call_arg(&c, pid_file);
+        call_arg(&c, id);
+        c.argv[c.argc] = NULL;
+        spawn_opts_t sp = {.argv = c.argv,
+                           .stdin_fd = -1,
+                           .stdout_fd = -1,
+                           .stderr_fd = -1,
+                           .timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : INT_MAX,
+                           .kill_pid_file = pid_file,
+                           .capture_max = opts->output_cap};
+        r = spawn_run(&sp, &c.res, err);
+        if (r < 0)
+            cri_error_wrap(err, "%s exec `%s`", rt->name, id);
+    }
+    int code = 0;
+    if (r == 0)
+        r = exec_sync_outcome(rt, id, &c, &code, err);
+    unlink(file);
+    unlink(pid_file);
+    if (r < 0)
+        return -1;
+    *ret = (oci_exec_sync_result_t){.exit_code = code,
+                                    .out = TAKE_PTR(c.res.out),
+                                    .out_len = c.res.out_len,
+                                    .err = TAKE_PTR(c.res.err),
+                                    .err_len = c.res.err_len};
+    return 0;
+}
+
 int oci_runtime_features(oci_runtime_t *rt, json_t **ret, cri_error_t *err)
 {
     cleanup_call call_t c;
@@ -347,4 +432,5 @@ const struct oci_runtime_ops oci_runtime_exec_ops = {
     .pause = exec_pause,
     .resume = exec_resume,
     .exec = exec_exec,
+    .exec_sync = exec_exec_sync,
 };

@@ -110,4 +110,11 @@ int oci_runtime_features(oci_runtime_t *rt, json_t **ret, cri_error_t *err);
  * Caller frees. */
 char *oci_runtime_error_message(const char *log, size_t log_len, const char *stderr_text);
 
+/* Starts the created container id the way `runc start` does, by reading
+ * its exec fifo, without running the runtime (oci/fifo_start.c). 0 when
+ * started; 1 when that does not apply (no runc state or fifo, the init
+ * gone): the caller runs `<runtime> start`; -1 with err (ETIMEDOUT past
+ * rt->timeout_ms, or the errno of a local failure). */
+int oci_fifo_start(oci_runtime_t *rt, const char *id, cri_error_t *err);
+
 #endif

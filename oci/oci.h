@@ -319,6 +319,25 @@ typedef struct oci_exec_opts {
     int timeout_ms;
 } oci_exec_opts_t;
 
+/* How `exec_sync` runs (ExecSync): `exec --process FILE` in the
+ * foreground, stdin /dev/null, stdout and stderr captured through pipes. */
+typedef struct oci_exec_sync_opts {
+    const char *process_json; /* OCI process object (terminal false), JSON text */
+    int timeout_ms;           /* > 0: past it the process is SIGKILLed, ETIMEDOUT; 0 = none */
+    size_t output_cap;        /* bytes kept per stream (the rest is read and dropped); > 0 */
+} oci_exec_sync_opts_t;
+
+typedef struct oci_exec_sync_result {
+    int exit_code; /* the process's exit status, or 128 + signal */
+    char *out;     /* stdout (NUL-terminated); free with oci_exec_sync_result_clear() */
+    size_t out_len;
+    char *err; /* stderr (NUL-terminated) */
+    size_t err_len;
+} oci_exec_sync_result_t;
+
+/* Frees what r owns and zeroes it. */
+void oci_exec_sync_result_clear(oci_exec_sync_result_t *r);
+
 /* The contract. Every op returns 0 or -1 with err set; "does not exist" is
  * ENOENT, a timeout ETIMEDOUT. */
 struct oci_runtime_ops {
@@ -333,6 +352,10 @@ struct oci_runtime_ops {
     int (*resume)(oci_runtime_t *rt, const char *id, cri_error_t *err);
     int (*exec)(oci_runtime_t *rt, const char *id, const oci_process_t *proc,
                 const oci_exec_opts_t *opts, int *ret_wait_status, cri_error_t *err);
+    /* A non-zero exit is success (read ret->exit_code); EIO with the
+     * runtime's message when the exec could not start. */
+    int (*exec_sync)(oci_runtime_t *rt, const char *id, const oci_exec_sync_opts_t *opts,
+                     oci_exec_sync_result_t *ret, cri_error_t *err);
 };
 
 struct oci_runtime {
@@ -395,6 +418,8 @@ int oci_runtime_pause(oci_runtime_t *rt, const char *id, cri_error_t *err);
 int oci_runtime_resume(oci_runtime_t *rt, const char *id, cri_error_t *err);
 int oci_runtime_exec(oci_runtime_t *rt, const char *id, const oci_process_t *proc,
                      const oci_exec_opts_t *opts, int *ret_wait_status, cri_error_t *err);
+int oci_runtime_exec_sync(oci_runtime_t *rt, const char *id, const oci_exec_sync_opts_t *opts,
+                          oci_exec_sync_result_t *ret, cri_error_t *err);
 
 /* "created", "running", ...; "unknown" for OCI_STATUS_UNKNOWN. */
 const char *oci_status_name(oci_status_t status);

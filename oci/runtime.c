@@ -179,6 +179,19 @@ int oci_runtime_exec(oci_runtime_t *rt, const char *id, const oci_process_t *pro
     DISPATCH(exec, id, proc, opts, ret_wait_status);
 }
 
+int oci_runtime_exec_sync(oci_runtime_t *rt, const char *id, const oci_exec_sync_opts_t *opts,
+                          oci_exec_sync_result_t *ret, cri_error_t *err)
+{
+    DISPATCH(exec_sync, id, opts, ret);
+}
+
+void oci_exec_sync_result_clear(oci_exec_sync_result_t *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof(*r));
+}
+
 /* rro needs the runtime to know the option and mount_setattr (Linux 5.12). */
 static bool kernel_at_least(int want_major, int want_minor)
 {

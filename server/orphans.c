@@ -113,14 +113,35 @@ static bool is_runtime_call(daemon_t *d, const char *argv, size_t len)
     return false;
 }
 
+/* An ExecSync's foreground `runtime exec` (oci/exec_ops.c): its caller
+ * went with the previous daemon and nothing enforces its timeout any more,
+ * so its process (the pid in --pid-file) is killed now; the runtime reaps
+ * it and exits, which the wait below sees. */
+static void kill_orphan_exec(const char *argv, size_t len)
+{
+    const char *pid_file = arg_after(argv, len, "--pid-file");
+    if (!pid_file || !list_has(argv, len, "exec"))
+        return;
+    cleanup_free char *data = NULL;
+    cri_error_t ignore = CRI_ERROR_INIT;
+    if (read_file(pid_file, 64, &data, NULL, &ignore) < 0)
+        return;
+    char *end = NULL;
+    long pid = strtol(data, &end, 10);
+    if (end != data && pid > 1 && kill((pid_t)pid, SIGKILL) == 0)
+        log_info("killed pid %ld, exec'd for an ExecSync of the previous daemon", pid);
+}
+
 /* Whether pid is a helper of ours to wait for; *ret_sync_fd as in orphan_t. */
 static bool is_ours(daemon_t *d, int pid, const char *marker, int *ret_sync_fd)
 {
     size_t len = 0;
     *ret_sync_fd = -1;
     cleanup_free char *argv = proc_read(pid, "cmdline", &len);
-    if (argv && len > 0 && is_runtime_call(d, argv, len))
+    if (argv && len > 0 && is_runtime_call(d, argv, len)) {
+        kill_orphan_exec(argv, len);
         return true;
+    }
     if (argv && len > 0 && (*ret_sync_fd = creating_monitor_fd(d, pid, argv, len)) >= 0)
         return true;
     cleanup_free char *env = marker ? proc_read(pid, "environ", &len) : NULL;

@@ -1,14 +1,18 @@
-/* ExecSync: run cmd in a running container through a monitor in exec mode
- * and return its stdout, stderr and exit code. The reply must fit one gRPC
- * message (16 MiB, kubelet's limit, both ways), so the two streams share
- * EXEC_REPLY_BUDGET: each keeps its start, a stream under half the budget
- * keeps all of it and the other gets the rest, the bytes after are
- * dropped (the way CRI-O and containerd cap exec output). The process is the container's own
- * (user, groups, env, cwd, capabilities, seccomp, no_new_privs) with the
- * args replaced. A non-zero exit is a successful reply. On timeout the
- * monitor kills the process and the call fails with DEADLINE_EXCEEDED
- * (containerd's answer; kubelet turns it into a probe timeout). */
+/* ExecSync: run cmd in a running container and return its stdout, stderr
+ * and exit code. Nothing is streamed, so no monitor is involved: a worker
+ * thread runs `runtime exec` in the foreground with pipes (oci/). The reply
+ * must fit one gRPC message (16 MiB, kubelet's limit, both ways), so the
+ * two streams share EXEC_REPLY_BUDGET: each keeps its start, a stream under
+ * half the budget keeps all of it and the other gets the rest, the bytes
+ * after are dropped (the way CRI-O and containerd cap exec output). The
+ * process is the container's own (user, groups, env, cwd, capabilities,
+ * seccomp, no_new_privs) with the args replaced. A non-zero exit is a
+ * successful reply. On timeout the process is killed and the call fails
+ * with DEADLINE_EXCEEDED (containerd's answer; kubelet turns it into a
+ * probe timeout). A container whose monitor died is refused
+ * (FAILED_PRECONDITION, container_get_running()), as Exec and Attach are. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,7 +21,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "conmon/conmon.h"
+#include "oci/oci.h"
 #include "server/container/container-internal.h"
 #include "server/daemon.h"
 #include "server/handlers.h"
@@ -26,8 +30,9 @@
 /* 16 MiB message limit minus room for the protobuf and gRPC framing */
 #define EXEC_REPLY_BUDGET (16 * 1024 * 1024 - 64 * 1024)
 
-int container_exec_process_file(struct daemon *d, container_t *c, char *const *cmd, size_t n_cmd,
-                                bool terminal, char **ret_path, cri_error_t *err)
+/* c's process object with args = cmd, as JSON text (malloc'd). */
+static int exec_process_json(container_t *c, char *const *cmd, size_t n_cmd, bool terminal,
+                             char **ret_text, cri_error_t *err)
 {
     json_error_t je;
     json_t *spec = json_loads(c->spec_json, 0, &je);
@@ -46,19 +51,32 @@ int container_exec_process_file(struct daemon *d, container_t *c, char *const *c
     json_decref(spec);
     if (!text)
         return cri_error_set(err, EINVAL, "cmd is not valid UTF-8");
+    *ret_text = text;
+    return 0;
+}
+
+int container_exec_process_file(struct daemon *d, container_t *c, char *const *cmd, size_t n_cmd,
+                                bool terminal, char **ret_path, cri_error_t *err)
+{
+    cleanup_free char *text = NULL;
+    if (exec_process_json(c, cmd, n_cmd, terminal, &text, err) < 0)
+        return -1;
     cleanup_free char *bundle = container_bundle_dir(d, c->id);
     char rnd[9];
     for (int i = 0; i < 8; i++)
         rnd[i] = "0123456789abcdef"[random() & 15];
     rnd[8] = '\0';
-    char *path = xasprintf("%s/exec-%s.json", bundle, rnd);
-    int rc = write_file_atomic(path, text, strlen(text), 0600, err);
-    free(text);
-    if (rc < 0) {
-        free(path);
+    cleanup_free char *path = xasprintf("%s/exec-%s.json", bundle, rnd);
+    /* read once by the runtime, then unlinked; in the runroot, which a
+     * reboot empties: no rename, no fsync */
+    cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write_all(fd, text, strlen(text)) < 0) {
+        cri_error_make(err, errno, "write `%s`", path);
+        if (fd >= 0)
+            unlink(path);
         return -1;
     }
-    *ret_path = path;
+    *ret_path = TAKE_PTR(path);
     return 0;
 }
 
@@ -108,28 +126,27 @@ RPC_HANDLER(handle_exec_sync)
     daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
     if (!rt)
         return cri_error_set(err, EINVAL, "runtime handler `%s` is not configured", c->runtime);
-    cleanup_free char *path = NULL;
-    if (container_exec_process_file(d, c, r->cmd, r->n_cmd, false, &path, err) < 0)
+    cleanup_free char *proc = NULL;
+    if (exec_process_json(c, r->cmd, r->n_cmd, false, &proc, err) < 0)
         return cri_error_wrap(err, "exec in `%s`", c->id);
-    conmon_exec_opts_t opts = {.id = c->id,
-                               .process_path = path,
-                               .timeout_s = r->timeout > 86400 ? 86400 : (int)r->timeout,
-                               .output_cap = EXEC_REPLY_BUDGET};
-    cleanup_conmon_exec_result conmon_exec_result_t *res = NULL;
-    int rc = daemon_conmon_ops(d)->exec_sync(&rt->conmon, &opts, &res, err);
-    unlink(path);
-    if (rc < 0)
+    int timeout_s = r->timeout > 86400 ? 86400 : (int)r->timeout;
+    oci_exec_sync_opts_t opts = {
+        .process_json = proc, .timeout_ms = timeout_s * 1000, .output_cap = EXEC_REPLY_BUDGET};
+    oci_exec_sync_result_t res = {0};
+    if (oci_runtime_exec_sync(rt->oci, c->id, &opts, &res, err) < 0) {
+        if (err->status == ETIMEDOUT)
+            return cri_error_set(err, ETIMEDOUT, "command timed out after %lld s (killed)",
+                                 (long long)r->timeout);
         return cri_error_wrap(err, "exec in `%s`", c->id);
-    if (res->timed_out)
-        return cri_error_set(err, ETIMEDOUT, "command timed out after %lld s (killed)",
-                             (long long)r->timeout);
+    }
     Runtime__V1__ExecSyncResponse *resp = rpc_alloc(ctx, sizeof(*resp));
     runtime__v1__exec_sync_response__init(resp);
-    size_t out_len = res->out_len, err_len = res->err_len;
+    size_t out_len = res.out_len, err_len = res.err_len;
     container_exec_fit_reply(EXEC_REPLY_BUDGET, &out_len, &err_len);
-    resp->stdout = arena_bytes(ctx, res->out, out_len);
-    resp->stderr = arena_bytes(ctx, res->err, err_len);
-    resp->exit_code = res->exit_code;
+    resp->stdout = arena_bytes(ctx, res.out, out_len);
+    resp->stderr = arena_bytes(ctx, res.err, err_len);
+    resp->exit_code = res.exit_code;
+    oci_exec_sync_result_clear(&res);
     *ret_resp = &resp->base;
     return 0;
 }

@@ -483,5 +483,5 @@ int container_spec_write(daemon_t *d, container_t *c, sandbox_t *sb,
     if (mkdir_p(bundle, 0700, err) < 0)
         return -1;
     cleanup_free char *path = xasprintf("%s/config.json", bundle);
-    return write_file_atomic(path, text, strlen(text), 0600, err);
+    return write_file_volatile(path, text, strlen(text), 0600, err); /* runroot */
 }

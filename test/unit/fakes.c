@@ -423,7 +423,22 @@ static int fake_oci_state(oci_runtime_t *rt, const char *id, oci_state_t *ret, c
     return rc;
 }
 
+/* ExecSync: "out" on stdout, exit code 3 */
+static int fake_oci_exec_sync(oci_runtime_t *rt, const char *id, const oci_exec_sync_opts_t *opts,
+                              oci_exec_sync_result_t *ret, cri_error_t *err)
+{
+    pthread_mutex_lock(&W.lock);
+    int fail = record_locked(FAKE_OCI_EXEC_SYNC, xstrdup(id));
+    pthread_mutex_unlock(&W.lock);
+    if (fail)
+        return fail_with(err, fail, FAKE_OCI_EXEC_SYNC, id);
+    *ret = (oci_exec_sync_result_t){
+        .exit_code = 3, .out = xstrdup("out"), .out_len = 3, .err = xstrdup("")};
+    return 0;
+}
+
 const struct oci_runtime_ops fake_oci_ops = {
+    .exec_sync = fake_oci_exec_sync,
     .start = fake_oci_start,
     .kill = fake_oci_kill,
     .delete = fake_oci_delete,
@@ -451,22 +466,6 @@ static int fake_conmon_create(const conmon_config_t *cfg, const conmon_create_op
     return 0;
 }
 
-static int fake_conmon_exec_sync(const conmon_config_t *cfg, const conmon_exec_opts_t *opts,
-                                 conmon_exec_result_t **ret, cri_error_t *err)
-{
-    pthread_mutex_lock(&W.lock);
-    int fail = record_locked(FAKE_CONMON_EXEC_SYNC, xstrdup(opts->id));
-    pthread_mutex_unlock(&W.lock);
-    if (fail)
-        return fail_with(err, fail, FAKE_CONMON_EXEC_SYNC, opts->id);
-    conmon_exec_result_t *r = xcalloc(1, sizeof(*r));
-    r->out = xstrdup("out");
-    r->out_len = 3;
-    r->err = xstrdup("");
-    *ret = r;
-    return 0;
-}
-
 static int fake_conmon_reopen_log(const char *socket_dir, const char *id, int timeout_ms,
                                   cri_error_t *err)
 {
@@ -478,7 +477,6 @@ static int fake_conmon_reopen_log(const char *socket_dir, const char *id, int ti
 
 const conmon_ops_t fake_conmon_ops = {
     .create = fake_conmon_create,
-    .exec_sync = fake_conmon_exec_sync,
     .reopen_log = fake_conmon_reopen_log,
 };
 

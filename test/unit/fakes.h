@@ -41,12 +41,12 @@ extern const struct oci_runtime_ops fake_oci_ops;
 #define FAKE_CNI_ADD "cni_add"
 #define FAKE_CNI_DEL "cni_del"
 #define FAKE_CONMON_CREATE "conmon_create"
-#define FAKE_CONMON_EXEC_SYNC "conmon_exec_sync"
 #define FAKE_CONMON_REOPEN_LOG "conmon_reopen_log"
 #define FAKE_OCI_START "oci_start"
 #define FAKE_OCI_KILL "oci_kill"
 #define FAKE_OCI_DELETE "oci_delete"
 #define FAKE_OCI_STATE "oci_state"
+#define FAKE_OCI_EXEC_SYNC "oci_exec_sync"
 
 /* Kinds of live resources (fakes_live()). */
 #define FAKE_LIVE_NETNS "netns"   /* pinned netns paths */

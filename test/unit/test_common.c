@@ -150,6 +150,27 @@ static void test_mkdir_p_and_files(void **state)
     assert_string_equal(data, "hello");
     free(data);
 
+    /* the volatile variant replaces whole too, mode included, leaving no temp file */
+    cleanup_free char *vfile = xasprintf("%s/a/b/c/v", dir);
+    assert_int_equal(write_file_volatile(vfile, "old", 3, 0644, &err), 0);
+    assert_int_equal(write_file_volatile(vfile, "bye", 3, 0600, &err), 0);
+    assert_int_equal(stat(vfile, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(read_file(vfile, 100, &data, &len, &err), 0);
+    assert_string_equal(data, "bye");
+    free(data);
+    cleanup_free char *parent = xasprintf("%s/a/b/c", dir);
+    DIR *dd = opendir(parent);
+    assert_non_null(dd);
+    int entries = 0;
+    for (struct dirent *e = readdir(dd); e; e = readdir(dd))
+        entries += e->d_name[0] != '.';
+    closedir(dd);
+    assert_int_equal(entries, 2); /* f and v */
+    cleanup_free char *nodir = xasprintf("%s/none/f", dir);
+    assert_int_equal(write_file_volatile(nodir, "x", 1, 0600, &err), -1);
+    assert_int_equal(err.status, ENOENT);
+
     /* over the limit */
     data = NULL;
     assert_int_equal(read_file(file, 3, &data, &len, &err), -1);

@@ -424,9 +424,10 @@ static void test_create_rollback_failure_keeps_container(void **state)
     assert_no_container_left(f);
 }
 
-/* ExecSync and ReopenContainerLog reach the monitor through conmon_ops:
- * the reply carries what it returned, its errors come back, and a container
- * that is not running is refused before the monitor is asked. */
+/* ExecSync reaches the runtime (oci ops, no monitor) and ReopenContainerLog
+ * the monitor (conmon_ops): the reply carries what they returned, their
+ * errors come back, and a container that is not running is refused before
+ * either is asked. A timeout is DEADLINE_EXCEEDED's errno. */
 static void test_exec_sync_and_reopen_log(void **state)
 {
     fixture_t *f = *state;
@@ -446,7 +447,7 @@ static void test_exec_sync_and_reopen_log(void **state)
     assert_int_equal(e1.status, EINVAL); /* created, not running */
     assert_int_equal(handle_reopen_container_log(f->fx->ctx, &rl.base, &resp, &e2), -1);
     assert_int_equal(e2.status, EINVAL);
-    assert_int_equal(fakes_calls(FAKE_CONMON_EXEC_SYNC) + fakes_calls(FAKE_CONMON_REOPEN_LOG), 0);
+    assert_int_equal(fakes_calls(FAKE_OCI_EXEC_SYNC) + fakes_calls(FAKE_CONMON_REOPEN_LOG), 0);
 
     cri_error_t err = CRI_ERROR_INIT;
     assert_int_equal(start(f, id, &err), 0);
@@ -454,11 +455,17 @@ static void test_exec_sync_and_reopen_log(void **state)
     Runtime__V1__ExecSyncResponse *xr = (Runtime__V1__ExecSyncResponse *)resp;
     assert_int_equal(xr->stdout.len, 3);
     assert_memory_equal(xr->stdout.data, "out", 3);
-    assert_string_equal(fakes_arg(FAKE_CONMON_EXEC_SYNC, 1), id);
-    fakes_fail(FAKE_CONMON_EXEC_SYNC, 1, EIO);
+    assert_int_equal(xr->exit_code, 3);
+    assert_string_equal(fakes_arg(FAKE_OCI_EXEC_SYNC, 1), id);
+    fakes_fail(FAKE_OCI_EXEC_SYNC, 1, EIO);
     cri_error_t e3 = CRI_ERROR_INIT;
     assert_int_equal(handle_exec_sync(f->fx->ctx, &x.base, &resp, &e3), -1);
     assert_int_equal(e3.status, EIO);
+    fakes_fail(FAKE_OCI_EXEC_SYNC, 1, ETIMEDOUT);
+    cri_error_t e5 = CRI_ERROR_INIT;
+    assert_int_equal(handle_exec_sync(f->fx->ctx, &x.base, &resp, &e5), -1);
+    assert_int_equal(e5.status, ETIMEDOUT);
+    assert_non_null(strstr(e5.msg, "timed out"));
 
     assert_int_equal(handle_reopen_container_log(f->fx->ctx, &rl.base, &resp, &err), 0);
     assert_string_equal(fakes_arg(FAKE_CONMON_REOPEN_LOG, 1), id);
@@ -520,7 +527,7 @@ static void test_monitor_death(void **state)
     assert_non_null(strstr(e1.msg, "monitor"));
     assert_int_equal(handle_reopen_container_log(f->fx->ctx, &rl.base, &resp, &e2), -1);
     assert_int_equal(e2.status, EOWNERDEAD);
-    assert_int_equal(fakes_calls(FAKE_CONMON_EXEC_SYNC) + fakes_calls(FAKE_CONMON_REOPEN_LOG), 0);
+    assert_int_equal(fakes_calls(FAKE_OCI_EXEC_SYNC) + fakes_calls(FAKE_CONMON_REOPEN_LOG), 0);
 
     dth.running = false;
     dth.status_known = true;

@@ -2,7 +2,9 @@
  * fake ops table, and the real ops table driving a fake runtime script (a
  * shell script that records its argv, writes runc-style JSON logs, prints
  * state, hangs): argv layout, error surfacing, state parsing, timeouts. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -130,6 +132,8 @@ static const char script_text[] =
     "prev=\n"
     "for a in \"$@\"; do\n"
     "  [ \"$prev\" = --log ] && log=$a\n"
+    "  [ \"$prev\" = --pid-file ] && pidf=$a\n"
+    "  [ \"$prev\" = --process ] && cp \"$a\" \"$ARGV_FILE.proc\"\n"
     "  prev=$a\n"
     "done\n"
     "printf '%s\\n' \"$@\" > \"$ARGV_FILE\"\n"
@@ -143,6 +147,12 @@ static const char script_text[] =
     "  silent) exit 7;;\n"
     "  hang) exec sleep 30;;\n"
     "  exit3) exit 3;;\n"
+    "  chatty) echo out; echo err >&2; exit 5;;\n"
+    "  big) head -c 100000 /dev/zero; exit 0;;\n"
+    "  exechang) sleep 30 & echo $! > \"$pidf\"; echo $! > \"$ARGV_FILE.pid\"; wait $!;"
+    " st=$?; echo reaped > \"$ARGV_FILE.reaped\"; exit $st;;\n"
+    "  exectree) sh -c 'sleep 31 & echo $! > \"$ARGV_FILE.gc\"; wait' & echo $! > \"$pidf\";"
+    " wait $!; exit $?;;\n"
     "esac\n"
     "case \"$7\" in\n"
     "  state) echo '{\"ociVersion\":\"1.0.2\",\"id\":\"'$id'\",\"pid\":1234,"
@@ -320,6 +330,189 @@ static void test_exec_status(void **state)
     assert_int_equal(err.status, EINVAL);
 }
 
+static bool tmp_dir_empty(fixture_t *fx)
+{
+    cleanup_dir DIR *d = opendir(fx->rt->tmp_dir);
+    assert_non_null(d);
+    for (struct dirent *e = readdir(d); e; e = readdir(d))
+        if (e->d_name[0] != '.')
+            return false;
+    return true;
+}
+
+/* Neither gone nor a zombie, within 5 s (kills are asynchronous). */
+static bool runs(pid_t pid)
+{
+    for (int i = 0; i < 500; i++) {
+        cleanup_free char *path = xasprintf("/proc/%d/stat", (int)pid);
+        cleanup_free char *stat = NULL;
+        cri_error_t err = CRI_ERROR_INIT;
+        if (read_file(path, 4096, &stat, NULL, &err) < 0)
+            return false;
+        const char *paren = strrchr(stat, ')');
+        if (paren && (paren[2] == 'Z' || paren[2] == 'X'))
+            return false;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+/* ExecSync's runner: the process JSON goes in a file, runc runs in the
+ * foreground with our pipes, the streams come back apart and capped, the
+ * exit code is the process's; its stderr is not taken for a runtime error,
+ * the runtime's logged error is; and no per-call file is left. */
+static void test_exec_sync_capture(void **state)
+{
+    fixture_t *fx = *state;
+    oci_exec_sync_opts_t o = {.process_json = "{\"args\":[\"x\"]}", .output_cap = 1000};
+    oci_exec_sync_result_t r = {0};
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "chatty", &o, &r, &err), 0);
+    assert_int_equal(r.exit_code, 5);
+    assert_string_equal(r.out, "out\n");
+    assert_string_equal(r.err, "err\n");
+    oci_exec_sync_result_clear(&r);
+    cleanup_free char *argv = recorded_argv(fx);
+    assert_non_null(strstr(argv, " exec --process "));
+    assert_non_null(strstr(argv, " --pid-file "));
+    cleanup_free char *proc_path = xasprintf("%s.proc", fx->argv_file);
+    cleanup_free char *proc = NULL;
+    assert_int_equal(read_file(proc_path, 4096, &proc, NULL, &err), 0);
+    assert_string_equal(proc, o.process_json);
+
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "big", &o, &r, &err), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.out_len, 1000); /* the rest read and dropped */
+    assert_int_equal(r.err_len, 0);
+    oci_exec_sync_result_clear(&r);
+
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "missing", &o, &r, &err), -1);
+    assert_int_equal(err.status, ENOENT);
+    assert_non_null(strstr(err.msg, "container does not exist"));
+    assert_null(r.out);
+    assert_true(tmp_dir_empty(fx));
+}
+
+/* On timeout the exec'd process (the pid file's) is killed first and the
+ * runtime, left to reap it, exits by itself: ETIMEDOUT, nothing left. A
+ * runtime that never wrote a pid file is killed after the grace. */
+static void test_exec_sync_timeout(void **state)
+{
+    fixture_t *fx = *state;
+    oci_exec_sync_opts_t o = {.process_json = "{}", .output_cap = 1000, .timeout_ms = 300};
+    oci_exec_sync_result_t r = {0};
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "exechang", &o, &r, &err), -1);
+    assert_int_equal(err.status, ETIMEDOUT);
+    cleanup_free char *reaped = xasprintf("%s.reaped", fx->argv_file);
+    assert_int_equal(access(reaped, F_OK), 0); /* the runtime saw its process die */
+    cleanup_free char *pid_path = xasprintf("%s.pid", fx->argv_file);
+    cleanup_free char *pid = NULL;
+    assert_int_equal(read_file(pid_path, 64, &pid, NULL, &err), 0);
+    assert_int_equal(kill((pid_t)strtol(pid, NULL, 10), 0), -1);
+    assert_true(tmp_dir_empty(fx));
+
+    /* its descendants too (a shell's children) */
+    cleanup_free char *gc_path = xasprintf("%s.gc", fx->argv_file);
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "exectree", &o, &r, &err), -1);
+    assert_int_equal(err.status, ETIMEDOUT);
+    cleanup_free char *gc = NULL;
+    assert_int_equal(read_file(gc_path, 64, &gc, NULL, &err), 0);
+    assert_false(runs((pid_t)strtol(gc, NULL, 10)));
+
+    cri_error_t e2 = CRI_ERROR_INIT;
+    assert_int_equal(oci_runtime_exec_sync(fx->rt, "hang", &o, &r, &e2), -1);
+    assert_int_equal(e2.status, ETIMEDOUT);
+    assert_true(tmp_dir_empty(fx));
+}
+
+/* Start time (field 22 of /proc/<pid>/stat) of pid. */
+static unsigned long long start_time(pid_t pid)
+{
+    cleanup_free char *path = xasprintf("/proc/%d/stat", (int)pid);
+    cleanup_free char *stat = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(read_file(path, 4096, &stat, NULL, &err), 0);
+    char *p = strrchr(stat, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    assert_non_null(p);
+    return strtoull(p + 1, NULL, 10);
+}
+
+/* A runc-like state dir for id: state.json naming init (pid, start time)
+ * and an exec fifo. Returns the fifo's path. */
+static char *fake_runc_state(fixture_t *fx, const char *id, pid_t init, unsigned long long start)
+{
+    cleanup_free char *dir = xasprintf("%s/%s", fx->rt->root, id);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(mkdir_p(dir, 0700, &err), 0);
+    cleanup_free char *state = xasprintf("%s/state.json", dir);
+    cleanup_free char *json =
+        xasprintf("{\"id\":\"%s\",\"init_process_pid\":%d,\"init_process_start\":%llu}", id,
+                  (int)init, start);
+    assert_int_equal(write_file_atomic(state, json, strlen(json), 0600, &err), 0);
+    char *fifo = xasprintf("%s/exec.fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    return fifo;
+}
+
+/* start reads the exec fifo the way `runc start` does, without running the
+ * runtime: the init's byte is read, the fifo removed (runc's "running"). */
+static void test_start_through_exec_fifo(void **state)
+{
+    fixture_t *fx = *state;
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t init = fork();
+    assert_true(init >= 0);
+    if (init == 0) { /* the init: blocks opening the fifo for writing, writes, "execs" */
+        char path[256] = "";
+        ssize_t n = read(go[0], path, sizeof(path) - 1);
+        int fd = n > 0 ? open(path, O_WRONLY) : -1;
+        _exit(fd >= 0 && write(fd, "0", 1) == 1 ? 0 : 1);
+    }
+    cleanup_free char *fifo = fake_runc_state(fx, "viafifo", init, start_time(init));
+    assert_int_equal(write(go[1], fifo, strlen(fifo)), (ssize_t)strlen(fifo));
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(oci_runtime_start(fx->rt, "viafifo", &err), 0);
+    bool ran_runtime = access(fx->argv_file, F_OK) == 0;
+    if (ran_runtime)
+        kill(init, SIGKILL); /* nobody read its fifo */
+    int st = 0;
+    assert_int_equal(waitpid(init, &st, 0), init);
+    assert_false(ran_runtime);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(access(fifo, F_OK), -1); /* removed: running */
+    close(go[0]);
+    close(go[1]);
+}
+
+/* An init that is gone, or a pid that is not the init any more (its start
+ * time differs): `runtime start` runs and judges. */
+static void test_start_falls_back_to_the_runtime(void **state)
+{
+    fixture_t *fx = *state;
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    cleanup_free char *f1 = fake_runc_state(fx, "deadinit", dead, 1);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(oci_runtime_start(fx->rt, "deadinit", &err), 0);
+    cleanup_free char *argv = recorded_argv(fx);
+    assert_non_null(strstr(argv, " start deadinit"));
+    unlink(fx->argv_file);
+
+    cleanup_free char *f2 = fake_runc_state(fx, "recycled", getpid(), start_time(getpid()) + 1);
+    assert_int_equal(oci_runtime_start(fx->rt, "recycled", &err), 0);
+    cleanup_free char *argv2 = recorded_argv(fx);
+    assert_non_null(strstr(argv2, " start recycled"));
+    assert_int_equal(access(f2, F_OK), 0); /* the fifo is the runtime's business then */
+}
+
 /* With SIGCHLD ignored the kernel reaps children itself: the call must fail
  * at once with ECHILD, not wait for its timeout. */
 static void test_child_reaped_elsewhere(void **state)
@@ -389,6 +582,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_and_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_sync_capture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_sync_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_through_exec_fifo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_falls_back_to_the_runtime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_reaped_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_tmp_of_dead_daemons, setup, teardown),
         cmocka_unit_test(test_new_missing_binary),
