@@ -61,6 +61,13 @@ static int init_pidfd(const char *dir)
     if (read_file(path, STATE_MAX, &text, NULL, &ignored) < 0)
         return -1;
     cleanup_json json_t *j = json_loads(text, 0, NULL);
+    /* newer runc (opencontainers/runc#5186) runs poststart hooks in `runc
+     * start`, after the fifo is
+     * read: a container that has any must be started by the runtime */
+    json_t *poststart =
+        json_object_get(json_object_get(json_object_get(j, "config"), "Hooks"), "poststart");
+    if (json_array_size(poststart) > 0)
+        return -1;
     json_t *pid = json_object_get(j, "init_process_pid");
     json_t *start = json_object_get(j, "init_process_start");
     if (!json_is_integer(pid) || !json_is_integer(start) || json_integer_value(pid) <= 1)

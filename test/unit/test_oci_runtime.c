@@ -511,6 +511,20 @@ static void test_start_falls_back_to_the_runtime(void **state)
     cleanup_free char *argv2 = recorded_argv(fx);
     assert_non_null(strstr(argv2, " start recycled"));
     assert_int_equal(access(f2, F_OK), 0); /* the fifo is the runtime's business then */
+    unlink(fx->argv_file);
+
+    /* a live init, but poststart hooks: only `runtime start` runs them */
+    cleanup_free char *f3 = fake_runc_state(fx, "hooked", getpid(), start_time(getpid()));
+    cleanup_free char *st = xasprintf("%s/hooked/state.json", fx->rt->root);
+    cleanup_free char *json =
+        xasprintf("{\"id\":\"hooked\",\"init_process_pid\":%d,\"init_process_start\":%llu,"
+                  "\"config\":{\"Hooks\":{\"poststart\":[{\"path\":\"/bin/true\"}]}}}",
+                  (int)getpid(), (unsigned long long)start_time(getpid()));
+    assert_int_equal(write_file_atomic(st, json, strlen(json), 0600, &err), 0);
+    assert_int_equal(oci_runtime_start(fx->rt, "hooked", &err), 0);
+    cleanup_free char *argv3 = recorded_argv(fx);
+    assert_non_null(strstr(argv3, " start hooked"));
+    assert_int_equal(access(f3, F_OK), 0);
 }
 
 /* With SIGCHLD ignored the kernel reaps children itself: the call must fail
