@@ -63,6 +63,13 @@ typedef struct sandbox {
     char *log_directory;
     char *cgroup_parent;
     char *netns_path; /* pinned netns; "" for host network */
+    /* pinned ipc and uts namespaces of a pod without an infra process
+     * ("" = none: the infra holds them, or the host's) */
+    char *ipcns_path, *utsns_path;
+    /* the pod has an infra (pause) process; false with runtime.drop_infra
+     * for a pod that does not share its PID namespace (true in older
+     * records) */
+    bool infra;
     /* pod user namespace (userns_options mode POD): pinned at userns_path,
      * one range each as {container id, host id, length}; "" = the host's */
     char *userns_path;
@@ -76,7 +83,7 @@ typedef struct sandbox {
     /* behind lock */
     pthread_mutex_t lock;
     sandbox_state_t state;
-    pid_t pid;         /* infra pid; 0 once stopped */
+    pid_t pid;         /* infra pid; 0 once stopped or without an infra */
     pid_t monitor_pid; /* the infra's cricket-conmon (0 after a restart) */
     bool monitor_dead; /* it died without an exit file */
     /* the last UpdatePodSandboxResources (persisted; PodSandboxStatus verbose) */
