@@ -147,9 +147,12 @@ class Env:
 
     def leaks(self):
         leaks = {}
-        netns_dir = os.path.join(self.daemon.runroot, "netns")
-        if os.path.isdir(netns_dir) and os.listdir(netns_dir):
-            leaks["netns pins"] = os.listdir(netns_dir)
+        # the pins: netns, and the ipc/uts ones of pods without an infra
+        for kind, what in (("netns", "netns pins"), ("ipcns", "ipc pins"),
+                           ("utsns", "uts pins"), ("userns", "userns pins")):
+            pin_dir = os.path.join(self.daemon.runroot, kind)
+            if os.path.isdir(pin_dir) and os.listdir(pin_dir):
+                leaks[what] = os.listdir(pin_dir)
         if mounts_under(self.base):
             leaks["mounts"] = mounts_under(self.base)
         if self.net.veths():
