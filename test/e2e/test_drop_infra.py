@@ -215,3 +215,24 @@ def test_port_forward_into_infraless_pod(env, reg):  # noqa: F811
     assert c.data.get(e, b"") == b""
     assert c.data.get(dsid, b"").endswith(b"\r\n\r\nhello-pf\n"), c.data
     assert p.status(cid).status.state == api_pb2.CONTAINER_RUNNING
+
+
+def test_events_of_a_pod_without_infra(env, reg):  # noqa: F811
+    """The same pod events as with an infra: CREATED and STARTED on Run,
+    STOPPED once on Stop (no process exit precedes it), DELETED on Remove
+    with the last status."""
+    from test_events import CREATED, DELETED, STARTED, STOPPED, Sub, brief
+    sub = Sub(env.daemon.socket)
+    try:
+        p = NsPod(env, reg)
+        env.stop(p.id)
+        env.stop(p.id)  # idempotent: no second STOPPED
+        env.remove(p.id)
+        evs = sub.until(lambda e: e.container_id == p.id and
+                        e.container_event_type == DELETED)
+        kinds = [e.container_event_type for e in evs if e.container_id == p.id]
+        assert kinds == [CREATED, STARTED, STOPPED, DELETED], brief(evs)
+        assert evs[1].pod_sandbox_status.state == READY
+        assert evs[-1].pod_sandbox_status.state == NOTREADY
+    finally:
+        sub.close()
