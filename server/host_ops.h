@@ -16,12 +16,15 @@
 typedef struct host_ns_pins {
     const char *net, *ipc, *uts;
     const char *hostname;
+    /* the pod's sysctls to write in the new namespaces: /proc/sys path,
+     * value, path, value, ..., NULL (NULL = none) */
+    char *const *sysctls;
 } host_ns_pins_t;
 
 /* Each member has the contract of the real function named beside it. */
 typedef struct host_ops {
     /* sandbox_ns_pin(): make the namespaces pins names (net with lo up,
-     * uts with the hostname) and pin each at its path */
+     * uts with the hostname, the sysctls written) and pin each at its path */
     int (*ns_pin)(const host_ns_pins_t *pins, cri_error_t *err);
     /* sandbox_netns_unpin(): unmount and remove the pin; none is success */
     int (*netns_unpin)(const char *path, cri_error_t *err);

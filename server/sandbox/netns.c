@@ -35,6 +35,7 @@ struct pin_job {
     const host_ns_pins_t *pins;
     int status; /* errno; 0 on success */
     const char *step;
+    const char *sysctl; /* the one that failed */
 };
 
 /* Brings up `lo` in the calling thread's network namespace (what the CNI
@@ -58,6 +59,24 @@ static int pin_fail(struct pin_job *job, const char *step)
     job->status = errno;
     job->step = step;
     return -1;
+}
+
+int sandbox_write_sysctls(char *const *sysctls, size_t *ret_failed)
+{
+    for (size_t i = 0; sysctls && sysctls[i]; i += 2) {
+        int fd = open(sysctls[i], O_WRONLY | O_CLOEXEC);
+        size_t len = strlen(sysctls[i + 1]);
+        if (fd < 0 || write(fd, sysctls[i + 1], len) != (ssize_t)len) {
+            int e = errno ? errno : EIO;
+            if (fd >= 0)
+                close(fd);
+            *ret_failed = i;
+            errno = e;
+            return -1;
+        }
+        close(fd);
+    }
+    return 0;
 }
 
 /* Binds the calling thread's namespace of `type` onto path (made). */
@@ -93,6 +112,12 @@ static void *pin_thread(void *data)
     }
     if (p->uts[0] && sethostname(p->hostname, strlen(p->hostname)) < 0) {
         pin_fail(job, "set hostname in new uts namespace");
+        return NULL;
+    }
+    size_t bad = 0;
+    if (sandbox_write_sysctls(p->sysctls, &bad) < 0) {
+        pin_fail(job, "write sysctl");
+        job->sysctl = p->sysctls[bad];
         return NULL;
     }
     if (pin_self(job, "net", p->net) == 0 && pin_self(job, "ipc", p->ipc) == 0)
@@ -145,6 +170,9 @@ int sandbox_ns_pin(const host_ns_pins_t *pins, cri_error_t *err)
     pthread_join(t, NULL);
     if (job.status) {
         unpin_each(pins);
+        if (job.sysctl)
+            return cri_error_make(err, job.status, "write sysctl `%s` in the pod's namespaces",
+                                  job.sysctl);
         return cri_error_make(err, job.status, "%s for pod pins `%s`", job.step,
                               pins->net[0]   ? pins->net
                               : pins->ipc[0] ? pins->ipc
@@ -206,4 +234,21 @@ bool sandbox_pins_alive(daemon_t *d, sandbox_t *sb)
         if (paths[i][0] && !daemon_host_ops(d)->netns_alive(paths[i]))
             return false;
     return true;
+}
+
+char **sandbox_sysctl_paths(const Runtime__V1__PodSandboxConfig *cfg)
+{
+    size_t n = cfg->linux ? cfg->linux->n_sysctls : 0;
+    if (n == 0)
+        return NULL;
+    char **v = xcalloc(2 * n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        char *path = xasprintf("/proc/sys/%s", cfg->linux->sysctls[i]->key);
+        for (char *c = path + strlen("/proc/sys/"); *c; c++)
+            if (*c == '.')
+                *c = '/';
+        v[2 * i] = path;
+        v[2 * i + 1] = xstrdup(cfg->linux->sysctls[i]->value);
+    }
+    return v;
 }

@@ -213,11 +213,16 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
  * and uts pins of a pod without an infra), or the user namespace with them
  * inside it (before the pause image's rootfs, which a pod user namespace
  * id-maps). */
-static int run_pin(daemon_t *d, sandbox_t *sb, cri_error_t *err)
+static int run_pin(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
+                   cri_error_t *err)
 {
     int64_t t0 = now_unix_ns();
     const host_ops_t *ops = daemon_host_ops(d);
-    const host_ns_pins_t pins = {sb->netns_path, sb->ipcns_path, sb->utsns_path, sb->hostname};
+    /* the pod's sysctls: runc writes them for an infra, the pin thread for
+     * a pod without one (validated: only those of the pinned namespaces) */
+    cleanup_strv char **sysctls = sb->infra ? NULL : sandbox_sysctl_paths(cfg);
+    const host_ns_pins_t pins = {sb->netns_path, sb->ipcns_path, sb->utsns_path, sb->hostname,
+                                 sysctls};
     if (sb->userns_path[0]
             ? ops->userns_pin(sb->userns_path, &pins, sb->uid_map, sb->gid_map, err) < 0
             : ops->ns_pin(&pins, err) < 0)
@@ -303,7 +308,7 @@ RPC_HANDLER(handle_run_pod_sandbox)
         return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);
     testhook_failpoint("run.after_reserve");
 
-    int rc = run_pin(d, sb, err);
+    int rc = run_pin(d, sb, r->config, err);
     if (rc == 0 && sb->infra && pause_image)
         rc = sandbox_pause_image_prepare(d, sb, &rootfs, &args, err);
     if (rc == 0)

@@ -65,6 +65,16 @@ int sandbox_pin_file(const char *path, const char *what, cri_error_t *err);
  * failure. */
 int sandbox_ns_pin(const host_ns_pins_t *pins, cri_error_t *err);
 
+/* Writes each sysctl of `sysctls` (/proc/sys path, value, ..., NULL; NULL
+ * = none) in the calling thread's namespaces; async-signal-safe (open,
+ * write, close). On failure errno is set and *ret_failed is the index of
+ * the path that failed. */
+int sandbox_write_sysctls(char *const *sysctls, size_t *ret_failed);
+
+/* The pod's sysctls as sandbox_write_sysctls() wants them (malloc'd, free
+ * with strv_free); NULL when it has none. */
+char **sandbox_sysctl_paths(const Runtime__V1__PodSandboxConfig *cfg);
+
 /* Binds /proc/<pid>/ns/<type> onto an empty file at path. Nothing is left
  * behind on failure. */
 int sandbox_ns_bind(const char *src, const char *type, const char *path, cri_error_t *err);

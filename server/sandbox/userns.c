@@ -15,7 +15,7 @@
  * container of the pod then join both pins by path.
  *
  * The child runs only async-signal-safe calls (unshare, read, write,
- * socket, ioctl, sethostname, _exit): it was forked from a threaded daemon. */
+ * socket, ioctl, sethostname, open, close, _exit): it was forked from a threaded daemon. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -79,6 +79,9 @@ static void child_main(int report, int go, const host_ns_pins_t *pins)
     if (pins->net[0] && child_lo_up() < 0)
         child_fail(report, errno);
     if (pins->uts[0] && sethostname(pins->hostname, strlen(pins->hostname)) < 0)
+        child_fail(report, errno);
+    size_t bad = 0;
+    if (sandbox_write_sysctls(pins->sysctls, &bad) < 0)
         child_fail(report, errno);
     (void)!write(report, "n", 1);
     (void)!read(go, &c, 1); /* stay alive until every pin is made */
@@ -144,7 +147,8 @@ static int pin_steps(pid_t pid, int report, int go, const struct pin_req *r, cri
         return -1;
     if (write(go, "g", 1) != 1)
         return cri_error_make(err, errno, "signal the namespace helper");
-    if (wait_step(report, 'n', "make pod namespaces in the pod user namespace", err) < 0)
+    if (wait_step(report, 'n', "make pod namespaces (hostname, sysctls) in the pod user namespace",
+                  err) < 0)
         return -1;
     if (pin_ns(pid, "net", r->pins->net, err) < 0 || pin_ns(pid, "ipc", r->pins->ipc, err) < 0 ||
         pin_ns(pid, "uts", r->pins->uts, err) < 0)

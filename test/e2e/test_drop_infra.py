@@ -236,3 +236,34 @@ def test_events_of_a_pod_without_infra(env, reg):  # noqa: F811
         assert evs[-1].pod_sandbox_status.state == NOTREADY
     finally:
         sub.close()
+
+
+def test_pod_sysctls_land_in_the_pinned_namespaces(env, reg):  # noqa: F811
+    """With no infra for runc to write them into, the pin thread writes the
+    pod's sysctls (net.* in its netns, kernel.shm* in its ipc namespace);
+    the host's stay as they were. A sysctl the kernel refuses fails
+    RunPodSandbox naming it, and leaves no pin."""
+    host_port = open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read().strip()
+    host_rmid = open("/proc/sys/kernel/shm_rmid_forced").read().strip()
+    p = NsPod.__new__(NsPod)
+    p.env, p.cri, p.reg = env, env.cri, reg
+    p.logs = os.path.join(env.base, "logs")
+    p.pull("busybox")
+    lx = ns_linux(pid=api_pb2.CONTAINER)
+    lx.sysctls["kernel.shm_rmid_forced"] = "1"
+    lx.sysctls["net.ipv4.ip_unprivileged_port_start"] = "0"
+    p.cfg = env.config("sys", hostname="pod-host", log_directory=p.logs, linux=lx)
+    p.id = env.run(p.cfg)
+    assert env.info(p.id)["infra"] is False
+    out = exec_sync(p, p.sleeper("c"), ["cat", "/proc/sys/kernel/shm_rmid_forced",
+                                        "/proc/sys/net/ipv4/ip_unprivileged_port_start"])
+    assert out.stdout.split() == [b"1", b"0"], out
+    assert open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read().strip() == host_port
+    assert open("/proc/sys/kernel/shm_rmid_forced").read().strip() == host_rmid
+    env.remove(p.id)
+    bad = ns_linux(pid=api_pb2.CONTAINER)
+    bad.sysctls["net.ipv4.ip_unprivileged_port_start"] = "not-a-number"
+    with pytest.raises(grpc.RpcError) as e:
+        env.run(env.config("badsys", linux=bad))
+    assert "net/ipv4/ip_unprivileged_port_start" in e.value.details(), e.value.details()
+    assert env.list() == [] and all_pins(env) == {}
