@@ -181,6 +181,51 @@ static void test_record_userns(void **state)
     assert_non_null(strstr(err.msg, "userns"));
 }
 
+/* A pod without an infra keeps that and its ipc/uts pins in the record
+ * (so Stop and recovery undo them); an older record without the keys has
+ * an infra and no pins; a wrong type is refused naming the key. */
+static void test_record_infra_and_pins(void **state)
+{
+    cleanup_sandbox sandbox_t *sb = make("i1", "n");
+    sb->infra = false;
+    str_set(&sb->ipcns_path, "/run/cricket/ipcns/i1");
+    str_set(&sb->utsns_path, "/run/cricket/utsns/i1");
+    cleanup_free char *json = sandbox_record_dump(sb, true);
+    cleanup_sandbox sandbox_t *back = NULL;
+    bool creating = false;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &back, &creating, &err), 0);
+    assert_true(creating);
+    assert_false(back->infra);
+    assert_string_equal(back->ipcns_path, "/run/cricket/ipcns/i1");
+    assert_string_equal(back->utsns_path, "/run/cricket/utsns/i1");
+
+    char *p = strstr(json, ",\"infra\":false");
+    assert_non_null(p);
+    memmove(p, p + strlen(",\"infra\":false"), strlen(p + strlen(",\"infra\":false")) + 1);
+    cleanup_sandbox sandbox_t *old = NULL;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &old, &creating, &err), 0);
+    assert_true(old->infra);
+
+    cleanup_sandbox sandbox_t *plain = make("i2", "n");
+    cleanup_free char *pj = sandbox_record_dump(plain, false);
+    assert_null(strstr(pj, "ipcns"));
+    cleanup_sandbox sandbox_t *back2 = NULL;
+    assert_int_equal(sandbox_record_parse(pj, strlen(pj), &back2, &creating, &err), 0);
+    assert_true(back2->infra);
+    assert_string_equal(back2->ipcns_path, "");
+    assert_string_equal(back2->utsns_path, "");
+
+    p = strstr(json, "\"/run/cricket/utsns/i1\"");
+    assert_non_null(p);
+    memcpy(p, "12345                  ", 23); /* a number where a path goes */
+    sandbox_t *bad = NULL;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &bad, &creating, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, "utsns"));
+    assert_null(bad);
+}
+
 static void test_record_parse_errors(void **state)
 {
     static const char *const bad[] = {
@@ -816,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_record_privileged_and_old_records),
         cmocka_unit_test(test_record_pod_resources),
         cmocka_unit_test(test_record_userns),
+        cmocka_unit_test(test_record_infra_and_pins),
         cmocka_unit_test(test_record_parse_errors),
         cmocka_unit_test(test_store_lookup),
         cmocka_unit_test(test_store_persist_and_reserve),
