@@ -267,3 +267,19 @@ def test_pod_sysctls_land_in_the_pinned_namespaces(env, reg):  # noqa: F811
         env.run(env.config("badsys", linux=bad))
     assert "net/ipv4/ip_unprivileged_port_start" in e.value.details(), e.value.details()
     assert env.list() == [] and all_pins(env) == {}
+
+
+def test_pod_without_infra_stays_ready_when_its_containers_exit(env, reg):  # noqa: F811
+    """No process holds the pod, so nothing ends it but StopPodSandbox: its
+    containers exiting (or being killed) leaves it READY, and a new
+    container still joins its namespaces."""
+    p = NsPod(env, reg)
+    done = p.run("done", command=["sh", "-c", "exit 0"])
+    assert p.wait_exit(done).exit_code == 0
+    killed = p.sleeper("killed")
+    p.stop(killed, timeout=0)
+    assert env.status(p.id).status.state == READY
+    assert [i.state for i in env.list()] == [READY]
+    again = p.sleeper("again")
+    assert p.namespaces(again)["uts"] == "uts:[%d]" % pin_inode(env, "utsns", p.id)
+    env.remove(p.id)
