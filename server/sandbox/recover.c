@@ -94,6 +94,8 @@ bool sandbox_on_infra_exit(daemon_t *d, const char *id)
     if (!daemon_sandboxes(d) || sandbox_store_get(daemon_sandboxes(d), id, &sb, &ignore) < 0 ||
         strcmp(sb->id, id) != 0)
         return false;
+    if (!sb->infra) /* no process to exit: READY until StopPodSandbox */
+        return true;
     pid_t pid = 0;
     bool was_ready = sandbox_get_state(sb, &pid) == SANDBOX_STATE_READY;
     sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
@@ -109,6 +111,8 @@ bool sandbox_on_infra_monitor_death(daemon_t *d, const char *id, const exit_watc
     if (!daemon_sandboxes(d) || sandbox_store_get(daemon_sandboxes(d), id, &sb, &ignore) < 0 ||
         strcmp(sb->id, id) != 0)
         return false;
+    if (!sb->infra)
+        return true;
     pthread_mutex_lock(&sb->lock);
     sb->monitor_dead = true;
     pthread_mutex_unlock(&sb->lock);

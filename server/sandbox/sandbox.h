@@ -199,7 +199,8 @@ int sandbox_remove_locked(struct daemon *d, sandbox_t *sb, cri_error_t *err);
 
 /* For the exit watcher: when `id` is a pod's infra container (full id),
  * marks the pod NOTREADY in memory (a restart re-derives it from runc state
- * and the exit file) and returns true; false for any other id. Never
+ * and the exit file) and returns true (a pod without an infra is left
+ * READY: it has no process); false for any other id. Never
  * blocks on anything but the store's read lock and the pod's state lock. */
 bool sandbox_on_infra_exit(struct daemon *d, const char *id);
 

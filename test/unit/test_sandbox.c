@@ -794,6 +794,54 @@ static void test_recover(void **state)
     sandbox_unref(sb);
 }
 
+/* Pods without an infra: READY after a restart while their bundle dir
+ * (runroot) is there and every pin they record is a live nsfs mount;
+ * NOTREADY when a pin is no longer one or runroot went; never asks the
+ * runtime; the exit watcher's hook leaves them READY. */
+static void test_recover_no_infra(void **state)
+{
+    fixture_t *fx = *state;
+    const char *ids[] = {"lean", "lost", "rebooted"};
+    for (size_t i = 0; i < 3; i++) {
+        cleanup_sandbox sandbox_t *sb = make(ids[i], ids[i]);
+        sb->infra = false;
+        str_set(&sb->netns_path, "");
+        str_set(&sb->cni_network, "");
+        sb->ns_network = SANDBOX_NS_NODE;
+        if (i == 1) { /* a pin that is a plain file now (unmounted by hand) */
+            cleanup_free char *pin = xasprintf("%s/ipcns-lost", fx->runroot);
+            cri_error_t werr = CRI_ERROR_INIT;
+            assert_int_equal(write_file_atomic(pin, "", 0, 0444, &werr), 0);
+            str_set(&sb->ipcns_path, pin);
+        }
+        cri_error_t err = CRI_ERROR_INIT;
+        assert_int_equal(sandbox_store_persist(fx->d.sandboxes, sb, true, &err), 0);
+        assert_int_equal(sandbox_store_persist(fx->d.sandboxes, sb, false, &err), 0);
+        if (i < 2) {
+            cleanup_free char *bundle = xasprintf("%s/sandboxes/%s", fx->runroot, ids[i]);
+            assert_int_equal(mkdir_p(bundle, 0700, &err), 0);
+        }
+    }
+    size_t loaded = 0;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_recover(&fx->d, &loaded, &err), 0);
+    assert_int_equal(loaded, 3);
+    const sandbox_state_t want[] = {SANDBOX_STATE_READY, SANDBOX_STATE_NOTREADY,
+                                    SANDBOX_STATE_NOTREADY};
+    for (size_t i = 0; i < 3; i++) {
+        cleanup_sandbox sandbox_t *sb = NULL;
+        assert_int_equal(sandbox_store_get(fx->d.sandboxes, ids[i], &sb, &err), 0);
+        pid_t pid = -1;
+        assert_int_equal(sandbox_get_state(sb, &pid), want[i]);
+        assert_int_equal(pid, 0);
+        assert_false(sb->infra);
+    }
+    assert_true(sandbox_on_infra_exit(&fx->d, "lean"));
+    cleanup_sandbox sandbox_t *lean = NULL;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, "lean", &lean, &err), 0);
+    assert_int_equal(sandbox_get_state(lean, NULL), SANDBOX_STATE_READY);
+}
+
 /* An unfinished pod whose teardown fails at startup stays, NOTREADY and
  * no longer marked creating, so Stop/Remove (or the next start) retry it;
  * before, it left memory and nothing retried until the next restart. */
@@ -872,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_resolv_conf),
         cmocka_unit_test(test_new_id),
         cmocka_unit_test_setup_teardown(test_recover, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recover_no_infra, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_recover_unfinished_teardown_fails, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_stop_remove_idempotent, fixture_setup,
