@@ -25,7 +25,6 @@ own. Figures (median and p90 unless said otherwise):
                    ListContainers shows them all RUNNING
   per-pod PSS      (daemon growth + the runtime's helper processes: monitors
                    or shims) / PODS
-
   CPU per pod      the whole machine's busy CPU time (/proc/stat) during the
                    sequential pod starts / PODS: daemon, monitors or shims,
                    runc, CNI plugins and the pods' own start
@@ -35,7 +34,12 @@ cricketd, cricket-conmon and cricket-pause) in the same run, so a change is
 shown before and after beside containerd. Then one table: the columns,
 cricket/containerd (and baseline/containerd), and the issue's goal for the
 ratio (or the absolute figure) with whether cricket meets it. Nothing is
-asserted; leaks are reported. Needs root, runc, containerd, docker-registry,
+asserted; leaks are reported.
+
+Pods carry the namespace options kubelet sends by default (pid CONTAINER):
+cricket runs them without an infra process unless CRICKET_BENCH_DROPIN (a
+cricket.d drop-in's text, e.g. "runtime:\n  drop_infra: false\n") says
+otherwise. Needs root, runc, containerd, docker-registry,
 busybox-static and containernetworking-plugins."""
 import gzip
 import io
@@ -140,6 +144,10 @@ class Cricket:
     def __init__(self, base, reg):
         self.env = ts.Env(base, ports=True, extra_config=registry_config(reg.host))
         self.env.daemon.extra_args = ["--log-level", "info"]
+        if os.environ.get("CRICKET_BENCH_DROPIN"):  # e.g. "runtime:\n  drop_infra: false\n"
+            os.makedirs(os.path.join(base, "cricket.d"), exist_ok=True)
+            with open(os.path.join(base, "cricket.d", "50-bench.yaml"), "w") as f:
+                f.write(os.environ["CRICKET_BENCH_DROPIN"])
         self.net = self.env.net
         self.base = base
 
@@ -319,8 +327,13 @@ class Run:
 
     def pod(self, tag):
         meta = api_pb2.PodSandboxMetadata(name="b-" + tag, namespace="default", uid="u-" + tag)
+        # namespace options as kubelet sends them for a pod without
+        # shareProcessNamespace: pid CONTAINER
+        ns = api_pb2.NamespaceOption(pid=api_pb2.CONTAINER)
         cfg = api_pb2.PodSandboxConfig(metadata=meta, log_directory=self.logs + "/" + tag,
-                                       hostname="b" + tag)
+                                       hostname="b" + tag, linux=api_pb2.LinuxPodSandboxConfig(
+                                           security_context=api_pb2.LinuxSandboxSecurityContext(
+                                               namespace_options=ns)))
         ccfg = api_pb2.ContainerConfig(
             metadata=api_pb2.ContainerMetadata(name="c"),
             image=api_pb2.ImageSpec(image="docker.io/library/busybox:latest"),

@@ -29,6 +29,7 @@ const conf_key_t conf_keys[] = {
     {"runtime.conmon_path", CONF_KEY_STRING, OFF(runtime.conmon_path), conf_check_nonempty},
     {"runtime.pause_path", CONF_KEY_STRING, OFF(runtime.pause_path), conf_check_nonempty},
     {"runtime.cdi_spec_dirs", CONF_KEY_STRV, OFF(runtime.cdi_spec_dirs), conf_check_abs_path},
+    {"runtime.drop_infra", CONF_KEY_BOOL, OFF(runtime.drop_infra), NULL},
     {"network", CONF_KEY_SECTION, 0, NULL},
     {"network.conf_dir", CONF_KEY_STRING, OFF(network.conf_dir), conf_check_abs_path},
     {"network.plugin_dirs", CONF_KEY_STRV, OFF(network.plugin_dirs), conf_check_abs_path},
@@ -122,6 +123,7 @@ conf_t *conf_new_defaults(const char *exe_dir)
     c->runtime.pause_path =
         exe_dir ? path_join(exe_dir, "cricket-pause") : xstrdup("cricket-pause");
     c->runtime.cdi_spec_dirs = strv_new(cdi_spec_dirs);
+    c->runtime.drop_infra = true;
     c->network.conf_dir = xstrdup("/etc/cni/net.d");
     c->network.plugin_dirs = strv_new(plugin_dirs);
     c->network.default_network = xstrdup("");

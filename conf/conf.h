@@ -58,6 +58,7 @@ typedef struct conf {
         char *conmon_path;    /* cricket-conmon binary */
         char *pause_path;     /* cricket-pause binary (copied into the infra rootfs) */
         char **cdi_spec_dirs; /* CDI spec dirs (absolute), later ones win */
+        bool drop_infra;      /* no pause process in pods that do not share PID */
     } runtime;
     struct {
         char *conf_dir;             /* CNI config dir (absolute) */

@@ -5,7 +5,7 @@
 #include "server/sandbox/sandbox-internal.h"
 
 const host_ops_t host_real_ops = {
-    .netns_pin = sandbox_netns_pin,
+    .ns_pin = sandbox_ns_pin,
     .netns_unpin = sandbox_netns_unpin,
     .netns_alive = sandbox_netns_alive,
     .userns_pin = sandbox_userns_pin,

@@ -11,19 +11,30 @@
 
 #include "common/error.h"
 
+/* The namespaces a pod pins: a path per kind ("" = not that kind) and the
+ * hostname to set in the new uts namespace. */
+typedef struct host_ns_pins {
+    const char *net, *ipc, *uts;
+    const char *hostname;
+    /* the pod's sysctls to write in the new namespaces: /proc/sys path,
+     * value, path, value, ..., NULL (NULL = none) */
+    char *const *sysctls;
+} host_ns_pins_t;
+
 /* Each member has the contract of the real function named beside it. */
 typedef struct host_ops {
-    /* sandbox_netns_pin(): make a netns and pin it at path */
-    int (*netns_pin)(const char *path, cri_error_t *err);
+    /* sandbox_ns_pin(): make the namespaces pins names (net with lo up,
+     * uts with the hostname, the sysctls written) and pin each at its path */
+    int (*ns_pin)(const host_ns_pins_t *pins, cri_error_t *err);
     /* sandbox_netns_unpin(): unmount and remove the pin; none is success */
     int (*netns_unpin)(const char *path, cri_error_t *err);
     /* sandbox_netns_alive(): path is a pinned netns */
     bool (*netns_alive)(const char *path);
     /* sandbox_userns_pin(): make a user namespace with these ranges, pin
-     * it at userns_path, and (netns_path not "") a netns inside it, pinned
-     * at netns_path; netns_unpin() undoes each pin */
-    int (*userns_pin)(const char *userns_path, const char *netns_path, const uint32_t uid_map[3],
-                      const uint32_t gid_map[3], cri_error_t *err);
+     * it at userns_path, and the namespaces pins names inside it, each
+     * pinned at its path; netns_unpin() undoes each pin */
+    int (*userns_pin)(const char *userns_path, const host_ns_pins_t *pins,
+                      const uint32_t uid_map[3], const uint32_t gid_map[3], cri_error_t *err);
     /* sandbox_shm_mount(): the pod's /dev/shm tmpfs on dir (created), its
      * root owned by uid:gid */
     int (*shm_mount)(const char *dir, uint32_t uid, uint32_t gid, cri_error_t *err);

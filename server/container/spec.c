@@ -207,8 +207,10 @@ static void spec_namespaces(container_t *c, sandbox_t *sb, const Runtime__V1__Co
                                                  : NULL;
     desc->ns_network.mode = sb->ns_network == SANDBOX_NS_NODE ? OCI_NS_HOST : OCI_NS_JOIN;
     desc->ns_network.path = sb->netns_path;
-    p->ns_paths[0] = xasprintf("/proc/%d/ns/ipc", (int)infra);
-    p->ns_paths[1] = xasprintf("/proc/%d/ns/uts", (int)infra);
+    /* a pod without an infra has its ipc and uts namespaces pinned (and
+     * shares no PID namespace); else the infra holds them */
+    p->ns_paths[0] = sb->infra ? xasprintf("/proc/%d/ns/ipc", (int)infra) : xstrdup(sb->ipcns_path);
+    p->ns_paths[1] = sb->infra ? xasprintf("/proc/%d/ns/uts", (int)infra) : xstrdup(sb->utsns_path);
     p->ns_paths[2] = xasprintf("/proc/%d/ns/pid", (int)infra);
     desc->ns_ipc.mode = sb->ns_ipc == SANDBOX_NS_NODE ? OCI_NS_HOST : OCI_NS_JOIN;
     desc->ns_ipc.path = p->ns_paths[0];
@@ -217,7 +219,7 @@ static void spec_namespaces(container_t *c, sandbox_t *sb, const Runtime__V1__Co
     int pid_mode = ns ? (int)ns->pid : SANDBOX_NS_CONTAINER;
     if (sb->ns_pid == SANDBOX_NS_NODE || pid_mode == SANDBOX_NS_NODE) {
         desc->ns_pid.mode = OCI_NS_HOST;
-    } else if (pid_mode == SANDBOX_NS_POD || sb->ns_pid == SANDBOX_NS_POD) {
+    } else if (sb->infra && (pid_mode == SANDBOX_NS_POD || sb->ns_pid == SANDBOX_NS_POD)) {
         /* the pod shares one PID namespace: the infra's */
         bool shared = pid_mode == SANDBOX_NS_POD;
         desc->ns_pid.mode = shared ? OCI_NS_JOIN : OCI_NS_NEW;

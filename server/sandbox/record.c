@@ -58,6 +58,12 @@ char *sandbox_record_dump(sandbox_t *sb, bool creating)
         json_object_set_new(o, "overhead", sandbox_limits_to_json(&sb->overhead));
     }
     pthread_mutex_unlock(&sb->lock);
+    /* absent in older records: an infra, no ipc/uts pins */
+    json_object_set_new(o, "infra", json_boolean(sb->infra));
+    if (sb->ipcns_path[0])
+        json_object_set_new(o, "ipcns", json_string(sb->ipcns_path));
+    if (sb->utsns_path[0])
+        json_object_set_new(o, "utsns", json_string(sb->utsns_path));
     if (sb->userns_path[0]) /* absent: the host's user namespace (older records too) */
         json_object_set_new(o, "userns",
                             json_pack("{s:s, s:[I,I,I], s:[I,I,I]}", "path", sb->userns_path, "uid",
@@ -85,6 +91,25 @@ static int userns_fill(sandbox_t *sb, json_t *o, cri_error_t *err)
     for (int i = 0; i < 3; i++) {
         sb->uid_map[i] = (uint32_t)m[i];
         sb->gid_map[i] = (uint32_t)m[3 + i];
+    }
+    return 0;
+}
+
+/* The pod's infra flag and ipc/uts pins (absent in older records: an
+ * infra, no pins). */
+static int pins_fill(sandbox_t *sb, json_t *o, cri_error_t *err)
+{
+    json_t *infra = json_object_get(o, "infra");
+    if (infra && !json_is_boolean(infra))
+        return cri_error_set(err, EINVAL, "infra: not a boolean");
+    sb->infra = !infra || json_is_true(infra);
+    const char *keys[] = {"ipcns", "utsns"};
+    char **dst[] = {&sb->ipcns_path, &sb->utsns_path};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *v = json_object_get(o, keys[i]);
+        if (v && !json_is_string(v))
+            return cri_error_set(err, EINVAL, "%s: not a string", keys[i]);
+        str_set(dst[i], v ? json_string_value(v) : "");
     }
     return 0;
 }
@@ -138,7 +163,7 @@ static int record_fill(void *obj, json_t *o, bool *ret_creating, cri_error_t *er
         return -1;
     if (record_json_to_strv(ips, &sb->ips, err) < 0)
         return cri_error_wrap(err, "ips");
-    if (userns_fill(sb, o, err) < 0)
+    if (userns_fill(sb, o, err) < 0 || pins_fill(sb, o, err) < 0)
         return -1;
     sb->state = state == SANDBOX_STATE_READY ? SANDBOX_STATE_READY : SANDBOX_STATE_NOTREADY;
     sb->pid = pid;

@@ -3,7 +3,9 @@
  * died half way) is torn down and forgotten (kept as NOTREADY when the
  * teardown fails, so Stop/Remove retry it); a READY pod whose infra
  * container is gone (runtime state, exit file; a reboot empties both) now
- * reads NOTREADY. Its netns pin may be gone too: Stop copes with that. */
+ * reads NOTREADY; so does a pod without an infra whose namespace pins are no
+ * longer nsfs mounts (removed by hand, a reboot). Its netns pin may be gone
+ * too: Stop copes with that. */
 #include <errno.h>
 #include <string.h>
 
@@ -46,10 +48,12 @@ static int recover_one(daemon_t *d, sandbox_t *sb, cri_error_t *err)
             return cri_error_wrap(err, "record pod `%s` as not ready", sb->id);
         return 1;
     }
-    load_spec(d, sb);
+    if (sb->infra)
+        load_spec(d, sb);
     pid_t pid = 0;
     if (sandbox_get_state(sb, NULL) == SANDBOX_STATE_READY) {
-        bool alive = sandbox_infra_running(d, sb, &pid);
+        /* a pod without an infra lives as long as its pins */
+        bool alive = sb->infra ? sandbox_infra_running(d, sb, &pid) : sandbox_pins_alive(d, sb);
         sandbox_set_state(sb, alive ? SANDBOX_STATE_READY : SANDBOX_STATE_NOTREADY,
                           alive ? pid : 0);
         if (!alive && sandbox_store_persist(daemon_sandboxes(d), sb, false, err) < 0)
@@ -90,6 +94,8 @@ bool sandbox_on_infra_exit(daemon_t *d, const char *id)
     if (!daemon_sandboxes(d) || sandbox_store_get(daemon_sandboxes(d), id, &sb, &ignore) < 0 ||
         strcmp(sb->id, id) != 0)
         return false;
+    if (!sb->infra) /* no process to exit: READY until StopPodSandbox */
+        return true;
     pid_t pid = 0;
     bool was_ready = sandbox_get_state(sb, &pid) == SANDBOX_STATE_READY;
     sandbox_set_state(sb, SANDBOX_STATE_NOTREADY, 0);
@@ -105,6 +111,8 @@ bool sandbox_on_infra_monitor_death(daemon_t *d, const char *id, const exit_watc
     if (!daemon_sandboxes(d) || sandbox_store_get(daemon_sandboxes(d), id, &sb, &ignore) < 0 ||
         strcmp(sb->id, id) != 0)
         return false;
+    if (!sb->infra)
+        return true;
     pthread_mutex_lock(&sb->lock);
     sb->monitor_dead = true;
     pthread_mutex_unlock(&sb->lock);

@@ -4,6 +4,10 @@
  * the infra spec and starts the infra container (they do not depend on each
  * other; runc is the longer path); persist READY; reply.
  *
+ * A pod that does not share its PID namespace gets no infra process with
+ * runtime.drop_infra (the default): its ipc and uts namespaces are pinned
+ * with the netns, and RunPodSandbox is pins + shm + pod files + CNI ADD.
+ *
  * A failure at any step rolls back every earlier one (CNI DEL, infra
  * delete, shm mount, netns pin, dirs, record and reservation) and returns
  * the cause. A crash half way leaves the "creating" record, which the
@@ -104,6 +108,17 @@ static int run_describe(daemon_t *d, sandbox_t *sb, const Runtime__V1__RunPodSan
         free(sb->netns_path);
         sb->netns_path = sandbox_netns_path(d, sb->id);
     }
+    /* a pause process is needed only as PID 1 of a shared PID namespace;
+     * otherwise the pod's ipc and uts namespaces are pinned like its netns */
+    sb->infra = !daemon_conf(d)->runtime.drop_infra || sb->ns_pid == SANDBOX_NS_POD;
+    if (!sb->infra && sb->ns_ipc != SANDBOX_NS_NODE) {
+        free(sb->ipcns_path);
+        sb->ipcns_path = sandbox_ipcns_path(d, sb->id);
+    }
+    if (!sb->infra && sb->ns_network != SANDBOX_NS_NODE) {
+        free(sb->utsns_path);
+        sb->utsns_path = sandbox_utsns_path(d, sb->id);
+    }
     return run_describe_userns(d, sb, ns ? ns->userns_options : NULL, err);
 }
 
@@ -120,13 +135,11 @@ static void run_rollback(daemon_t *d, sandbox_t *sb)
     /* every step runs (each copes with what the others left); the first
      * failure is the one reported */
     int failed = sandbox_network_teardown(d, sb, &first) < 0;
-    if (sandbox_infra_stop(d, sb, failed ? &e : &first) < 0)
+    if (sb->infra && sandbox_infra_stop(d, sb, failed ? &e : &first) < 0)
         failed = 1;
     if (daemon_host_ops(d)->shm_unmount(shm, failed ? &e : &first) < 0)
         failed = 1;
-    if (daemon_host_ops(d)->netns_unpin(sb->netns_path, failed ? &e : &first) < 0)
-        failed = 1;
-    if (daemon_host_ops(d)->netns_unpin(sb->userns_path, failed ? &e : &first) < 0)
+    if (sandbox_unpin_all(d, sb, failed ? &e : &first) < 0)
         failed = 1;
     if (sandbox_remove_files(d, sb, failed ? &e : &first) < 0)
         failed = 1;
@@ -165,6 +178,21 @@ static void *cni_thread(void *data)
     return NULL;
 }
 
+/* The bundle dir (also what tells recovery that runroot survived) and the
+ * pod's /dev/shm tmpfs, owned by the pod's (mapped) root. */
+static int run_shm(daemon_t *d, sandbox_t *sb, cri_error_t *err)
+{
+    cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
+    cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
+    if (mkdir_p(bundle, 0700, err) < 0)
+        return -1;
+    uint32_t uid = sb->userns_path[0] ? sb->uid_map[1] : 0;
+    uint32_t gid = sb->userns_path[0] ? sb->gid_map[1] : 0;
+    if (sb->ns_ipc != SANDBOX_NS_NODE && daemon_host_ops(d)->shm_mount(shm, uid, gid, err) < 0)
+        return -1;
+    return 0;
+}
+
 /* Pod shm, infra spec, infra start: the part that runs beside CNI. */
 static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
                      const char *rootfs, char *const *args, pid_t *ret_pid, cri_error_t *err)
@@ -172,12 +200,7 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
     int64_t t0 = now_unix_ns();
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
-    if (mkdir_p(bundle, 0700, err) < 0)
-        return -1;
-    /* the pod's (mapped) root owns its /dev/shm */
-    uint32_t uid = sb->userns_path[0] ? sb->uid_map[1] : 0;
-    uint32_t gid = sb->userns_path[0] ? sb->gid_map[1] : 0;
-    if (sb->ns_ipc != SANDBOX_NS_NODE && daemon_host_ops(d)->shm_mount(shm, uid, gid, err) < 0)
+    if (run_shm(d, sb, err) < 0)
         return -1;
     const char *shm_path = sb->ns_ipc == SANDBOX_NS_NODE ? "/dev/shm" : shm;
     if (sandbox_infra_spec(d, sb, cfg, rootfs, args, bundle, shm_path, err) < 0)
@@ -186,27 +209,55 @@ static int run_infra(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxCo
     return sandbox_infra_start(d, sb, bundle, ret_pid, err);
 }
 
-/* Everything after the reservation; on failure the caller rolls back. */
-/* The pod's namespaces that outlive processes: the netns pin, or the user
- * namespace with the netns inside it (before the pause image's rootfs,
- * which a pod user namespace id-maps). */
-static int run_pin(daemon_t *d, sandbox_t *sb, cri_error_t *err)
+/* The pod's namespaces that outlive processes: the netns pin (and the ipc
+ * and uts pins of a pod without an infra), or the user namespace with them
+ * inside it (before the pause image's rootfs, which a pod user namespace
+ * id-maps). */
+static int run_pin(daemon_t *d, sandbox_t *sb, const Runtime__V1__PodSandboxConfig *cfg,
+                   cri_error_t *err)
 {
     int64_t t0 = now_unix_ns();
     const host_ops_t *ops = daemon_host_ops(d);
+    /* the pod's sysctls: runc writes them for an infra, the pin thread for
+     * a pod without one (validated: only those of the pinned namespaces) */
+    cleanup_strv char **sysctls = sb->infra ? NULL : sandbox_sysctl_paths(cfg);
+    const host_ns_pins_t pins = {sb->netns_path, sb->ipcns_path, sb->utsns_path, sb->hostname,
+                                 sysctls};
     if (sb->userns_path[0]
-            ? ops->userns_pin(sb->userns_path, sb->netns_path, sb->uid_map, sb->gid_map, err) < 0
-            : sb->netns_path[0] && ops->netns_pin(sb->netns_path, err) < 0)
+            ? ops->userns_pin(sb->userns_path, &pins, sb->uid_map, sb->gid_map, err) < 0
+            : ops->ns_pin(&pins, err) < 0)
         return -1;
     sb->timings.netns_ns = now_unix_ns() - t0;
     testhook_failpoint("run.after_netns_pin");
     return 0;
 }
 
+/* A pod without an infra process: shm, pod files, CNI ADD, in turn. */
+static int run_build_noinfra(daemon_t *d, sandbox_t *sb, const cni_network_t *net,
+                             const Runtime__V1__PodSandboxConfig *cfg, cri_error_t *err)
+{
+    int64_t t0 = now_unix_ns();
+    if (run_shm(d, sb, err) < 0)
+        return -1;
+    sb->timings.files_ns = sb->timings.infra_ns = now_unix_ns() - t0;
+    struct cni_job job = {.d = d, .sb = sb, .net = net, .cfg = cfg, .err = CRI_ERROR_INIT};
+    cni_thread(&job);
+    sb->timings.cni_ns = job.took_ns;
+    if (job.rc < 0) {
+        *err = job.err;
+        return -1;
+    }
+    sandbox_set_state(sb, SANDBOX_STATE_READY, 0);
+    return 0;
+}
+
+/* Everything after the pins; on failure the caller rolls back. */
 static int run_build(daemon_t *d, sandbox_t *sb, const cni_network_t *net,
                      const Runtime__V1__PodSandboxConfig *cfg, const char *rootfs,
                      char *const *args, cri_error_t *err)
 {
+    if (!sb->infra)
+        return run_build_noinfra(d, sb, net, cfg, err);
     struct cni_job job = {.d = d, .sb = sb, .net = net, .cfg = cfg, .err = CRI_ERROR_INIT};
     pthread_t t;
     int e = pthread_create(&t, NULL, cni_thread, &job);
@@ -247,7 +298,7 @@ RPC_HANDLER(handle_run_pod_sandbox)
     cleanup_free char *infra_base = sb->userns_path[0]
                                         ? xasprintf("%s/rootfs-userns", daemon_root(d))
                                         : xstrdup(daemon_root(d));
-    if (!pause_image &&
+    if (sb->infra && !pause_image &&
         sandbox_infra_rootfs(infra_base, daemon_conf(d)->runtime.pause_path, &rootfs, err) < 0)
         return -1;
     cleanup_cni_network cni_network_t *net = NULL;
@@ -257,8 +308,8 @@ RPC_HANDLER(handle_run_pod_sandbox)
         return cri_error_wrap(err, "RunPodSandbox `%s`", r->config->metadata->name);
     testhook_failpoint("run.after_reserve");
 
-    int rc = run_pin(d, sb, err);
-    if (rc == 0 && pause_image)
+    int rc = run_pin(d, sb, r->config, err);
+    if (rc == 0 && sb->infra && pause_image)
         rc = sandbox_pause_image_prepare(d, sb, &rootfs, &args, err);
     if (rc == 0)
         rc = run_build(d, sb, net, r->config, rootfs, args, err);

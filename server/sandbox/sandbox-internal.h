@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "api/cri/v1/api.pb-c.h"
+#include "server/host_ops.h"
 #include "server/rpc.h"
 #include "common/error.h"
 #include "server/sandbox/sandbox.h"
@@ -34,6 +35,9 @@ char *sandbox_shm_dir(const struct daemon *d, const char *id);
 char *sandbox_netns_path(const struct daemon *d, const char *id);
 /* <runroot>/userns/<id> */
 char *sandbox_userns_path(const struct daemon *d, const char *id);
+/* <runroot>/ipcns/<id>, <runroot>/utsns/<id> (pods without an infra) */
+char *sandbox_ipcns_path(const struct daemon *d, const char *id);
+char *sandbox_utsns_path(const struct daemon *d, const char *id);
 
 /* ---- validation (validate.c) ---- */
 
@@ -55,13 +59,37 @@ char *sandbox_new_id(void);
  * `what` names the pin in the error ("create <what> pin `path`"). */
 int sandbox_pin_file(const char *path, const char *what, cri_error_t *err);
 
-/* Creates a network namespace and pins it at `path` (bind mount of the
- * namespace file onto an empty file). Nothing is left behind on failure. */
-int sandbox_netns_pin(const char *path, cri_error_t *err);
+/* Creates the namespaces `pins` names (net with lo up, ipc, uts with
+ * pins->hostname) in one unshare and pins each at its path (bind mount of
+ * the namespace file onto an empty file). Nothing is left behind on
+ * failure. */
+int sandbox_ns_pin(const host_ns_pins_t *pins, cri_error_t *err);
+
+/* Writes each sysctl of `sysctls` (/proc/sys path, value, ..., NULL; NULL
+ * = none) in the calling thread's namespaces; async-signal-safe (open,
+ * write, close). On failure errno is set and *ret_failed is the index of
+ * the path that failed. */
+int sandbox_write_sysctls(char *const *sysctls, size_t *ret_failed);
+
+/* The pod's sysctls as sandbox_write_sysctls() wants them (malloc'd, free
+ * with strv_free); NULL when it has none. */
+char **sandbox_sysctl_paths(const Runtime__V1__PodSandboxConfig *cfg);
+
+/* Binds /proc/<pid>/ns/<type> onto an empty file at path. Nothing is left
+ * behind on failure. */
+int sandbox_ns_bind(const char *src, const char *type, const char *path, cri_error_t *err);
 
 /* Unmounts and removes the pin. A missing pin, or one that is no longer a
  * mount (after a reboot, or removed by hand), is success. */
 int sandbox_netns_unpin(const char *path, cri_error_t *err);
+
+/* Unpins every namespace of sb (net, ipc, uts, user); each step runs, the
+ * first error is the one returned. */
+int sandbox_unpin_all(struct daemon *d, sandbox_t *sb, cri_error_t *err);
+
+/* For a pod without an infra: whether it is still whole, i.e. its bundle
+ * dir (runroot) exists and every pin it records is a live nsfs mount. */
+bool sandbox_pins_alive(struct daemon *d, sandbox_t *sb);
 
 /* True when `path` is a pinned network namespace (nsfs mount). */
 bool sandbox_netns_alive(const char *path);
@@ -69,11 +97,12 @@ bool sandbox_netns_alive(const char *path);
 /* ---- pod user namespace (userns.c) ---- */
 
 /* Makes a user namespace with one uid and one gid range ({container id,
- * host id, length}), pins it at userns_path and, when netns_path is not "",
- * makes the pod's network namespace inside it (lo up) and pins that too.
- * Nothing is left behind on failure. Unpin both with sandbox_netns_unpin(). */
-int sandbox_userns_pin(const char *userns_path, const char *netns_path, const uint32_t uid_map[3],
-                       const uint32_t gid_map[3], cri_error_t *err);
+ * host id, length}), pins it at userns_path and makes the namespaces pins
+ * names inside it (net with lo up, ipc, uts with the hostname), each
+ * pinned at its path. Nothing is left behind on failure. Unpin each with
+ * sandbox_netns_unpin(). */
+int sandbox_userns_pin(const char *userns_path, const host_ns_pins_t *pins,
+                       const uint32_t uid_map[3], const uint32_t gid_map[3], cri_error_t *err);
 
 /* ---- pod files (podfiles.c) ---- */
 

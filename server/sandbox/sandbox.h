@@ -63,6 +63,13 @@ typedef struct sandbox {
     char *log_directory;
     char *cgroup_parent;
     char *netns_path; /* pinned netns; "" for host network */
+    /* pinned ipc and uts namespaces of a pod without an infra process
+     * ("" = none: the infra holds them, or the host's) */
+    char *ipcns_path, *utsns_path;
+    /* the pod has an infra (pause) process; false with runtime.drop_infra
+     * for a pod that does not share its PID namespace (true in older
+     * records) */
+    bool infra;
     /* pod user namespace (userns_options mode POD): pinned at userns_path,
      * one range each as {container id, host id, length}; "" = the host's */
     char *userns_path;
@@ -76,7 +83,7 @@ typedef struct sandbox {
     /* behind lock */
     pthread_mutex_t lock;
     sandbox_state_t state;
-    pid_t pid;         /* infra pid; 0 once stopped */
+    pid_t pid;         /* infra pid; 0 once stopped or without an infra */
     pid_t monitor_pid; /* the infra's cricket-conmon (0 after a restart) */
     bool monitor_dead; /* it died without an exit file */
     /* the last UpdatePodSandboxResources (persisted; PodSandboxStatus verbose) */
@@ -192,7 +199,8 @@ int sandbox_remove_locked(struct daemon *d, sandbox_t *sb, cri_error_t *err);
 
 /* For the exit watcher: when `id` is a pod's infra container (full id),
  * marks the pod NOTREADY in memory (a restart re-derives it from runc state
- * and the exit file) and returns true; false for any other id. Never
+ * and the exit file) and returns true (a pod without an infra is left
+ * READY: it has no process); false for any other id. Never
  * blocks on anything but the store's read lock and the pod's state lock. */
 bool sandbox_on_infra_exit(struct daemon *d, const char *id);
 

@@ -34,6 +34,8 @@ sandbox_t *sandbox_new(void)
                      &sb->cgroup_parent,
                      &sb->netns_path,
                      &sb->userns_path,
+                     &sb->ipcns_path,
+                     &sb->utsns_path,
                      &sb->cni_network,
                      &sb->spec_json};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -42,6 +44,7 @@ sandbox_t *sandbox_new(void)
     sb->annotations = xcalloc(1, sizeof(char *));
     sb->ips = xcalloc(1, sizeof(char *));
     sb->state = SANDBOX_STATE_NOTREADY;
+    sb->infra = true;
     pthread_mutex_init(&sb->lock, NULL);
     pthread_mutex_init(&sb->op_lock, NULL);
     sb->refs = 1;
@@ -62,6 +65,8 @@ static void sandbox_free(sandbox_t *sb)
                     sb->cgroup_parent,
                     sb->netns_path,
                     sb->userns_path,
+                    sb->ipcns_path,
+                    sb->utsns_path,
                     sb->cni_network,
                     sb->spec_json};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)

@@ -3,7 +3,8 @@
  * attempt, labels, annotations, runtime handler and the namespace options
  * (kubelet recreates a pod whose network mode reads differently); network
  * ip + additional_ips; verbose adds info["info"], a JSON object with the
- * infra pid, the runtime spec, the netns, the RunPodSandbox timings and,
+ * infra pid (0 without one), whether there is an infra ("infra"), the
+ * runtime spec, the netns, ipc and uts pins, the RunPodSandbox timings and,
  * after an UpdatePodSandboxResources, the pod's "resources" and "overhead". */
 #include <errno.h>
 #include <string.h>
@@ -84,13 +85,14 @@ static char *status_info(rpc_ctx_t *ctx, sandbox_t *sb, pid_t pid)
     if (sb->spec_json[0])
         spec = json_loads(sb->spec_json, 0, NULL);
     const sandbox_timings_t *t = &sb->timings;
-    json_t *info =
-        json_pack("{s:i, s:o, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}}", "pid", (int)pid,
-                  "runtimeSpec", spec ? spec : json_null(), "netns", sb->netns_path, "cniNetwork",
-                  sb->cni_network, "runtime", sb->runtime, "image", "cricket-pause (built-in)",
-                  "timings", "netnsNs", (json_int_t)t->netns_ns, "cniNs", (json_int_t)t->cni_ns,
-                  "infraNs", (json_int_t)t->infra_ns, "filesNs", (json_int_t)t->files_ns, "totalNs",
-                  (json_int_t)t->total_ns);
+    json_t *info = json_pack(
+        "{s:i, s:b, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}}", "pid",
+        (int)pid, "infra", sb->infra, "runtimeSpec", spec ? spec : json_null(), "netns",
+        sb->netns_path, "ipcns", sb->ipcns_path, "utsns", sb->utsns_path, "cniNetwork",
+        sb->cni_network, "runtime", sb->runtime, "image",
+        sb->infra ? "cricket-pause (built-in)" : "", "timings", "netnsNs", (json_int_t)t->netns_ns,
+        "cniNs", (json_int_t)t->cni_ns, "infraNs", (json_int_t)t->infra_ns, "filesNs",
+        (json_int_t)t->files_ns, "totalNs", (json_int_t)t->total_ns);
     pthread_mutex_lock(&sb->lock);
     if (info && sb->resources_set) {
         json_object_set_new(info, "resources", sandbox_limits_to_json(&sb->resources));

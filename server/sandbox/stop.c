@@ -1,7 +1,7 @@
 /* StopPodSandbox: stop the pod's containers, tear down its network (CNI DEL
  * with the cached ADD result), kill and delete the infra container, unmount
- * the pod's shm and release the netns pin; the pod then reads NOTREADY and
- * stays listable.
+ * the pod's shm and release the namespace pins (netns; ipc and uts of a pod
+ * without an infra); the pod then reads NOTREADY and stays listable.
  *
  * Idempotent (api.proto: "If there are any running containers in the
  * sandbox, they must be forcibly terminated ... the call must not return an
@@ -39,6 +39,8 @@ static void *teardown_thread(void *data)
  * pin keeps the netns alive while the infra dies): run them side by side. */
 static int stop_network_and_infra(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
+    if (!sb->infra) /* nothing to kill: the pins hold the namespaces */
+        return sandbox_network_teardown(d, sb, err);
     struct teardown_job job = {.d = d, .sb = sb, .err = CRI_ERROR_INIT};
     pthread_t t;
     bool threaded = sb->cni_network[0] && pthread_create(&t, NULL, teardown_thread, &job) == 0;
@@ -67,8 +69,7 @@ int sandbox_stop_locked(daemon_t *d, sandbox_t *sb, cri_error_t *err)
     cleanup_free char *shm = sandbox_shm_dir(d, sb->id);
     if (daemon_host_ops(d)->shm_unmount(shm, err) < 0)
         return -1;
-    if (daemon_host_ops(d)->netns_unpin(sb->netns_path, err) < 0 ||
-        daemon_host_ops(d)->netns_unpin(sb->userns_path, err) < 0)
+    if (sandbox_unpin_all(d, sb, err) < 0)
         return -1;
     testhook_failpoint("stop_pod.after_unpin");
     pid_t pid = 0;

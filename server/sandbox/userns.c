@@ -6,15 +6,16 @@
  * one are refused to a multi-threaded process, so a forked child makes the
  * namespace; the daemon writes its uid_map and gid_map (a parent with
  * CAP_SETUID/CAP_SETGID may map any range), pins /proc/<child>/ns/user and
- * then lets the child make the network namespace, which the new user
- * namespace therefore owns. That ownership matters: runc joins the user
+ * then lets the child make the network namespace (and, for a pod without
+ * an infra process, its ipc and uts namespaces, the hostname set), which
+ * the new user namespace therefore owns. That ownership matters: runc joins the user
  * namespace first and the others after it, and the kernel lets a process
  * of a child user namespace join, and mount sysfs for, only a network
  * namespace owned by its own user namespace. The infra container and every
  * container of the pod then join both pins by path.
  *
  * The child runs only async-signal-safe calls (unshare, read, write,
- * socket, ioctl, _exit): it was forked from a threaded daemon. */
+ * socket, ioctl, sethostname, open, close, _exit): it was forked from a threaded daemon. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -63,7 +64,7 @@ static int child_lo_up(void)
     return r;
 }
 
-static void child_main(int report, int go, bool netns)
+static void child_main(int report, int go, const host_ns_pins_t *pins)
 {
     char c;
     if (unshare(CLONE_NEWUSER) < 0)
@@ -71,14 +72,19 @@ static void child_main(int report, int go, bool netns)
     (void)!write(report, "u", 1);
     if (read(go, &c, 1) != 1)
         _exit(1); /* the daemon gave up */
-    if (netns) {
-        if (unshare(CLONE_NEWNET) < 0)
-            child_fail(report, errno);
-        if (child_lo_up() < 0)
-            child_fail(report, errno);
-    }
+    int flags = (pins->net[0] ? CLONE_NEWNET : 0) | (pins->ipc[0] ? CLONE_NEWIPC : 0) |
+                (pins->uts[0] ? CLONE_NEWUTS : 0);
+    if (flags && unshare(flags) < 0)
+        child_fail(report, errno);
+    if (pins->net[0] && child_lo_up() < 0)
+        child_fail(report, errno);
+    if (pins->uts[0] && sethostname(pins->hostname, strlen(pins->hostname)) < 0)
+        child_fail(report, errno);
+    size_t bad = 0;
+    if (sandbox_write_sysctls(pins->sysctls, &bad) < 0)
+        child_fail(report, errno);
     (void)!write(report, "n", 1);
-    (void)!read(go, &c, 1); /* stay alive until both pins are made */
+    (void)!read(go, &c, 1); /* stay alive until every pin is made */
     _exit(0);
 }
 
@@ -115,22 +121,18 @@ static int write_map(pid_t pid, const char *file, const uint32_t map[3], cri_err
 
 static int pin_ns(pid_t pid, const char *type, const char *path, cri_error_t *err)
 {
+    if (!path[0])
+        return 0;
     char src[64];
     (void)snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)pid, type);
-    if (sandbox_pin_file(path, "namespace", err) < 0)
-        return -1;
-    if (mount(src, path, NULL, MS_BIND, NULL) < 0) {
-        int e = errno;
-        unlink(path);
-        return cri_error_make(err, e, "bind mount %s namespace on `%s`", type, path);
-    }
-    return 0;
+    return sandbox_ns_bind(src, type, path, err);
 }
 
 /* The parent's half, with the child running; on failure the caller kills
  * it and removes the pins. */
 struct pin_req {
-    const char *userns_path, *netns_path;
+    const char *userns_path;
+    const host_ns_pins_t *pins;
     const uint32_t *uid_map, *gid_map;
 };
 
@@ -145,17 +147,19 @@ static int pin_steps(pid_t pid, int report, int go, const struct pin_req *r, cri
         return -1;
     if (write(go, "g", 1) != 1)
         return cri_error_make(err, errno, "signal the namespace helper");
-    if (wait_step(report, 'n', "make network namespace in the pod user namespace", err) < 0)
+    if (wait_step(report, 'n', "make pod namespaces (hostname, sysctls) in the pod user namespace",
+                  err) < 0)
         return -1;
-    if (r->netns_path[0] && pin_ns(pid, "net", r->netns_path, err) < 0)
+    if (pin_ns(pid, "net", r->pins->net, err) < 0 || pin_ns(pid, "ipc", r->pins->ipc, err) < 0 ||
+        pin_ns(pid, "uts", r->pins->uts, err) < 0)
         return -1;
     return 0;
 }
 
-int sandbox_userns_pin(const char *userns_path, const char *netns_path, const uint32_t uid_map[3],
-                       const uint32_t gid_map[3], cri_error_t *err)
+int sandbox_userns_pin(const char *userns_path, const host_ns_pins_t *pins,
+                       const uint32_t uid_map[3], const uint32_t gid_map[3], cri_error_t *err)
 {
-    const struct pin_req req = {userns_path, netns_path, uid_map, gid_map};
+    const struct pin_req req = {userns_path, pins, uid_map, gid_map};
     int report[2], go[2];
     if (pipe2(report, O_CLOEXEC) < 0)
         return cri_error_make(err, errno, "pipe");
@@ -165,12 +169,11 @@ int sandbox_userns_pin(const char *userns_path, const char *netns_path, const ui
         close(report[1]);
         return cri_error_make(err, e, "pipe");
     }
-    bool netns = netns_path[0] != '\0';
     pid_t pid = fork();
     if (pid == 0) {
         close(report[0]);
         close(go[1]);
-        child_main(report[1], go[0], netns);
+        child_main(report[1], go[0], pins);
     }
     close(report[1]);
     close(go[0]);
@@ -186,8 +189,9 @@ int sandbox_userns_pin(const char *userns_path, const char *netns_path, const ui
     }
     if (rc < 0) {
         cri_error_t ignore = CRI_ERROR_INIT;
-        if (netns)
-            sandbox_netns_unpin(netns_path, &ignore);
+        sandbox_netns_unpin(pins->net, &ignore);
+        sandbox_netns_unpin(pins->ipc, &ignore);
+        sandbox_netns_unpin(pins->uts, &ignore);
         sandbox_netns_unpin(userns_path, &ignore);
     }
     return rc;

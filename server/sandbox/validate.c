@@ -39,6 +39,16 @@ char *sandbox_userns_path(const daemon_t *d, const char *id)
     return xasprintf("%s/userns/%s", daemon_runroot(d), id);
 }
 
+char *sandbox_ipcns_path(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/ipcns/%s", daemon_runroot(d), id);
+}
+
+char *sandbox_utsns_path(const daemon_t *d, const char *id)
+{
+    return xasprintf("%s/utsns/%s", daemon_runroot(d), id);
+}
+
 char *sandbox_new_id(void)
 {
     unsigned char raw[32];

@@ -61,19 +61,24 @@ def fp_env(reg):
         yield lambda env: make(env=env)
 
 
-def pod_config(env, name):
-    """With a hostPort, so portmap's iptables rules are part of the life."""
+def pod_config(env, name, infra=False):
+    """With a hostPort, so portmap's iptables rules are part of the life.
+    The pod shares its PID namespace (a pause process) only with `infra`;
+    else it is kubelet's default pid CONTAINER: no infra, ipc/uts pins."""
     if not hasattr(env, "host_port"):
         env.host_port = test_sandbox.free_port()
+    ns = api_pb2.NamespaceOption(pid=api_pb2.POD if infra else api_pb2.CONTAINER)
     return env.config(name=name, port_mappings=[api_pb2.PortMapping(
-        protocol=api_pb2.TCP, container_port=80, host_port=env.host_port)])
+        protocol=api_pb2.TCP, container_port=80, host_port=env.host_port)],
+        linux=api_pb2.LinuxPodSandboxConfig(
+            security_context=api_pb2.LinuxSandboxSecurityContext(namespace_options=ns)))
 
 
-def life(env, tag, steps_done):
+def life(env, tag, steps_done, infra=False):
     """The whole life; steps_done gets each step's name before it runs."""
     steps_done.append("PullImage")
     env.pull()
-    cfg = pod_config(env, tag)
+    cfg = pod_config(env, tag, infra)
     steps_done.append("RunPodSandbox")
     pid = env.run(cfg)
     steps_done.append("CreateContainer")
@@ -116,12 +121,25 @@ def check_complete_or_absent(env, step):
             assert c.state in (api_pb2.CONTAINER_RUNNING, api_pb2.CONTAINER_EXITED), c
 
 
-@pytest.mark.parametrize("point", POINTS)
-def test_failpoint(fp_env, point):
+def cases():
+    """Every point with a pod without an infra (kubelet's default), except
+    the infra's own points; the pod's points again with a shared-pid pod
+    (a pause process, its monitor and runc container)."""
+    out = []
+    for p in POINTS:
+        if "infra" not in p:
+            out.append(pytest.param(p, False, id=p))
+        if p.split(".")[0] in ("run", "cni", "stop_pod", "remove_pod"):
+            out.append(pytest.param(p, True, id=p + "-infra"))
+    return out
+
+
+@pytest.mark.parametrize("point,infra", cases())
+def test_failpoint(fp_env, point, infra):
     env = fp_env({"CRICKET_FAILPOINT": point})
     steps = []
     with pytest.raises(grpc.RpcError):
-        life(env, "fp", steps)
+        life(env, "fp", steps, infra)
     rc = env.wait_exit(timeout=60)
     assert rc == -signal.SIGKILL, "daemon did not die at %s (rc %s, last step %s)\n%s" % (
         point, rc, steps[-1], env.daemon.logs()[-3000:])
@@ -129,7 +147,7 @@ def test_failpoint(fp_env, point):
     env.start_again(env={k: v for k, v in env.daemon.env.items() if k != "CRICKET_FAILPOINT"})
     check_complete_or_absent(env, steps[-1])
     # the daemon still does a whole life
-    life(env, "again", [])
+    life(env, "again", [], infra)
     env.remove_everything()
     env.remove_images()
     leaks = env.full_leaks()
@@ -148,7 +166,7 @@ def test_leak_check_sees_everything_a_life_leaves(fp_env):
     env.cri.call("StartContainer", timeout=60, container_id=cid)
     leaks = env.full_leaks()
     for what in ("pod records", "container records", "image records", "image store", "leases",
-                 "veths", "netns pins", "mounts", "monitors", "runc containers",
+                 "veths", "netns pins", "ipc pins", "uts pins", "mounts", "monitors", "runc containers",
                  "runc state dirs", "bundles", "container bundles", "pod dirs", "container dirs",
                  "CNI cache", "iptables"):
         assert what in leaks, (what, leaks)

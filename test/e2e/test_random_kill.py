@@ -34,8 +34,14 @@ def churn(env, cri, tag, stop, errors):
     n = 0
     try:
         while not stop.is_set():
+            # every other pod shares its PID namespace (a pause process);
+            # the rest are kubelet's default pid CONTAINER (no infra, pins)
+            ns = api_pb2.NamespaceOption(pid=api_pb2.POD if n % 2 else api_pb2.CONTAINER)
             cfg = env.config(name="%s-%d" % (tag, n), port_mappings=[api_pb2.PortMapping(
-                protocol=api_pb2.TCP, container_port=80, host_port=env.ports[tag])])
+                protocol=api_pb2.TCP, container_port=80, host_port=env.ports[tag])],
+                linux=api_pb2.LinuxPodSandboxConfig(security_context=api_pb2.
+                                                    LinuxSandboxSecurityContext(
+                                                        namespace_options=ns)))
             n += 1
             pid = cri.call("RunPodSandbox", timeout=60, config=cfg).pod_sandbox_id
             ccfg = api_pb2.ContainerConfig(metadata=api_pb2.ContainerMetadata(name="c"),

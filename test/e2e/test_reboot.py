@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+import api_pb2
 import bundle
 from test_container import EXITED, Pod, pod, reg  # noqa: F401 (fixtures)
 from test_sandbox import NOTREADY, READY, envf, monitors_under, mounts_under, pytestmark, sh  # noqa: F401
@@ -85,12 +86,17 @@ def test_reboot_keeps_root_and_loses_runroot(pod):
     done = pod.run("done", command=["sh", "-c", "exit 3"])
     assert pod.wait_exit(done).exit_code == 3
     other = env.run(env.config("other"))  # a second pod, without containers
-    assert len(env.net.leases()) == 2
-    reboot(env, [pod.id, other, running, created, done])
+    # a third without an infra process (pid CONTAINER): only its pins and
+    # runroot say it is alive, and a reboot takes both
+    noinfra = env.run(env.config("noinfra", linux=api_pb2.LinuxPodSandboxConfig(
+        security_context=api_pb2.LinuxSandboxSecurityContext(
+            namespace_options=api_pb2.NamespaceOption(pid=api_pb2.CONTAINER)))))
+    assert len(env.net.leases()) == 3
+    reboot(env, [pod.id, other, noinfra, running, created, done])
     env.start()
     pod.cri = env.cri
 
-    for p in (pod.id, other):
+    for p in (pod.id, other, noinfra):
         assert env.status(p).status.state == NOTREADY
     for cid in (running, created):
         st = pod.status(cid).status
@@ -98,18 +104,20 @@ def test_reboot_keeps_root_and_loses_runroot(pod):
         assert "lost" in st.message
     st = pod.status(done).status  # its exit file went with runroot: the record kept it
     assert st.state == EXITED and st.exit_code == 3, st
-    assert len(env.net.leases()) == 2  # nothing released them yet
+    assert len(env.net.leases()) == 3  # nothing released them yet
 
     # kubelet's cleanup: stop and remove everything, which must all work
     for cid in (running, created, done):
         pod.stop(cid, timeout=0)
     env.stop(pod.id)
     env.stop(other)
+    env.stop(noinfra)
     assert env.net.leases() == []
     for cid in (running, created, done):
         pod.remove(cid)
     env.remove(pod.id)
     env.remove(other)
+    env.remove(noinfra)
     assert env.list() == [] and pod.list() == []
     # and the node works again: a new pod and container on the same root
     p2 = env.run(env.config("again"))

@@ -147,9 +147,12 @@ class Env:
 
     def leaks(self):
         leaks = {}
-        netns_dir = os.path.join(self.daemon.runroot, "netns")
-        if os.path.isdir(netns_dir) and os.listdir(netns_dir):
-            leaks["netns pins"] = os.listdir(netns_dir)
+        # the pins: netns, and the ipc/uts ones of pods without an infra
+        for kind, what in (("netns", "netns pins"), ("ipcns", "ipc pins"),
+                           ("utsns", "uts pins"), ("userns", "userns pins")):
+            pin_dir = os.path.join(self.daemon.runroot, kind)
+            if os.path.isdir(pin_dir) and os.listdir(pin_dir):
+                leaks[what] = os.listdir(pin_dir)
         if mounts_under(self.base):
             leaks["mounts"] = mounts_under(self.base)
         if self.net.veths():
@@ -432,12 +435,13 @@ def test_host_network_pod_has_no_netns_and_no_cni(env):
     assert st.network.ip == ""
     info = env.info(pid)
     assert info["netns"] == "" and info["cniNetwork"] == ""
-    infra = info["pid"]
-    for kind in ("net", "pid", "ipc", "uts"):
-        assert os.stat("/proc/%d/ns/%s" % (infra, kind)).st_ino == \
-            os.stat("/proc/self/ns/%s" % kind).st_ino, kind
-    assert not os.path.isdir(os.path.join(env.daemon.runroot, "netns")) or \
-        os.listdir(os.path.join(env.daemon.runroot, "netns")) == []
+    # every namespace is the host's and PID is not shared: no infra process
+    # (runtime.drop_infra), no pin of any kind
+    assert info["infra"] is False and info["pid"] == 0 and env.runc_list() == []
+    assert info["ipcns"] == "" and info["utsns"] == ""
+    for kind in ("netns", "ipcns", "utsns"):
+        assert not os.path.isdir(os.path.join(env.daemon.runroot, kind)) or \
+            os.listdir(os.path.join(env.daemon.runroot, kind)) == []
     assert env.net.veths() == [] and env.net.leases() == []
     # the host's /dev/shm, so no tmpfs of ours
     assert not any("/shm" in m for m in mounts_under(env.base))

@@ -68,7 +68,7 @@ class StatsPod(Pod):
     """A READY pod (in a cgroup parent of the test's own unless parent=False)
     with a busybox container burning a little cpu then sleeping."""
 
-    def __init__(self, env, reg, name="p", parent=True, labels=None):
+    def __init__(self, env, reg, name="p", parent=True, labels=None, infra=True):
         self.env, self.cri, self.reg = env, env.cri, reg
         self.logs = os.path.join(env.base, "logs")
         self.pull("busybox")
@@ -77,6 +77,10 @@ class StatsPod(Pod):
         if parent:
             self.parent = "/" + env.net.name
             kw["linux"] = api_pb2.LinuxPodSandboxConfig(cgroup_parent=self.parent)
+        if not infra:  # pid CONTAINER: no pause process (runtime.drop_infra)
+            kw.setdefault("linux", api_pb2.LinuxPodSandboxConfig()).security_context.CopyFrom(
+                api_pb2.LinuxSandboxSecurityContext(
+                    namespace_options=api_pb2.NamespaceOption(pid=api_pb2.CONTAINER)))
         self.cfg = env.config(name, hostname=name, log_directory=self.logs, labels=labels or {},
                               **kw)
         self.id = env.run(self.cfg)
@@ -104,7 +108,11 @@ def spod(envf, reg):  # noqa: F811
 
 # ---- PodSandboxStats ----
 
-def test_pod_sandbox_stats_match_the_cgroup_and_netns(spod):
+@pytest.mark.parametrize("infra", [True, False], ids=["infra", "no-infra"])
+def test_pod_sandbox_stats_match_the_cgroup_and_netns(envf, reg, infra):  # noqa: F811
+    spod = StatsPod(envf(extra_config=__import__("registry").registry_config(reg.host)), reg,
+                    infra=infra)
+    assert spod.info["infra"] is infra
     cid = spod.busy()
     ip = spod.env.status(spod.id).status.network.ip
     assert ping(None, ip)  # some traffic on eth0
@@ -124,8 +132,9 @@ def test_pod_sandbox_stats_match_the_cgroup_and_netns(spod):
     assert abs(lx.memory.rss_bytes.value - rss) < 2 << 20
     assert lx.memory.working_set_bytes.value > 0
     assert not lx.memory.HasField("available_bytes")  # no limit on the pod yet
-    # pause + sleep
-    assert lx.process.process_count.value == int(cg_read(rel, "pids.current")) == 2
+    # pause + sleep; without an infra, sleep alone
+    assert lx.process.process_count.value == int(cg_read(rel, "pids.current")) == \
+        (2 if infra else 1)
     # network: eth0 of the pod's netns, lo left out
     names = [i.name for i in lx.network.interfaces]
     assert names == [n for n in net0 if n != "lo"] and "eth0" in names

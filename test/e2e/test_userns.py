@@ -271,3 +271,50 @@ def test_failed_run_unpins_the_user_namespace(uenv):
     finally:
         os.close(fd)
     uenv.remove(pid)
+
+
+def owner_ino(pin):
+    """The inode of the user namespace owning the namespace pinned at pin."""
+    fd = os.open(pin, os.O_RDONLY)
+    try:
+        owner = fcntl.ioctl(fd, NS_GET_USERNS)
+        try:
+            return os.fstat(owner).st_ino
+        finally:
+            os.close(owner)
+    finally:
+        os.close(fd)
+
+
+def test_pod_without_infra_pins_ipc_and_uts_inside_the_pod_userns(uenv, reg):
+    """pid CONTAINER with runtime.drop_infra (the default): no pause; the
+    ipc and uts pins are made inside the pod's user namespace, as its netns
+    is, so containers of that user namespace may join them."""
+    u = userns(api_pb2.POD, [(0, HOST_ID, LENGTH)], [(0, HOST_ID, LENGTH)])
+    p = UsernsPod.__new__(UsernsPod)
+    p.env, p.cri, p.reg, p.u = uenv, uenv.cri, reg, u
+    p.logs = os.path.join(uenv.base, "logs")
+    p.pull("busybox")
+    opts = api_pb2.NamespaceOption(userns_options=u, pid=api_pb2.CONTAINER)
+    p.cfg = uenv.config("up", hostname="userns-host", log_directory=p.logs,
+                        linux=api_pb2.LinuxPodSandboxConfig(
+                            security_context=api_pb2.LinuxSandboxSecurityContext(
+                                namespace_options=opts)))
+    p.id = uenv.run(p.cfg)
+    assert json.loads(uenv.status(p.id, verbose=True).info["info"])["infra"] is False
+    assert p.id not in uenv.runc_list()
+    run = uenv.daemon.runroot
+    user_ino = os.stat(os.path.join(run, "userns", p.id)).st_ino
+    for kind in ("netns", "ipcns", "utsns"):
+        assert owner_ino(os.path.join(run, kind, p.id)) == user_ino, kind
+    cid = p.run("c", command=["sleep", "600"], linux=ctr_linux(u))
+    r = exec_sync(p, cid, ["sh", "-c", "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; "
+                           "hostname; echo x > /dev/shm/f && echo ok-shm; id -u"])
+    out = r.stdout.decode().split()
+    assert out == ["ipc:[%d]" % os.stat(os.path.join(run, "ipcns", p.id)).st_ino,
+                   "uts:[%d]" % os.stat(os.path.join(run, "utsns", p.id)).st_ino,
+                   "userns-host", "ok-shm", "0"], r
+    uenv.remove(p.id)
+    for kind in ("netns", "ipcns", "utsns", "userns"):
+        d = os.path.join(run, kind)
+        assert not os.path.isdir(d) or os.listdir(d) == [], kind

@@ -209,9 +209,24 @@ static int host_drop(const char *op, const char *kind, const char *path, cri_err
     return fail ? fail_with(err, fail, op, path) : 0;
 }
 
-static int fake_netns_pin(const char *path, cri_error_t *err)
+/* Each pin is a live netns-kind resource (netns_unpin drops each). */
+static int fake_ns_pin(const host_ns_pins_t *pins, cri_error_t *err)
 {
-    return host_add(FAKE_NETNS_PIN, FAKE_LIVE_NETNS, path, err);
+    if (!pins->net[0] && !pins->ipc[0] && !pins->uts[0])
+        return 0;
+    if (host_add(FAKE_NETNS_PIN, FAKE_LIVE_NETNS,
+                 pins->net[0]   ? pins->net
+                 : pins->ipc[0] ? pins->ipc
+                                : pins->uts,
+                 err) < 0)
+        return -1;
+    pthread_mutex_lock(&W.lock);
+    if (pins->net[0] && pins->ipc[0])
+        add_locked(FAKE_LIVE_NETNS, pins->ipc);
+    if ((pins->net[0] || pins->ipc[0]) && pins->uts[0])
+        add_locked(FAKE_LIVE_NETNS, pins->uts);
+    pthread_mutex_unlock(&W.lock);
+    return 0;
 }
 
 static int fake_netns_unpin(const char *path, cri_error_t *err)
@@ -227,16 +242,17 @@ static bool fake_netns_alive(const char *path)
     return alive;
 }
 
-/* Both pins are live netns-kind resources (netns_unpin drops each). */
-static int fake_userns_pin(const char *userns_path, const char *netns_path,
+/* Every pin is a live netns-kind resource (netns_unpin drops each). */
+static int fake_userns_pin(const char *userns_path, const host_ns_pins_t *pins,
                            const uint32_t uid_map[3], const uint32_t gid_map[3], cri_error_t *err)
 {
     if (host_add(FAKE_USERNS_PIN, FAKE_LIVE_NETNS, userns_path, err) < 0)
         return -1;
-    if (!netns_path[0])
-        return 0;
+    const char *paths[] = {pins->net, pins->ipc, pins->uts};
     pthread_mutex_lock(&W.lock);
-    add_locked(FAKE_LIVE_NETNS, netns_path);
+    for (size_t i = 0; i < 3; i++)
+        if (paths[i][0])
+            add_locked(FAKE_LIVE_NETNS, paths[i]);
     pthread_mutex_unlock(&W.lock);
     return 0;
 }
@@ -278,7 +294,7 @@ static int fake_rootfs_unmount(const char *target, cri_error_t *err)
 }
 
 const host_ops_t fake_host_ops = {
-    .netns_pin = fake_netns_pin,
+    .ns_pin = fake_ns_pin,
     .netns_unpin = fake_netns_unpin,
     .netns_alive = fake_netns_alive,
     .userns_pin = fake_userns_pin,

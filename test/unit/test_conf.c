@@ -132,6 +132,8 @@ static char *get(const conf_t *c, const char *key)
         return xasprintf("%" PRIu64, c->events.queue_length);
     if (strcmp(key, "metrics.enable") == 0)
         return xstrdup(c->metrics.enable ? "true" : "false");
+    if (strcmp(key, "runtime.drop_infra") == 0)
+        return xstrdup(c->runtime.drop_infra ? "true" : "false");
     if (strcmp(key, "metrics.port") == 0)
         return xasprintf("%d", c->metrics.port);
     if (strcmp(key, "runtime.handlers") == 0) {
@@ -233,6 +235,7 @@ static void assert_conf_equal(const conf_t *a, const conf_t *b)
     assert_int_equal(a->streaming.idle_timeout_ms, b->streaming.idle_timeout_ms);
     assert_int_equal(a->events.queue_length, b->events.queue_length);
     assert_int_equal(a->metrics.enable, b->metrics.enable);
+    assert_int_equal(a->runtime.drop_infra, b->runtime.drop_infra);
     assert_string_equal(a->metrics.address, b->metrics.address);
     assert_int_equal(a->metrics.port, b->metrics.port);
 }
@@ -292,6 +295,7 @@ static void test_defaults(void **state)
         {"streaming.idle_timeout", "14400000"},
         {"events.queue_length", "1024"},
         {"metrics.enable", "false"},
+        {"runtime.drop_infra", "true"},
         {"metrics.address", "127.0.0.1"},
         {"metrics.port", "9090"},
     };
@@ -439,6 +443,8 @@ static void test_each_key(void **state)
         {"events:\n  queue_length: 1\n", "events.queue_length", "1"},
         {"events:\n  queue_length: 4Ki\n", "events.queue_length", "4096"},
         {"metrics:\n  enable: true\n", "metrics.enable", "true"},
+        {"runtime:\n  drop_infra: false\n", "runtime.drop_infra", "false"},
+        {"runtime:\n  drop_infra: true\n", "runtime.drop_infra", "true"},
         {"metrics:\n  enable: false\n", "metrics.enable", "false"},
         {"metrics:\n  address: '::1'\n", "metrics.address", "::1"},
         {"metrics:\n  port: 0\n", "metrics.port", "0"},
@@ -724,6 +730,8 @@ static const struct {
     {"metrics:\n  enable: yes\n", 2,
      "key \"metrics.enable\": invalid value \"yes\": must be true or false"},
     {"metrics:\n  enable: [true]\n", 2, "key \"metrics.enable\" must be a scalar, not a list"},
+    {"runtime:\n  drop_infra: maybe\n", 2,
+     "key \"runtime.drop_infra\": invalid value \"maybe\": must be true or false"},
     {"metrics:\n  address: localhost\n", 2,
      "key \"metrics.address\": invalid value \"localhost\": must be an IPv4 or IPv6 address"},
     {"metrics:\n  port: 65536\n", 2,
@@ -1140,6 +1148,7 @@ static void test_to_yaml_shape(void **state)
                                "  cdi_spec_dirs:\n"
                                "  - /etc/cdi\n"
                                "  - /var/run/cdi\n"
+                               "  drop_infra: true\n"
                                "network:\n"
                                "  conf_dir: /etc/cni/net.d\n"
                                "  plugin_dirs:\n"

@@ -244,6 +244,56 @@ static void test_run_rollback_step_fails(void **state)
     assert_no_pod_left(fx);
 }
 
+/* pid CONTAINER with runtime.drop_infra (the default): three pins, no
+ * monitor, no runtime call; Stop unpins all three. drop_infra false brings
+ * the infra back for the same request. */
+static void test_run_stop_remove_no_infra(void **state)
+{
+    fake_daemon_t *fx = *state;
+    fake_pod_req_t p;
+    fake_pod_req_init(fx, &p, "lean");
+    p.ns.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+    const char *id = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(fake_run_pod_req(fx, &p, &id, &err), 0);
+    assert_int_equal(pod_state(fx, id), SANDBOX_STATE_READY);
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 3); /* net, ipc, uts */
+    assert_int_equal(fakes_live(FAKE_LIVE_SHM), 1);
+    assert_int_equal(fakes_calls(FAKE_CONMON_CREATE), 0);
+    assert_int_equal(fakes_calls(FAKE_OCI_START), 0);
+    assert_int_equal(fakes_containers(), 0);
+    cleanup_sandbox sandbox_t *sb = NULL;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, id, &sb, &err), 0);
+    assert_false(sb->infra);
+    cleanup_free char *ipc = xasprintf("%s/ipcns/%s", fx->d.runroot, id);
+    assert_string_equal(sb->ipcns_path, ipc);
+    pid_t pid = -1;
+    sandbox_get_state(sb, &pid);
+    assert_int_equal(pid, 0);
+    assert_int_equal(fake_stop_pod(fx, id, &err), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 0);
+    assert_int_equal(fakes_calls(FAKE_OCI_KILL), 0);
+    assert_int_equal(fake_remove_pod(fx, id, &err), 0);
+    assert_no_pod_left(fx);
+}
+
+static void test_drop_infra_false_keeps_the_infra(void **state)
+{
+    fake_daemon_t *fx = *state;
+    fx->d.conf->runtime.drop_infra = false;
+    fake_pod_req_t p;
+    const char *id = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    fake_pod_req_init(fx, &p, "fat");
+    p.ns.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+    assert_int_equal(fake_run_pod_req(fx, &p, &id, &err), 0);
+    assert_int_equal(fakes_live(FAKE_LIVE_NETNS), 1);
+    assert_int_equal(fakes_calls(FAKE_CONMON_CREATE), 1);
+    assert_int_equal(fakes_container_status(id), OCI_STATUS_RUNNING);
+    assert_int_equal(fake_remove_pod(fx, id, &err), 0);
+    assert_no_pod_left(fx);
+}
+
 /* ---- every rollback path of RunPodSandbox ---- */
 
 typedef struct run_case {
@@ -309,6 +359,12 @@ static void host_network(fake_pod_req_t *p)
 {
     p->ns.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
     p->ns.ipc = RUNTIME__V1__NAMESPACE_MODE__NODE;
+}
+
+/* kubelet's default: pid CONTAINER, so no infra (runtime.drop_infra) */
+static void no_infra(fake_pod_req_t *p)
+{
+    p->ns.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
 }
 
 static void unknown_handler(fake_pod_req_t *p)
@@ -394,6 +450,26 @@ static const run_case_t run_cases[] = {
     {.name = "run_fails_at_netns_pin", .op = FAKE_NETNS_PIN, .nth = 1, .status = EPERM},
     {.name = "run_fails_at_cni_add", .op = FAKE_CNI_ADD, .nth = 1, .status = EIO},
     {.name = "run_fails_at_shm_mount", .op = FAKE_SHM_MOUNT, .nth = 1, .status = EPERM},
+    {.name = "run_no_infra_fails_at_pins",
+     .op = FAKE_NETNS_PIN,
+     .nth = 1,
+     .status = EPERM,
+     .tweak = no_infra},
+    {.name = "run_no_infra_fails_at_cni_add",
+     .op = FAKE_CNI_ADD,
+     .nth = 1,
+     .status = EIO,
+     .tweak = no_infra},
+    {.name = "run_no_infra_fails_at_shm_mount",
+     .op = FAKE_SHM_MOUNT,
+     .nth = 1,
+     .status = EPERM,
+     .tweak = no_infra},
+    {.name = "run_no_infra_fails_at_pod_files",
+     .setup = block_pod_files,
+     .undo = unblock_pod_files,
+     .tweak = no_infra,
+     .want_status = ENOTDIR},
     {.name = "run_fails_at_monitor_create", .op = FAKE_CONMON_CREATE, .nth = 1, .status = EIO},
     {.name = "run_monitor_create_times_out",
      .op = FAKE_CONMON_CREATE,
@@ -611,6 +687,8 @@ int main(void)
 {
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test_setup_teardown(test_run_stop_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_stop_remove_no_infra, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_infra_false_keeps_the_infra, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_running_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_ids_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_cni_del_fails, setup, teardown),

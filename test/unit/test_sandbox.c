@@ -181,6 +181,51 @@ static void test_record_userns(void **state)
     assert_non_null(strstr(err.msg, "userns"));
 }
 
+/* A pod without an infra keeps that and its ipc/uts pins in the record
+ * (so Stop and recovery undo them); an older record without the keys has
+ * an infra and no pins; a wrong type is refused naming the key. */
+static void test_record_infra_and_pins(void **state)
+{
+    cleanup_sandbox sandbox_t *sb = make("i1", "n");
+    sb->infra = false;
+    str_set(&sb->ipcns_path, "/run/cricket/ipcns/i1");
+    str_set(&sb->utsns_path, "/run/cricket/utsns/i1");
+    cleanup_free char *json = sandbox_record_dump(sb, true);
+    cleanup_sandbox sandbox_t *back = NULL;
+    bool creating = false;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &back, &creating, &err), 0);
+    assert_true(creating);
+    assert_false(back->infra);
+    assert_string_equal(back->ipcns_path, "/run/cricket/ipcns/i1");
+    assert_string_equal(back->utsns_path, "/run/cricket/utsns/i1");
+
+    char *p = strstr(json, ",\"infra\":false");
+    assert_non_null(p);
+    memmove(p, p + strlen(",\"infra\":false"), strlen(p + strlen(",\"infra\":false")) + 1);
+    cleanup_sandbox sandbox_t *old = NULL;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &old, &creating, &err), 0);
+    assert_true(old->infra);
+
+    cleanup_sandbox sandbox_t *plain = make("i2", "n");
+    cleanup_free char *pj = sandbox_record_dump(plain, false);
+    assert_null(strstr(pj, "ipcns"));
+    cleanup_sandbox sandbox_t *back2 = NULL;
+    assert_int_equal(sandbox_record_parse(pj, strlen(pj), &back2, &creating, &err), 0);
+    assert_true(back2->infra);
+    assert_string_equal(back2->ipcns_path, "");
+    assert_string_equal(back2->utsns_path, "");
+
+    p = strstr(json, "\"/run/cricket/utsns/i1\"");
+    assert_non_null(p);
+    memcpy(p, "12345                  ", 23); /* a number where a path goes */
+    sandbox_t *bad = NULL;
+    assert_int_equal(sandbox_record_parse(json, strlen(json), &bad, &creating, &err), -1);
+    assert_int_equal(err.status, EINVAL);
+    assert_non_null(strstr(err.msg, "utsns"));
+    assert_null(bad);
+}
+
 static void test_record_parse_errors(void **state)
 {
     static const char *const bad[] = {
@@ -749,6 +794,54 @@ static void test_recover(void **state)
     sandbox_unref(sb);
 }
 
+/* Pods without an infra: READY after a restart while their bundle dir
+ * (runroot) is there and every pin they record is a live nsfs mount;
+ * NOTREADY when a pin is no longer one or runroot went; never asks the
+ * runtime; the exit watcher's hook leaves them READY. */
+static void test_recover_no_infra(void **state)
+{
+    fixture_t *fx = *state;
+    const char *ids[] = {"lean", "lost", "rebooted"};
+    for (size_t i = 0; i < 3; i++) {
+        cleanup_sandbox sandbox_t *sb = make(ids[i], ids[i]);
+        sb->infra = false;
+        str_set(&sb->netns_path, "");
+        str_set(&sb->cni_network, "");
+        sb->ns_network = SANDBOX_NS_NODE;
+        if (i == 1) { /* a pin that is a plain file now (unmounted by hand) */
+            cleanup_free char *pin = xasprintf("%s/ipcns-lost", fx->runroot);
+            cri_error_t werr = CRI_ERROR_INIT;
+            assert_int_equal(write_file_atomic(pin, "", 0, 0444, &werr), 0);
+            str_set(&sb->ipcns_path, pin);
+        }
+        cri_error_t err = CRI_ERROR_INIT;
+        assert_int_equal(sandbox_store_persist(fx->d.sandboxes, sb, true, &err), 0);
+        assert_int_equal(sandbox_store_persist(fx->d.sandboxes, sb, false, &err), 0);
+        if (i < 2) {
+            cleanup_free char *bundle = xasprintf("%s/sandboxes/%s", fx->runroot, ids[i]);
+            assert_int_equal(mkdir_p(bundle, 0700, &err), 0);
+        }
+    }
+    size_t loaded = 0;
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(sandbox_recover(&fx->d, &loaded, &err), 0);
+    assert_int_equal(loaded, 3);
+    const sandbox_state_t want[] = {SANDBOX_STATE_READY, SANDBOX_STATE_NOTREADY,
+                                    SANDBOX_STATE_NOTREADY};
+    for (size_t i = 0; i < 3; i++) {
+        cleanup_sandbox sandbox_t *sb = NULL;
+        assert_int_equal(sandbox_store_get(fx->d.sandboxes, ids[i], &sb, &err), 0);
+        pid_t pid = -1;
+        assert_int_equal(sandbox_get_state(sb, &pid), want[i]);
+        assert_int_equal(pid, 0);
+        assert_false(sb->infra);
+    }
+    assert_true(sandbox_on_infra_exit(&fx->d, "lean"));
+    cleanup_sandbox sandbox_t *lean = NULL;
+    assert_int_equal(sandbox_store_get(fx->d.sandboxes, "lean", &lean, &err), 0);
+    assert_int_equal(sandbox_get_state(lean, NULL), SANDBOX_STATE_READY);
+}
+
 /* An unfinished pod whose teardown fails at startup stays, NOTREADY and
  * no longer marked creating, so Stop/Remove (or the next start) retry it;
  * before, it left memory and nothing retried until the next restart. */
@@ -816,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_record_privileged_and_old_records),
         cmocka_unit_test(test_record_pod_resources),
         cmocka_unit_test(test_record_userns),
+        cmocka_unit_test(test_record_infra_and_pins),
         cmocka_unit_test(test_record_parse_errors),
         cmocka_unit_test(test_store_lookup),
         cmocka_unit_test(test_store_persist_and_reserve),
@@ -826,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_resolv_conf),
         cmocka_unit_test(test_new_id),
         cmocka_unit_test_setup_teardown(test_recover, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recover_no_infra, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_recover_unfinished_teardown_fails, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_stop_remove_idempotent, fixture_setup,
