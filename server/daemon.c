@@ -485,6 +485,11 @@ char *daemon_exit_file(const daemon_t *d, const char *id)
     return xasprintf("%s/%s", d->exit_dir, id);
 }
 
+const char *daemon_exit_dir(const daemon_t *d)
+{
+    return d->exit_dir;
+}
+
 char *daemon_monitor_dir(const daemon_t *d, const char *id)
 {
     return xasprintf("%s/%s", d->conmon_dir, id);

@@ -153,6 +153,8 @@ const conmon_ops_t *daemon_conmon_ops(const daemon_t *d);
 const struct host_ops *daemon_host_ops(const daemon_t *d);
 /* <runroot>/exits/<id>, the exit file the monitor of `id` writes (malloc'd). */
 char *daemon_exit_file(const daemon_t *d, const char *id);
+/* <runroot>/exits, where the monitors write their exit files. */
+const char *daemon_exit_dir(const daemon_t *d);
 /* <runroot>/conmon/<id>, the socket dir of the monitor of `id` (malloc'd). */
 char *daemon_monitor_dir(const daemon_t *d, const char *id);
 
