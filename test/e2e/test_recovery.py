@@ -11,6 +11,8 @@ tell which containers recovery asked the runtime about:
   no runtime call;
 - monitor and process dead, no exit file: the runtime is asked, and the
   container is EXITED with reason ContainerMonitorDied (issue 11);
+- a CREATED container: the runtime is asked (a start may have run after
+  the record was written), and it stays CREATED and can start;
 - several containers the monitors are silent about: their runtime calls
   run at once (the wrapper logs overlapping calls), not one after another.
 Every test ends through the CRI with the fixtures' leak checks."""
@@ -20,7 +22,7 @@ import signal
 import stat
 import time
 
-import api_pb2  # noqa: F401
+import api_pb2
 from test_container import EXITED, RUNNING, Pod, pod, reg  # noqa: F401
 from test_monitor_death import REASON, alive, ctr_pids, exec_sync, infra_pids, kill_wait
 from test_sandbox import READY, envf, pytestmark  # noqa: F401
@@ -157,3 +159,16 @@ def test_silent_monitors_are_asked_about_at_once(pod):
     for c in cids:
         pod.stop(c, timeout=0)
         assert pod.status(c).status.state == EXITED
+
+
+def test_created_container_is_asked_about_and_starts(pod):
+    cid = pod.create("n", command=["sleep", "600"])
+    log = wrap_runtime(pod.env)
+    stop_daemon(pod)
+    start_daemon(pod)
+    asked = calls(log, "state")
+    assert [cid] == [a[-1] for a in asked], asked
+    assert pod.status(cid).status.state == api_pb2.CONTAINER_CREATED
+    pod.start(cid)
+    assert pod.status(cid).status.state == RUNNING
+    assert exec_sync(pod, cid).exit_code == 0
