@@ -112,7 +112,11 @@ char *oci_runtime_error_message(const char *log, size_t log_len, const char *std
 
 static int errno_for(const char *msg)
 {
-    if (strstr(msg, "does not exist") || strstr(msg, "not found"))
+    /* runc: "container does not exist"; crun names the state file it
+     * could not open: "error opening file `<root>/<id>/status`: No such
+     * file or directory" */
+    if (strstr(msg, "does not exist") || strstr(msg, "not found") ||
+        strstr(msg, "/status`: No such file or directory"))
         return ENOENT;
     if (strstr(msg, "exists"))
         return EEXIST;

@@ -120,27 +120,55 @@ static char *runtime_root(const conf_handler_t *h, const char *path)
 
 /* Recursive read-only mounts: through the default runtime's "rro" when it
  * knows it (runc >= 1.2), else through cricket-rro (beside cricket-conmon)
- * as a createContainer hook when the kernel has mount_setattr. */
-static void detect_rro(daemon_t *d, const conf_t *conf)
+ * as a createContainer hook when the kernel has mount_setattr. Runs on its
+ * own thread (a runtime call: ~20 ms of the startup otherwise) and writes
+ * only d->rro_probe; daemon_features_wait applies it. */
+static void *detect_rro(void *data)
 {
+    daemon_t *d = data;
     cri_error_t ferr = CRI_ERROR_INIT;
     bool rro = false;
     if (d->n_runtimes > 0 && oci_runtime_supports_rro(d->runtimes[0].oci, &rro, &ferr) < 0)
         log_debug("runtime features: %s", ferr.msg);
-    d->host.rro_supported = rro;
+    d->rro_probe.rro = rro;
     if (rro || !oci_mount_setattr_supported())
-        return;
-    cleanup_free char *dir = xstrdup(conf->runtime.conmon_path);
+        return NULL;
+    cleanup_free char *dir = xstrdup(d->conf->runtime.conmon_path);
     char *slash = strrchr(dir, '/');
     if (!slash)
-        return;
+        return NULL;
     *slash = '\0';
     cleanup_free char *hook = xasprintf("%s/cricket-rro", dir);
     if (access(hook, X_OK) < 0) {
         log_warn("`%s` not found: recursive read-only mounts are refused", hook);
+        return NULL;
+    }
+    d->rro_probe.hook = TAKE_PTR(hook);
+    return NULL;
+}
+
+static void start_rro_probe(daemon_t *d)
+{
+    int r = pthread_create(&d->rro_probe.thread, NULL, detect_rro, d);
+    if (r == 0) {
+        d->rro_probe.running = true;
         return;
     }
-    d->rro_hook = TAKE_PTR(hook);
+    log_warn("runtime features thread: %s; asking in line", strerror(r));
+    detect_rro(d);
+}
+
+void daemon_features_wait(daemon_t *d)
+{
+    if (d->rro_probe.running) {
+        pthread_join(d->rro_probe.thread, NULL);
+        d->rro_probe.running = false;
+    }
+    d->host.rro_supported = d->rro_probe.rro;
+    if (d->rro_probe.hook) {
+        free(d->rro_hook);
+        d->rro_hook = TAKE_PTR(d->rro_probe.hook);
+    }
     d->host.rro_hook = d->rro_hook;
 }
 
@@ -224,7 +252,7 @@ static int open_pod_runtime(daemon_t *d, conf_t *conf, cri_error_t *err)
         return -1;
     if (open_runtimes(d, conf, err) < 0)
         return -1;
-    detect_rro(d, conf);
+    start_rro_probe(d);
     d->sandboxes = sandbox_store_new(d->store);
     sandbox_store_set_container_hooks(d->sandboxes, &pod_container_hooks, d);
     /* without a watch (the dir cannot be made or watched) every reader
@@ -268,6 +296,9 @@ static void close_pod_runtime(daemon_t *d)
 
 static void daemon_release(daemon_t *d)
 {
+    daemon_features_wait(d); /* its thread uses the runtimes */
+    free(d->rro_probe.hook);
+    d->rro_probe.hook = NULL;
     close_pod_runtime(d);
     for (int i = 0; i < 2; i++) {
         if (d->lock_fds[i] >= 0)
@@ -483,6 +514,11 @@ const struct host_ops *daemon_host_ops(const daemon_t *d)
 char *daemon_exit_file(const daemon_t *d, const char *id)
 {
     return xasprintf("%s/%s", d->exit_dir, id);
+}
+
+const char *daemon_exit_dir(const daemon_t *d)
+{
+    return d->exit_dir;
 }
 
 char *daemon_monitor_dir(const daemon_t *d, const char *id)

@@ -57,7 +57,12 @@ struct daemon {
 
     /* containers and pods, fixed at startup */
     oci_host_t host;
-    char *rro_hook;             /* host.rro_hook's string (cricket-rro beside cricket-conmon) */
+    char *rro_hook;       /* host.rro_hook's string (cricket-rro beside cricket-conmon) */
+    struct {              /* the default runtime's `features`, asked on a thread */
+        pthread_t thread; /* while startup recovers (daemon_features_wait) */
+        bool running, rro;
+        char *hook;
+    } rro_probe;
     daemon_runtime_t *runtimes; /* one per runtime.handlers entry, same order */
     size_t n_runtimes;
     char *exit_dir;                     /* <runroot>/exits: monitors' exit files */
@@ -89,6 +94,12 @@ struct daemon {
  * under root and runroot, takes the daemon locks (a second daemon on the same socket or root gets
  * EBUSY naming the holder's pid) and opens the state store. On failure nothing is left held. */
 int daemon_open(daemon_t *d, struct conf *conf, cri_error_t *err);
+
+/* Waits for the probe of recursive read-only mount support that daemon_open
+ * started on a thread (the default runtime's `features` call runs while the
+ * startup recovers) and applies it to the host facts. Call before serving;
+ * a second call does nothing. */
+void daemon_features_wait(daemon_t *d);
 
 /* Releases locks, closes the store and frees the config. */
 void daemon_close(daemon_t *d);
@@ -153,6 +164,8 @@ const conmon_ops_t *daemon_conmon_ops(const daemon_t *d);
 const struct host_ops *daemon_host_ops(const daemon_t *d);
 /* <runroot>/exits/<id>, the exit file the monitor of `id` writes (malloc'd). */
 char *daemon_exit_file(const daemon_t *d, const char *id);
+/* <runroot>/exits, where the monitors write their exit files. */
+const char *daemon_exit_dir(const daemon_t *d);
 /* <runroot>/conmon/<id>, the socket dir of the monitor of `id` (malloc'd). */
 char *daemon_monitor_dir(const daemon_t *d, const char *id);
 

@@ -460,7 +460,9 @@ size_t exit_watcher_count(exit_watcher_t *w)
     return n;
 }
 
-static bool is_monitor(pid_t pid, const char *id)
+/* Whether pid is the create-mode monitor of id (`--id <id>`, no `--exec`)
+ * and, when exit_dir is not NULL, writes its exit file into exit_dir. */
+static bool is_monitor(pid_t pid, const char *id, const char *exit_dir)
 {
     if (pid <= 1)
         return false;
@@ -471,7 +473,7 @@ static bool is_monitor(pid_t pid, const char *id)
     cri_error_t ignore = CRI_ERROR_INIT;
     if (read_file(path, CMDLINE_MAX, &text, &len, &ignore) < 0)
         return false;
-    bool id_found = false;
+    bool id_found = false, dir_found = exit_dir == NULL;
     const char *prev = "";
     for (size_t off = 0; off < len;) {
         const char *arg = text + off;
@@ -479,13 +481,17 @@ static bool is_monitor(pid_t pid, const char *id)
             return false;
         if (strcmp(prev, "--id") == 0 && strcmp(arg, id) == 0)
             id_found = true;
+        if (exit_dir && strcmp(prev, "--exit-dir") == 0 && strcmp(arg, exit_dir) == 0)
+            dir_found = true;
         prev = arg;
         off += strlen(arg) + 1;
     }
-    return id_found;
+    return id_found && dir_found;
 }
 
-pid_t exit_watcher_monitor_of(pid_t pid, const char *id)
+/* pid's parent from /proc/<pid>/status; 0 when pid is gone or, with
+ * live_only, a zombie (its end is being reported). */
+static pid_t parent_of(pid_t pid, bool live_only)
 {
     if (pid <= 0)
         return 0;
@@ -495,11 +501,29 @@ pid_t exit_watcher_monitor_of(pid_t pid, const char *id)
     cri_error_t ignore = CRI_ERROR_INIT;
     if (read_file(path, CMDLINE_MAX, &text, NULL, &ignore) < 0)
         return 0;
+    const char *state = strstr(text, "\nState:");
+    if (live_only) {
+        if (!state)
+            return 0;
+        state += strlen("\nState:");
+        state += strspn(state, " \t");
+        if (*state == 'Z' || *state == 'X' || *state == '\0')
+            return 0;
+    }
     const char *p = strstr(text, "\nPPid:");
-    if (!p)
-        return 0;
-    pid_t ppid = (pid_t)strtol(p + 6, NULL, 10);
-    return is_monitor(ppid, id) ? ppid : 0;
+    return p ? (pid_t)strtol(p + 6, NULL, 10) : 0;
+}
+
+pid_t exit_watcher_monitor_of(pid_t pid, const char *id)
+{
+    pid_t ppid = parent_of(pid, false);
+    return is_monitor(ppid, id, NULL) ? ppid : 0;
+}
+
+pid_t exit_watcher_live_monitor(pid_t pid, const char *id, const char *exit_dir)
+{
+    pid_t ppid = parent_of(pid, true);
+    return is_monitor(ppid, id, exit_dir) ? ppid : 0;
 }
 
 void exit_watcher_stop(exit_watcher_t *w)

@@ -78,6 +78,14 @@ size_t exit_watcher_count(exit_watcher_t *w);
  * startup, whose pids were never recorded. */
 pid_t exit_watcher_monitor_of(pid_t pid, const char *id);
 
+/* Startup recovery without asking the runtime: pid (a container's process
+ * as recorded) still runs, is no zombie, and hangs under the live
+ * create-mode monitor of id whose exit files go to exit_dir. Returns that
+ * monitor's pid; 0 when the monitors cannot tell (pid gone, ending, or not
+ * under our monitor): then the runtime has to be asked. A reused pid cannot
+ * pass: a monitor lives only as long as its container's process. */
+pid_t exit_watcher_live_monitor(pid_t pid, const char *id, const char *exit_dir);
+
 /* Stops the thread and frees the watcher. NULL is fine. */
 void exit_watcher_stop(exit_watcher_t *w);
 

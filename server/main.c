@@ -190,6 +190,14 @@ static void on_monitor_death(const char *id, const exit_watcher_death_t *death, 
         container_on_monitor_death(d, id, death);
 }
 
+/* Debug log of how long a startup step took (issue 15: time to serving). */
+static void startup_step(const char *what, int64_t *since)
+{
+    int64_t now = now_unix_ns();
+    log_debug("startup: %s took %lld us", what, (long long)((now - *since) / 1000));
+    *since = now;
+}
+
 static int serve(conf_t *conf, const struct options *o)
 {
     cri_error_t err = CRI_ERROR_INIT;
@@ -205,16 +213,20 @@ static int serve(conf_t *conf, const struct options *o)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     (void)signal(SIGPIPE, SIG_IGN);
 
+    int64_t step = now_unix_ns();
     if (daemon_open(&d, conf, &err) < 0) {
         log_error("start: %s", err.msg);
         conf_free(conf);
         return 1;
     }
+    startup_step("store, image GC, runtimes", &step);
     size_t ctrs = 0, pods = 0;
     /* before recovery tears anything down: a helper of the previous daemon
      * that finished afterwards would undo the teardown (server/orphans.h) */
     orphans_wait(&d);
+    startup_step("helpers of the previous daemon", &step);
     container_recover(&d, &ctrs, &err);
+    startup_step("container recovery", &step);
     log_info("recovered %zu containers", ctrs);
     if (sandbox_recover(&d, &pods, &err) < 0) {
         log_error("start: %s", err.msg);
@@ -222,6 +234,7 @@ static int serve(conf_t *conf, const struct options *o)
         return 1;
     }
     log_info("recovered %zu pod sandboxes", pods);
+    startup_step("pod recovery", &step);
     /* after recovery: it reports the exits that happened while we were down */
     if (exit_watcher_start(d.exit_dir, on_exit_file, &d, &d.exits, &err) < 0) {
         log_error("start: exit watcher: %s", err.msg);
@@ -231,6 +244,10 @@ static int serve(conf_t *conf, const struct options *o)
     exit_watcher_on_monitor_death(d.exits, on_monitor_death);
     container_watch_monitors(&d);
     sandbox_watch_monitors(&d);
+    startup_step("exit watcher and monitors", &step);
+    /* asked while we recovered; before any handler builds a spec */
+    daemon_features_wait(&d);
+    startup_step("runtime features", &step);
     /* before the gRPC server, so no handler ever sees d.streaming change */
     streaming_config_t scfg = {
         .address = d.conf->streaming.address,
@@ -251,6 +268,7 @@ static int serve(conf_t *conf, const struct options *o)
         return 1;
     }
     log_info("streaming server on %s", streaming_server_base_url(d.streaming));
+    startup_step("streaming server", &step);
     rpc_server_t *srv = NULL;
     if (rpc_server_start(&d, d.conf->listen, &srv, &err) < 0) {
         log_error("start: %s", err.msg);
@@ -259,6 +277,7 @@ static int serve(conf_t *conf, const struct options *o)
         daemon_close(&d);
         return 1;
     }
+    startup_step("CRI server", &step);
     metrics_server_t *metrics = NULL;
     if (d.conf->metrics.enable) {
         if (metrics_server_start(&d, d.conf->metrics.address, d.conf->metrics.port, &metrics,

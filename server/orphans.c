@@ -164,6 +164,16 @@ static bool is_done(const orphan_t *o)
     return has_exited(o->pid);
 }
 
+/* A child of ours (a runtime call this daemon already makes while it
+ * recovers) is no helper of the previous daemon. */
+static bool is_our_child(int pid)
+{
+    size_t len = 0;
+    cleanup_free char *status = proc_read(pid, "status", &len);
+    const char *p = status ? strstr(status, "\nPPid:") : NULL;
+    return p && strtol(p + strlen("\nPPid:"), NULL, 10) == (long)getpid();
+}
+
 static size_t find_orphans(daemon_t *d, orphan_t *found, size_t max)
 {
     DIR *dir = opendir("/proc");
@@ -176,7 +186,7 @@ static size_t find_orphans(daemon_t *d, orphan_t *found, size_t max)
         if (*end || pid <= 0 || pid == (long)getpid())
             continue;
         orphan_t o = {.pid = (int)pid, .sync_fd = -1};
-        if (is_ours(d, o.pid, d->cni_marker, &o.sync_fd) && !is_done(&o))
+        if (is_ours(d, o.pid, d->cni_marker, &o.sync_fd) && !is_done(&o) && !is_our_child(o.pid))
             found[n++] = o;
     }
     closedir(dir);

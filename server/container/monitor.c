@@ -75,10 +75,12 @@ void container_watch_monitors(daemon_t *d)
         pthread_mutex_lock(&c->lock);
         bool live = c->state == CONTAINER_STATE_CREATED || c->state == CONTAINER_STATE_RUNNING;
         pid_t pid = c->pid;
+        pid_t monitor = c->monitor_pid; /* recovery found it live, or 0 */
         pthread_mutex_unlock(&c->lock);
         if (!live || pid <= 0)
             continue;
-        pid_t monitor = exit_watcher_monitor_of(pid, c->id);
+        if (monitor <= 0)
+            monitor = exit_watcher_monitor_of(pid, c->id);
         pthread_mutex_lock(&c->lock);
         c->monitor_pid = monitor;
         pthread_mutex_unlock(&c->lock);

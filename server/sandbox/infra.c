@@ -21,6 +21,7 @@
 #include "conf/conf.h"
 #include "server/testhooks.h"
 #include "server/daemon.h"
+#include "server/exits.h"
 #include "server/sandbox/sandbox-internal.h"
 #include "server/seccomp.h"
 
@@ -326,9 +327,18 @@ int sandbox_infra_stop(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 bool sandbox_infra_running(daemon_t *d, sandbox_t *sb, pid_t *ret_pid)
 {
     daemon_runtime_t *rt = daemon_runtime(d, sb->runtime);
+    if (!rt || exit_file_exists(d, sb->id))
+        return false;
+    /* the recorded infra still runs under its live monitor: no runtime call */
+    pid_t recorded = 0;
+    sandbox_get_state(sb, &recorded);
+    if (recorded > 0 && exit_watcher_live_monitor(recorded, sb->id, daemon_exit_dir(d)) > 0) {
+        *ret_pid = recorded;
+        return true;
+    }
     oci_state_t st;
     cri_error_t ignore = CRI_ERROR_INIT;
-    if (!rt || exit_file_exists(d, sb->id) || oci_runtime_state(rt->oci, sb->id, &st, &ignore) < 0)
+    if (oci_runtime_state(rt->oci, sb->id, &st, &ignore) < 0)
         return false;
     if (st.status != OCI_STATUS_RUNNING || st.pid <= 0)
         return false;

@@ -157,8 +157,9 @@ int sandbox_infra_start(struct daemon *d, sandbox_t *sb, const char *bundle, pid
  * runtime. A container the runtime does not know is success. */
 int sandbox_infra_stop(struct daemon *d, sandbox_t *sb, cri_error_t *err);
 
-/* Whether the infra container still runs (runtime state says running and no
- * exit file). *ret_pid gets its pid when it does. */
+/* Whether the infra container still runs: no exit file, and its recorded
+ * pid runs under its live monitor or (the monitor silent) the runtime's
+ * state says running. *ret_pid gets its pid when it does. */
 bool sandbox_infra_running(struct daemon *d, sandbox_t *sb, pid_t *ret_pid);
 
 /* Removes the pod's bundle and pod dirs, its pause image mount and exit

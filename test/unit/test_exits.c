@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <signal.h>
@@ -250,6 +251,71 @@ static void test_monitor_end_with_exit_file_and_gone_pids(void **state)
     assert_int_equal(rm_rf(tmpl, &err), 0);
 }
 
+/* A fake monitor: `sh -c <script> <args...>` whose child (a sleep) stands
+ * for the container's process; returns the sh pid, *ret_child the sleep's. */
+static pid_t fake_monitor(const char *dir, const char *const *args, pid_t *ret_child)
+{
+    cleanup_free char *pidf = xasprintf("%s/child.pid", dir);
+    unlink(pidf);
+    cleanup_free char *script = xasprintf("sleep 30 & echo $! > %s; wait", pidf);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const char *argv[12] = {"/bin/sh", "-c", script};
+        for (size_t i = 0; args[i] && i < 8; i++)
+            argv[3 + i] = args[i];
+        execv("/bin/sh", (char *const *)argv);
+        _exit(127);
+    }
+    char *text = NULL;
+    cri_error_t err = CRI_ERROR_INIT;
+    for (int i = 0; i < 500 && (read_file(pidf, 64, &text, NULL, &err) < 0 || !*text); i++) {
+        free(text);
+        text = NULL;
+        usleep(10000);
+    }
+    assert_non_null(text);
+    *ret_child = (pid_t)strtol(text, NULL, 10);
+    free(text);
+    return pid;
+}
+
+static void kill_monitor(pid_t monitor, pid_t child)
+{
+    kill(child, SIGKILL);
+    kill(monitor, SIGKILL);
+    waitpid(monitor, NULL, 0);
+}
+
+static void test_live_monitor_of_recorded_pid(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/exits-live-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    pid_t child = 0;
+    const char *const ours[] = {"--id", "c1", "--exit-dir", "/run/x/exits", NULL};
+    pid_t mon = fake_monitor(tmpl, ours, &child);
+    assert_int_equal(exit_watcher_live_monitor(child, "c1", "/run/x/exits"), mon);
+    assert_int_equal(exit_watcher_monitor_of(child, "c1"), mon);
+    /* another container's monitor, or another daemon's (exit dir) */
+    assert_int_equal(exit_watcher_live_monitor(child, "c2", "/run/x/exits"), 0);
+    assert_int_equal(exit_watcher_live_monitor(child, "c1", "/run/y/exits"), 0);
+    /* the monitor itself is no container process under a monitor */
+    assert_int_equal(exit_watcher_live_monitor(mon, "c1", "/run/x/exits"), 0);
+    kill_monitor(mon, child);
+    /* gone: silent */
+    assert_int_equal(exit_watcher_live_monitor(child, "c1", "/run/x/exits"), 0);
+    assert_int_equal(exit_watcher_live_monitor(0, "c1", "/run/x/exits"), 0);
+
+    /* an exec monitor never vouches for a container */
+    const char *const exec[] = {"--exec", "--id", "c1", "--exit-dir", "/run/x/exits", NULL};
+    mon = fake_monitor(tmpl, exec, &child);
+    assert_int_equal(exit_watcher_live_monitor(child, "c1", "/run/x/exits"), 0);
+    kill_monitor(mon, child);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(rm_rf(tmpl, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_monitor_end_with_exit_file_and_gone_pids),
         cmocka_unit_test(test_reports_existing_and_new_exits),
         cmocka_unit_test(test_stop_without_events_and_bad_dir),
+        cmocka_unit_test(test_live_monitor_of_recorded_pid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

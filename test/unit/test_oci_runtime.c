@@ -141,6 +141,8 @@ static const char script_text[] =
     "case \"$id\" in\n"
     "  missing) echo '{\"level\":\"error\",\"msg\":\"container does not exist\"}' >> \"$log\";"
     " echo 'container does not exist' >&2; exit 1;;\n"
+    "  crunmissing) echo '{\"msg\":\"error opening file `/r/crunmissing/status`: No such file "
+    "or directory\",\"level\":\"error\"}' >> \"$log\"; exit 1;;\n"
     "  taken) echo '{\"level\":\"error\",\"msg\":\"container with id exists: taken\"}' >>"
     " \"$log\"; exit 1;;\n"
     "  stderronly) echo 'plain failure' >&2; exit 2;;\n"
@@ -253,6 +255,10 @@ static void test_errors_surface(void **state)
         const char *msg;
     } cases[] = {
         {"missing", ENOENT, "fake-runc start `missing`: container does not exist"},
+        /* crun's words for a container it does not know */
+        {"crunmissing", ENOENT,
+         "fake-runc start `crunmissing`: error opening file `/r/crunmissing/status`: No such "
+         "file or directory"},
         {"taken", EEXIST, "fake-runc start `taken`: container with id exists: taken"},
         {"stderronly", EIO, "fake-runc start `stderronly`: plain failure"},
         {"silent", EIO, "fake-runc start `silent`: exited with status 7"},
