@@ -22,7 +22,7 @@ BUILD_DEPS=(cmake gcc make pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-c
 RUN_DEPS=(runc containernetworking-plugins iptables iproute2)
 TEST_DEPS=(libcmocka-dev python3 python3-pytest python3-grpcio python3-protobuf python3-prometheus-client valgrind
     clang-format clang-tidy cppcheck docker-registry skopeo umoci busybox-static apache2-utils zstd util-linux procps
-    psmisc openssl dpkg-dev debootstrap etcd-server)
+    psmisc openssl dpkg-dev debootstrap etcd-server crun)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
