@@ -48,6 +48,7 @@ extern char **environ;
 
 typedef struct pending {
     uint64_t id;
+    const char *ref;
     bool done;
     int status;
     char *msg;
@@ -113,7 +114,7 @@ static void fail_pending(pull_remote_t *r, const char *why)
             continue;
         p->done = true;
         p->status = EIO;
-        p->msg = xasprintf("pull helper `%s` %s", r->path, why);
+        p->msg = xasprintf("pull `%s`: pull helper `%s` %s", p->ref, r->path, why);
     }
 }
 
@@ -289,7 +290,7 @@ static int run_remote(image_store_t *s, pull_remote_t *r, pending_t *p, const ch
     while (r->state == HELPER_EXITING)
         pthread_cond_wait(&r->cond, &r->lock);
     if (r->state == HELPER_NONE && spawn_helper(s, r, err) < 0)
-        return -1;
+        return cri_error_wrap(err, "pull `%s`", ref);
     r->users++;
     p->id = ++r->next_id;
     p->next = r->pending;
@@ -317,7 +318,7 @@ int image_store_pull_remote(image_store_t *s, const char *ref, const image_auth_
                             int64_t client_timeout_ms, char **ret_id, cri_error_t *err)
 {
     pull_remote_t *r = s->remote;
-    pending_t p = {0};
+    pending_t p = {.ref = ref};
     image_store_pull_begin(s); /* no daemon GC while the helper pulls */
     pthread_mutex_lock(&r->lock);
     int ret = run_remote(s, r, &p, ref, auth, client_timeout_ms, err);
