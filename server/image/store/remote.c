@@ -6,8 +6,11 @@
  * One helper at a time, alive while pulls run: the first pull spawns it,
  * every pull is a request on the same SOCK_SEQPACKET socket (the helper runs
  * each in a thread of its own, so a layer another pull fetches is waited
- * for, as before), and the pull that leaves none running shuts the socket:
- * the helper exits. The helper commits each image record itself (LMDB
+ * for, as before), and once no pull has run for PULL_HELPER_LINGER_MS the
+ * monitor shuts the socket: the helper exits. The linger spares a burst of
+ * pulls (kubelet pulls one image after the other) a helper start each
+ * (exec, loading libcurl, libarchive and their chains, opening the store:
+ * ~25 ms, bench/pull_helper_bench.py). The helper commits each image record itself (LMDB
  * serves several processes; the daemon keeps no record in memory, every
  * lookup reads LMDB, so it sees the record at once). A monitor thread,
  * alive as long as the helper, reads the replies and reaps it; a helper
@@ -27,12 +30,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <libgen.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -45,6 +50,7 @@
 extern char **environ;
 
 #define REMOTE_MSG_MAX (4u << 20)
+#define PULL_HELPER_LINGER_MS 2000
 
 typedef struct pending {
     uint64_t id;
@@ -65,12 +71,20 @@ struct pull_remote {
     pid_t pid;
     int fd;
     int users;
+    int64_t idle_since; /* mono_ms() when users last fell to 0 */
     uint64_t next_id;
     pending_t *pending;
     char *tokens;              /* the helper's last token cache export */
     const void *sent_settings; /* the settings the helper has */
     char *path;                /* the helper binary */
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* cricket-pull (cricket-pull-test for cricketd-test) beside the running
  * binary when it is there (a build tree), else in the libexec dir. */
@@ -146,6 +160,18 @@ static void on_reply(pull_remote_t *r, const char *buf, size_t len)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* No pull for the linger: the helper is told to exit (it closes its end). */
+static void linger_check(pull_remote_t *r)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->state == HELPER_RUNNING && r->users == 0 &&
+        mono_ms() - r->idle_since >= PULL_HELPER_LINGER_MS) {
+        shutdown(r->fd, SHUT_WR);
+        r->state = HELPER_EXITING;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
 /* Reads replies until the helper closes its end, then reaps it. */
 static void *monitor(void *arg)
 {
@@ -156,8 +182,16 @@ static void *monitor(void *arg)
     pthread_mutex_unlock(&r->lock);
     char *buf = xmalloc(REMOTE_MSG_MAX);
     for (;;) {
-        ssize_t n = recv(fd, buf, REMOTE_MSG_MAX, 0);
-        if (n < 0 && errno == EINTR)
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, PULL_HELPER_LINGER_MS);
+        if (pr == 0) {
+            linger_check(r);
+            continue;
+        }
+        if (pr < 0 && errno == EINTR)
+            continue;
+        ssize_t n = pr < 0 ? -1 : recv(fd, buf, REMOTE_MSG_MAX, MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)
             break;
@@ -225,6 +259,7 @@ static int spawn_helper(image_store_t *s, pull_remote_t *r, cri_error_t *err)
     r->fd = sv[0];
     r->pid = pid;
     r->state = HELPER_RUNNING;
+    r->idle_since = mono_ms();
     r->sent_settings = NULL;
     cleanup_free char *yaml = conf_to_yaml(s->conf, err);
     cleanup_json json_t *hello = yaml ? json_pack("{s:s}", "conf", yaml) : NULL;
@@ -307,10 +342,8 @@ static int run_remote(image_store_t *s, pull_remote_t *r, pending_t *p, const ch
             break;
         }
     }
-    if (--r->users == 0 && r->state == HELPER_RUNNING) {
-        shutdown(r->fd, SHUT_WR); /* no pull left: the helper exits */
-        r->state = HELPER_EXITING;
-    }
+    if (--r->users == 0)
+        r->idle_since = mono_ms(); /* the monitor ends the helper past the linger */
     return ret;
 }
 
