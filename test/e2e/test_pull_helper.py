@@ -186,3 +186,28 @@ def test_missing_helper_stops_the_daemon_at_start(daemon_factory):
         assert "pull helper" in logs and "cricket-pull" in logs, logs[-2000:]
     finally:
         shutil.rmtree(bindir, ignore_errors=True)
+
+
+def test_helper_gone_after_start_fails_the_pull_clearly(daemon_factory, reg):
+    bindir = tempfile.mkdtemp(prefix="cricket-helpergone-")
+    try:
+        for name in ("cricketd", "cricket-conmon", "cricket-pause", "cricket-pull"):
+            shutil.copy(os.path.join(BUILD, name), bindir)
+        d = daemon_factory(config_text=registry_config(reg.host), start=False)
+        d.binary = os.path.join(bindir, "cricketd")
+        d.start()
+        cri = Cri(d.socket)
+        os.rename(os.path.join(bindir, "cricket-pull"), os.path.join(bindir, "moved"))
+        with pytest.raises(grpc.RpcError) as e:
+            pull(cri, "busybox")
+        # not NOT_FOUND: the image is not what is missing
+        assert e.value.code() == grpc.StatusCode.UNKNOWN, e.value.code()
+        msg = e.value.details()
+        assert "start pull helper" in msg and "cricket-pull" in msg and "busybox" in msg, msg
+        assert listed(cri) == [] and store_leftovers(d.root) == []
+        os.rename(os.path.join(bindir, "moved"), os.path.join(bindir, "cricket-pull"))
+        assert pull(cri, "busybox") == reg.busybox.id
+        cri.close()
+        assert d.stop() == 0
+    finally:
+        shutil.rmtree(bindir, ignore_errors=True)

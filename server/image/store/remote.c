@@ -254,7 +254,8 @@ static int spawn_helper(image_store_t *s, pull_remote_t *r, cri_error_t *err)
     close(sv[1]);
     if (rc != 0) {
         close(sv[0]);
-        return cri_error_make(err, rc, "start pull helper `%s`", r->path);
+        /* EIO: a missing helper is no missing image (ENOENT = NOT_FOUND) */
+        return cri_error_set(err, EIO, "start pull helper `%s`: %s", r->path, strerror(rc));
     }
     r->fd = sv[0];
     r->pid = pid;
