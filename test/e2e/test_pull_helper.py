@@ -211,3 +211,17 @@ def test_helper_gone_after_start_fails_the_pull_clearly(daemon_factory, reg):
         assert d.stop() == 0
     finally:
         shutil.rmtree(bindir, ignore_errors=True)
+
+
+def test_daemon_stop_ends_a_lingering_helper(daemon_factory, reg):
+    """Right after a pull the helper lingers (for the next pull); a daemon
+    that stops then ends it, cleanly."""
+    d = daemon_factory(config_text=registry_config(reg.host))
+    cri = Cri(d.socket)
+    assert pull(cri, "busybox") == reg.busybox.id
+    helpers = helpers_of(d.proc.pid)
+    assert len(helpers) == 1, helpers
+    cri.close()
+    assert d.stop() == 0
+    assert not alive(helpers[0])
+    assert "pull helper" not in d.logs()  # it exited 0: nothing to warn about

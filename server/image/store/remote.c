@@ -374,10 +374,18 @@ void pull_remote_free(pull_remote_t *r)
     if (!r)
         return;
     pthread_mutex_lock(&r->lock);
-    if (r->state != HELPER_NONE) {
-        kill(r->pid, SIGKILL);
-        while (r->state != HELPER_NONE)
-            pthread_cond_wait(&r->cond, &r->lock);
+    if (r->state == HELPER_RUNNING) {
+        shutdown(r->fd, SHUT_WR); /* a lingering helper: no pull runs any more */
+        r->state = HELPER_EXITING;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    while (r->state != HELPER_NONE) {
+        if (pthread_cond_timedwait(&r->cond, &r->lock, &until) == ETIMEDOUT) {
+            kill(r->pid, SIGKILL); /* the monitor reaps it */
+            until.tv_sec += 3600;
+        }
     }
     pthread_mutex_unlock(&r->lock);
     pthread_mutex_destroy(&r->lock);
