@@ -33,6 +33,7 @@
 
 #define FD_CONTROL 3
 #define MSG_MAX (4u << 20)
+#define TOKENS_MAX_SEND (64u << 10)
 
 typedef struct helper {
     image_store_t *images;
@@ -81,7 +82,11 @@ static void *run_job(void *arg)
     int rc = ref ? image_store_pull(j->h->images, ref, a ? &auth : NULL, timeout_ms, &id, &err)
                  : cri_error_set(&err, EINVAL, "pull request without a reference");
     cleanup_free char *tokens = image_store_tokens_export(j->h->images);
-    json_t *out = json_pack("{s:O, s:s}", "id", json_object_get(r, "id"), "tokens", tokens);
+    json_t *out = json_pack("{s:O}", "id", json_object_get(r, "id"));
+    /* one packet must fit the socket buffer (wmem_max, ~208 KiB): a cache
+     * past TOKENS_MAX_SEND stays here (the next helper asks again) */
+    if (strlen(tokens) <= TOKENS_MAX_SEND)
+        json_object_set_new(out, "tokens", json_string(tokens));
     if (rc == 0) {
         json_object_set_new(out, "image_id", json_string(id));
     } else {
