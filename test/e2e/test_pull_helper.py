@@ -224,4 +224,4 @@ def test_daemon_stop_ends_a_lingering_helper(daemon_factory, reg):
     cri.close()
     assert d.stop() == 0
     assert not alive(helpers[0])
-    assert "pull helper" not in d.logs()  # it exited 0: nothing to warn about
+    assert "pull helper" not in d.logs(), d.logs()  # it exited 0: nothing to warn about
