@@ -21,6 +21,7 @@
 #include "server/container/container.h"
 #include "server/daemon.h"
 #include "server/exits.h"
+#include "server/image/image.h"
 #include "server/metrics_server.h"
 #include "server/notify.h"
 #include "server/orphans.h"
@@ -217,6 +218,11 @@ static int serve(conf_t *conf, const struct options *o)
     if (daemon_open(&d, conf, &err) < 0) {
         log_error("start: %s", err.msg);
         conf_free(conf);
+        return 1;
+    }
+    if (image_store_check_pull_helper(d.images, &err) < 0) {
+        log_error("start: %s", err.msg);
+        daemon_close(&d);
         return 1;
     }
     startup_step("store, image GC, runtimes", &step);

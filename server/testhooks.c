@@ -154,6 +154,13 @@ static bool failpoint_known(const char *name)
     return false;
 }
 
+static int fp_also; /* set once before the helper serves requests */
+
+void testhook_failpoint_kill_also(int pid)
+{
+    fp_also = pid;
+}
+
 void testhook_failpoint(const char *name)
 {
     if (!failpoint_known(name)) {
@@ -166,6 +173,8 @@ void testhook_failpoint(const char *name)
     if (atomic_fetch_add(&fp_hits, 1) + 1 != fp_nth)
         return;
     log_warn("failpoint %s reached: SIGKILL", name);
+    if (fp_also > 0)
+        kill((pid_t)fp_also, SIGKILL);
     kill(getpid(), SIGKILL);
     pause(); /* not reached */
 }

@@ -39,6 +39,12 @@ void testhook_pool_limits(size_t *threads, size_t *queued);
  * the test build, so no point escapes the tests that walk the table). */
 void testhook_failpoint(const char *name);
 
+/* The cricket-pull helper (a child of the daemon) calls this with the
+ * daemon's pid: a failpoint it reaches then SIGKILLs the daemon first and
+ * itself next, so the pull.* failpoints end the daemon at the same moment
+ * as when pulls ran inside it (test_failpoints.py expects the daemon to die). */
+void testhook_failpoint_kill_also(int pid);
+
 /* CRICKET_FAILPOINT=list: prints every failpoint name, one a line, and
  * exits 0 (test build; called first thing in main). */
 void testhook_failpoint_list(void);

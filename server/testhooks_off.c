@@ -27,6 +27,10 @@ void testhook_failpoint(const char *name)
 {
 }
 
+void testhook_failpoint_kill_also(int pid)
+{
+}
+
 void testhook_failpoint_list(void)
 {
 }

@@ -20,13 +20,13 @@ stage="$out/stage"
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
     -DCMAKE_C_FLAGS="$(dpkg-buildflags --get CFLAGS) $(dpkg-buildflags --get CPPFLAGS)" \
     -DCMAKE_EXE_LINKER_FLAGS="$(dpkg-buildflags --get LDFLAGS)" >/dev/null
-cmake --build "$build" -j"$(nproc)" --target cricketd cricket-conmon cricket-pause cricket-rro cricket_man >&2
+cmake --build "$build" -j"$(nproc)" --target cricketd cricket-conmon cricket-pause cricket-pull cricket-rro cricket_man >&2
 rm -rf "$stage"
 DESTDIR="$stage" cmake --install "$build" >/dev/null
 # the tests' own binaries are not part of the package
 find "$stage" -name 'cricketd-test' -delete
 strip --strip-unneeded "$stage/usr/bin/cricketd" "$stage/usr/libexec/cricket/cricket-conmon" \
-    "$stage/usr/libexec/cricket/cricket-rro"
+    "$stage/usr/libexec/cricket/cricket-pull" "$stage/usr/libexec/cricket/cricket-rro"
 gzip -9n "$stage/usr/share/man/man5/cricket.yaml.5" "$stage/usr/share/man/man8/cricketd.8"
 
 # shared library dependencies, the way debhelper finds them
@@ -35,7 +35,8 @@ trap 'rm -rf "$shlib"' EXIT
 mkdir -p "$shlib/debian"
 printf 'Source: cricket\n\nPackage: cricket\nArchitecture: any\n' >"$shlib/debian/control"
 deps=$(cd "$shlib" && dpkg-shlibdeps -O "$stage/usr/bin/cricketd" \
-    "$stage/usr/libexec/cricket/cricket-conmon" "$stage/usr/libexec/cricket/cricket-rro" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+    "$stage/usr/libexec/cricket/cricket-conmon" "$stage/usr/libexec/cricket/cricket-pull" \
+    "$stage/usr/libexec/cricket/cricket-rro" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 
 mkdir -p "$stage/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)

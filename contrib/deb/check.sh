@@ -73,7 +73,7 @@ in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-re
     fail "apt-get install failed"
 }
 for f in /usr/bin/cricketd /usr/libexec/cricket/cricket-conmon /usr/libexec/cricket/cricket-pause \
-    /usr/libexec/cricket/cricket-rro \
+    /usr/libexec/cricket/cricket-rro /usr/libexec/cricket/cricket-pull \
     /etc/cricket/cricket.yaml /usr/lib/systemd/system/cricket.service \
     /usr/share/man/man8/cricketd.8.gz /usr/share/man/man5/cricket.yaml.5.gz \
     /usr/share/doc/cricket/crictl.yaml /usr/bin/runc; do

@@ -50,8 +50,8 @@ RPC_HANDLER(handle_pull_image)
     cleanup_free char *id = NULL;
     int64_t t0 = now_unix_ns();
     metrics_t *m = daemon_metrics(rpc_daemon(ctx));
-    if (image_store_pull(rpc_daemon(ctx)->images, r->image->image, r->auth ? &auth : NULL,
-                         rpc_deadline_ms(ctx), &id, err) < 0) {
+    if (image_store_pull_remote(rpc_daemon(ctx)->images, r->image->image, r->auth ? &auth : NULL,
+                                rpc_deadline_ms(ctx), &id, err) < 0) {
         metrics_pull_observe(m, err->status, 0, now_unix_ns() - t0);
         return -1;
     }

@@ -57,7 +57,7 @@ static int resolve_or_pull(daemon_t *d, const char *ref, image_t **ret, cri_erro
         return -1;
     }
     cleanup_free char *id = NULL;
-    if (image_store_pull(daemon_images(d), ref, NULL, -1, &id, err) < 0)
+    if (image_store_pull_remote(daemon_images(d), ref, NULL, -1, &id, err) < 0)
         return cri_error_wrap(err, "pull image.pause_image `%s`", ref);
     return image_store_resolve(daemon_images(d), id, ret, err);
 }

@@ -45,9 +45,10 @@ def test_install_tree(installed):
     dest, prefix = installed
     p = lambda *a: os.path.join(dest + prefix, *a)  # noqa: E731
     for f in (p("bin", "cricketd"), p("libexec", "cricket", "cricket-conmon"),
-              p("libexec", "cricket", "cricket-pause")):
+              p("libexec", "cricket", "cricket-pause"), p("libexec", "cricket", "cricket-pull")):
         assert os.access(f, os.X_OK), f
     assert not os.path.exists(p("bin", "cricketd-test"))  # the hook build is not shipped
+    assert not os.path.exists(p("libexec", "cricket", "cricket-pull-test"))
     with open(os.path.join(dest, "etc", "cricket", "cricket.yaml")) as f:
         assert f.read() == open(os.path.join(SRC, "conf", "cricket.yaml")).read()
     unit = open(p("lib", "systemd", "system", "cricket.service")).read()

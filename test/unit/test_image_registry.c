@@ -111,6 +111,34 @@ static void test_tokens_bounded(void **state)
     registry_tokens_free(t);
 }
 
+/* The cache survives a helper process: export, import elsewhere; expired
+ * entries and malformed text add nothing. */
+static void test_tokens_export_import(void **state)
+{
+    registry_tokens_t *t = registry_tokens_new();
+    registry_tokens_put(t, "live", "tok-live", 300, 100);
+    registry_tokens_put(t, "old", "tok-old", 150, 100);
+    cleanup_free char *text = registry_tokens_export(t);
+    registry_tokens_free(t);
+
+    registry_tokens_t *u = registry_tokens_new();
+    registry_tokens_import(u, text, 200); /* "old" expired by 200 */
+    assert_int_equal(registry_tokens_count(u), 1);
+    cleanup_free char *live = registry_tokens_get(u, "live", 200);
+    assert_non_null(live);
+    assert_string_equal(live, "tok-live");
+    assert_null(registry_tokens_get(u, "live", 300));
+    registry_tokens_import(u, "not json", 200);
+    registry_tokens_import(u, "{\"k\": [1, 2], \"j\": \"x\"}", 0);
+    assert_int_equal(registry_tokens_count(u), 1);
+    registry_tokens_free(u);
+
+    registry_tokens_t *e = registry_tokens_new();
+    cleanup_free char *empty = registry_tokens_export(e);
+    assert_string_equal(empty, "{}");
+    registry_tokens_free(e);
+}
+
 /* Every secret changes the key; anonymous never shares one with credentials. */
 static void test_token_key_covers_credentials(void **state)
 {
@@ -239,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_retry_delay),
         cmocka_unit_test(test_tokens_expire_and_evict),
         cmocka_unit_test(test_tokens_bounded),
+        cmocka_unit_test(test_tokens_export_import),
         cmocka_unit_test(test_token_key_covers_credentials),
         cmocka_unit_test(test_realm_trusted),
         cmocka_unit_test(test_manifest_annotations),

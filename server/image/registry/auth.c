@@ -29,71 +29,6 @@
 #define TOKEN_MARGIN 10
 #define TOKEN_MAX_TTL ((json_int_t)24 * 3600)
 
-struct registry_tokens {
-    pthread_mutex_t lock;
-    json_t *cache; /* key -> [token, expires (monotonic s)] */
-};
-
-static int64_t mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
-registry_tokens_t *registry_tokens_new(void)
-{
-    registry_tokens_t *t = xcalloc(1, sizeof(*t));
-    pthread_mutex_init(&t->lock, NULL);
-    t->cache = json_object();
-    return t;
-}
-
-void registry_tokens_free(registry_tokens_t *t)
-{
-    if (!t)
-        return;
-    json_decref(t->cache);
-    pthread_mutex_destroy(&t->lock);
-    free(t);
-}
-
-void registry_tokens_put(registry_tokens_t *t, const char *key, const char *token, int64_t expires,
-                         int64_t now)
-{
-    pthread_mutex_lock(&t->lock);
-    const char *k;
-    json_t *v;
-    void *tmp;
-    json_object_foreach_safe(t->cache, tmp, k, v)
-    {
-        if (json_integer_value(json_array_get(v, 1)) <= now)
-            json_object_del(t->cache, k);
-    }
-    if (json_object_size(t->cache) >= REGISTRY_TOKENS_MAX)
-        json_object_clear(t->cache);
-    json_object_set_new(t->cache, key, json_pack("[s, I]", token, (json_int_t)expires));
-    pthread_mutex_unlock(&t->lock);
-}
-
-char *registry_tokens_get(registry_tokens_t *t, const char *key, int64_t now)
-{
-    pthread_mutex_lock(&t->lock);
-    json_t *hit = json_object_get(t->cache, key);
-    const char *tok = json_string_value(json_array_get(hit, 0));
-    char *out = tok && json_integer_value(json_array_get(hit, 1)) > now ? xstrdup(tok) : NULL;
-    pthread_mutex_unlock(&t->lock);
-    return out;
-}
-
-size_t registry_tokens_count(registry_tokens_t *t)
-{
-    pthread_mutex_lock(&t->lock);
-    size_t n = json_object_size(t->cache);
-    pthread_mutex_unlock(&t->lock);
-    return n;
-}
-
 int registry_parse_challenge(const char *header, char **ret_scheme, json_t **ret_params,
                              cri_error_t *err)
 {
@@ -296,7 +231,7 @@ static int bearer(const registry_auth_ctx_t *ctx, json_t *params, const registry
     if (withheld) /* never send secrets in clear text to a host nobody vouched for */
         creds = &anonymous;
     cleanup_free char *key = registry_token_key(realm, service, scope, creds);
-    cleanup_free char *cached = registry_tokens_get(ctx->tokens, key, mono_s());
+    cleanup_free char *cached = registry_tokens_get(ctx->tokens, key, registry_tokens_now());
     if (cached) {
         *ret_authz = xasprintf("Bearer %s", cached);
         return 0;
@@ -325,7 +260,7 @@ static int bearer(const registry_auth_ctx_t *ctx, json_t *params, const registry
         ttl = TOKEN_DEFAULT_TTL;
     if (ttl > TOKEN_MAX_TTL)
         ttl = TOKEN_MAX_TTL; /* a hostile expires_in must not overflow */
-    int64_t now = mono_s();
+    int64_t now = registry_tokens_now();
     registry_tokens_put(ctx->tokens, key, tok, now + ttl - TOKEN_MARGIN, now);
     *ret_authz = xasprintf("Bearer %s", tok);
     return 0;

@@ -98,6 +98,15 @@ char *registry_tokens_get(registry_tokens_t *t, const char *key, int64_t now);
 /* Number of entries held (expired ones included until the next put). */
 size_t registry_tokens_count(registry_tokens_t *t);
 #define REGISTRY_TOKENS_MAX 1024
+/* The clock of the cache: CLOCK_MONOTONIC seconds (one clock for every
+ * process of the host, so an exported cache means the same elsewhere). */
+int64_t registry_tokens_now(void);
+/* The live entries as one JSON text (malloc'd), for registry_tokens_import()
+ * in another process (the daemon keeps it between cricket-pull helpers). */
+char *registry_tokens_export(registry_tokens_t *t);
+/* Adds the entries of an export that have not expired by now; a malformed
+ * text adds nothing. */
+void registry_tokens_import(registry_tokens_t *t, const char *json, int64_t now);
 
 /* One repository on one endpoint, for the length of a pull. */
 typedef struct registry_client registry_client_t;

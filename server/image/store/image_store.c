@@ -55,6 +55,7 @@ int image_store_open(const conf_t *conf, struct store *store, image_store_t **re
     else
         s->pause_image = xstrdup("");
     image_ref_free(pause);
+    s->remote = pull_remote_new();
     *ret = s;
     return 0;
 }
@@ -63,6 +64,7 @@ void image_store_close(image_store_t *s)
 {
     if (!s)
         return;
+    pull_remote_free(s->remote);
     image_settings_put(s, s->settings);
     registry_tokens_free(s->tokens);
     json_decref(s->holds);

@@ -132,6 +132,24 @@ void image_store_reconfigure(image_store_t *s, struct conf *conf);
 int image_store_pull(image_store_t *s, const char *ref, const image_auth_t *auth,
                      int64_t client_timeout_ms, char **ret_id, cri_error_t *err);
 
+/* image_store_pull() run in the cricket-pull helper process (started by
+ * the first pull, ending with the last one; see store/remote.c): what the
+ * daemon calls, so it links no registry client and no unpacker. Same
+ * arguments, result and err->status, plus EIO when the helper dies or
+ * cannot start (the message says how). Concurrent pulls share the helper. */
+int image_store_pull_remote(image_store_t *s, const char *ref, const image_auth_t *auth,
+                            int64_t client_timeout_ms, char **ret_id, cri_error_t *err);
+
+/* Checks that the cricket-pull helper binary is there (daemon start).
+ * err->status: errno of access() (ENOENT), the message names the path. */
+int image_store_check_pull_helper(image_store_t *s, cri_error_t *err);
+
+/* The registry token cache as JSON (malloc'd), and adding such an export
+ * to the cache: the helper sends its cache back with each reply, and the
+ * daemon hands it to the next helper (registry_tokens_export/import). */
+char *image_store_tokens_export(image_store_t *s);
+void image_store_tokens_import(image_store_t *s, const char *json);
+
 /* Finds the image `ref` names: an id ("sha256:<hex>" or the bare hex), a
  * unique id prefix (at least 3 hex digits), a tag in any reference form
  * (`busybox` = docker.io/library/busybox:latest), or name@digest (a repo

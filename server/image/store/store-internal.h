@@ -157,6 +157,13 @@ char **image_strv_copy(char *const *v);
 
 typedef struct inflight inflight_t;
 
+/* remote.c: the cricket-pull helper of the daemon (NULL in the helper). */
+typedef struct pull_remote pull_remote_t;
+pull_remote_t *pull_remote_new(void);
+void pull_remote_free(pull_remote_t *r);
+/* err->status: errno of access() on the helper binary. */
+int pull_remote_check(pull_remote_t *r, cri_error_t *err);
+
 /* The registry settings a pull uses from start to end (image.registries,
  * insecure_registries, auth_file): SIGHUP swaps in new ones without
  * disturbing pulls in flight. Refcounted; owns conf when `owned`. */
@@ -187,6 +194,7 @@ struct image_store {
     bool gc_running;            /* pulls wait for it */
     image_layer_in_use_fn in_use;
     void *in_use_data;
+    pull_remote_t *remote; /* the daemon's pull helper */
 };
 
 /* <root>/layers/<hex of chain id> (malloc'd). */

@@ -9,8 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
+#include <gnutls/crypto.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -18,35 +17,68 @@
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+/* SHA-1 through gnutls (linked for streaming TLS anyway): the daemon does
+ * not load libcrypto only for this (issue 15, idle RSS). */
 char *ws_accept_key(const char *key)
 {
     cleanup_free char *joined = xasprintf("%s%s", key, WS_GUID);
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)joined, strlen(joined), digest);
-    char *out = xmalloc(4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1);
-    EVP_EncodeBlock((unsigned char *)out, digest, SHA_DIGEST_LENGTH);
+    unsigned char digest[20];
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA1, joined, strlen(joined), digest) < 0)
+        abort(); /* SHA-1 is built into every gnutls; only OOM fails here */
+    char *out = xmalloc(4 * ((sizeof(digest) + 2) / 3) + 1);
+    ws_base64_encode(out, digest, sizeof(digest));
     return out;
 }
 
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* RFC 4648 section 4, with padding; out gets 4 * ceil(n / 3) + 1 bytes. */
 size_t ws_base64_encode(char *out, const void *p, size_t n)
 {
-    return (size_t)EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+    const uint8_t *in = p;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? b64[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int b64_value(char c)
+{
+    const char *hit = c ? strchr(b64, c) : NULL;
+    return hit ? (int)(hit - b64) : -1;
 }
 
 long ws_base64_decode(uint8_t *out, const char *p, size_t n)
 {
     if (n % 4 != 0)
         return -1;
-    if (n == 0)
-        return 0;
-    int k = EVP_DecodeBlock(out, (const unsigned char *)p, (int)n);
-    if (k < 0)
-        return -1;
-    /* EVP_DecodeBlock counts padding as zero bytes */
-    if (p[n - 1] == '=')
-        k--;
-    if (p[n - 2] == '=')
-        k--;
+    long k = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        bool last = i + 4 == n;
+        int pad = last ? (p[i + 3] == '=') + (p[i + 2] == '=' && p[i + 3] == '=') : 0;
+        uint32_t v = 0;
+        for (size_t j = 0; j < 4; j++) {
+            int d = j >= 4 - (size_t)pad ? 0 : b64_value(p[i + j]);
+            if (d < 0)
+                return -1;
+            v = v << 6 | (uint32_t)d;
+        }
+        out[k++] = (uint8_t)(v >> 16);
+        if (pad < 2)
+            out[k++] = (uint8_t)(v >> 8);
+        if (pad < 1)
+            out[k++] = (uint8_t)v;
+    }
     return k;
 }
 
