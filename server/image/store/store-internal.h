@@ -187,6 +187,7 @@ struct image_store {
     bool gc_running;            /* pulls wait for it */
     image_layer_in_use_fn in_use;
     void *in_use_data;
+    struct trash *trash; /* where GC moves blobs and layers (NULL: removed at once) */
 };
 
 /* <root>/layers/<hex of chain id> (malloc'd). */
