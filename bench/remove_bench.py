@@ -2,7 +2,7 @@
 """Removal figures through the CRI socket (issue 15, "removal off the
 request path").
 
-    bench/remove_bench.py [BUILD_DIR] [-n CONTAINERS] [-r ROUNDS] [--no-images]
+    bench/remove_bench.py [BUILD_DIR] [-n CONTAINERS] [-r ROUNDS] [-f FILES] [--no-images]
 
 Starts cricketd (from BUILD_DIR) on a temporary root with its own bridge and
 subnet and a registry on 127.0.0.1 holding the three images of
@@ -12,7 +12,7 @@ files), then prints, with the load average before and after:
   max of the RPC, and the time until nothing of the image is left on disk
   (layers/ and the trash, when there is one: the background deletion);
 - RemoveContainer of CONTAINERS stopped busybox containers (each wrote
-  1,000 small files into its rootfs first), and RemovePodSandbox of their
+  FILES small files, default 1,000, into its rootfs first), and RemovePodSandbox of their
   pods (half while the trash of the containers is still being deleted,
   half after): median and p95.
 Nothing is asserted. Needs root, runc, busybox-static,
@@ -27,7 +27,7 @@ import time
 from benchlib import build_dir, opt, pct, report_leaks, use_build
 
 BUILD = build_dir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build"))
-CTRS, ROUNDS = opt("-n", 20), opt("-r", 3)
+CTRS, ROUNDS, FILES = opt("-n", 20), opt("-r", 3), opt("-f", 1000)
 use_build(BUILD)
 
 import test_sandbox as ts  # noqa: E402
@@ -91,7 +91,7 @@ def bench_containers(env):
             metadata=api_pb2.ContainerMetadata(name="c"),
             image=api_pb2.ImageSpec(image="docker.io/library/busybox:latest"),
             command=["sh", "-c", "mkdir /data && cd /data && "
-                     "for i in $(seq 1000); do echo $i > f$i; done; sleep 100000"])
+                     "for i in $(seq %d); do echo $i > f$i; done; sleep 100000" % FILES])
         cid = cri.call("CreateContainer", timeout=60, pod_sandbox_id=pod, config=ccfg,
                        sandbox_config=cfg).container_id
         cri.call("StartContainer", timeout=60, container_id=cid)
@@ -119,8 +119,8 @@ def bench_containers(env):
         t0 = time.perf_counter()
         cri.call("RemovePodSandbox", timeout=60, pod_sandbox_id=pod)
         rq.append(ms(t0))
-    print("RemoveContainer (%d, stopped)  median %6.1f ms  p95 %6.1f ms" % (
-        CTRS, statistics.median(rc), pct(rc, 95)))
+    print("RemoveContainer (%d, stopped, %d files)  median %6.1f ms  p95 %6.1f ms" % (
+        CTRS, FILES, statistics.median(rc), pct(rc, 95)))
     print("RemovePodSandbox (%d, %s)  median %6.1f ms  p95 %6.1f ms" % (
         half, "trash being deleted" if busy else "nothing to delete", statistics.median(rp),
         pct(rp, 95)))
