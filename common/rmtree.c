@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ static bool same_mount(const place_t *a, const place_t *b)
 /* Removes every file and empty directory in dirfd. Returns 1 with
  * *ret_child (malloc'd) naming a non-empty subdirectory to descend into, 0
  * when nothing is left but mounts, -1 with errno set. */
-static int empty_dir(int dirfd, const place_t *top, char **ret_child)
+static int empty_dir(int dirfd, const place_t *top, const atomic_bool *stop, char **ret_child)
 {
     int fd = dup(dirfd);
     if (fd < 0)
@@ -70,6 +71,11 @@ static int empty_dir(int dirfd, const place_t *top, char **ret_child)
     while (rc == 0 && (errno = 0, e = readdir(dir))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
+        if (stop && atomic_load(stop)) {
+            errno = ECANCELED;
+            rc = -1;
+            break;
+        }
         place_t p;
         bool is_dir = false;
         if (place_at(dirfd, e->d_name, &p, &is_dir) < 0) {
@@ -130,13 +136,13 @@ static void levels_free(level_t *levels, size_t n)
 
 /* Empties the directory open as *fd, depth first. *fd moves with the walk
  * and ends on the top directory again on success. */
-static int remove_contents(int *fd, const place_t *top)
+static int remove_contents(int *fd, const place_t *top, const atomic_bool *stop)
 {
     level_t *levels = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
         char *child = NULL;
-        int r = empty_dir(*fd, top, &child);
+        int r = empty_dir(*fd, top, stop, &child);
         if (r < 0)
             break;
         if (r == 1) {
@@ -175,6 +181,11 @@ static int remove_contents(int *fd, const place_t *top)
 
 int rm_rf(const char *path, cri_error_t *err)
 {
+    return rm_rf_stoppable(path, NULL, err);
+}
+
+int rm_rf_stoppable(const char *path, const atomic_bool *stop, cri_error_t *err)
+{
     struct stat st;
     if (lstat(path, &st) < 0) /* ENOTDIR: a parent is a file, so path is not there */
         return errno == ENOENT || errno == ENOTDIR
@@ -191,7 +202,7 @@ int rm_rf(const char *path, cri_error_t *err)
     place_t top;
     if (place_at(fd, "", &top, NULL) < 0)
         return cri_error_make(err, errno, "remove `%s`", path);
-    if (remove_contents(&fd, &top) < 0)
+    if (remove_contents(&fd, &top, stop) < 0)
         return cri_error_make(err, errno, "remove `%s`", path);
     if (rmdir(path) < 0 && errno != ENOENT)
         return cri_error_make(err, errno, "remove `%s`", path);

@@ -3,6 +3,7 @@
 #ifndef CRICKET_COMMON_UTIL_H
 #define CRICKET_COMMON_UTIL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,10 @@ int dir_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes, cri_e
  * mounts (EBUSY when one is inside); any depth or path length, through
  * directory fds (common/rmtree.c). Missing is OK. */
 int rm_rf(const char *path, cri_error_t *err);
+
+/* rm_rf that gives up (ECANCELED, the tree partly removed) once *stop
+ * turns true; stop may be NULL. */
+int rm_rf_stoppable(const char *path, const atomic_bool *stop, cri_error_t *err);
 
 /* NULL-terminated string vectors (freed with strv_free, cleanup_strv):
  * the length (NULL counts 0), and appending s, whose ownership moves into

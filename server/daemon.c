@@ -22,6 +22,7 @@
 #include "server/sandbox/sandbox.h"
 #include "server/store.h"
 #include "server/testhooks.h"
+#include "server/trash.h"
 
 #define DAEMON_RUNTIME_TIMEOUT_MS 120000
 #define DAEMON_CNI_TIMEOUT_MS 60000
@@ -307,6 +308,8 @@ static void daemon_release(daemon_t *d)
     }
     image_store_close(d->images);
     d->images = NULL;
+    trash_close(d->trash); /* after the image store, which puts into it */
+    d->trash = NULL;
     container_store_free(d->containers);
     d->containers = NULL;
     events_hub_free(d->events); /* rpc_server_stop ended every subscriber */
@@ -337,8 +340,14 @@ static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
     cleanup_free char *meta = xasprintf("%s/meta", conf->root);
     if (store_open(meta, &d->store, err) < 0)
         return -1;
+    cleanup_free char *trash_root = xasprintf("%s/trash", conf->root);
+    cleanup_free char *trash_run = xasprintf("%s/trash", conf->runroot);
+    const char *trash_dirs[] = {trash_root, trash_run};
+    if (trash_open(trash_dirs, 2, &d->trash, err) < 0)
+        return -1;
     if (image_store_open(conf, d->store, &d->images, err) < 0)
         return -1;
+    image_store_set_trash(d->images, d->trash);
     /* container records first: GC must keep the layers containers use */
     d->containers = container_store_new(d->store);
     if (container_store_load(d->containers, NULL, err) < 0)
@@ -494,6 +503,11 @@ const char *daemon_conmon_dir(const daemon_t *d)
 struct exit_watcher *daemon_exits(const daemon_t *d)
 {
     return d->exits;
+}
+
+struct trash *daemon_trash(const daemon_t *d)
+{
+    return d->trash;
 }
 
 const cni_ops_t *daemon_cni_ops(const daemon_t *d)

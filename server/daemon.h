@@ -77,6 +77,7 @@ struct daemon {
     struct streaming_server *streaming; /* server/streaming; set by main before serving */
     struct events_hub *events;          /* GetContainerEvents subscribers (server/events.h) */
     struct metrics *metrics;            /* Prometheus counters (server/metrics.h) */
+    struct trash *trash;                /* <root>/trash, <runroot>/trash (server/trash.h) */
 
     /* what handlers run outside the process: the real tables (daemon_open);
      * handler unit tests put fakes here */
@@ -157,6 +158,9 @@ const char *daemon_conmon_dir(const daemon_t *d);
 /* The exit watcher (NULL until main starts it after recovery, and in unit
  * tests): exit_watcher_watch() every new monitor. */
 struct exit_watcher *daemon_exits(const daemon_t *d);
+/* The trash (server/trash.h): trees removed in the background. NULL in
+ * unit tests (trash_put then removes at once). */
+struct trash *daemon_trash(const daemon_t *d);
 /* What runs outside the process, as ops tables (fakes in unit tests):
  * CNI plugins, monitors, and the host's netns pins and mounts. */
 const cni_ops_t *daemon_cni_ops(const daemon_t *d);

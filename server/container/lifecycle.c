@@ -18,6 +18,7 @@
 #include "server/exits.h"
 #include "server/host_ops.h"
 #include "server/rootfs.h"
+#include "server/trash.h"
 
 char *container_dir(const daemon_t *d, const char *id)
 {
@@ -246,11 +247,12 @@ int container_remove_dirs(daemon_t *d, container_t *c, cri_error_t *err)
     cleanup_free char *mon = daemon_monitor_dir(d, c->id);
     cleanup_free char *exit_file = daemon_exit_file(d, c->id);
     cleanup_free char *userns_rootfs = container_userns_rootfs(d, c->id);
-    /* every path is tried; the first failure is what the caller hears */
+    /* every path is tried; the first failure is what the caller hears.
+     * Each tree is renamed into the trash, deleted in the background. */
     cri_error_t first = CRI_ERROR_INIT, e = CRI_ERROR_INIT;
     const char *trees[] = {dir, bundle, mon, userns_rootfs};
     for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
-        if (rm_rf(trees[i], &e) < 0 && !first.status)
+        if (trash_put(daemon_trash(d), trees[i], &e) < 0 && !first.status)
             first = e;
         cri_error_clear(&e);
     }

@@ -15,13 +15,14 @@
 #include "server/exits.h"
 #include "server/handlers.h"
 #include "server/sandbox/sandbox-internal.h"
+#include "server/trash.h"
 
 int sandbox_remove_files(daemon_t *d, sandbox_t *sb, cri_error_t *err)
 {
     cleanup_free char *bundle = sandbox_bundle_dir(d, sb->id);
     cleanup_free char *files = sandbox_files_dir(d, sb->id);
-    if (sandbox_pause_image_release(d, sb->id, err) < 0 || rm_rf(bundle, err) < 0 ||
-        rm_rf(files, err) < 0)
+    if (sandbox_pause_image_release(d, sb->id, err) < 0 ||
+        trash_put(daemon_trash(d), bundle, err) < 0 || trash_put(daemon_trash(d), files, err) < 0)
         return -1;
     cleanup_free char *exit_file = daemon_exit_file(d, sb->id);
     if (unlink(exit_file) < 0 && errno != ENOENT)

@@ -79,10 +79,11 @@ class CrashEnv(Env):
             self.stop(p.id)
             self.remove(p.id)
 
-    def full_leaks(self, images_allowed=()):
+    def full_leaks(self, images_allowed=(), trash_wait=120):
         """Everything left after remove_everything(): {what: [items]}.
         images_allowed: ids of images that may stay (the store is then not
-        checked for leftovers)."""
+        checked for leftovers); trash_wait: seconds the background deleter
+        gets to empty the trash."""
         leaks = dict(self.leaks())
         if self.cri is not None:
             if self.list():
@@ -105,7 +106,13 @@ class CrashEnv(Env):
         if tmp:
             leaks["runc call files"] = tmp
         run, root = self.daemon.runroot, self.daemon.root
-        for what, path in (("bundles", os.path.join(run, "sandboxes")),
+        # removed trees wait in the trash for the background deleter: a
+        # bounded wait for it, then what stays is a leak
+        trash = [os.path.join(root, "trash"), os.path.join(run, "trash")]
+        if self.daemon.proc is not None:
+            wait_for(lambda: not any(_entries(t) for t in trash), timeout=trash_wait)
+        for what, path in (("trash", trash[0]), ("runroot trash", trash[1]),
+                           ("bundles", os.path.join(run, "sandboxes")),
                            ("container bundles", os.path.join(run, "containers")),
                            ("exit files", os.path.join(run, "exits")),
                            ("monitor dirs", os.path.join(run, "conmon")),

@@ -9,6 +9,7 @@ import os
 import grpc
 import pytest
 
+from crashenv import wait_for
 from registry import registry_config
 from test_container import Pod, expect_error, reg  # noqa: F401 (fixture)
 from test_sandbox import READY, envf, monitors_under, mounts_under, pytestmark, sh  # noqa: F401
@@ -131,3 +132,32 @@ def test_create_container_and_run_pod_on_a_full_disk(tpod, blocks):
     pod.remove(cid)
     env.stop(p2)
     env.remove(p2)
+
+
+def test_remove_container_on_a_full_disk(tpod):
+    """Issue 15: the renames into the trash need no space, but the record's
+    LMDB commit does: on a full disk the first RemoveContainer fails with
+    RESOURCE_EXHAUSTED (unless LMDB has free pages) and keeps the container
+    listed; its trees already went to the trash, whose deleter gives their
+    space back, so a retry (the filler still there) removes it."""
+    pod, env = tpod, tpod.env
+    cid = pod.run("gone", command=["sh", "-c", "head -c 2000000 /dev/zero > /blob; sleep 600"])
+    blob = os.path.join(env.daemon.root, "containers", cid, "upper", "blob")
+    assert wait_for(lambda: os.path.exists(blob) and os.path.getsize(blob) == 2000000)
+    pod.stop(cid, timeout=0)
+    filler = os.path.join(env.daemon.root, "filler")
+    try:
+        fill(env.daemon.root, True)
+        trash = os.path.join(env.daemon.root, "trash")
+        try:
+            pod.remove(cid)  # LMDB may have free pages for the commit
+        except grpc.RpcError as e:
+            assert e.code() == RX and "no space left" in e.details().lower(), e
+            assert [c.id for c in pod.list()] == [cid]
+            assert wait_for(lambda: os.listdir(trash) == [], timeout=120), os.listdir(trash)
+            pod.remove(cid)
+        assert wait_for(lambda: os.listdir(trash) == [], timeout=120), os.listdir(trash)
+        assert pod.list() == []
+        assert not os.path.exists(os.path.join(env.daemon.root, "containers", cid))
+    finally:
+        sh("rm", "-rf", filler)

@@ -1,5 +1,6 @@
 /* common/: tree removal through directory fds (rmtree.c), directory modes
- * (mkdir_private) and durable renames (fsync_parent). */
+ * (mkdir_private) and durable renames (fsync_parent); server/trash.c. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "server/rootfs.h"
+#include "server/trash.h"
 
 static char *make_tmpdir(void)
 {
@@ -199,6 +201,94 @@ static void test_fsync_parent(void **state)
     assert_int_equal(err.status, ENOENT);
 }
 
+/* rm_rf_stoppable gives up once stop is set, leaving the rest. */
+static void test_rm_rf_stoppable_gives_up(void **state)
+{
+    cleanup_free char *dir = make_tmpdir();
+    make_deep_tree(dir, 5);
+    atomic_bool stop;
+    atomic_init(&stop, true);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(rm_rf_stoppable(dir, &stop, &err), -1);
+    assert_int_equal(err.status, ECANCELED);
+    assert_int_equal(access(dir, F_OK), 0);
+    cri_error_clear(&err);
+    atomic_store(&stop, false);
+    assert_int_equal(rm_rf_stoppable(dir, &stop, &err), 0);
+    assert_int_equal(access(dir, F_OK), -1);
+}
+
+static bool empty_within(const char *dir, int ms)
+{
+    for (int i = 0; i < ms / 10; i++) {
+        cleanup_dir DIR *d = opendir(dir);
+        assert_non_null(d);
+        int n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            n += e->d_name[0] != '.';
+        if (n == 0)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* A put renames at once; the deleter empties the trash; a missing path is
+ * fine; without a trash the tree is removed at once. */
+static void test_trash_put_and_background_delete(void **state)
+{
+    cleanup_free char *dir = make_tmpdir();
+    cleanup_free char *bin = xasprintf("%s/trash", dir);
+    cleanup_free char *tree = xasprintf("%s/tree", dir);
+    cleanup_free char *file = xasprintf("%s/file", dir);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(mkdir(tree, 0700), 0);
+    make_deep_tree(tree, 40);
+    assert_int_equal(write_file_atomic(file, "x", 1, 0600, &err), 0);
+    const char *dirs[] = {bin};
+    trash_t *t = NULL;
+    assert_int_equal(trash_open(dirs, 1, &t, &err), 0);
+    assert_int_equal(trash_put(t, tree, &err), 0);
+    assert_int_equal(access(tree, F_OK), -1);
+    assert_int_equal(trash_put(t, file, &err), 0);
+    assert_int_equal(access(file, F_OK), -1);
+    assert_int_equal(trash_put(t, tree, &err), 0); /* missing: fine */
+    cleanup_free char *under_file = xasprintf("%s/trash/x", file);
+    assert_int_equal(trash_put(t, under_file, &err), 0);
+    assert_true(empty_within(bin, 60000));
+    trash_close(t);
+    assert_int_equal(mkdir(tree, 0700), 0);
+    make_deep_tree(tree, 3);
+    assert_int_equal(trash_put(NULL, tree, &err), 0);
+    assert_int_equal(access(tree, F_OK), -1);
+    assert_int_equal(rm_rf(dir, &err), 0);
+}
+
+/* What an earlier life left is deleted after trash_open; a close in the
+ * middle of a tree stops. */
+static void test_trash_resumes_and_stops(void **state)
+{
+    cleanup_free char *dir = make_tmpdir();
+    cleanup_free char *bin = xasprintf("%s/trash", dir);
+    cleanup_free char *left = xasprintf("%s/trash/left", dir);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(mkdir_p(left, 0700, &err), 0);
+    make_deep_tree(left, 20);
+    const char *dirs[] = {bin};
+    trash_t *t = NULL;
+    assert_int_equal(trash_open(dirs, 1, &t, &err), 0);
+    assert_true(empty_within(bin, 60000));
+    for (int i = 0; i < 5; i++) {
+        cleanup_free char *tree = xasprintf("%s/t%d", dir, i);
+        assert_int_equal(mkdir(tree, 0700), 0);
+        make_deep_tree(tree, 50);
+        assert_int_equal(trash_put(t, tree, &err), 0);
+    }
+    trash_close(t); /* returns though the trash may not be empty */
+    assert_int_equal(rm_rf(dir, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +298,9 @@ int main(void)
         cmocka_unit_test(test_mkdir_private_tightens),
         cmocka_unit_test(test_fsync_parent),
         cmocka_unit_test(test_path_walkable),
+        cmocka_unit_test(test_rm_rf_stoppable_gives_up),
+        cmocka_unit_test(test_trash_put_and_background_delete),
+        cmocka_unit_test(test_trash_resumes_and_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/image/store/store-internal.h"
+#include "server/trash.h"
 
 /* Removes every entry of dir (not dir itself). */
 static int empty_dir(const char *dir, cri_error_t *err)
@@ -90,25 +91,34 @@ int image_gc_collect(image_store_t *s, cri_error_t *err)
     pthread_mutex_unlock(&s->lock);
     if (r < 0)
         return cri_error_wrap(err, "collect image garbage");
+    /* into the trash (one rename each; deleted in the background), or
+     * removed here without one; a crash leaves either an unreferenced
+     * entry, which the next GC finds, or a trash entry */
     size_t i;
     json_t *v;
     json_array_foreach(blobs, i, v)
     {
         cleanup_free char *p = xasprintf("%s/%s", blob_dir, json_string_value(v));
-        if (unlink(p) < 0 && errno != ENOENT)
-            return cri_error_make(err, errno, "remove blob `%s`", p);
+        if (trash_put(s->trash, p, err) < 0)
+            return cri_error_wrap(err, "remove blob");
     }
     json_array_foreach(layers, i, v)
     {
-        /* rename first: a crash mid-delete leaves only tmp/ debris */
+        /* renamed within layers/ first: a layer is never half deleted under
+         * its own name, even when the trash is on another mount */
         cleanup_free char *p = xasprintf("%s/%s", layer_dir, json_string_value(v));
         cleanup_free char *t = xasprintf("%s/tmp/gc-%s", layer_dir, json_string_value(v));
         if (rename(p, t) < 0 && errno != ENOENT)
             return cri_error_make(err, errno, "move layer `%s` away", p);
-        if (rm_rf(t, err) < 0)
-            return -1;
+        if (trash_put(s->trash, t, err) < 0)
+            return cri_error_wrap(err, "remove layer");
     }
     return 0;
+}
+
+void image_store_set_trash(image_store_t *s, struct trash *trash)
+{
+    s->trash = trash;
 }
 
 static int gc_run(image_store_t *s, cri_error_t *err)

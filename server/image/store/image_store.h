@@ -180,6 +180,12 @@ typedef bool (*image_layer_in_use_fn)(const char *chain_id, void *data);
  * their image). Set it once, before serving. */
 void image_store_set_in_use_fn(image_store_t *s, image_layer_in_use_fn fn, void *data);
 
+/* Sets the trash (server/trash.h) GC moves blobs and layers into, to be
+ * deleted in the background; without one GC deletes them itself. Set it
+ * once, before serving. */
+struct trash;
+void image_store_set_trash(image_store_t *s, struct trash *trash);
+
 /* Deletes blobs and layers that no image record, live image_t or in-use
  * callback needs. Waits while pulls run. err->status: errno of readdir/rm. */
 int image_store_gc(image_store_t *s, cri_error_t *err);
