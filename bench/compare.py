@@ -14,7 +14,8 @@ own. Figures (median and p90 unless said otherwise):
   pod start        RunPodSandbox + CreateContainer + StartContainer of a
                    busybox `sleep`, PODS in sequence, then PODS with PARALLEL
                    clients (per-pod latency)
-  ExecSync         `true` in a running container, EXECS times
+  ExecSync         `true` in a running container, EXECS times; again in a
+                   container with the RuntimeDefault seccomp profile
   pull             three images, cold (absent from the store): busybox, a
                    toolchain-like image (gcc's and python's library trees:
                    compressible binaries and sources) and one of 40,000 small
@@ -325,19 +326,24 @@ class Run:
         self.n = 0
         self.lock = threading.Lock()
 
-    def pod(self, tag):
+    def pod(self, tag, seccomp=api_pb2.SecurityProfile.Unconfined):
         meta = api_pb2.PodSandboxMetadata(name="b-" + tag, namespace="default", uid="u-" + tag)
-        # namespace options as kubelet sends them for a pod without
-        # shareProcessNamespace: pid CONTAINER
+        # the security contexts kubelet sends for a pod without
+        # shareProcessNamespace and without seccompDefault: pid CONTAINER,
+        # seccomp Unconfined (pod and container)
         ns = api_pb2.NamespaceOption(pid=api_pb2.CONTAINER)
+        prof = api_pb2.SecurityProfile(profile_type=seccomp)
         cfg = api_pb2.PodSandboxConfig(metadata=meta, log_directory=self.logs + "/" + tag,
                                        hostname="b" + tag, linux=api_pb2.LinuxPodSandboxConfig(
                                            security_context=api_pb2.LinuxSandboxSecurityContext(
-                                               namespace_options=ns)))
+                                               namespace_options=ns, seccomp=prof)))
         ccfg = api_pb2.ContainerConfig(
             metadata=api_pb2.ContainerMetadata(name="c"),
             image=api_pb2.ImageSpec(image="docker.io/library/busybox:latest"),
-            command=["/bin/sleep", "100000"], log_path="c.log")
+            command=["/bin/sleep", "100000"], log_path="c.log",
+            linux=api_pb2.LinuxContainerConfig(
+                security_context=api_pb2.LinuxContainerSecurityContext(
+                    namespace_options=ns, seccomp=prof)))
         cri = self.rt.cri
         t0 = time.perf_counter()
         pod = cri.call("RunPodSandbox", timeout=120, config=cfg).pod_sandbox_id
@@ -420,6 +426,12 @@ def measure(rt):
     ex = [run.exec_true(cid) for _ in range(EXECS)]
     f["ExecSync true, median (ms)"] = statistics.median(ex)
     f["ExecSync true, p90 (ms)"] = pct(ex, 90)
+    # the same in a container with the RuntimeDefault seccomp profile (kubelet
+    # with seccompDefault): the runtime builds the filter on every exec
+    _, sc_cid, _ = run.pod("seccomp", seccomp=api_pb2.SecurityProfile.RuntimeDefault)
+    run.exec_true(sc_cid)
+    ex = [run.exec_true(sc_cid) for _ in range(EXECS)]
+    f["ExecSync true, RuntimeDefault seccomp, median (ms)"] = statistics.median(ex)
 
     t0 = rt.restart()
     if isinstance(rt, Containerd):
