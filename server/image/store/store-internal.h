@@ -195,7 +195,7 @@ struct image_store {
     image_layer_in_use_fn in_use;
     void *in_use_data;
     pull_remote_t *remote; /* the daemon's pull helper */
-    struct trash *trash; /* where GC moves blobs and layers (NULL: removed at once) */
+    struct trash *trash;   /* where GC moves blobs and layers (NULL: removed at once) */
 };
 
 /* <root>/layers/<hex of chain id> (malloc'd). */
