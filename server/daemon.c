@@ -19,6 +19,7 @@
 #include "server/rootfs.h"
 #include "server/image/image.h"
 #include "server/orphans.h"
+#include "server/pool.h"
 #include "server/sandbox/sandbox.h"
 #include "server/store.h"
 #include "server/testhooks.h"
@@ -298,6 +299,8 @@ static void close_pod_runtime(daemon_t *d)
 static void daemon_release(daemon_t *d)
 {
     daemon_features_wait(d); /* its thread uses the runtimes */
+    pool_free(d->bg_pool);   /* its jobs use the runtimes and containers */
+    d->bg_pool = NULL;
     free(d->rro_probe.hook);
     d->rro_probe.hook = NULL;
     close_pod_runtime(d);
@@ -350,6 +353,7 @@ static int daemon_acquire(daemon_t *d, conf_t *conf, cri_error_t *err)
     image_store_set_trash(d->images, d->trash);
     /* container records first: GC must keep the layers containers use */
     d->containers = container_store_new(d->store);
+    d->bg_pool = pool_new(1, 4096, 1000);
     if (container_store_load(d->containers, NULL, err) < 0)
         return -1;
     image_store_set_in_use_fn(d->images, container_layer_in_use, d->containers);
@@ -508,6 +512,11 @@ struct exit_watcher *daemon_exits(const daemon_t *d)
 struct trash *daemon_trash(const daemon_t *d)
 {
     return d->trash;
+}
+
+struct pool *daemon_bg_pool(const daemon_t *d)
+{
+    return d->bg_pool;
 }
 
 const cni_ops_t *daemon_cni_ops(const daemon_t *d)

@@ -78,6 +78,7 @@ struct daemon {
     struct events_hub *events;          /* GetContainerEvents subscribers (server/events.h) */
     struct metrics *metrics;            /* Prometheus counters (server/metrics.h) */
     struct trash *trash;                /* <root>/trash, <runroot>/trash (server/trash.h) */
+    struct pool *bg_pool;               /* exited containers' runtime delete (lifecycle.c) */
 
     /* what handlers run outside the process: the real tables (daemon_open);
      * handler unit tests put fakes here */
@@ -161,6 +162,10 @@ struct exit_watcher *daemon_exits(const daemon_t *d);
 /* The trash (server/trash.h): trees removed in the background. NULL in
  * unit tests (trash_put then removes at once). */
 struct trash *daemon_trash(const daemon_t *d);
+/* One worker, on demand: an exited container's runtime delete and rootfs
+ * unmount, off the exit watcher (server/container/lifecycle.c). NULL in
+ * unit tests (Remove then does them). */
+struct pool *daemon_bg_pool(const daemon_t *d);
 /* What runs outside the process, as ops tables (fakes in unit tests):
  * CNI plugins, monitors, and the host's netns pins and mounts. */
 const cni_ops_t *daemon_cni_ops(const daemon_t *d);

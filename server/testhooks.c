@@ -106,6 +106,7 @@ static const char *const failpoints[] = {
     "start.after_record",
     "stop.after_kill",
     "stop.after_exit",
+    "exit.after_runtime_delete",
     "remove.after_runc_delete",
     "remove.after_unmount",
     "remove.after_dirs",

@@ -161,6 +161,11 @@ typedef struct container {
 
     pthread_mutex_t op_lock;
     bool removed; /* behind op_lock */
+    /* behind op_lock: the runtime's container deleted and the rootfs
+     * unmounted after the exit (lifecycle.c), so Remove skips them; memory
+     * only: after a restart Remove does them again (both idempotent) */
+    bool released;
+    bool release_queued; /* atomic: the background release was queued */
     /* held only across a write of the record by someone without op_lock
      * (an exit seen by the exit watcher) and across Remove's delete of it,
      * so an exit cannot write back a record Remove just deleted */

@@ -17,6 +17,7 @@
 #include "server/metrics.h"
 #include "server/exits.h"
 #include "server/host_ops.h"
+#include "server/pool.h"
 #include "server/rootfs.h"
 #include "server/trash.h"
 
@@ -75,6 +76,79 @@ void container_persist_exit(daemon_t *d, container_t *c)
         log_warn("record the exit of container `%s`: %s, ignoring", c->id, err.msg);
 }
 
+static bool is_exited(container_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool exited = c->state == CONTAINER_STATE_EXITED;
+    pthread_mutex_unlock(&c->lock);
+    return exited;
+}
+
+/* Deletes c from the runtime and unmounts its rootfs mount points, unless
+ * done since its exit (at_exit: the background job, else Remove; each has
+ * its failpoint after the delete). Caller holds c->op_lock. */
+static int release_locked(daemon_t *d, container_t *c, bool at_exit, cri_error_t *err)
+{
+    daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
+    cri_error_t derr = CRI_ERROR_INIT;
+    if (!c->released && rt && oci_runtime_delete(rt->oci, c->id, true, &derr) < 0 &&
+        derr.status != ENOENT) {
+        *err = derr;
+        return cri_error_wrap(err, "delete container `%s`", c->id);
+    }
+    if (at_exit)
+        testhook_failpoint("exit.after_runtime_delete");
+    else
+        testhook_failpoint("remove.after_runc_delete");
+    if (c->released)
+        return 0;
+    cleanup_free char *dir = container_dir(d, c->id);
+    cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+    cleanup_free char *userns_rootfs = container_userns_rootfs(d, c->id);
+    if (daemon_host_ops(d)->rootfs_unmount(rootfs, err) < 0 ||
+        daemon_host_ops(d)->rootfs_unmount(userns_rootfs, err) < 0)
+        return -1;
+    c->released = true;
+    return 0;
+}
+
+typedef struct release_job {
+    daemon_t *d;
+    container_t *c;
+} release_job_t;
+
+/* What containerd's shim does when a task exits: the runtime's delete
+ * (runc delete, ~10 ms of a Go binary) and the rootfs unmount (the kernel
+ * syncs the upper fs) right after the exit, so RemoveContainer only drops
+ * files and the record. Under op_lock, as Start, Stop and Remove. */
+static void release_job(void *arg)
+{
+    release_job_t *j = arg;
+    container_t *c = j->c;
+    pthread_mutex_lock(&c->op_lock);
+    cri_error_t err = CRI_ERROR_INIT;
+    if (!c->removed && is_exited(c) && release_locked(j->d, c, true, &err) < 0)
+        log_info("container `%s` exited: %s; RemoveContainer retries", c->id, err.msg);
+    pthread_mutex_unlock(&c->op_lock);
+    container_unref(c);
+    free(j);
+}
+
+/* Queues release_job once per container; a full queue leaves it to Remove. */
+static void queue_release(daemon_t *d, container_t *c)
+{
+    pool_t *pool = daemon_bg_pool(d);
+    if (!pool || __atomic_exchange_n(&c->release_queued, true, __ATOMIC_ACQ_REL))
+        return;
+    release_job_t *j = xcalloc(1, sizeof(*j));
+    j->d = d;
+    j->c = container_ref(c);
+    if (pool_submit(pool, release_job, j) < 0) {
+        container_unref(c);
+        free(j);
+    }
+}
+
 static void record_exit(daemon_t *d, container_t *c, const conmon_exit_t *e)
 {
     container_status_t st;
@@ -87,6 +161,7 @@ static void record_exit(daemon_t *d, container_t *c, const conmon_exit_t *e)
         metrics_oom_kill(daemon_metrics(d));
     container_mark_exited(d, c, e->finished_at, e->exit_code, exit_reason(e), NULL);
     container_persist_exit(d, c);
+    queue_release(d, c);
 }
 
 bool container_check_exit_file(daemon_t *d, container_t *c)
@@ -109,14 +184,6 @@ bool container_on_exit(daemon_t *d, const char *id, const conmon_exit_t *e)
         return false;
     record_exit(d, c, e);
     return true;
-}
-
-static bool is_exited(container_t *c)
-{
-    pthread_mutex_lock(&c->lock);
-    bool exited = c->state == CONTAINER_STATE_EXITED;
-    pthread_mutex_unlock(&c->lock);
-    return exited;
 }
 
 bool container_wait_exit(daemon_t *d, container_t *c, int timeout_ms)
@@ -300,19 +367,8 @@ int container_remove_locked(daemon_t *d, container_t *c, cri_error_t *err)
         return 0;
     if (container_stop_locked(d, c, 0, err) < 0)
         return cri_error_wrap(err, "kill container `%s`", c->id);
-    daemon_runtime_t *rt = daemon_runtime(d, c->runtime);
-    cri_error_t derr = CRI_ERROR_INIT;
-    if (rt && oci_runtime_delete(rt->oci, c->id, true, &derr) < 0 && derr.status != ENOENT) {
-        *err = derr;
-        return cri_error_wrap(err, "delete container `%s`", c->id);
-    }
-    testhook_failpoint("remove.after_runc_delete");
-    cleanup_free char *dir = container_dir(d, c->id);
-    cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-    cleanup_free char *userns_rootfs = container_userns_rootfs(d, c->id);
-    if (daemon_host_ops(d)->rootfs_unmount(rootfs, err) < 0 ||
-        daemon_host_ops(d)->rootfs_unmount(userns_rootfs, err) < 0 ||
-        container_image_volumes_unmount(d, c->id, err) < 0)
+    /* the runtime delete and rootfs unmount may have run at the exit */
+    if (release_locked(d, c, false, err) < 0 || container_image_volumes_unmount(d, c->id, err) < 0)
         return -1;
     testhook_failpoint("remove.after_unmount");
     /* a tree that cannot go keeps the record, so a later Remove or the next

@@ -1,5 +1,6 @@
 /* RemoveContainer: kill it when running (critest removes created, running
  * and exited containers), delete it from the runtime, unmount its rootfs,
+ * (both skipped when done in the background at the exit, lifecycle.c),
  * delete upper/work, bundle, exit file, record and name reservation; then
  * it is gone from ListContainers and ContainerStatus says NOT_FOUND.
  * Idempotent (api.proto: "must not return an error if the container has

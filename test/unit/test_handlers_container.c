@@ -22,6 +22,7 @@
 #include "server/container/container.h"
 #include "server/exits.h"
 #include "server/handlers.h"
+#include "server/pool.h"
 #include "server/sandbox/sandbox.h"
 
 #define APP_IMAGE "registry.test/app:1"
@@ -40,6 +41,10 @@ static fixture_t *fixture_new(void)
     f->fx = fake_daemon_new();
     fake_daemon_add_image(f->fx, APP_IMAGE, APP_CONFIG);
     f->pod = fake_run_pod(f->fx, "web");
+    /* no release at exit (lifecycle.c): Remove does it all, as after a
+     * restart; test_exit_releases_runtime turns it on */
+    pool_free(f->fx->d.bg_pool);
+    f->fx->d.bg_pool = NULL;
     return f;
 }
 
@@ -365,6 +370,29 @@ static void test_stop_kill_fails(void **state)
     cri_error_t err2 = CRI_ERROR_INIT;
     assert_int_equal(stop(f, id, 0, &err2), 0);
     assert_int_equal(ctr_state(f, id, NULL, NULL, 0), CONTAINER_STATE_EXITED);
+}
+
+/* Once an exit is recorded, a background job deletes the container from
+ * the runtime and unmounts its rootfs (as containerd's shim does); the
+ * status stays EXITED and Remove no longer calls `runc delete` (a failing
+ * one cannot fail it). */
+static void test_exit_releases_runtime(void **state)
+{
+    fixture_t *f = *state;
+    f->fx->d.bg_pool = pool_new(1, 16, 100);
+    const char *id = create_ok(f, "app");
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(start(f, id, &err), 0);
+    assert_int_equal(stop(f, id, 0, &err), 0);
+    pool_free(f->fx->d.bg_pool); /* runs the queued release, waits for it */
+    f->fx->d.bg_pool = NULL;
+    assert_int_equal(fakes_live(FAKE_LIVE_ROOTFS), 0);
+    assert_int_equal(fakes_container_status(id), OCI_STATUS_UNKNOWN); /* deleted */
+    assert_int_equal(ctr_state(f, id, NULL, NULL, 0), CONTAINER_STATE_EXITED);
+    assert_int_equal(fake_store_count(f->fx, STORE_CONTAINERS), 1);
+    fakes_fail(FAKE_OCI_DELETE, 1, EIO);
+    assert_int_equal(remove_ctr(f, id, &err), 0);
+    assert_no_container_left(f);
 }
 
 /* A failed `runc delete` or unmount keeps the record (and the mount), so
@@ -756,6 +784,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_start_in_stopped_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_created, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_kill_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_releases_runtime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_keeps_record_on_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_pod_removes_containers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_sync_and_reopen_log, setup, teardown),
