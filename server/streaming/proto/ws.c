@@ -45,8 +45,13 @@ size_t ws_base64_encode(char *out, const void *p, size_t n)
             v |= in[i + 2];
         out[o++] = b64[(v >> 18) & 63];
         out[o++] = b64[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : (char)'=';
-        out[o++] = i + 2 < n ? b64[v & 63] : (char)'=';
+        out[o] = '=';
+        out[o + 1] = '=';
+        if (i + 1 < n)
+            out[o] = b64[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o + 1] = b64[v & 63];
+        o += 2;
     }
     out[o] = '\0';
     return o;
