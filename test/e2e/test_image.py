@@ -347,3 +347,40 @@ def test_crictl_pull_images_inspecti_rmi(images, reg):
     assert info["info"]["imageSpec"]["config"]["Cmd"] == ["/bin/sh"]
     run("rmi", reg.busybox.id[7:20])
     assert "busybox" not in run("images")
+
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_TOPDIR_FL = 0x00020000
+
+
+def fs_flags(path):
+    import array
+    import fcntl
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        buf = array.array("i", [0])
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf, True)
+        return buf[0]
+    finally:
+        os.close(fd)
+
+
+def test_layer_staging_dir_is_a_top_dir(images, reg, tmp_path):
+    """layers/tmp/ gets FS_TOPDIR_FL (chattr +T) so ext4 spreads the layer
+    trees unpacked in it over block groups instead of packing them into the
+    groups of the store's parents (see fetch.c staging_spread())."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    try:
+        fs_flags(str(probe))
+        subprocess.run(["chattr", "+T", str(probe)], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("the filesystem under the test root has no inode flags")
+    d, cri = images
+    staging = os.path.join(d.root, "layers/tmp")
+    assert not fs_flags(staging) & FS_TOPDIR_FL
+    pull(cri, "busybox")
+    assert fs_flags(staging) & FS_TOPDIR_FL
+    # the layer dir renamed out of it is whole
+    layer = json.loads(status(cri, "busybox", verbose=True).info["info"])["layerDirs"][0]
+    assert os.access(os.path.join(layer, "bin/busybox"), os.X_OK)
