@@ -107,10 +107,8 @@ static int unpack_into_place(image_store_t *s, const fetch_layer_job_t *j, const
         r = cri_error_make(err, errno, "chmod `%s`", tmp);
     if (r == 0)
         testhook_failpoint("pull.before_layer_rename");
-    if (r == 0 && rename(tmp, final) < 0)
+    if (r == 0 && rename(tmp, final) < 0) /* flushed by the pull's syncfs() */
         r = cri_error_make(err, errno, "rename layer into `%s`", final);
-    if (r == 0)
-        r = fsync_parent(final, err);
     if (r == 0)
         testhook_failpoint("pull.after_layer_rename");
     if (r < 0) {
