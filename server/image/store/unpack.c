@@ -181,6 +181,45 @@ static int check_parents(const char *dir, const char *rel, cri_error_t *err)
     return 0;
 }
 
+/* The last parent dir (relative to the layer) known to be a chain of real
+ * directories: entries of one directory come one after the other in a tar,
+ * so most skip the lstat() of each parent component. Only this code writes
+ * into the layer dir, so the knowledge holds until an entry replaces or
+ * removes that dir or one above it (parents_forget()). */
+typedef struct parents_ok {
+    char *rel; /* NULL: none known */
+} parents_ok_t;
+
+/* rel is about to be replaced or removed. */
+static void parents_forget(parents_ok_t *ok, const char *rel)
+{
+    size_t n = strlen(rel);
+    if (ok->rel && strncmp(ok->rel, rel, n) == 0 && (ok->rel[n] == '\0' || ok->rel[n] == '/')) {
+        free(ok->rel);
+        ok->rel = NULL;
+    }
+}
+
+/* rel was written: its parents (and rel itself when it is a directory) are
+ * real directories now. */
+static void parents_learn(parents_ok_t *ok, const char *rel, bool is_dir)
+{
+    const char *slash = strrchr(rel, '/');
+    free(ok->rel);
+    ok->rel = is_dir ? xstrdup(rel) : xstrndup(rel, slash ? (size_t)(slash - rel) : 0);
+}
+
+/* check_parents() unless rel's parent is the one known to be fine. */
+static int check_parents_cached(const parents_ok_t *ok, const char *dir, const char *rel,
+                                cri_error_t *err)
+{
+    const char *slash = strrchr(rel, '/');
+    size_t plen = slash ? (size_t)(slash - rel) : 0;
+    if (!slash || (ok->rel && strlen(ok->rel) == plen && strncmp(ok->rel, rel, plen) == 0))
+        return 0;
+    return check_parents(dir, rel, err);
+}
+
 /* Removes what is at path unless both it and the new entry are directories. */
 static int clear_target(const char *path, bool entry_is_dir, cri_error_t *err)
 {
@@ -207,7 +246,8 @@ static int make_parents(const char *dir, const char *rel, cri_error_t *err)
 /* `.wh.<name>` -> a 0/0 char device named <name>; `.wh..wh..opq` -> remember
  * the directory for trusted.overlay.opaque. Other `.wh..wh.` names (aufs
  * bookkeeping) are dropped. Returns 1 when the entry was a whiteout. */
-static int handle_whiteout(const char *dir, const char *rel, char ***opaque, cri_error_t *err)
+static int handle_whiteout(const char *dir, const char *rel, char ***opaque, parents_ok_t *ok,
+                           cri_error_t *err)
 {
     const char *slash = strrchr(rel, '/');
     const char *base = slash ? slash + 1 : rel;
@@ -232,6 +272,7 @@ static int handle_whiteout(const char *dir, const char *rel, char ***opaque, cri
         return cri_error_set(err, EPERM, "refused whiteout `%s`", rel);
     cleanup_free char *target = plen ? xasprintf("%s/%s", parent, name) : xstrdup(name);
     cleanup_free char *path = xasprintf("%s/%s", dir, target);
+    parents_forget(ok, target);
     if (check_parents(dir, target, err) < 0 || clear_target(path, false, err) < 0 ||
         make_parents(dir, target, err) < 0)
         return -1;
@@ -241,18 +282,21 @@ static int handle_whiteout(const char *dir, const char *rel, char ***opaque, cri
 }
 
 static int write_entry(struct archive *in, struct archive *out, struct archive_entry *e,
-                       const char *dir, char ***opaque, unpack_stats_t *stats, cri_error_t *err)
+                       const char *dir, char ***opaque, parents_ok_t *ok, unpack_stats_t *stats,
+                       cri_error_t *err)
 {
     cleanup_free char *rel = clean_path(archive_entry_pathname(e));
     if (!rel[0])
         return 0; /* the layer root itself */
-    int wh = handle_whiteout(dir, rel, opaque, err);
+    int wh = handle_whiteout(dir, rel, opaque, ok, err);
     if (wh != 0)
         return wh < 0 ? -1 : 0;
-    if (check_parents(dir, rel, err) < 0)
+    parents_forget(ok, rel);
+    if (check_parents_cached(ok, dir, rel, err) < 0)
         return -1;
     cleanup_free char *path = xasprintf("%s/%s", dir, rel);
-    if (clear_target(path, archive_entry_filetype(e) == AE_IFDIR, err) < 0)
+    bool is_dir = archive_entry_filetype(e) == AE_IFDIR;
+    if (clear_target(path, is_dir, err) < 0)
         return -1;
     archive_entry_copy_pathname(e, path);
     const char *link = archive_entry_hardlink(e);
@@ -280,6 +324,7 @@ static int write_entry(struct archive *in, struct archive *out, struct archive_e
     if (archive_write_finish_entry(out) < ARCHIVE_WARN)
         return cri_error_set(err, archive_errno(out) > 0 ? archive_errno(out) : EIO,
                              "finish `%s`: %s", rel, archive_error_string(out));
+    parents_learn(ok, rel, is_dir && !link);
     return 0;
 }
 
@@ -299,15 +344,19 @@ static int extract_all(struct archive *in, struct archive *out, const char *dir,
     struct archive_entry *e;
     int r;
     uint64_t max_entries = src->limits->max_entries;
+    parents_ok_t ok = {NULL};
     while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
         if (max_entries && ++stats->entries > max_entries)
             return cri_error_set(
                 err, EINVAL, "layer has more than %" PRIu64 " entries (image.max_layer_entries)",
                 max_entries);
-        if (write_entry(in, out, e, dir, opaque, stats, err) < 0)
+        if (write_entry(in, out, e, dir, opaque, &ok, stats, err) < 0) {
+            free(ok.rel);
             return -1;
+        }
         testhook_failpoint("pull.mid_unpack");
     }
+    free(ok.rel);
     if (r != ARCHIVE_EOF)
         return cri_error_set(err, EBADMSG, "read layer: %s", archive_error_string(in));
     if (archive_write_close(out) != ARCHIVE_OK)
@@ -334,12 +383,14 @@ static void archive_write_freep(struct archive **a)
         archive_write_free(*a);
 }
 
+/* No ARCHIVE_EXTRACT_UNLINK: clear_target() already removed whatever was in
+ * the way, so libarchive's unlink() before each create would only fail. */
 static struct archive *disk_writer(void)
 {
     struct archive *out = archive_write_disk_new();
-    archive_write_disk_set_options(
-        out, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                 ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
+                                            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                                            ARCHIVE_EXTRACT_SECURE_NODOTDOT);
     return out;
 }
 
