@@ -30,6 +30,8 @@ struct content_writer {
     int64_t expected;
     uint64_t written;
     image_hasher_t *hasher;
+    content_observer_fn observe;
+    void *observe_data;
 };
 
 char *content_blob_path(const char *root, const char *digest)
@@ -84,7 +86,20 @@ int content_writer_write(content_writer_t *w, const void *data, size_t len, cri_
     if (w->written == 0 && len > 0)
         testhook_failpoint("pull.mid_fetch");
     w->written += len;
+    if (w->observe)
+        w->observe(w->observe_data, w->written, false);
     return 0;
+}
+
+void content_writer_observe(content_writer_t *w, content_observer_fn fn, void *data)
+{
+    w->observe = fn;
+    w->observe_data = data;
+}
+
+int content_writer_fd(const content_writer_t *w)
+{
+    return w->fd;
 }
 
 uint64_t content_writer_written(const content_writer_t *w)
@@ -98,7 +113,10 @@ int content_writer_reset(content_writer_t *w, cri_error_t *err)
         return cri_error_make(err, errno, "reset ingest file `%s`", w->tmp_path);
     image_hasher_free(w->hasher);
     w->hasher = image_hasher_new();
+    bool had = w->written > 0;
     w->written = 0;
+    if (w->observe && had)
+        w->observe(w->observe_data, 0, true);
     return 0;
 }
 

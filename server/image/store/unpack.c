@@ -39,6 +39,7 @@
 #define WH_META_PREFIX ".wh..wh."
 #define WH_OPAQUE ".wh..wh..opq"
 #define UNPACK_BUF ((size_t)128 * 1024)
+#define UNPACK_BLOB_BUF ((size_t)256 * 1024)
 
 typedef struct unpack_src {
     struct archive *outer;
@@ -394,8 +395,49 @@ static struct archive *disk_writer(void)
     return out;
 }
 
+/* The compressed blob, as the outer reader's callback wants it. */
+typedef struct blob_in {
+    const unpack_reader_t *rd;
+    char *buf;
+    cri_error_t err; /* the reader failed: this error wins over libarchive's */
+} blob_in_t;
+
+static la_ssize_t blob_read(struct archive *a, void *data, const void **ret_buf)
+{
+    blob_in_t *b = data;
+    ssize_t n = b->rd->read(b->rd->data, b->buf, UNPACK_BLOB_BUF, &b->err);
+    if (n < 0) {
+        if (!b->err.status)
+            cri_error_set(&b->err, EIO, "read layer blob");
+        archive_set_error(a, b->err.status, "%s", b->err.msg);
+        return -1;
+    }
+    *ret_buf = b->buf;
+    return n;
+}
+
+static ssize_t file_read(void *data, void *buf, size_t len, cri_error_t *err)
+{
+    for (;;) {
+        ssize_t n = read(*(int *)data, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 ? cri_error_make(err, errno, "read layer blob") : n;
+    }
+}
+
 int unpack_layer(const char *blob_path, const char *dir, const char *diff_id,
                  const unpack_limits_t *limits, unpack_stats_t *ret_stats, cri_error_t *err)
+{
+    cleanup_close int fd = open(blob_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cri_error_make(err, errno, "open layer `%s`", blob_path);
+    unpack_reader_t rd = {.read = file_read, .data = &fd};
+    return unpack_layer_from(&rd, dir, diff_id, limits, ret_stats, err);
+}
+
+int unpack_layer_from(const unpack_reader_t *rd, const char *dir, const char *diff_id,
+                      const unpack_limits_t *limits, unpack_stats_t *ret_stats, cri_error_t *err)
 {
     static const unpack_limits_t no_limits = {0};
     unpack_stats_t stats = {0};
@@ -403,6 +445,8 @@ int unpack_layer(const char *blob_path, const char *dir, const char *diff_id,
     __attribute__((cleanup(archive_freep))) struct archive *in = archive_read_new();
     __attribute__((cleanup(archive_write_freep))) struct archive *out = disk_writer();
     cleanup_free char *buf = xmalloc(UNPACK_BUF);
+    cleanup_free char *blob_buf = xmalloc(UNPACK_BLOB_BUF);
+    blob_in_t bin = {.rd = rd, .buf = blob_buf, .err = CRI_ERROR_INIT};
     cleanup_strv char **opaque = xcalloc(1, sizeof(char *));
     unpack_src_t src = {.outer = outer,
                         .hasher = image_hasher_new(),
@@ -419,16 +463,16 @@ int unpack_layer(const char *blob_path, const char *dir, const char *diff_id,
     archive_read_support_format_tar(in);
     struct archive_entry *raw;
     int r = -1;
-    if (archive_read_open_filename(outer, blob_path, UNPACK_BUF) != ARCHIVE_OK ||
+    if (archive_read_open(outer, &bin, NULL, blob_read, NULL) != ARCHIVE_OK ||
         archive_read_next_header(outer, &raw) != ARCHIVE_OK)
-        cri_error_set(err, EBADMSG, "open layer `%s`: %s", blob_path, archive_error_string(outer));
+        cri_error_set(err, EBADMSG, "open layer: %s", archive_error_string(outer));
     else if (archive_read_open(in, &src, NULL, src_read, NULL) != ARCHIVE_OK)
         cri_error_set(err, EBADMSG, "open layer tar: %s", archive_error_string(in));
     else
         r = extract_all(in, out, dir, &opaque, &src, &stats, err);
-    if (r < 0 && src.limit_err.status) { /* libarchive only saw a failed read */
+    if (r < 0 && (bin.err.status || src.limit_err.status)) { /* libarchive saw a failed read */
         cri_error_clear(err);
-        *err = src.limit_err;
+        *err = bin.err.status ? bin.err : src.limit_err;
     }
     if (r == 0)
         r = set_opaque(dir, opaque, err);
