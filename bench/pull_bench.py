@@ -45,7 +45,8 @@ def attach(tool, pid, out):
     if tool == "perf":
         cmd = ["perf", "record", "-q", "-g", "-p", str(pid), "-o", out]
     else:
-        cmd = ["strace", "-f", "-p", str(pid), "-o", out] + os.environ.get("PULL_BENCH_STRACE", "-c -w").split()
+        cmd = ["strace", "-f", "-p", str(pid), "-o", out] + \
+            os.environ.get("PULL_BENCH_STRACE", "-c -w").split()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # let it attach
     return p

@@ -191,14 +191,18 @@ typedef struct parents_ok {
     char *rel; /* NULL: none known */
 } parents_ok_t;
 
+static void parents_ok_clear(parents_ok_t *ok)
+{
+    free(ok->rel);
+    ok->rel = NULL;
+}
+
 /* rel is about to be replaced or removed. */
 static void parents_forget(parents_ok_t *ok, const char *rel)
 {
     size_t n = strlen(rel);
-    if (ok->rel && strncmp(ok->rel, rel, n) == 0 && (ok->rel[n] == '\0' || ok->rel[n] == '/')) {
-        free(ok->rel);
-        ok->rel = NULL;
-    }
+    if (ok->rel && strncmp(ok->rel, rel, n) == 0 && (ok->rel[n] == '\0' || ok->rel[n] == '/'))
+        parents_ok_clear(ok);
 }
 
 /* rel was written: its parents (and rel itself when it is a directory) are
@@ -345,19 +349,16 @@ static int extract_all(struct archive *in, struct archive *out, const char *dir,
     struct archive_entry *e;
     int r;
     uint64_t max_entries = src->limits->max_entries;
-    parents_ok_t ok = {NULL};
+    __attribute__((cleanup(parents_ok_clear))) parents_ok_t ok = {NULL};
     while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
         if (max_entries && ++stats->entries > max_entries)
             return cri_error_set(
                 err, EINVAL, "layer has more than %" PRIu64 " entries (image.max_layer_entries)",
                 max_entries);
-        if (write_entry(in, out, e, dir, opaque, &ok, stats, err) < 0) {
-            free(ok.rel);
+        if (write_entry(in, out, e, dir, opaque, &ok, stats, err) < 0)
             return -1;
-        }
         testhook_failpoint("pull.mid_unpack");
     }
-    free(ok.rel);
     if (r != ARCHIVE_EOF)
         return cri_error_set(err, EBADMSG, "read layer: %s", archive_error_string(in));
     if (archive_write_close(out) != ARCHIVE_OK)
