@@ -5,6 +5,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 
 import grpc
 import pytest
@@ -347,3 +348,71 @@ def test_crictl_pull_images_inspecti_rmi(images, reg):
     assert info["info"]["imageSpec"]["config"]["Cmd"] == ["/bin/sh"]
     run("rmi", reg.busybox.id[7:20])
     assert "busybox" not in run("images")
+
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_TOPDIR_FL = 0x00020000
+
+
+def fs_flags(path):
+    import array
+    import fcntl
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        buf = array.array("i", [0])
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf, True)
+        return buf[0]
+    finally:
+        os.close(fd)
+
+
+def test_layer_staging_dir_is_a_top_dir(images, reg, tmp_path):
+    """layers/tmp/ gets FS_TOPDIR_FL (chattr +T) so ext4 spreads the layer
+    trees unpacked in it over block groups instead of packing them into the
+    groups of the store's parents (see fetch.c staging_spread())."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    try:
+        fs_flags(str(probe))
+        subprocess.run(["chattr", "+T", str(probe)], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("the filesystem under the test root has no inode flags")
+    d, cri = images
+    staging = os.path.join(d.root, "layers/tmp")
+    assert not fs_flags(staging) & FS_TOPDIR_FL
+    pull(cri, "busybox")
+    assert fs_flags(staging) & FS_TOPDIR_FL
+    # the layer dir renamed out of it is whole
+    layer = json.loads(status(cri, "busybox", verbose=True).info["info"])["layerDirs"][0]
+    assert os.access(os.path.join(layer, "bin/busybox"), os.X_OK)
+
+
+def test_pull_syncs_once_before_the_record(images, reg, tmp_path):
+    """A pull flushes with one syncfs() before its record's LMDB commit
+    (fdatasync), not with an fsync per blob and per renamed layer."""
+    strace = shutil.which("strace")
+    if not strace:
+        pytest.skip("strace not installed")
+    d, cri = images
+    out = tmp_path / "strace.out"
+    tracer = subprocess.Popen([strace, "-f", "-qq", "-e", "trace=fsync,fdatasync,syncfs",
+                               "-o", str(out), "-p", str(d.proc.pid)],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        # strace prints nothing on attach with -qq: wait until it traces
+        # (TracerPid of the daemon)
+        for _ in range(500):
+            with open("/proc/%d/status" % d.proc.pid) as f:
+                if any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f):
+                    break
+            time.sleep(0.01)
+        pull(cri, "busybox")
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=30)
+    calls = [l.split()[1].split("(")[0] for l in out.read_text().splitlines()
+             if "(" in l and "resumed" not in l]
+    assert "fsync" not in calls, calls
+    assert "syncfs" in calls, calls
+    assert "fdatasync" in calls, calls
+    assert calls.index("syncfs") < calls.index("fdatasync"), calls

@@ -134,6 +134,38 @@ def test_corrupted_blob(via_proxy, reg):
     assert pull(cri, "big:v1") == reg.big.id
 
 
+def test_corrupted_middle_layer_of_a_parallel_pull_leaves_nothing(via_proxy, reg):
+    """The three layers are fetched and unpacked at once; the middle one's
+    blob is corrupt: the pull names its digest mismatch, and nothing stays in
+    blobs/, ingest/, layers/ or layers/tmp/ (the other layers' staging dirs
+    and blobs included)."""
+    d, cri, proxy = via_proxy
+    bad = reg.big.layer_digests[1]
+    proxy.corrupt.add(bad)
+    with pytest.raises(grpc.RpcError) as e:
+        pull(cri, "big:v1")
+    assert "digest mismatch" in e.value.details() and bad in e.value.details()
+    assert listed(cri) == []
+    assert store_leftovers(d.root) == []
+
+
+def test_diff_id_mismatch_leaves_nothing(via_proxy, reg):
+    """A config whose diff id does not match what the (verified) blob
+    unpacks to: the layer is refused after the unpack, naming both digests,
+    and its staging dir and blob are gone."""
+    d, cri, proxy = via_proxy
+    raw = big_layer(1, b"d")
+    wrong = "sha256:" + "0" * 64
+    img = push_image(reg, "library/liar", "v1", [busybox_layer(), raw],
+                     diff_ids_override=[reg.busybox.diff_ids[0], wrong])
+    with pytest.raises(grpc.RpcError) as e:
+        pull(cri, "liar:v1")
+    msg = e.value.details()
+    assert "diff id mismatch" in msg and wrong in msg and img.layer_digests[1] in msg, msg
+    assert listed(cri) == []
+    assert store_leftovers(d.root) == []
+
+
 def test_registry_dies_mid_blob(via_proxy, reg):
     d, cri, proxy = via_proxy
     proxy.stall[reg.big.layer_digests[2]] = "abort"

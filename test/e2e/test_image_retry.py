@@ -6,7 +6,9 @@ before it forwards: the daemon must retry 429, 5xx and broken connections
 at most 3 times with a bounded backoff, honour Retry-After, and never retry
 other 4xx. Annotations of the OCI index and manifest come back merged in
 Image.spec.annotations from ListImages and ImageStatus."""
+import http.client
 import json
+import os
 import socket
 import time
 
@@ -21,7 +23,8 @@ from registry import (MT_OCI_INDEX, MT_OCI_MANIFEST, Proxy, busybox_layer, busyb
 
 class FaultProxy(Proxy):
     """faults: path suffix -> list of faults used up in order, each
-    (status, headers) or "reset" (close without answering)."""
+    (status, headers), "reset" (close without answering) or "half" (half of
+    the upstream's body, then close)."""
 
     def __init__(self, upstream_port):
         super().__init__(upstream_port)
@@ -35,6 +38,19 @@ class FaultProxy(Proxy):
             with self.lock:
                 self.hits[suffix] = self.hits.get(suffix, 0) + 1
                 fault = queue.pop(0) if queue else None
+            if fault == "half":  # half the blob, then the connection drops
+                c = http.client.HTTPConnection("127.0.0.1", self.upstream, timeout=60)
+                c.request("GET", h.path)
+                body = c.getresponse().read()
+                c.close()
+                h.send_response(200)
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                h.wfile.write(body[:len(body) // 2])
+                h.wfile.flush()
+                h.connection.shutdown(socket.SHUT_RDWR)
+                h.close_connection = True
+                return
             if fault == "reset":
                 h.connection.shutdown(socket.SHUT_RDWR)
                 h.close_connection = True
@@ -86,6 +102,27 @@ def test_blob_5xx_and_reset_retried(faulty, reg):
     p.faults[reg.busybox.id] = [(500, {})]  # the config blob
     assert pull(cri, "busybox") == reg.busybox.id
     assert p.hits[layer] == 3 and p.hits[reg.busybox.id] == 2
+
+
+def test_blob_cut_mid_body_retried_while_unpacking(faulty, reg):
+    """The layer is unpacked while it downloads; the first transfer breaks
+    after half the blob. The retry starts the blob again, the unpack of the
+    broken transfer is thrown away and the layer is unpacked once the blob
+    is whole: the image is complete and nothing is left in ingest/ or
+    layers/tmp/."""
+    d, cri, p = faulty
+    layer = reg.busybox.layer_digests[0]
+    p.faults[layer] = ["half"]
+    assert pull(cri, "busybox") == reg.busybox.id
+    assert p.hits[layer] == 2
+    assert "download restarted, unpacking it again from the blob" in d.logs()
+    info = json.loads(cri.call("ImageStatus", image=api_pb2.ImageSpec(image="busybox"),
+                               verbose=True).info["info"])
+    top = info["layerDirs"][0]
+    assert os.access(os.path.join(top, "bin/busybox"), os.X_OK)
+    assert os.readlink(os.path.join(top, "bin/sh")) == "busybox"
+    assert tree_files(d.root + "/blobs/ingest") == []
+    assert tree_files(d.root + "/layers/tmp") == []
 
 
 def test_429_honours_retry_after(faulty, reg):

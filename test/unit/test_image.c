@@ -388,6 +388,46 @@ static void test_unpack_symlink_replaced_not_followed(void **state)
     sandbox_fini(&s);
 }
 
+/* The unpack remembers the last parent dir it checked: a later entry that
+ * turns that dir (or one above it) into a symlink, or a whiteout that removes
+ * it, must make the next entry below it be checked again. */
+static void test_unpack_checked_parent_replaced(void **state)
+{
+    cleanup_free char *target = NULL;
+    const char *tails[][2] = {{"a/b", "a/b/evil"}, {"a", "a/b/evil"}};
+    for (size_t i = 0; i < 2; i++) {
+        sandbox_t s;
+        sandbox_init(&s);
+        free(target);
+        target = xstrdup(s.victim);
+        tar_entry_t ents[] = {
+            {"a", AE_IFDIR, NULL, 0755},           {"a/b", AE_IFDIR, NULL, 0755},
+            {"a/b/f1", AE_IFREG, "1", 0},          {"a/b/f2", AE_IFREG, "2", 0},
+            {tails[i][0], AE_IFLNK, target, 0777}, /* the dir becomes a link out */
+            {tails[i][1], AE_IFREG, "x", 0},
+        };
+        write_tar(s.tar, ents, 6, ARCHIVE_FILTER_NONE);
+        cri_error_t err = CRI_ERROR_INIT;
+        assert_int_equal(unpack(&s, &err), -1);
+        assert_int_equal(err.status, EPERM);
+        sandbox_fini(&s);
+    }
+    /* a whiteout turns the checked dir into a 0/0 device: what follows below
+     * it is refused like any entry under a non-directory */
+    sandbox_t s;
+    sandbox_init(&s);
+    tar_entry_t ents[] = {
+        {"a", AE_IFDIR, NULL, 0755},  {"a/b", AE_IFDIR, NULL, 0755}, {"a/b/f1", AE_IFREG, "1", 0},
+        {"a/.wh.b", AE_IFREG, "", 0}, {"a/b/f2", AE_IFREG, "2", 0},
+    };
+    write_tar(s.tar, ents, 5, ARCHIVE_FILTER_NONE);
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(unpack(&s, &err), -1);
+    assert_int_equal(err.status, EPERM);
+    assert_non_null(strstr(err.msg, "`a/b/f2`: its parent is not a directory"));
+    sandbox_fini(&s);
+}
+
 static void test_unpack_whiteouts_and_metadata(void **state)
 {
     sandbox_t s;
@@ -700,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_unpack_symlink_escape_refused),
         cmocka_unit_test(test_unpack_relative_symlink_escape_refused),
         cmocka_unit_test(test_unpack_symlink_replaced_not_followed),
+        cmocka_unit_test(test_unpack_checked_parent_replaced),
         cmocka_unit_test(test_unpack_whiteouts_and_metadata),
         cmocka_unit_test(test_unpack_xattrs_filtered),
         cmocka_unit_test(test_unpack_limits),

@@ -3,7 +3,12 @@
  * Nothing unverified is ever visible there: a download is written into
  * <root>/blobs/ingest/, hashed and counted on the way, and renamed into place
  * only when its digest and size match. A crash leaves at most a file in
- * ingest/, which image_gc_sweep_tmp() removes on the next start. */
+ * ingest/, which image_gc_sweep_tmp() removes on the next start.
+ *
+ * Durability: a blob is not fsynced on its own; the pull that wrote it calls
+ * syncfs() before its record names it (puller.c). A blob renamed into place
+ * but not yet flushed when the machine crashed is named by no record, and the
+ * GC at start removes it like any unreferenced blob. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +30,8 @@ struct content_writer {
     int64_t expected;
     uint64_t written;
     image_hasher_t *hasher;
+    content_observer_fn observe;
+    void *observe_data;
 };
 
 char *content_blob_path(const char *root, const char *digest)
@@ -79,7 +86,20 @@ int content_writer_write(content_writer_t *w, const void *data, size_t len, cri_
     if (w->written == 0 && len > 0)
         testhook_failpoint("pull.mid_fetch");
     w->written += len;
+    if (w->observe)
+        w->observe(w->observe_data, w->written, false);
     return 0;
+}
+
+void content_writer_observe(content_writer_t *w, content_observer_fn fn, void *data)
+{
+    w->observe = fn;
+    w->observe_data = data;
+}
+
+int content_writer_fd(const content_writer_t *w)
+{
+    return w->fd;
 }
 
 uint64_t content_writer_written(const content_writer_t *w)
@@ -93,7 +113,10 @@ int content_writer_reset(content_writer_t *w, cri_error_t *err)
         return cri_error_make(err, errno, "reset ingest file `%s`", w->tmp_path);
     image_hasher_free(w->hasher);
     w->hasher = image_hasher_new();
+    bool had = w->written > 0;
     w->written = 0;
+    if (w->observe && had)
+        w->observe(w->observe_data, 0, true);
     return 0;
 }
 
@@ -121,15 +144,15 @@ int content_writer_commit(content_writer_t *w, cri_error_t *err)
                              w->digest, (unsigned long long)w->written, (long long)w->expected);
     if (strcmp(got, w->digest) != 0)
         return cri_error_set(err, EBADMSG, "blob `%s`: digest mismatch: got %s", w->digest, got);
-    if (fsync(w->fd) < 0)
-        return cri_error_make(err, errno, "fsync blob `%s`", w->digest);
+    /* no fsync: the pull's syncfs() before its record flushes the blob (a
+     * blob no record names after a crash is collected by the GC at start);
+     * writeback starts now so that syncfs() finds less to write */
+    (void)sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     if (fchmod(w->fd, 0644) < 0)
         return cri_error_make(err, errno, "chmod blob `%s`", w->digest);
     testhook_failpoint("pull.before_blob_rename");
     if (rename(w->tmp_path, w->final_path) < 0)
         return cri_error_make(err, errno, "rename blob into `%s`", w->final_path);
-    if (fsync_parent(w->final_path, err) < 0)
-        return -1;
     testhook_failpoint("pull.after_blob_rename");
     free(w->tmp_path);
     w->tmp_path = NULL;

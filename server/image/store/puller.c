@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -133,15 +134,30 @@ static int plan(const manifest_t *m, char *config, size_t config_len, image_rec_
     return 0;
 }
 
-/* Flushes the layers before the record points at them (power loss safety). */
-static void sync_layers(const char *root)
+static int sync_dir_fs(const char *root, const char *sub, dev_t *done, cri_error_t *err)
 {
-    cleanup_free char *p = xasprintf("%s/layers", root);
-    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        syncfs(fd);
-        close(fd);
-    }
+    cleanup_free char *p = xasprintf("%s/%s", root, sub);
+    cleanup_close int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return cri_error_make(err, errno, "open `%s`", p);
+    if (*done == st.st_dev)
+        return 0;
+    if (syncfs(fd) < 0)
+        return cri_error_make(err, errno, "syncfs `%s`", p);
+    *done = st.st_dev;
+    return 0;
+}
+
+/* Flushes blobs and layers before the record points at them (power loss
+ * safety): the one sync of a pull, in place of an fsync per blob, file and
+ * rename. A failure fails the pull (its layers are then collected). */
+static int sync_store(const char *root, cri_error_t *err)
+{
+    dev_t done = (dev_t)-1;
+    if (sync_dir_fs(root, "layers", &done, err) < 0 || sync_dir_fs(root, "blobs", &done, err) < 0)
+        return cri_error_wrap(err, "flush the pulled layers");
+    return 0;
 }
 
 static int pull_from(image_store_t *s, registry_client_t *c, const image_ref_t *r, char **ret_id,
@@ -172,8 +188,9 @@ static int pull_from(image_store_t *s, registry_client_t *c, const image_ref_t *
             rec->repo_tags[0] = xasprintf("%s:%s", name, r->tag);
         rec->repo_digests = xcalloc(2, sizeof(char *));
         rec->repo_digests[0] = xasprintf("%s@%s", name, top);
-        sync_layers(s->root);
-        ret = image_meta_commit(s, rec, err);
+        ret = sync_store(s->root, err);
+        if (ret == 0)
+            ret = image_meta_commit(s, rec, err);
         if (ret == 0)
             testhook_failpoint("pull.after_record");
     }

@@ -40,6 +40,12 @@ int content_writer_write(content_writer_t *w, const void *data, size_t len, cri_
 uint64_t content_writer_written(const content_writer_t *w);
 /* Restarts from zero (a retry on another endpoint). */
 int content_writer_reset(content_writer_t *w, cri_error_t *err);
+/* Called after each write with the bytes written so far, and with
+ * restarted = true when a reset threw away bytes already written. */
+typedef void (*content_observer_fn)(void *data, uint64_t written, bool restarted);
+void content_writer_observe(content_writer_t *w, content_observer_fn fn, void *data);
+/* The ingest file (read it with pread() only, while the writer lives). */
+int content_writer_fd(const content_writer_t *w);
 /* err->status: EBADMSG (digest or size mismatch: "digest mismatch: got x, want y"), errno. */
 int content_writer_commit(content_writer_t *w, cri_error_t *err);
 void content_writer_free(content_writer_t *w);
@@ -80,6 +86,16 @@ typedef struct unpack_stats {
  * ETIMEDOUT (deadline), errno (ENOSPC). */
 int unpack_layer(const char *blob_path, const char *dir, const char *diff_id,
                  const unpack_limits_t *limits, unpack_stats_t *ret_stats, cri_error_t *err);
+/* Where unpack_layer_from() reads the blob: read() returns the bytes put in
+ * buf (at most len), 0 at the end, or -1 with err set (that error is then
+ * the unpack's). */
+typedef struct unpack_reader {
+    ssize_t (*read)(void *data, void *buf, size_t len, cri_error_t *err);
+    void *data;
+} unpack_reader_t;
+/* unpack_layer() of a blob read through rd (a download in progress). */
+int unpack_layer_from(const unpack_reader_t *rd, const char *dir, const char *diff_id,
+                      const unpack_limits_t *limits, unpack_stats_t *ret_stats, cri_error_t *err);
 
 /* ---- manifest.c: manifests, indexes, configs ----------------------------- */
 

@@ -39,6 +39,7 @@
 #define WH_META_PREFIX ".wh..wh."
 #define WH_OPAQUE ".wh..wh..opq"
 #define UNPACK_BUF ((size_t)128 * 1024)
+#define UNPACK_BLOB_BUF ((size_t)256 * 1024)
 
 typedef struct unpack_src {
     struct archive *outer;
@@ -181,6 +182,49 @@ static int check_parents(const char *dir, const char *rel, cri_error_t *err)
     return 0;
 }
 
+/* The last parent dir (relative to the layer) known to be a chain of real
+ * directories: entries of one directory come one after the other in a tar,
+ * so most skip the lstat() of each parent component. Only this code writes
+ * into the layer dir, so the knowledge holds until an entry replaces or
+ * removes that dir or one above it (parents_forget()). */
+typedef struct parents_ok {
+    char *rel; /* NULL: none known */
+} parents_ok_t;
+
+static void parents_ok_clear(parents_ok_t *ok)
+{
+    free(ok->rel);
+    ok->rel = NULL;
+}
+
+/* rel is about to be replaced or removed. */
+static void parents_forget(parents_ok_t *ok, const char *rel)
+{
+    size_t n = strlen(rel);
+    if (ok->rel && strncmp(ok->rel, rel, n) == 0 && (ok->rel[n] == '\0' || ok->rel[n] == '/'))
+        parents_ok_clear(ok);
+}
+
+/* rel was written: its parents (and rel itself when it is a directory) are
+ * real directories now. */
+static void parents_learn(parents_ok_t *ok, const char *rel, bool is_dir)
+{
+    const char *slash = strrchr(rel, '/');
+    free(ok->rel);
+    ok->rel = is_dir ? xstrdup(rel) : xstrndup(rel, slash ? (size_t)(slash - rel) : 0);
+}
+
+/* check_parents() unless rel's parent is the one known to be fine. */
+static int check_parents_cached(const parents_ok_t *ok, const char *dir, const char *rel,
+                                cri_error_t *err)
+{
+    const char *slash = strrchr(rel, '/');
+    size_t plen = slash ? (size_t)(slash - rel) : 0;
+    if (!slash || (ok->rel && strlen(ok->rel) == plen && strncmp(ok->rel, rel, plen) == 0))
+        return 0;
+    return check_parents(dir, rel, err);
+}
+
 /* Removes what is at path unless both it and the new entry are directories. */
 static int clear_target(const char *path, bool entry_is_dir, cri_error_t *err)
 {
@@ -207,7 +251,8 @@ static int make_parents(const char *dir, const char *rel, cri_error_t *err)
 /* `.wh.<name>` -> a 0/0 char device named <name>; `.wh..wh..opq` -> remember
  * the directory for trusted.overlay.opaque. Other `.wh..wh.` names (aufs
  * bookkeeping) are dropped. Returns 1 when the entry was a whiteout. */
-static int handle_whiteout(const char *dir, const char *rel, char ***opaque, cri_error_t *err)
+static int handle_whiteout(const char *dir, const char *rel, char ***opaque, parents_ok_t *ok,
+                           cri_error_t *err)
 {
     const char *slash = strrchr(rel, '/');
     const char *base = slash ? slash + 1 : rel;
@@ -232,6 +277,7 @@ static int handle_whiteout(const char *dir, const char *rel, char ***opaque, cri
         return cri_error_set(err, EPERM, "refused whiteout `%s`", rel);
     cleanup_free char *target = plen ? xasprintf("%s/%s", parent, name) : xstrdup(name);
     cleanup_free char *path = xasprintf("%s/%s", dir, target);
+    parents_forget(ok, target);
     if (check_parents(dir, target, err) < 0 || clear_target(path, false, err) < 0 ||
         make_parents(dir, target, err) < 0)
         return -1;
@@ -241,18 +287,21 @@ static int handle_whiteout(const char *dir, const char *rel, char ***opaque, cri
 }
 
 static int write_entry(struct archive *in, struct archive *out, struct archive_entry *e,
-                       const char *dir, char ***opaque, unpack_stats_t *stats, cri_error_t *err)
+                       const char *dir, char ***opaque, parents_ok_t *ok, unpack_stats_t *stats,
+                       cri_error_t *err)
 {
     cleanup_free char *rel = clean_path(archive_entry_pathname(e));
     if (!rel[0])
         return 0; /* the layer root itself */
-    int wh = handle_whiteout(dir, rel, opaque, err);
+    int wh = handle_whiteout(dir, rel, opaque, ok, err);
     if (wh != 0)
         return wh < 0 ? -1 : 0;
-    if (check_parents(dir, rel, err) < 0)
+    parents_forget(ok, rel);
+    if (check_parents_cached(ok, dir, rel, err) < 0)
         return -1;
     cleanup_free char *path = xasprintf("%s/%s", dir, rel);
-    if (clear_target(path, archive_entry_filetype(e) == AE_IFDIR, err) < 0)
+    bool is_dir = archive_entry_filetype(e) == AE_IFDIR;
+    if (clear_target(path, is_dir, err) < 0)
         return -1;
     archive_entry_copy_pathname(e, path);
     const char *link = archive_entry_hardlink(e);
@@ -280,6 +329,7 @@ static int write_entry(struct archive *in, struct archive *out, struct archive_e
     if (archive_write_finish_entry(out) < ARCHIVE_WARN)
         return cri_error_set(err, archive_errno(out) > 0 ? archive_errno(out) : EIO,
                              "finish `%s`: %s", rel, archive_error_string(out));
+    parents_learn(ok, rel, is_dir && !link);
     return 0;
 }
 
@@ -299,12 +349,13 @@ static int extract_all(struct archive *in, struct archive *out, const char *dir,
     struct archive_entry *e;
     int r;
     uint64_t max_entries = src->limits->max_entries;
+    __attribute__((cleanup(parents_ok_clear))) parents_ok_t ok = {NULL};
     while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
         if (max_entries && ++stats->entries > max_entries)
             return cri_error_set(
                 err, EINVAL, "layer has more than %" PRIu64 " entries (image.max_layer_entries)",
                 max_entries);
-        if (write_entry(in, out, e, dir, opaque, stats, err) < 0)
+        if (write_entry(in, out, e, dir, opaque, &ok, stats, err) < 0)
             return -1;
         testhook_failpoint("pull.mid_unpack");
     }
@@ -334,17 +385,60 @@ static void archive_write_freep(struct archive **a)
         archive_write_free(*a);
 }
 
+/* No ARCHIVE_EXTRACT_UNLINK: clear_target() already removed whatever was in
+ * the way, so libarchive's unlink() before each create would only fail. */
 static struct archive *disk_writer(void)
 {
     struct archive *out = archive_write_disk_new();
-    archive_write_disk_set_options(
-        out, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                 ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
+                                            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                                            ARCHIVE_EXTRACT_SECURE_NODOTDOT);
     return out;
+}
+
+/* The compressed blob, as the outer reader's callback wants it. */
+typedef struct blob_in {
+    const unpack_reader_t *rd;
+    char *buf;
+    cri_error_t err; /* the reader failed: this error wins over libarchive's */
+} blob_in_t;
+
+static la_ssize_t blob_read(struct archive *a, void *data, const void **ret_buf)
+{
+    blob_in_t *b = data;
+    ssize_t n = b->rd->read(b->rd->data, b->buf, UNPACK_BLOB_BUF, &b->err);
+    if (n < 0) {
+        if (!b->err.status)
+            cri_error_set(&b->err, EIO, "read layer blob");
+        archive_set_error(a, b->err.status, "%s", b->err.msg);
+        return -1;
+    }
+    *ret_buf = b->buf;
+    return n;
+}
+
+static ssize_t file_read(void *data, void *buf, size_t len, cri_error_t *err)
+{
+    for (;;) {
+        ssize_t n = read(*(int *)data, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 ? cri_error_make(err, errno, "read layer blob") : n;
+    }
 }
 
 int unpack_layer(const char *blob_path, const char *dir, const char *diff_id,
                  const unpack_limits_t *limits, unpack_stats_t *ret_stats, cri_error_t *err)
+{
+    cleanup_close int fd = open(blob_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cri_error_make(err, errno, "open layer `%s`", blob_path);
+    unpack_reader_t rd = {.read = file_read, .data = &fd};
+    return unpack_layer_from(&rd, dir, diff_id, limits, ret_stats, err);
+}
+
+int unpack_layer_from(const unpack_reader_t *rd, const char *dir, const char *diff_id,
+                      const unpack_limits_t *limits, unpack_stats_t *ret_stats, cri_error_t *err)
 {
     static const unpack_limits_t no_limits = {0};
     unpack_stats_t stats = {0};
@@ -352,6 +446,8 @@ int unpack_layer(const char *blob_path, const char *dir, const char *diff_id,
     __attribute__((cleanup(archive_freep))) struct archive *in = archive_read_new();
     __attribute__((cleanup(archive_write_freep))) struct archive *out = disk_writer();
     cleanup_free char *buf = xmalloc(UNPACK_BUF);
+    cleanup_free char *blob_buf = xmalloc(UNPACK_BLOB_BUF);
+    blob_in_t bin = {.rd = rd, .buf = blob_buf, .err = CRI_ERROR_INIT};
     cleanup_strv char **opaque = xcalloc(1, sizeof(char *));
     unpack_src_t src = {.outer = outer,
                         .hasher = image_hasher_new(),
@@ -368,16 +464,16 @@ int unpack_layer(const char *blob_path, const char *dir, const char *diff_id,
     archive_read_support_format_tar(in);
     struct archive_entry *raw;
     int r = -1;
-    if (archive_read_open_filename(outer, blob_path, UNPACK_BUF) != ARCHIVE_OK ||
+    if (archive_read_open(outer, &bin, NULL, blob_read, NULL) != ARCHIVE_OK ||
         archive_read_next_header(outer, &raw) != ARCHIVE_OK)
-        cri_error_set(err, EBADMSG, "open layer `%s`: %s", blob_path, archive_error_string(outer));
+        cri_error_set(err, EBADMSG, "open layer: %s", archive_error_string(outer));
     else if (archive_read_open(in, &src, NULL, src_read, NULL) != ARCHIVE_OK)
         cri_error_set(err, EBADMSG, "open layer tar: %s", archive_error_string(in));
     else
         r = extract_all(in, out, dir, &opaque, &src, &stats, err);
-    if (r < 0 && src.limit_err.status) { /* libarchive only saw a failed read */
+    if (r < 0 && (bin.err.status || src.limit_err.status)) { /* libarchive saw a failed read */
         cri_error_clear(err);
-        *err = src.limit_err;
+        *err = bin.err.status ? bin.err : src.limit_err;
     }
     if (r == 0)
         r = set_opaque(dir, opaque, err);
