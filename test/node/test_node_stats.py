@@ -57,7 +57,10 @@ def test_summary_and_cadvisor_metrics_come_from_cri(node):
         [c] = ps["containers"]
         assert c["name"] == "burn"
         assert c["cpu"]["usageCoreNanoSeconds"] > 0 and c["memory"]["workingSetBytes"] > 0
-        assert ps["process_stats"]["process_count"] >= 2  # pause + sleep
+        # the container's process; no pause: kubelet's pods do not share
+        # their pid namespace, so cricket runs them without an infra
+        # (runtime.drop_infra)
+        assert ps["process_stats"]["process_count"] >= 1
 
         [ctr] = [c for c in node.cri.call("ListContainers").containers
                  if c.pod_sandbox_id == sandbox]
