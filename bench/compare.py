@@ -357,10 +357,13 @@ class Run:
             state=api_pb2.CONTAINER_RUNNING))
         return len(self.rt.cri.call("ListContainers", timeout=10, filter=f).containers)
 
-    def remove_all(self, timed=None):
+    def remove_all(self, timed=None, stops=None):
         cri = self.rt.cri
         for c in cri.call("ListContainers").containers:
+            t0 = time.perf_counter()
             cri.call("StopContainer", timeout=60, container_id=c.id)
+            if stops is not None:
+                stops.append(ms(t0))
             t0 = time.perf_counter()
             cri.call("RemoveContainer", timeout=60, container_id=c.id)
             if timed is not None:
@@ -449,8 +452,9 @@ def measure(rt):
         time.sleep(0.01)
     f["restart with %d pods, until served (s)" % PODS] = ms(t0) / 1e3
 
-    rm = []
-    run.remove_all(timed=rm)
+    rm, st = [], []
+    run.remove_all(timed=rm, stops=st)
+    f["StopContainer, median (ms)"] = statistics.median(st)
     f["RemoveContainer, median (ms)"] = statistics.median(rm)
 
     t0 = time.perf_counter()

@@ -284,6 +284,14 @@ void container_exec_fit_reply(size_t budget, size_t *out_len, size_t *err_len);
  * returns once it has exited. Not running is success. Caller holds
  * c->op_lock. */
 int container_stop_locked(struct daemon *d, container_t *c, int64_t timeout_s, cri_error_t *err);
+
+/* StopContainer's last step: the runtime's delete and the rootfs unmount
+ * of the exited c, in the request rather than in the background job the
+ * exit queued, so a RemoveContainer right after (kubelet's order) finds
+ * them done; containerd's StopContainer likewise returns after its shim
+ * deleted the task. A failure is logged and left to Remove. Caller holds
+ * c->op_lock. */
+void container_release_stopped_locked(struct daemon *d, container_t *c);
 /* Kills if running, deletes it from the runtime, unmounts and deletes its
  * dirs, exit file, record and name, and the memory entry. Caller holds
  * c->op_lock. */

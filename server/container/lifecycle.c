@@ -134,6 +134,13 @@ static void release_job(void *arg)
     free(j);
 }
 
+void container_release_stopped_locked(daemon_t *d, container_t *c)
+{
+    cri_error_t err = CRI_ERROR_INIT;
+    if (!c->removed && is_exited(c) && release_locked(d, c, true, &err) < 0)
+        log_info("container `%s` stopped: %s; RemoveContainer retries", c->id, err.msg);
+}
+
 /* Queues release_job once per container; a full queue leaves it to Remove. */
 static void queue_release(daemon_t *d, container_t *c)
 {

@@ -31,6 +31,8 @@ RPC_HANDLER(handle_stop_container)
     } else {
         pthread_mutex_lock(&c->op_lock);
         int rc = container_stop_locked(d, c, r->timeout, err);
+        if (rc == 0)
+            container_release_stopped_locked(d, c);
         pthread_mutex_unlock(&c->op_lock);
         if (rc < 0)
             return cri_error_wrap(err, "stop container `%s`", c->id);

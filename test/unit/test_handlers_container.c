@@ -352,7 +352,31 @@ static void test_stop_created(void **state)
     cri_error_t err = CRI_ERROR_INIT;
     assert_int_equal(stop(f, id, 30, &err), 0);
     assert_int_equal(ctr_state(f, id, NULL, NULL, 0), CONTAINER_STATE_EXITED);
-    assert_int_equal(fakes_container_status(id), OCI_STATUS_STOPPED);
+    /* Stop ends by deleting it from the runtime (its release) */
+    assert_int_equal(fakes_container_status(id), OCI_STATUS_UNKNOWN);
+}
+
+/* StopContainer releases the exited container in the request, so a Remove
+ * right after runs no runtime delete (a failing one cannot fail it); a
+ * release that failed at Stop is done by Remove. */
+static void test_stop_releases_then_remove_skips_delete(void **state)
+{
+    fixture_t *f = *state;
+    const char *id = create_ok(f, "app");
+    cri_error_t err = CRI_ERROR_INIT;
+    assert_int_equal(start(f, id, &err), 0);
+    assert_int_equal(stop(f, id, 0, &err), 0);
+    assert_int_equal(fakes_container_status(id), OCI_STATUS_UNKNOWN);
+    fakes_fail(FAKE_OCI_DELETE, 1, EIO);
+    assert_int_equal(remove_ctr(f, id, &err), 0);
+
+    const char *id2 = create_ok(f, "app2");
+    assert_int_equal(start(f, id2, &err), 0);
+    fakes_fail(FAKE_OCI_DELETE, 1, EIO);
+    assert_int_equal(stop(f, id2, 0, &err), 0); /* the release failed: logged */
+    assert_int_equal(fakes_container_status(id2), OCI_STATUS_STOPPED);
+    assert_int_equal(remove_ctr(f, id2, &err), 0);
+    assert_int_equal(fakes_container_status(id2), OCI_STATUS_UNKNOWN);
 }
 
 /* A kill that fails while the container still runs fails Stop; it stays
@@ -782,6 +806,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_userns_pod_container, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_in_stopped_pod, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_releases_then_remove_skips_delete, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_stop_created, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_kill_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_releases_runtime, setup, teardown),
