@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -481,6 +482,12 @@ static void test_start_through_exec_fifo(void **state)
     }
     cleanup_free char *fifo = fake_runc_state(fx, "viafifo", init, start_time(init));
     assert_int_equal(write(go[1], fifo, strlen(fifo)), (ssize_t)strlen(fifo));
+    /* without pidfd_open (valgrind 3.19 does not know the syscall) the
+     * init cannot be watched: start must fall back to the runtime then */
+    int probe = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    bool have_pidfd = probe >= 0 || errno != ENOSYS;
+    if (probe >= 0)
+        close(probe);
     cri_error_t err = CRI_ERROR_INIT;
     assert_int_equal(oci_runtime_start(fx->rt, "viafifo", &err), 0);
     bool ran_runtime = access(fx->argv_file, F_OK) == 0;
@@ -488,11 +495,15 @@ static void test_start_through_exec_fifo(void **state)
         kill(init, SIGKILL); /* nobody read its fifo */
     int st = 0;
     assert_int_equal(waitpid(init, &st, 0), init);
+    close(go[0]);
+    close(go[1]);
+    if (!have_pidfd) {
+        assert_true(ran_runtime);
+        return;
+    }
     assert_false(ran_runtime);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_int_equal(access(fifo, F_OK), -1); /* removed: running */
-    close(go[0]);
-    close(go[1]);
 }
 
 /* An init that is gone, or a pid that is not the init any more (its start
