@@ -287,6 +287,17 @@ static int exec_update(oci_runtime_t *rt, const char *id, const oci_resources_t 
     return r;
 }
 
+/* `exec --process FILE --pid-file PID_FILE ID`: the arguments both exec
+ * paths (streamed and sync) give the runtime after the verb. */
+static void exec_args(call_t *c, const char *file, const char *pid_file, const char *id)
+{
+    call_arg(c, "--process");
+    call_arg(c, file);
+    call_arg(c, "--pid-file");
+    call_arg(c, pid_file);
+    call_arg(c, id);
+}
+
 static int exec_exec(oci_runtime_t *rt, const char *id, const oci_process_t *proc,
                      const oci_exec_opts_t *opts, int *ret_wait_status, cri_error_t *err)
 {
@@ -314,11 +325,7 @@ static int exec_exec(oci_runtime_t *rt, const char *id, const oci_process_t *pro
     cleanup_call call_t c;
     int r = call_begin(&c, rt, "exec", err);
     if (r == 0) {
-        call_arg(&c, "--process");
-        call_arg(&c, file);
-        call_arg(&c, "--pid-file");
-        call_arg(&c, pid_file);
-        call_arg(&c, id);
+        exec_args(&c, file, pid_file, id);
         r = call_run(&c, rt, "exec", id, &sp, true, err);
     }
     unlink(file);
@@ -377,11 +384,7 @@ static int exec_exec_sync(oci_runtime_t *rt, const char *id, const oci_exec_sync
     cleanup_call call_t c;
     int r = call_begin(&c, rt, "exec", err);
     if (r == 0) {
-        call_arg(&c, "--process");
-        call_arg(&c, file);
-        call_arg(&c, "--pid-file");
-        call_arg(&c, pid_file);
-        call_arg(&c, id);
+        exec_args(&c, file, pid_file, id);
         c.argv[c.argc] = NULL;
         spawn_opts_t sp = {.argv = c.argv,
                            .stdin_fd = -1,
